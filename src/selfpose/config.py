@@ -1,0 +1,161 @@
+"""Typed configuration: one dataclass per stage, strict loading.
+
+A config is a (possibly nested) dataclass. :func:`from_dict` builds one from a
+mapping and raises :class:`ConfigError` on any key the dataclass does not
+declare, naming the closest valid key, so a typo never silently falls back
+to a default. :func:`load` reads YAML and applies ``key=value`` overrides
+(dotted keys reach nested sections).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A configuration key or value is invalid."""
+
+
+def _field_types(cls) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _coerce(value: Any, typ: Any, where: str) -> Any:
+    origin = typing.get_origin(typ)
+    if dataclasses.is_dataclass(typ) and isinstance(typ, type):
+        if isinstance(value, typ):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a section (mapping), got {value!r}")
+        return from_dict(typ, value, _prefix=where + ".")
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(typ)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, where)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if errors else f"{where}: bad value {value!r}")
+    if origin in (tuple, list):
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        args = typing.get_args(typ)
+        inner = args[0] if args else Any
+        items = [_coerce(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is typing.Literal:
+        if value not in typing.get_args(typ):
+            raise ConfigError(f"{where} must be one of {typing.get_args(typ)}, got {value!r}")
+        return value
+    if typ is Any or origin is dict:
+        return value
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise ConfigError(f"{where} must be true or false, got {value!r}")
+    if typ in (int, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        try:
+            v = typ(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where} must be {typ.__name__}, got {value!r}") from None
+        if typ is int and isinstance(value, float) and v != value:
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+        return v
+    if typ is str:
+        return str(value)
+    return value
+
+
+def from_dict(cls: type[T], data: dict[str, Any] | None, _prefix: str = "") -> T:
+    """Build dataclass ``cls`` from ``data``; unknown keys are errors."""
+    data = dict(data or {})
+    types_ = _field_types(cls)
+    for key in data:
+        if key not in types_:
+            close = difflib.get_close_matches(key, list(types_), n=1)
+            hint = f" (did you mean {_prefix}{close[0]}?)" if close else ""
+            raise ConfigError(f"unknown config key '{_prefix}{key}' for {cls.__name__}{hint}; "
+                              f"valid keys: {', '.join(types_)}")
+    kwargs = {k: _coerce(v, types_[k], _prefix + k) for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{cls.__name__}: {e}") from e
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain-data form of a config (tuples become lists), for YAML/JSON."""
+    def conv(v):
+        if dataclasses.is_dataclass(v):
+            return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, (list, tuple)):
+            return [conv(x) for x in v]
+        if isinstance(v, Path):
+            return str(v)
+        return v
+    return conv(cfg)
+
+
+def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """``["a.b=1", "c=x,y"]`` → ``{"a": {"b": 1}, "c": "x,y"}`` (values parsed as YAML scalars)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key=value")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return out
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load(cls: type[T], path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> T:
+    """Defaults of ``cls`` ← YAML file ``path`` ← ``key=value`` overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} not found")
+        try:
+            loaded = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p} is not valid YAML: {e}") from e
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{p} must hold a mapping of config keys")
+        data = loaded
+    data = _merge(data, parse_overrides(list(overrides)))
+    return from_dict(cls, data)

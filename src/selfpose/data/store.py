@@ -1,0 +1,321 @@
+"""The on-disk dataset: one ``index.json`` plus per-sequence ``.npy`` arrays.
+
+Layout::
+
+    DIR/index.json                      dataset attributes + every SequenceMeta
+    DIR/sequences/<id>/frames.npy       (T, H, W, 3) uint8
+    DIR/sequences/<id>/<array>.npy      see selfpose.data.sequence.ARRAY_SPECS
+
+Why ``.npy`` files: they memory-map (``np.load(mmap_mode="r")``), so a data
+loader worker reads a random frame with one page-cache lookup and no video
+decoding, and many workers share the OS page cache instead of copies.
+
+Writing streams: temporal arrays are appended chunk by chunk (a renderer or a
+video decoder never holds a whole sequence), and the whole dataset is built in
+a sibling ``DIR.partial-*`` folder that is renamed into place only when it is
+complete. An interrupted write therefore leaves no folder that looks valid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from selfpose.data.sequence import ARRAY_SPECS, SequenceMeta, check_array
+
+FORMAT = "selfpose-dataset"
+VERSION = 1
+INDEX = "index.json"
+
+# Fixed .npy header size so the shape can be rewritten in place when a
+# streamed array is closed (numpy pads headers with spaces; 128 bytes holds
+# any realistic shape).
+_HEADER_LEN = 118  # 10 bytes of magic/version/length + 118 = 128, a multiple of 64
+
+
+class DatasetError(RuntimeError):
+    """A dataset folder is missing, incomplete or inconsistent."""
+
+
+def _npy_header(shape: tuple[int, ...], dtype: np.dtype) -> bytes:
+    d = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": tuple(shape)}
+    text = repr(d).encode("latin1")
+    if len(text) + 1 > _HEADER_LEN:
+        raise ValueError(f"shape {shape} too long for a streamed .npy header")
+    text = text + b" " * (_HEADER_LEN - len(text) - 1) + b"\n"
+    return b"\x93NUMPY\x01\x00" + np.uint16(_HEADER_LEN).tobytes() + text
+
+
+class _StreamedArray:
+    """An ``.npy`` file grown along axis 0 by appending chunks."""
+
+    def __init__(self, path: Path, tail_shape: tuple[int, ...], dtype: str):
+        self.path, self.tail_shape, self.dtype = path, tuple(tail_shape), np.dtype(dtype)
+        self.length = 0
+        self._fh = open(path, "wb")
+        self._fh.write(_npy_header((0, *self.tail_shape), self.dtype))
+
+    def append(self, chunk: np.ndarray) -> None:
+        chunk = np.ascontiguousarray(chunk, dtype=self.dtype)
+        if chunk.shape[1:] != self.tail_shape:
+            raise ValueError(f"{self.path.name}: chunk shape {chunk.shape} does not continue {self.tail_shape}")
+        self._fh.write(chunk.tobytes())
+        self.length += chunk.shape[0]
+
+    def close(self) -> None:
+        self._fh.seek(0)
+        self._fh.write(_npy_header((self.length, *self.tail_shape), self.dtype))
+        self._fh.close()
+
+
+class SequenceWriter:
+    """Writes one sequence; get it from :meth:`DatasetWriter.add_sequence`.
+
+    Temporal arrays are appended with :meth:`append` (any subset of them per
+    call, in frame order); others are set once with :meth:`set`. ``meta.num_frames``
+    is updated to the number of frames appended when the sequence is closed,
+    so a streaming source need not know its length in advance.
+    """
+
+    def __init__(self, root: Path, meta: SequenceMeta):
+        self.meta = meta
+        self.dir = root / "sequences" / meta.id
+        self.dir.mkdir(parents=True, exist_ok=False)
+        self._streams: dict[str, _StreamedArray] = {}
+        self._static: set[str] = set()
+        self.closed = False
+
+    def append(self, **chunks: np.ndarray) -> None:
+        for name, chunk in chunks.items():
+            spec = ARRAY_SPECS.get(name)
+            if spec is None or not spec.temporal:
+                raise KeyError(f"{name!r} is not a temporal sequence array; temporal ones: "
+                               f"{', '.join(k for k, s in ARRAY_SPECS.items() if s.temporal)}")
+            chunk = check_array(name, chunk, self.meta, num_frames=len(chunk))
+            if name not in self._streams:
+                self._streams[name] = _StreamedArray(self.dir / f"{name}.npy", chunk.shape[1:], spec.dtype)
+            self._streams[name].append(chunk)
+
+    def set(self, **arrays: np.ndarray) -> None:
+        for name, arr in arrays.items():
+            spec = ARRAY_SPECS.get(name)
+            if spec is None:
+                raise KeyError(f"unknown sequence array {name!r}")
+            if spec.temporal:
+                # A whole temporal array at once: same as one append.
+                self.append(**{name: arr})
+                continue
+            arr = check_array(name, arr, self.meta)
+            np.save(self.dir / f"{name}.npy", arr)
+            self._static.add(name)
+
+    def close(self) -> SequenceMeta:
+        if self.closed:
+            return self.meta
+        for s in self._streams.values():
+            s.close()
+        lengths = {n: s.length for n, s in self._streams.items()}
+        if "frames" in lengths:
+            self.meta.num_frames = lengths["frames"]
+        elif lengths:
+            self.meta.num_frames = next(iter(lengths.values()))
+        bad = {n: L for n, L in lengths.items() if L != self.meta.num_frames}
+        if bad:
+            raise DatasetError(f"{self.meta.id}: arrays have different lengths: {lengths}")
+        if "frame_ids" not in lengths and self.meta.num_frames:
+            # Every sequence has frame ids; default: stored frame i is take frame i.
+            np.save(self.dir / "frame_ids.npy", np.arange(self.meta.num_frames, dtype=np.int64))
+            self._static.add("frame_ids")
+        self.meta.attrs.setdefault("arrays", sorted(set(lengths) | self._static))
+        self.closed = True
+        return self.meta
+
+
+class DatasetWriter:
+    """Builds a dataset folder atomically.
+
+    Use as a context manager: on a clean exit the folder appears at ``path``;
+    on an exception (or Ctrl-C) the partial folder is removed and ``path`` is
+    left as it was.
+    """
+
+    def __init__(self, path: str | os.PathLike, attrs: dict[str, Any] | None = None, overwrite: bool = False):
+        self.path = Path(path)
+        if self.path.exists() and not overwrite:
+            raise FileExistsError(f"{self.path} already exists; choose another --out or pass --overwrite")
+        self.attrs = dict(attrs or {})
+        self.tmp = self.path.parent / f".{self.path.name}.partial-{uuid.uuid4().hex[:8]}"
+        self.overwrite = overwrite
+        self._sequences: list[SequenceWriter] = []
+        self._ids: set[str] = set()
+
+    def __enter__(self) -> "DatasetWriter":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir()
+        (self.tmp / "sequences").mkdir()
+        return self
+
+    def add_sequence(self, meta: SequenceMeta) -> SequenceWriter:
+        if meta.id in self._ids:
+            raise ValueError(f"duplicate sequence id {meta.id!r}")
+        self._ids.add(meta.id)
+        w = SequenceWriter(self.tmp, meta)
+        self._sequences.append(w)
+        return w
+
+    def write_sequence(self, meta: SequenceMeta, **arrays: np.ndarray) -> SequenceMeta:
+        """Write a whole in-memory sequence (for small data and tests)."""
+        w = self.add_sequence(meta)
+        w.set(**arrays)
+        return w.close()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return
+        try:
+            metas = [w.close() for w in self._sequences]
+            index = {"format": FORMAT, "version": VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                     "attrs": self.attrs, "sequences": [m.to_dict() for m in metas]}
+            with open(self.tmp / INDEX, "w") as fh:
+                json.dump(index, fh, indent=1)
+            if self.path.exists():
+                trash = self.path.parent / f".{self.path.name}.old-{uuid.uuid4().hex[:8]}"
+                os.replace(self.path, trash)
+                shutil.rmtree(trash, ignore_errors=True)
+            os.replace(self.tmp, self.path)
+        except BaseException:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
+
+
+class SequenceRecord:
+    """A stored sequence: its metadata and lazily memory-mapped arrays.
+
+    Safe to send to data-loader worker processes: memory maps are not pickled,
+    each process opens its own on first access.
+    """
+
+    def __init__(self, root: Path, meta: SequenceMeta):
+        self.root, self.meta = root, meta
+        self._maps: dict[str, np.ndarray] = {}
+
+    def __getstate__(self) -> dict:
+        return {"root": self.root, "meta": self.meta, "_maps": {}}
+
+    def __repr__(self) -> str:
+        m = self.meta
+        return f"SequenceRecord({m.id!r}, subject={m.subject!r}, action={m.action!r}, view={m.view!r}, T={m.num_frames})"
+
+    @property
+    def id(self) -> str:
+        return self.meta.id
+
+    def __len__(self) -> int:
+        return self.meta.num_frames
+
+    @property
+    def arrays(self) -> list[str]:
+        return list(self.meta.attrs.get("arrays", []))
+
+    def has(self, name: str) -> bool:
+        return name in self.meta.attrs.get("arrays", ())
+
+    def path(self, name: str) -> Path:
+        return self.root / "sequences" / self.meta.id / f"{name}.npy"
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        """The array ``name``, memory-mapped read-only (no copy)."""
+        arr = self._maps.get(name)
+        if arr is None:
+            if not self.has(name):
+                raise KeyError(f"sequence {self.meta.id!r} has no {name!r}; it has: {', '.join(self.arrays)}")
+            try:
+                arr = np.load(self.path(name), mmap_mode="r")
+            except (OSError, ValueError) as e:
+                raise DatasetError(f"cannot read {self.path(name)}: {e}") from e
+            self._maps[name] = arr
+        return arr
+
+    def get(self, name: str) -> np.ndarray | None:
+        return self[name] if self.has(name) else None
+
+
+class Dataset:
+    """A prepared dataset, opened read-only.
+
+    >>> ds = Dataset.open("data/lab")          # doctest: +SKIP
+    >>> seq = ds.sequences[0]; seq["frames"][10]  # one (H, W, 3) frame, no decoding
+    """
+
+    def __init__(self, root: Path, attrs: dict[str, Any], sequences: list[SequenceRecord], created: str = ""):
+        self.root, self.attrs, self.sequences, self.created = root, attrs, sequences, created
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> "Dataset":
+        root = Path(path)
+        if not root.exists():
+            raise DatasetError(f"dataset {root} does not exist; create one with `selfpose synth` or `selfpose prepare`")
+        if not (root / INDEX).is_file():
+            raise DatasetError(f"{root} is not a selfpose dataset (no {INDEX}); it may be an interrupted write — "
+                               "run `selfpose synth`/`prepare` again")
+        try:
+            index = json.loads((root / INDEX).read_text())
+        except json.JSONDecodeError as e:
+            raise DatasetError(f"{root / INDEX} is corrupt ({e}); prepare the dataset again") from e
+        if index.get("format") != FORMAT:
+            raise DatasetError(f"{root / INDEX} is not a {FORMAT} index")
+        if index.get("version", 0) > VERSION:
+            raise DatasetError(f"{root} was written by a newer selfpose (format version {index['version']})")
+        seqs = [SequenceRecord(root, SequenceMeta.from_dict(d)) for d in index["sequences"]]
+        return cls(root, index.get("attrs", {}), seqs, index.get("created", ""))
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def __iter__(self) -> Iterator[SequenceRecord]:
+        return iter(self.sequences)
+
+    def __repr__(self) -> str:
+        return f"Dataset({str(self.root)!r}, {len(self)} sequences, {self.num_frames} frames)"
+
+    @property
+    def num_frames(self) -> int:
+        return sum(s.meta.num_frames for s in self.sequences)
+
+    def subjects(self) -> list[str]:
+        return sorted({s.meta.subject for s in self.sequences})
+
+    def actions(self) -> list[str]:
+        return sorted({s.meta.action for s in self.sequences})
+
+    def views(self) -> list[str]:
+        return sorted({s.meta.view for s in self.sequences})
+
+    def sequence(self, seq_id: str) -> SequenceRecord:
+        for s in self.sequences:
+            if s.meta.id == seq_id:
+                return s
+        raise KeyError(f"no sequence {seq_id!r} in {self.root}")
+
+    def select(self, subjects=None, actions=None, views=None) -> "Dataset":
+        """A view of this dataset restricted to the given subjects/actions/views."""
+        def keep(s: SequenceRecord) -> bool:
+            m = s.meta
+            return ((subjects is None or m.subject in subjects) and (actions is None or m.action in actions)
+                    and (views is None or m.view in views))
+        return Dataset(self.root, self.attrs, [s for s in self.sequences if keep(s)], self.created)
+
+    def takes(self) -> dict[str, list[SequenceRecord]]:
+        """Sequences grouped by take (the synchronised views of one recording)."""
+        out: dict[str, list[SequenceRecord]] = {}
+        for s in self.sequences:
+            out.setdefault(s.meta.take, []).append(s)
+        return out
