@@ -81,7 +81,10 @@ class SequenceWriter:
     Temporal arrays are appended with :meth:`append` (any subset of them per
     call, in frame order); others are set once with :meth:`set`. ``meta.num_frames``
     is updated to the number of frames appended when the sequence is closed,
-    so a streaming source need not know its length in advance.
+    so a streaming source need not know its length in advance. After
+    :meth:`close`, the file at ``array_path("frames")`` is complete and can be read back
+    (memory-mapped) to derive static arrays such as an estimated background,
+    which :meth:`set` still accepts.
     """
 
     def __init__(self, root: Path, meta: SequenceMeta):
@@ -109,12 +112,22 @@ class SequenceWriter:
             if spec is None:
                 raise KeyError(f"unknown sequence array {name!r}")
             if spec.temporal:
+                if self.closed:
+                    raise RuntimeError(f"{self.meta.id}: cannot add temporal array {name!r} after close()")
                 # A whole temporal array at once: same as one append.
                 self.append(**{name: arr})
                 continue
             arr = check_array(name, arr, self.meta)
             np.save(self.dir / f"{name}.npy", arr)
             self._static.add(name)
+            # Static arrays may be added after close(), e.g. a background
+            # estimated from the frames just written (read back memory-mapped).
+            if self.closed:
+                self._update_arrays()
+
+    def array_path(self, name: str) -> Path:
+        """Where array ``name`` is written (complete once :meth:`close` returned)."""
+        return self.dir / f"{name}.npy"
 
     def close(self) -> SequenceMeta:
         if self.closed:
@@ -133,9 +146,13 @@ class SequenceWriter:
             # Every sequence has frame ids; default: stored frame i is take frame i.
             np.save(self.dir / "frame_ids.npy", np.arange(self.meta.num_frames, dtype=np.int64))
             self._static.add("frame_ids")
-        self.meta.attrs.setdefault("arrays", sorted(set(lengths) | self._static))
+        self._lengths = lengths
         self.closed = True
+        self._update_arrays()
         return self.meta
+
+    def _update_arrays(self) -> None:
+        self.meta.attrs["arrays"] = sorted(set(getattr(self, "_lengths", {})) | self._static)
 
 
 class DatasetWriter:
