@@ -70,6 +70,8 @@ class _StreamedArray:
         self.length += chunk.shape[0]
 
     def close(self) -> None:
+        if self._fh.closed:
+            return
         self._fh.seek(0)
         self._fh.write(_npy_header((self.length, *self.tail_shape), self.dtype))
         self._fh.close()

@@ -1,0 +1,35 @@
+# Set-up and the everyday commands. `make demo` and `make test` do all set-up
+# on a fresh machine: a virtual environment in .venv, the local CPU build of
+# torch first (an open range would pull GBs of CUDA wheels), then selfpose.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: setup demo demo-quick test test-all bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/selfpose demo
+
+demo-quick: $(STAMP)
+	$(BIN)/selfpose demo --quick
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -m "slow or not slow"
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_data.py
+
+clean:
+	rm -rf out .pytest_cache

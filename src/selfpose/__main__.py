@@ -1,0 +1,3 @@
+from selfpose.cli import main
+
+main()

@@ -1,0 +1,172 @@
+"""The ``selfpose`` command line: parse arguments, load a config, call the library.
+
+Every subcommand is a few lines over a library function (see the imports
+inside each command — they are local so that ``selfpose --help`` starts fast).
+Errors that a user can fix (bad config key, missing dataset, corrupt video...)
+are printed as one line saying what to do, with exit status 2; anything else
+is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(
+    name="selfpose",
+    help="Self-supervised 3D human pose from video: synthetic and real data, training, evaluation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean 'bad input', reported without a traceback."""
+    from selfpose.config import ConfigError
+    from selfpose.data.store import DatasetError
+
+    errors: list[type[BaseException]] = [ConfigError, DatasetError, FileExistsError, FileNotFoundError]
+    for mod, name in (("selfpose.data.video", "VideoError"), ("selfpose.data.samplers", "SamplerError"),
+                      ("selfpose.data.datasets.common", "PrepareError")):
+        try:
+            errors.append(getattr(__import__(mod, fromlist=[name]), name))
+        except (ImportError, AttributeError):
+            pass
+    return tuple(errors)
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def _run(fn, *args, **kwargs):
+    """Call a library function, turning user errors into one-line messages."""
+    try:
+        return fn(*args, **kwargs)
+    except _user_errors() as e:
+        _fail(str(e) if not isinstance(e, FileNotFoundError) or not e.filename else f"{e.strerror}: {e.filename}")
+    except KeyboardInterrupt:
+        typer.secho("interrupted: nothing half-written was kept", fg=typer.colors.YELLOW, err=True)
+        raise typer.Exit(130)
+
+
+def _overrides(pairs: dict[str, object], extra: Optional[List[str]]) -> list[str]:
+    """CLI options that were given, as config ``key=value`` overrides (options win over --config)."""
+    out = [f"{k}={','.join(v) if isinstance(v, (list, tuple)) else v}" for k, v in pairs.items() if v is not None]
+    return out + list(extra or [])
+
+
+@app.command()
+def synth(
+    scenario: str = typer.Argument("lab", help="lab | dive | pan | wild"),
+    out: Path = typer.Option(..., "--out", "-o", help="dataset folder to create"),
+    motion: Optional[str] = typer.Option(None, help="npz of (T,17,3) mm motion arrays, 'procedural', or omit for the shipped CMU motion"),
+    subjects: Optional[str] = typer.Option(None, help="comma-separated subject prefixes of the motion file, e.g. S1,S5"),
+    seed: Optional[int] = typer.Option(None, help="changes every random choice, identities included"),
+    size: Optional[int] = typer.Option(None, help="frame height and width in pixels (default 128)"),
+    fps: Optional[float] = typer.Option(None, help="frames per second of the rendered video"),
+    max_seconds: Optional[float] = typer.Option(None, help="cap on each sequence's length"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file of SynthConfig keys"),
+    overwrite: bool = typer.Option(False, help="replace an existing dataset folder"),
+    set_: Optional[List[str]] = typer.Argument(None, metavar="[KEY=VALUE]...", help="further SynthConfig overrides"),
+) -> None:
+    """Render a synthetic dataset with exact 3D, 2D, masks, boxes, cameras and backgrounds."""
+    from selfpose.config import load
+    from selfpose.data.synthetic.synthesize import SynthConfig, synthesize
+
+    given = {"scenario": scenario, "motion": motion, "subjects": subjects, "seed": seed,
+             "height": size, "width": size, "fps": fps, "max_seconds": max_seconds}
+    cfg = _run(load, SynthConfig, config, _overrides(given, set_))
+    path = _run(synthesize, cfg, out, overwrite=overwrite)
+    typer.echo(f"wrote {path}")
+
+
+@app.command()
+def prepare(
+    fmt: str = typer.Argument(..., metavar="FORMAT", help="h36m | mpi-inf-3dhp | humaneva | 3dpw | videos"),
+    source: Path = typer.Argument(..., help="folder with the dataset's files (or of video files)"),
+    out: Path = typer.Option(..., "--out", "-o", help="dataset folder to create"),
+    size: Optional[int] = typer.Option(None, help="stored frame size in pixels"),
+    step: Optional[int] = typer.Option(None, help="keep every STEP-th frame of a video"),
+    keypoints: Optional[Path] = typer.Option(None, help="folder of per-video 2D keypoint files (COCO-17 / MediaPipe-33)"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file of PrepareConfig keys"),
+    overwrite: bool = typer.Option(False, help="replace an existing dataset folder"),
+    set_: Optional[List[str]] = typer.Argument(None, metavar="[KEY=VALUE]...", help="further PrepareConfig overrides"),
+) -> None:
+    """Convert a real dataset (or a folder of videos) to the selfpose store, in house skeleton and units."""
+    from selfpose.config import load
+    from selfpose.data.datasets import PrepareConfig, prepare as prepare_dataset
+
+    given = {"size": size, "step": step, "keypoints": keypoints}
+    cfg = _run(load, PrepareConfig, config, _overrides(given, set_))
+    path = _run(prepare_dataset, fmt, source, out, cfg, overwrite=overwrite)
+    typer.echo(f"wrote {path}")
+
+
+@app.command()
+def info(
+    data: Path = typer.Argument(..., help="dataset folder"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+    check: bool = typer.Option(False, "--check", help="validate shapes, ranges and 3D→2D reprojection"),
+    max_error: float = typer.Option(2.0, help="--check fails when the worst reprojection error exceeds this (px)"),
+) -> None:
+    """Describe a dataset: sequences, subjects, actions, views, frames, labels; --check validates it."""
+    from selfpose.data import inspect
+    from selfpose.data.store import Dataset
+
+    ds = _run(Dataset.open, data)
+    report = {"summary": _run(inspect.summarize, ds)}
+    if check:
+        report["check"] = _run(inspect.check, ds, max_reprojection_px=max_error)
+    if as_json:
+        typer.echo(json.dumps(report, indent=1, default=str))
+    else:
+        typer.echo(inspect.format_summary(report["summary"]))
+        if check:
+            typer.echo(inspect.format_check(report["check"]))
+    if check and not report["check"]["ok"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def show(
+    data: Path = typer.Argument(..., help="dataset folder"),
+    out: Path = typer.Option(Path("sheet.png"), "--out", "-o", help="PNG to write"),
+    frames: int = typer.Option(16, help="number of frames in the grid"),
+    seed: int = typer.Option(0, help="which frames are sampled"),
+) -> None:
+    """Draw a contact sheet: frames with box, 2D skeleton and mask, backgrounds, 3D skeletons."""
+    from selfpose.data.store import Dataset
+    from selfpose.viz.sheet import contact_sheet
+
+    ds = _run(Dataset.open, data)
+    path = _run(contact_sheet, ds, out, num_frames=frames, seed=seed)
+    typer.echo(f"wrote {path}")
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("out/demo"), "--out", "-o", help="folder for the demo's data and report"),
+    quick: bool = typer.Option(False, help="a smaller run for smoke tests"),
+    overwrite: bool = typer.Option(True, help="replace the demo's earlier output"),
+) -> None:
+    """The main job on the embedded default data (for now: render the default lab dataset, check it, draw it)."""
+    from selfpose.demo import run_demo
+
+    report = _run(run_demo, out, quick=quick, overwrite=overwrite)
+    typer.echo(f"demo done: {report}")
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Console-script entry point."""
+    app(args=argv if argv is not None else sys.argv[1:], prog_name="selfpose")
+
+
+if __name__ == "__main__":
+    main()
