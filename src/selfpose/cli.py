@@ -123,7 +123,7 @@ def info(
     ds = _run(Dataset.open, data)
     report = {"summary": _run(inspect.summarize, ds)}
     if check:
-        report["check"] = _run(inspect.check, ds, max_reprojection_px=max_error)
+        report["check"] = _run(inspect.check, ds, reproj_threshold_px=max_error)
     if as_json:
         typer.echo(json.dumps(report, indent=1, default=str))
     else:
