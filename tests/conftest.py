@@ -32,3 +32,10 @@ def shared_file(rel: str) -> Path:
     if not p.exists():
         pytest.skip(f"real data file {p} not found")
     return p
+
+
+@pytest.fixture(name="shared_file")
+def shared_file_fixture():
+    """The :func:`shared_file` function as a fixture (tests cannot import
+    conftest under ``--import-mode=importlib``)."""
+    return shared_file
