@@ -113,12 +113,14 @@ class SequenceWriter:
             spec = ARRAY_SPECS.get(name)
             if spec is None:
                 raise KeyError(f"unknown sequence array {name!r}")
-            if spec.temporal:
-                if self.closed:
-                    raise RuntimeError(f"{self.meta.id}: cannot add temporal array {name!r} after close()")
+            if spec.temporal and not self.closed:
                 # A whole temporal array at once: same as one append.
                 self.append(**{name: arr})
                 continue
+            if spec.temporal and name in self._streams:
+                raise RuntimeError(f"{self.meta.id}: temporal array {name!r} was already written")
+            # Static arrays, and after close() whole temporal arrays of the closed
+            # length (e.g. per-frame backgrounds estimated from the written frames).
             arr = check_array(name, arr, self.meta)
             np.save(self.dir / f"{name}.npy", arr)
             self._static.add(name)
