@@ -307,7 +307,8 @@ def _check_sequence(rec: SequenceRecord, problems: _Problems, warnings: _Problem
 
     cam = m.camera
     j3, j2, conf = arrays.get("joints3d"), arrays.get("joints2d"), arrays.get("joints2d_conf")
-    skip = ("no camera" if cam is None else "no joints3d" if j3 is None else "no joints2d" if j2 is None else None)
+    skip = ("no camera" if cam is None else "no joints3d" if j3 is None else "no joints2d" if j2 is None
+            else "root-relative 3D (unknown translation)" if m.attrs.get("joints3d_root_relative", False) else None)
     if skip:
         reproj.skipped[sid] = skip
     counts = _Counts()
@@ -340,8 +341,10 @@ def _check_sequence(rec: SequenceRecord, problems: _Problems, warnings: _Problem
         X = np.asarray(j3[s:e], dtype=np.float64)
         finite3 = np.isfinite(X).all(axis=-1)
         counts.add("joints3d_nan", ~finite3, s)
-        with np.errstate(invalid="ignore"):
-            counts.add("joints3d_behind", finite3 & (X[..., 2] <= 0), s)
+        # Root-relative 3D (e.g. 3DPW without translation) has no depth to check.
+        if not m.attrs.get("joints3d_root_relative", False):
+            with np.errstate(invalid="ignore"):
+                counts.add("joints3d_behind", finite3 & (X[..., 2] <= 0), s)
         bones.append(bone_lengths(X))  # NaN where a joint is NaN
         if skip:
             continue

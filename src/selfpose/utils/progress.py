@@ -24,9 +24,13 @@ def progress_bar(enabled: bool | None = None):
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                TimeRemainingColumn)
 
+    from rich.console import Console
+
     enabled = progress_enabled() if enabled is None else enabled
+    # Bars go to stderr so that stdout stays clean for --json output and pipes.
     prog = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TimeRemainingColumn(), disable=not enabled, transient=False)
+                    TimeElapsedColumn(), TimeRemainingColumn(), disable=not enabled, transient=False,
+                    console=Console(stderr=True))
     with prog:
         yield prog
 
