@@ -1,0 +1,307 @@
+"""``synth``: render a whole synthetic dataset to disk, streaming.
+
+:func:`synthesize` reads a :class:`SynthConfig`, picks motions (a mocap
+``.npz``, the shipped CMU motion or procedural motion), gives every subject a
+synthetic identity (:func:`selfpose.data.synthetic.bodies.identity_for`, so
+``seed`` changes every person), plans each take with its scenario
+(:mod:`selfpose.data.synthetic.scenarios`) and streams the rendered frames
+through :class:`selfpose.data.store.DatasetWriter` batch by batch. Memory
+stays bounded by one rendering batch plus one take's joints, whatever the
+dataset's size.
+
+Randomness: every take draws from its own generator seeded by
+``(seed, scenario, take name)``, so the same config gives identical arrays,
+and adding or removing motions does not change the other takes.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Literal
+
+import numpy as np
+
+from selfpose.config import ConfigError, to_dict
+from selfpose.data.sequence import safe_id
+from selfpose.data.synthetic import scenarios as sc
+from selfpose.data.synthetic.motion import (PROCEDURAL_ACTIONS, SHIPPED_CMU, Motion, MotionFile, implausibility,
+                                            parse_key, procedural_motion, resampled_length)
+
+#: ``motion`` values that mean "the CMU motion shipped with the package".
+SHIPPED_ALIASES = ("cmu", "shipped")
+#: Procedural actions used by the static-camera scenarios (dives have their own scenario).
+GROUND_ACTIONS = tuple(a for a in PROCEDURAL_ACTIONS if a != "dive")
+#: Procedural actions of the ``pan`` scenario (the subject crosses the view).
+PAN_ACTIONS = ("walk", "run")
+#: CMU actions that travel far enough for a panning camera (used by ``pan``
+#: with the shipped motion when no ``actions`` are given).
+PAN_CMU_ACTIONS = ("walking", "running", "basketball", "soccer")
+
+
+@dataclass
+class SynthConfig:
+    """What ``selfpose synth`` renders.
+
+    Attributes:
+        scenario: ``lab`` (static synchronised cameras), ``dive`` (free fall
+            with somersaults), ``pan`` (camera turning to follow the subject),
+            ``wild`` (random camera and background per sequence).
+        motion: path of an ``.npz`` of ``(T, 17, 3)`` mm motions (z up,
+            floor at z = 0, Human3.6M-17 order); ``"cmu"`` for the CMU motion
+            shipped with the package; ``"procedural"`` for generated walks,
+            runs, jumps, waves and squats (straight walks/runs for ``pan``);
+            ``None``: shipped CMU for lab/pan/wild, procedural dives for dive.
+        motion_fps: frame rate of the motion file when no sibling ``.json`` gives it.
+        subjects: key prefixes to keep (``S1,S5`` keeps ``S1/…`` and
+            ``S5/…`` keys; ``train`` keeps CMU's training split); empty: all.
+        actions: actions to keep (mocap: e.g. ``walking``; procedural: any of
+            walk, run, jump, wave, squat); empty: all.
+        max_sequences: use at most this many motions (takes); None: all.
+        num_subjects: identities ``P0``…``P{N-1}`` for motions without
+            subjects (CMU, procedural), assigned round-robin.
+        num_sequences: number of takes of procedural motion (and of dives).
+        seed: every random choice (identities, cameras, backgrounds,
+            procedural motion) derives from it.
+        height, width: frame size, pixels.
+        fps: frames per second of the stored videos; None: 10 for
+            motion-based scenarios (small datasets), 50 for dive.
+        max_seconds: longest sequence, seconds (motions are cut); None: no cap.
+        views: cameras per take (lab only); None: 4 for lab, 1 otherwise.
+        background: kind of backgrounds: ``any``, ``photo`` or ``procedural``.
+        batch_size: frames rendered (and written) together.
+        supersample: rays per pixel along each axis (2 gives anti-aliased edges, 4× slower).
+        threads: torch threads while rendering; None: torch's default.
+    """
+
+    scenario: Literal["lab", "dive", "pan", "wild"] = "lab"
+    motion: str | None = None
+    motion_fps: float | None = None
+    subjects: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()
+    max_sequences: int | None = None
+    num_subjects: int = 4
+    num_sequences: int = 16
+    seed: int = 0
+    height: int = 128
+    width: int = 128
+    fps: float | None = None
+    max_seconds: float | None = 20.0
+    views: int | None = None
+    background: Literal["any", "photo", "procedural"] = "any"
+    batch_size: int = 32
+    supersample: int = 1
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.scenario not in sc.SCENARIOS:
+            raise ConfigError(f"scenario must be one of {sc.SCENARIOS}, got {self.scenario!r}")
+        if self.height < 16 or self.width < 16:
+            raise ConfigError(f"height and width must be at least 16 px, got {self.height}x{self.width}")
+        for name in ("num_subjects", "num_sequences", "batch_size", "supersample"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("fps", "max_seconds", "motion_fps"):
+            v = getattr(self, name)
+            if v is not None and v <= 0:
+                raise ConfigError(f"{name} must be positive (or null), got {v}")
+        if self.max_sequences is not None and self.max_sequences < 1:
+            raise ConfigError(f"max_sequences must be >= 1 (or null), got {self.max_sequences}")
+        if self.views is not None:
+            if self.views < 1:
+                raise ConfigError(f"views must be >= 1, got {self.views}")
+            if self.views > 1 and self.scenario != "lab":
+                raise ConfigError(f"views={self.views}: only the lab scenario has several cameras")
+        if self.scenario == "dive" and self.motion not in (None, "procedural"):
+            raise ConfigError("the dive scenario renders procedural dives; leave motion unset (or 'procedural')")
+        if self.motion == "procedural" and self.scenario != "dive":
+            allowed = PAN_ACTIONS if self.scenario == "pan" else GROUND_ACTIONS
+            bad = [a for a in self.actions if a not in allowed]
+            if bad:
+                raise ConfigError(f"procedural action(s) {bad} not available for {self.scenario}; "
+                                  f"choose among {', '.join(allowed)}")
+
+    # -- resolved values ------------------------------------------------------
+    @property
+    def resolved_fps(self) -> float:
+        if self.fps is not None:
+            return float(self.fps)
+        return 50.0 if self.scenario == "dive" else 10.0
+
+    @property
+    def resolved_views(self) -> int:
+        if self.views is not None:
+            return self.views
+        return 4 if self.scenario == "lab" else 1
+
+    @property
+    def procedural(self) -> bool:
+        return self.motion == "procedural" or (self.scenario == "dive" and self.motion is None)
+
+    @property
+    def motion_path(self) -> Path | None:
+        """The motion file (None: the shipped CMU motion); only for non-procedural motion."""
+        if self.motion is None or self.motion in SHIPPED_ALIASES:
+            return None
+        return Path(self.motion)
+
+    @property
+    def motion_source(self) -> str:
+        if self.procedural:
+            return "procedural"
+        return f"shipped:{SHIPPED_CMU}" if self.motion_path is None else str(self.motion_path)
+
+
+def _rng(seed: int, *names: str | int) -> np.random.Generator:
+    """A generator that depends on ``seed`` and the (stable-hashed) ``names`` only."""
+    words = [int(seed) % 2**63] + [zlib.crc32(str(n).encode()) for n in names]
+    return np.random.default_rng(np.random.SeedSequence(words))
+
+
+@dataclass
+class _Take:
+    """One take to render: where its motion comes from, who performs it, its frame count (per view)."""
+
+    name: str              # unique, becomes the take id
+    subject: str
+    num_frames: int
+    key: str | None = None  # motion file key
+    action: str = ""        # procedural action
+
+
+def _plan_takes(cfg: SynthConfig, mf: MotionFile | None) -> list[_Take]:
+    fps = cfg.resolved_fps
+    if mf is None:  # procedural
+        n = cfg.num_sequences if cfg.max_sequences is None else min(cfg.num_sequences, cfg.max_sequences)
+        takes = []
+        default = {"dive": ("dive",), "pan": PAN_ACTIONS}.get(cfg.scenario, GROUND_ACTIONS)
+        actions = default if cfg.scenario == "dive" else (cfg.actions or default)
+        for i in range(n):
+            action = actions[i % len(actions)]
+            subject = f"P{i % cfg.num_subjects}"
+            takes.append(_Take(f"{subject}__{action}_{i:04d}", subject, 0, action=action))
+        return takes
+    actions = cfg.actions
+    if not actions and cfg.scenario == "pan" and cfg.motion_path is None:
+        actions = PAN_CMU_ACTIONS
+    keys = mf.select(cfg.subjects, actions)
+    if cfg.max_sequences is not None:
+        keys = keys[:cfg.max_sequences]
+    with_subjects = any(parse_key(k)[0] for k in keys)
+    takes = []
+    for i, key in enumerate(keys):
+        subject = parse_key(key)[0] if with_subjects else f"P{i % cfg.num_subjects}"
+        T = resampled_length(mf.num_frames(key), mf.fps, fps, cfg.max_seconds)
+        # Take ids: "S1__walking_1" (subject prefix of the key), "P0__train_walking_1".
+        rest = key.split("/", 1)[1] if with_subjects and "/" in key else key
+        takes.append(_Take(safe_id(subject or "unknown", rest), subject or "unknown", T, key=key))
+    return takes
+
+
+def _take_motion(cfg: SynthConfig, take: _Take, mf: MotionFile | None, rng: np.random.Generator) -> Motion | None:
+    """The take's motion at the target fps (None for dives: their scenario makes them)."""
+    fps = cfg.resolved_fps
+    if mf is not None:
+        return mf.load(take.key).resampled(fps).cropped(cfg.max_seconds)
+    if cfg.scenario == "dive":
+        return None
+    name = f"procedural/{take.name}"
+    if cfg.scenario == "pan":
+        return sc.pan_motion(take.action, rng, fps, cfg.max_seconds or 10.0, name)
+    duration = (cfg.max_seconds or 20.0) * rng.uniform(0.5, 1.0)
+    return procedural_motion(take.action, rng, fps, duration, path="circle", name=name)
+
+
+def iter_plans(cfg: SynthConfig, takes: list[_Take], mf: MotionFile | None,
+               skipped: list[dict]) -> Iterator[sc.SequencePlan]:
+    """Plans of every take, lazily (one take's joints in memory at a time)."""
+    from selfpose.data.synthetic.bodies import identity_for, retarget
+
+    rig = None
+    if cfg.scenario == "lab":
+        rig = sc.lab_rig(_rng(cfg.seed, "lab-rig"), cfg.resolved_views, cfg.height, cfg.width, cfg.background)
+    for take in takes:
+        rng = _rng(cfg.seed, cfg.scenario, take.name)
+        identity = identity_for(take.subject, cfg.seed)
+        if cfg.scenario == "dive":
+            yield sc.plan_dive(identity, take.subject, take.name, rng, cfg.resolved_fps, cfg.height, cfg.width,
+                               cfg.background)
+            continue
+        motion = _take_motion(cfg, take, mf, rng)
+        problem = implausibility(motion) or (None if motion.num_frames >= 2 else "fewer than 2 frames")
+        if problem:
+            skipped.append({"take": take.name, "motion": motion.name, "reason": problem})
+            continue
+        joints = retarget(motion.joints, identity)
+        if cfg.scenario == "lab":
+            yield from sc.plan_lab(motion, joints, identity, take.subject, take.name, rig)
+        elif cfg.scenario == "wild":
+            yield sc.plan_wild(motion, joints, identity, take.subject, take.name, rng, cfg.height, cfg.width,
+                               cfg.background)
+        else:
+            yield sc.plan_pan(motion, joints, identity, take.subject, take.name, rng, cfg.height, cfg.width,
+                              cfg.background)
+
+
+def synthesize(cfg: SynthConfig, out: str | Path, overwrite: bool = False, progress: bool = True) -> Path:
+    """Render the dataset described by ``cfg`` into the folder ``out``.
+
+    The folder appears only when complete (see :class:`DatasetWriter`); its
+    attributes record the scenario, seed, the config (as a dict), the motion
+    source, the selfpose version and any motion skipped (with the reason).
+
+    Args:
+        cfg: what to render.
+        out: dataset folder to create.
+        overwrite: replace an existing ``out``.
+        progress: show a progress bar counting frames (``SELFPOSE_PROGRESS=0`` also hides it).
+
+    Returns:
+        ``out`` as a Path.
+    """
+    import selfpose
+    from selfpose.data.store import DatasetWriter
+    from selfpose.data.synthetic.render import Renderer
+    from selfpose.utils.progress import progress_bar
+
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} already exists; choose another output folder or pass overwrite=True")
+    renderer = Renderer(cfg.height, cfg.width, batch_size=cfg.batch_size, supersample=cfg.supersample,
+                        num_threads=cfg.threads)
+    mf = None if cfg.procedural else MotionFile(cfg.motion_path, fps=cfg.motion_fps)
+    skipped: list[dict] = []
+    started = time.time()
+    try:
+        takes = _plan_takes(cfg, mf)
+        if not takes:
+            raise ConfigError("no motion selected; check subjects/actions/max_sequences")
+        # Procedural takes' lengths are known only once generated: count them then.
+        views = cfg.resolved_views
+        total = sum(t.num_frames for t in takes) * views or None
+        attrs = {"scenario": cfg.scenario, "seed": cfg.seed, "config": to_dict(cfg),
+                 "motion_source": cfg.motion_source, "selfpose_version": selfpose.__version__,
+                 "generator": "selfpose.data.synthetic", "fps": cfg.resolved_fps, "views": views,
+                 "skipped": skipped}
+        with DatasetWriter(out, attrs=attrs, overwrite=overwrite) as writer, \
+                progress_bar(None if progress else False) as bar:
+            task = bar.add_task(f"synth {cfg.scenario}", total=total)
+            frames = 0
+            for plan in iter_plans(cfg, takes, mf, skipped):
+                sw = writer.add_sequence(plan.meta)
+                if plan.background is not None:
+                    sw.set(true_background=plan.background)
+                for chunk in sc.render_sequence(plan, renderer):
+                    sw.append(**chunk)
+                    frames += len(chunk["frames"])
+                    bar.advance(task, len(chunk["frames"]))
+                sw.close()
+            attrs["num_frames"] = frames
+            attrs["seconds"] = round(time.time() - started, 2)
+            writer.attrs.update(attrs)
+    finally:
+        if mf is not None:
+            mf.close()
+    return out

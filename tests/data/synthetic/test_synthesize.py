@@ -1,0 +1,146 @@
+import json
+
+import numpy as np
+import pytest
+
+import selfpose
+from selfpose.config import ConfigError, from_dict
+from selfpose.data.store import Dataset
+from selfpose.data.synthetic.motion import MotionError, forward_kinematics
+from selfpose.data.synthetic.synthesize import SynthConfig, synthesize
+
+
+def _cfg(**kw) -> SynthConfig:
+    base = {"height": 48, "width": 48, "max_seconds": 1.0, "fps": 5, "batch_size": 4}
+    return from_dict(SynthConfig, {**base, **kw})
+
+
+@pytest.fixture
+def mocap(tmp_path):
+    """A tiny mocap npz with subjects S1 and S5 (rest pose walking along x), fps in a sibling json."""
+    rest = forward_kinematics(np.broadcast_to(np.eye(3), (1, 17, 3, 3)).copy(), np.array([[0, 0, 950.0]]))[0]
+    walk = lambda T: (rest[None] + (np.arange(T) * 40.0)[:, None, None] * np.array([1.0, 0, 0])).astype(np.float32)  # noqa: E731
+    path = tmp_path / "mocap.npz"
+    np.savez_compressed(path, **{"S1/walking_1": walk(50), "S5/walking_1": walk(40), "S7/walking_1": walk(30)})
+    path.with_suffix(".json").write_text(json.dumps({"fps": 25}))
+    return path
+
+
+def test_lab_dataset_from_mocap_subjects(tmp_path, mocap):
+    cfg = _cfg(scenario="lab", motion=str(mocap), subjects=["S1", "S5"], seed=3)
+    ds = Dataset.open(synthesize(cfg, tmp_path / "lab", progress=False))
+    assert len(ds) == 8 and ds.subjects() == ["S1", "S5"] and ds.views() == ["cam0", "cam1", "cam2", "cam3"]
+    a = ds.attrs
+    assert (a["scenario"], a["seed"], a["motion_source"], a["selfpose_version"]) == ("lab", 3, str(mocap),
+                                                                                    selfpose.__version__)
+    assert a["config"]["subjects"] == ["S1", "S5"] and a["num_frames"] == ds.num_frames == 8 * 6
+    for take, views in ds.takes().items():
+        assert len(views) == 4
+        ids = [v["frame_ids"][:].tolist() for v in views]
+        assert all(i == ids[0] for i in ids) and ids[0] == list(range(6))
+    rec = ds.sequences[0]
+    assert rec.meta.fps == 5 and rec.meta.scenario == "lab" and rec.meta.camera is not None
+    for name in ("frames", "masks", "boxes", "joints2d", "joints2d_conf", "joints3d", "frame_ids", "true_background"):
+        assert rec.has(name), name
+    np.testing.assert_allclose(rec["joints2d"][:], rec.meta.camera.project(rec["joints3d"][:].astype(float)),
+                               atol=1e-3)
+    # Every view of one camera has the same background; different cameras differ.
+    bg = {r.meta.view: r["true_background"][:] for r in ds.sequences}
+    same_cam = [r for r in ds.sequences if r.meta.view == "cam0"]
+    np.testing.assert_array_equal(same_cam[0]["true_background"][:], same_cam[1]["true_background"][:])
+    assert not np.array_equal(bg["cam0"], bg["cam1"])
+
+
+def test_same_config_gives_identical_arrays_and_seed_changes_people(tmp_path):
+    cfg = _cfg(scenario="wild", max_sequences=2, seed=0)
+    a = Dataset.open(synthesize(cfg, tmp_path / "a", progress=False))
+    b = Dataset.open(synthesize(cfg, tmp_path / "b", progress=False))
+    c = Dataset.open(synthesize(_cfg(scenario="wild", max_sequences=2, seed=1), tmp_path / "c", progress=False))
+    assert [r.id for r in a] == [r.id for r in b] == [r.id for r in c]
+    for ra, rb in zip(a, b):
+        for name in ra.arrays:
+            np.testing.assert_array_equal(ra[name][:], rb[name][:])
+    for ra, rc in zip(a, c):
+        # Same motion, new person (identity), new camera and background.
+        assert ra.meta.attrs["motion"] == rc.meta.attrs["motion"]
+        assert ra.meta.attrs["identity"] != rc.meta.attrs["identity"]
+        assert not np.array_equal(ra["frames"][0], rc["frames"][0])
+        assert not np.allclose(ra["joints3d"][:], rc["joints3d"][:])
+
+
+def test_shipped_cmu_subjects_get_round_robin_identities(tmp_path):
+    cfg = _cfg(scenario="wild", subjects=["test"], num_subjects=2, max_sequences=3)
+    ds = Dataset.open(synthesize(cfg, tmp_path / "w", progress=False))
+    assert [r.meta.subject for r in ds] == ["P0", "P1", "P0"]
+    assert ds.attrs["motion_source"] == "shipped:cmu_h36m17approx_30fps"
+    assert all(r.meta.attrs["motion"].startswith("test/") for r in ds)
+
+
+def test_dive_dataset(tmp_path):
+    cfg = from_dict(SynthConfig, {"scenario": "dive", "num_sequences": 2, "height": 48, "width": 48})
+    ds = Dataset.open(synthesize(cfg, tmp_path / "d", progress=False))
+    assert len(ds) == 2 and ds.attrs["fps"] == 50 and all(r.meta.fps == 50 for r in ds)
+    assert ds.attrs["motion_source"] == "procedural" and ds.actions() == ["dive"]
+    for r in ds:
+        cy = r["boxes"][:, [1, 3]].mean(axis=1)
+        assert cy[-1] > cy[0] + 10
+
+
+def test_pan_dataset_has_per_frame_cameras_and_backgrounds(tmp_path):
+    cfg = _cfg(scenario="pan", motion="procedural", num_sequences=2, max_seconds=3.0)
+    ds = Dataset.open(synthesize(cfg, tmp_path / "p", progress=False))
+    assert ds.actions() == ["run", "walk"]
+    for r in ds:
+        T = len(r)
+        assert r["camera_R"].shape == (T, 3, 3) and r["camera_t"].shape == (T, 3)
+        assert r["true_backgrounds"].shape == (T, 48, 48, 3) and not r.has("true_background")
+        assert not np.allclose(r["camera_R"][0], r["camera_R"][-1])
+
+
+def test_procedural_lab_cycles_actions(tmp_path):
+    cfg = _cfg(scenario="lab", motion="procedural", num_sequences=3, views=2, actions=["wave", "squat"])
+    ds = Dataset.open(synthesize(cfg, tmp_path / "l", progress=False))
+    assert len(ds) == 6 and ds.actions() == ["squat", "wave"] and ds.views() == ["cam0", "cam1"]
+
+
+def test_unknown_subject_is_a_clear_error_and_leaves_no_folder(tmp_path, mocap):
+    with pytest.raises(MotionError, match="'S9'.*available prefixes: S1, S5, S7"):
+        synthesize(_cfg(motion=str(mocap), subjects=["S9"]), tmp_path / "x", progress=False)
+    assert not (tmp_path / "x").exists()
+
+
+def test_existing_output_needs_overwrite(tmp_path):
+    (tmp_path / "ds").mkdir()
+    with pytest.raises(FileExistsError, match="overwrite"):
+        synthesize(_cfg(scenario="dive", num_sequences=1), tmp_path / "ds", progress=False)
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"scenario": "pan", "views": 2}, "only the lab scenario"),
+    ({"scenario": "dive", "motion": "x.npz"}, "procedural dives"),
+    ({"scenario": "lab", "motion": "procedural", "actions": ["dive"]}, "not available for lab"),
+    ({"scenario": "beach"}, "must be one of"),
+    ({"sead": 1}, "did you mean seed"),
+    ({"fps": 0}, "fps must be positive"),
+])
+def test_config_is_strict(data, message):
+    with pytest.raises(ConfigError, match=message):
+        from_dict(SynthConfig, data)
+
+
+def test_config_defaults_resolve_by_scenario():
+    assert SynthConfig().resolved_fps == 10 and SynthConfig().resolved_views == 4
+    dive = SynthConfig(scenario="dive")
+    assert dive.resolved_fps == 50 and dive.resolved_views == 1 and dive.procedural
+
+
+def test_lab_from_real_h36m_subject(tmp_path, shared_data):
+    path = shared_data / "mocap" / "h36m17_train_S1-S8_25fps.npz"
+    if not path.is_file():
+        pytest.skip(f"real mocap {path} not found")
+    cfg = from_dict(SynthConfig, {"motion": str(path), "subjects": ["S1"], "max_seconds": 5, "height": 64,
+                                  "width": 64})
+    ds = Dataset.open(synthesize(cfg, tmp_path / "s1", progress=False))
+    assert len(ds) == 120 and ds.subjects() == ["S1"]
+    fill = np.concatenate([(r["boxes"][:, 3] - r["boxes"][:, 1]) / 64 for r in ds])
+    assert np.median(fill) > 0.2 and fill.max() <= 0.62
