@@ -70,10 +70,16 @@ class SynthConfig:
             motion-based scenarios (small datasets), 50 for dive.
         max_seconds: longest sequence, seconds (motions are cut); None: no cap.
         views: cameras per take (lab only); None: 4 for lab, 1 otherwise.
-        background: kind of backgrounds: ``any``, ``photo`` or ``procedural``.
+        background: kind of backgrounds: ``any``, ``photo`` or ``procedural``;
+            None: ``photo`` for pan (see :attr:`resolved_background`), else ``any``.
         batch_size: frames rendered (and written) together.
         supersample: rays per pixel along each axis (2 gives anti-aliased edges, 4× slower).
-        threads: torch threads while rendering; None: torch's default.
+        threads: torch threads while rendering; None: one thread (the
+            renderer's small tensors stall with more on a busy machine).
+        estimate_backgrounds: also store the background *estimated* from the
+            rendered frames (``background``/``backgrounds``, by the scenario's
+            rule: median, dive, or panorama), as for real video, beside the
+            true one; methods train on the estimate, never on the truth.
     """
 
     scenario: Literal["lab", "dive", "pan", "wild"] = "lab"
@@ -90,10 +96,11 @@ class SynthConfig:
     fps: float | None = None
     max_seconds: float | None = 20.0
     views: int | None = None
-    background: Literal["any", "photo", "procedural"] = "any"
+    background: Literal["any", "photo", "procedural"] | None = None
     batch_size: int = 32
     supersample: int = 1
     threads: int | None = None
+    estimate_backgrounds: bool = True
 
     def __post_init__(self) -> None:
         if self.scenario not in sc.SCENARIOS:
@@ -129,6 +136,15 @@ class SynthConfig:
         if self.fps is not None:
             return float(self.fps)
         return 50.0 if self.scenario == "dive" else 10.0
+
+    @property
+    def resolved_background(self) -> str:
+        if self.background is not None:
+            return self.background
+        # A panning shot's background is estimated from SIFT matches, which a
+        # smooth gradient or a periodic stripe wall cannot give: real panned
+        # scenes are textured, so pan uses photographs unless asked otherwise.
+        return "photo" if self.scenario == "pan" else "any"
 
     @property
     def resolved_views(self) -> int:
@@ -221,13 +237,13 @@ def iter_plans(cfg: SynthConfig, takes: list[_Take], mf: MotionFile | None,
 
     rig = None
     if cfg.scenario == "lab":
-        rig = sc.lab_rig(_rng(cfg.seed, "lab-rig"), cfg.resolved_views, cfg.height, cfg.width, cfg.background)
+        rig = sc.lab_rig(_rng(cfg.seed, "lab-rig"), cfg.resolved_views, cfg.height, cfg.width, cfg.resolved_background)
     for take in takes:
         rng = _rng(cfg.seed, cfg.scenario, take.name)
         identity = identity_for(take.subject, cfg.seed)
         if cfg.scenario == "dive":
             yield sc.plan_dive(identity, take.subject, take.name, rng, cfg.resolved_fps, cfg.height, cfg.width,
-                               cfg.background)
+                               cfg.resolved_background)
             continue
         motion = _take_motion(cfg, take, mf, rng)
         problem = implausibility(motion) or (None if motion.num_frames >= 2 else "fewer than 2 frames")
@@ -239,10 +255,19 @@ def iter_plans(cfg: SynthConfig, takes: list[_Take], mf: MotionFile | None,
             yield from sc.plan_lab(motion, joints, identity, take.subject, take.name, rig)
         elif cfg.scenario == "wild":
             yield sc.plan_wild(motion, joints, identity, take.subject, take.name, rng, cfg.height, cfg.width,
-                               cfg.background)
+                               cfg.resolved_background)
         else:
             yield sc.plan_pan(motion, joints, identity, take.subject, take.name, rng, cfg.height, cfg.width,
-                              cfg.background)
+                              cfg.resolved_background)
+
+
+def _store_estimated_background(sw, scenario: str) -> None:
+    """Estimate the background from the frames just written (read back memory-mapped)."""
+    from selfpose.data.backgrounds import estimate_background, method_for_scenario
+
+    frames = np.load(sw.array_path("frames"), mmap_mode="r")
+    bg = estimate_background(frames, method=method_for_scenario(scenario))
+    sw.set(**{"background" if bg.ndim == 3 else "backgrounds": bg})
 
 
 def synthesize(cfg: SynthConfig, out: str | Path, overwrite: bool = False, progress: bool = True) -> Path:
@@ -298,6 +323,8 @@ def synthesize(cfg: SynthConfig, out: str | Path, overwrite: bool = False, progr
                     frames += len(chunk["frames"])
                     bar.advance(task, len(chunk["frames"]))
                 sw.close()
+                if cfg.estimate_backgrounds:
+                    _store_estimated_background(sw, plan.meta.scenario or cfg.scenario)
             attrs["num_frames"] = frames
             attrs["seconds"] = round(time.time() - started, 2)
             writer.attrs.update(attrs)
