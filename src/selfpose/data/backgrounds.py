@@ -169,15 +169,18 @@ class _Features:
 class _SiftMatcher:
     """SIFT features on a downscaled grey frame + ratio-test matching + RANSAC homography."""
 
-    def __init__(self, frame_hw: tuple[int, int], max_side: int = 640, ratio: float = 0.75,
+    def __init__(self, frame_hw: tuple[int, int], max_side: int = 640, min_side: int = 384, ratio: float = 0.75,
                  ransac_px: float = 3.0, min_inliers: int = 12, max_features: int = 2000):
         import cv2
 
         self.cv2 = cv2
         H, W = frame_hw
         # Features on at most ``max_side`` pixels: SIFT cost grows with area and
-        # a camera's global motion does not need 1080p precision.
-        self.scale = min(1.0, max_side / max(H, W))
+        # a camera's global motion does not need 1080p precision. Small frames
+        # (the 128 px CPU profile) are enlarged to ``min_side``: SIFT's finest
+        # octave finds too few keypoints on them (measured: most frames of the
+        # synthetic pan scenario failed to match at 128 px).
+        self.scale = min(max_side / max(H, W), max(1.0, min_side / max(H, W)))
         self.ratio, self.min_inliers = ratio, min_inliers
         self.ransac_px = ransac_px  # in full-resolution pixels
         self.sift = cv2.SIFT_create(nfeatures=max_features)
@@ -186,8 +189,9 @@ class _SiftMatcher:
     def features(self, frame: np.ndarray) -> _Features:
         cv2 = self.cv2
         grey = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
-        if self.scale < 1.0:
-            grey = cv2.resize(grey, None, fx=self.scale, fy=self.scale, interpolation=cv2.INTER_AREA)
+        if self.scale != 1.0:
+            interp = cv2.INTER_AREA if self.scale < 1.0 else cv2.INTER_CUBIC
+            grey = cv2.resize(grey, None, fx=self.scale, fy=self.scale, interpolation=interp)
         kps, desc = self.sift.detectAndCompute(grey, None)
         if desc is None or len(kps) < self.min_inliers:
             return _Features(None, None)
