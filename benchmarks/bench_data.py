@@ -98,10 +98,16 @@ def main() -> None:
 
         if args.memory:
             big = Path(tmp) / "big"
-            # Shipped CMU motion at 25 fps with 4 views; repeat seeds/takes until ~N frames.
-            per_take = 4 * 25 * 20
-            takes = max(1, args.memory // per_take)
-            m = _synth(big, ["fps=25", "max_seconds=20", "motion=procedural", f"num_sequences={takes}"])
+            from bench_render import MOCAP
+
+            if MOCAP.exists():
+                # Real H36M motion, 4 views at 10 fps, whole takes: S1+S5 give ~104k frames.
+                subjects = "S1,S5" if args.memory > 60_000 else "S1"
+                extra = ["--motion", str(MOCAP), "--subjects", subjects, "max_seconds=null"]
+            else:
+                # Procedural takes of 20 s at 25 fps, 4 views, until ~N frames.
+                extra = ["fps=25", "max_seconds=20", "motion=procedural", f"num_sequences={max(1, args.memory // 2000)}"]
+            m = _synth(big, extra)
             from selfpose.data.store import Dataset
 
             n = Dataset.open(big).num_frames

@@ -35,7 +35,7 @@ def run_demo(out: str | Path, *, quick: bool = False, overwrite: bool = True, pr
     summary = inspect.summarize(ds)
     check = inspect.check(ds)
     bg = background_error_report(ds)
-    sheet = contact_sheet(ds, out / "contact_sheet.png", num_frames=16, seed=0)
+    contact_sheet(ds, out / "contact_sheet.png", num_frames=16, seed=0)
 
     results = {"config": to_dict(cfg), "synth_seconds": round(t_synth, 1), "frames": ds.num_frames,
                "check_ok": check["ok"], "worst_reprojection_px": check["reprojection"]["worst_px"],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import cv2
@@ -135,9 +134,7 @@ def test_sample_frames_more_than_available(tmp_path):
 
 
 def test_contact_sheet_full(tiny, tmp_path):
-    t0 = time.perf_counter()
     out = contact_sheet(tiny, tmp_path / "sheets" / "sheet.png", num_frames=16)
-    elapsed = time.perf_counter() - t0
     assert out.is_file()
     img = _png(out)
     h, w = img.shape[:2]
@@ -145,7 +142,6 @@ def test_contact_sheet_full(tiny, tmp_path):
     # the skeleton colours are present (left blue, right red)
     assert (np.abs(img.astype(int) - (40, 120, 255)).sum(-1) < 60).sum() > 200
     assert (np.abs(img.astype(int) - (235, 45, 45)).sum(-1) < 60).sum() > 200
-    assert elapsed < 5.0, f"contact sheet took {elapsed:.1f} s"
 
 
 def test_contact_sheet_reads_only_sampled_frames(tiny, tmp_path, monkeypatch):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import numpy as np
 import pytest
@@ -54,10 +53,8 @@ def test_real_folder_small_and_fast(shared_data, tmp_path):
     src = shared_data / "videos"
     if not src.is_dir():
         pytest.skip(f"{src} not found")
-    t0 = time.perf_counter()
     cfg = PrepareConfig(size=32, step=8, background="median", background_min_frames=4)
     ds = Dataset.open(prepare("videos", src, tmp_path / "ds", cfg, progress=False))
-    seconds = time.perf_counter() - t0
     by_id = {r.id: r for r in ds}
     expect = {"hybrik_taiji": (52, 23.976 / 8, (32, 18)),  # frames, fps, letterboxed content size
               "mmaction2_ntu_S001C001P001R001A001_rgb": (13, 30 / 8, (32, 18)),
@@ -72,7 +69,6 @@ def test_real_folder_small_and_fast(shared_data, tmp_path):
         assert rec.meta.camera is None and rec.meta.subject == sid
     taiji = np.asarray(by_id["hybrik_taiji"]["frames"])
     assert taiji[:, :7].max() == 0 and taiji[:, 25:].max() == 0 and taiji[:, 7:25].std() > 10  # letterbox bars
-    assert seconds < 20, seconds
 
 
 def test_keypoints_npz_converted_to_house_order_and_stored_pixels(tmp_path):

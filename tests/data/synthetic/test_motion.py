@@ -7,7 +7,7 @@ from selfpose.data.synthetic.motion import (ANKLE_HEIGHT_MM, GRAVITY_MM_S2, PROC
                                             Motion, MotionError, MotionFile, forward_kinematics, implausibility,
                                             load_motions, parse_key, procedural_motion, resample, resampled_length,
                                             rot_x, rot_y, rot_z)
-from selfpose.geometry.skeleton import H36M17, bone_lengths
+from selfpose.geometry.skeleton import bone_lengths
 
 
 def _walker(T: int, fps: float, speed_mm_s: float = 1000.0) -> np.ndarray:
