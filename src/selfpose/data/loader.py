@@ -211,7 +211,7 @@ class BatchIndexSampler(Sampler):
     Runs in the main process. Batch ``b`` of epoch ``e`` is drawn from
     ``default_rng((seed, e, b))``: reproducible, independent of worker count,
     different every epoch (the epoch advances on each ``iter``; set it with
-    :meth:`set_epoch` when resuming).
+    :meth:`set_epoch` when resuming, with ``start`` to resume mid-epoch).
     """
 
     def __init__(self, sampler, batch_size: int, num_batches: int, seed: int = 0):
@@ -220,17 +220,21 @@ class BatchIndexSampler(Sampler):
         self.sampler, self.batch_size = sampler, int(batch_size)
         self.num_batches, self.seed = int(num_batches), int(seed)
         self.epoch = 0
+        self.start = 0
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        """The next ``iter`` yields batches ``start, …, num_batches − 1`` of ``epoch`` (exact resume)."""
+        if not 0 <= start < self.num_batches:
+            raise SamplerError(f"start must be in [0, {self.num_batches}), got {start}")
+        self.epoch, self.start = int(epoch), int(start)
 
     def __len__(self) -> int:
         return self.num_batches
 
     def __iter__(self) -> Iterator[IndexBatch]:
-        epoch = self.epoch
-        self.epoch += 1
-        for b in range(self.num_batches):
+        epoch, start = self.epoch, self.start
+        self.epoch, self.start = self.epoch + 1, 0
+        for b in range(start, self.num_batches):
             yield self.sampler.sample(self.batch_size, np.random.default_rng((self.seed, epoch, b)))
 
 

@@ -1,0 +1,41 @@
+"""Training config: strict keys, validation, stages, saving."""
+
+from __future__ import annotations
+
+import pytest
+
+from selfpose.config import ConfigError, from_dict, load
+from selfpose.training.config import (OptimConfig, RunConfig, TrainConfig, config_diff, config_dict, config_hash,
+                                      save_config)
+
+
+def test_strict_and_validated():
+    with pytest.raises(ConfigError, match="did you mean train.batch_size"):
+        from_dict(RunConfig, {"train": {"batchsize": 3}})
+    with pytest.raises(ConfigError, match="precision must be one of"):
+        from_dict(RunConfig, {"train": {"precision": "fp16"}})
+    with pytest.raises(ConfigError, match="stage2_step"):
+        TrainConfig(steps=10, stage2_step=10)
+    with pytest.raises(ConfigError, match="optim.lr"):
+        OptimConfig(lr=0)
+    with pytest.raises(ConfigError, match="train.steps"):
+        TrainConfig(steps=0)
+    cfg = from_dict(RunConfig, {"optim": {"betas": [0.5, 0.9]}, "train": {"threads": None}})
+    assert cfg.optim.betas == (0.5, 0.9) and cfg.train.threads is None
+
+
+def test_stages():
+    one = TrainConfig(steps=10)
+    assert [one.stage_at(s) for s in (0, 9)] == [1, 1] and one.stage_bounds(1) == (0, 10)
+    two = TrainConfig(steps=10, stage2_step=4)
+    assert [two.stage_at(s) for s in (0, 3, 4, 9)] == [1, 1, 2, 2]
+    assert two.stage_bounds(1) == (0, 4) and two.stage_bounds(2) == (4, 10)
+
+
+def test_save_load_hash_diff(tmp_path):
+    cfg = RunConfig(OptimConfig(lr=0.01), TrainConfig(steps=7, stage2_step=3))
+    path = save_config(cfg, tmp_path / "config.yaml")
+    assert load(RunConfig, path) == cfg
+    other = load(RunConfig, path, ["train.steps=8"])
+    assert config_hash(other) != config_hash(cfg) and config_hash(load(RunConfig, path)) == config_hash(cfg)
+    assert config_diff(config_dict(cfg), config_dict(other)) == ["train.steps: 7 → 8"]

@@ -1,0 +1,36 @@
+"""Precision helpers: bf16 detection, autocast, channels-last."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from selfpose.training import precision as P
+
+
+def test_resolve(monkeypatch):
+    monkeypatch.setattr(P, "cpu_flags", lambda: frozenset({"avx2", "avx512_bf16"}))
+    assert P.bf16_supported() and P.resolve_precision("auto") == "bf16"
+    monkeypatch.setattr(P, "cpu_flags", lambda: frozenset({"avx2"}))
+    assert not P.bf16_supported() and P.resolve_precision("auto") == "fp32"
+    assert P.resolve_precision("bf16") == "bf16"
+    with pytest.raises(P.PrecisionError, match="fp32, bf16 or auto"):
+        P.resolve_precision("fp16")
+
+
+def test_autocast_and_layout():
+    a, b = torch.rand(4, 4), torch.rand(4, 4)
+    with P.autocast("bf16"):
+        assert (a @ b).dtype == torch.bfloat16
+    with P.autocast("fp32"):
+        assert (a @ b).dtype == torch.float32
+    conv = P.to_channels_last(torch.nn.Conv2d(3, 4, 3))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    x = P.to_channels_last(torch.rand(1, 3, 8, 8))
+    assert x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    v = torch.rand(3, 8)
+    assert P.to_channels_last(v) is v
+
+
+def test_cpu_facts_are_strings():
+    assert isinstance(P.cpu_name(), str) and isinstance(P.cpu_flags(), frozenset)
