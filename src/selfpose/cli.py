@@ -32,7 +32,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     errors: list[type[BaseException]] = [ConfigError, DatasetError, FileExistsError, FileNotFoundError]
     for mod, name in (("selfpose.data.video", "VideoError"), ("selfpose.data.samplers", "SamplerError"),
-                      ("selfpose.data.datasets.common", "PrepareError")):
+                      ("selfpose.data.datasets.common", "PrepareError"), ("selfpose.training.loop", "TrainingError"),
+                      ("selfpose.training.checkpoint", "CheckpointError"),
+                      ("selfpose.training.distributed", "DistributedError"), ("selfpose.pose.fit", "PoseError"),
+                      ("selfpose.pose.predict", "PredictError"), ("selfpose.pose.analyze", "AnalyzeError"),
+                      ("selfpose.models.temporal", "TemporalModelError")):
         try:
             errors.append(getattr(__import__(mod, fromlist=[name]), name))
         except (ImportError, AttributeError):
@@ -51,8 +55,9 @@ def _run(fn, *args, **kwargs):
         return fn(*args, **kwargs)
     except _user_errors() as e:
         _fail(str(e) if not isinstance(e, FileNotFoundError) or not e.filename else f"{e.strerror}: {e.filename}")
-    except KeyboardInterrupt:
-        typer.secho("interrupted: nothing half-written was kept", fg=typer.colors.YELLOW, err=True)
+    except KeyboardInterrupt as e:
+        msg = str(e) or "interrupted: nothing half-written was kept"
+        typer.secho(msg, fg=typer.colors.YELLOW, err=True)
         raise typer.Exit(130)
 
 
@@ -148,6 +153,91 @@ def show(
     ds = _run(Dataset.open, data)
     path = _run(contact_sheet, ds, out, num_frames=frames, seed=seed)
     typer.echo(f"wrote {path}")
+
+
+@app.command()
+def pretrain(
+    data: Path = typer.Option(..., "--data", "-d", help="dataset folder (from synth or prepare)"),
+    out: Path = typer.Option(..., "--out", "-o", help="run folder: config, logs, pictures, checkpoints"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML of PretrainConfig keys (see configs/)"),
+    resume: bool = typer.Option(False, help="continue from the run's last checkpoint"),
+    overwrite: bool = typer.Option(False, help="start again, deleting the run's files"),
+    set_: Optional[List[str]] = typer.Argument(None, metavar="[KEY=VALUE]...", help="PretrainConfig overrides, e.g. train.steps=500"),
+) -> None:
+    """Self-supervised pretraining (default: the temporal method, Honari et al. 2022)."""
+    from selfpose.config import load
+    from selfpose.pretrain import PretrainConfig, pretrain as run_pretrain
+
+    cfg = _run(load, PretrainConfig, config, list(set_ or []))
+    result = _run(run_pretrain, cfg, data, out, resume=resume, overwrite=overwrite)
+    typer.echo(f"pretrained {result.step} steps in {result.seconds:.0f} s → {out}")
+
+
+@app.command("fit-pose")
+def fit_pose(
+    run: Path = typer.Argument(..., help="pretraining run folder"),
+    data: Path = typer.Option(..., "--data", "-d", help="dataset with 3D labels"),
+    labels: float = typer.Option(0.01, "--labels", help="share of labelled frames (every K-th frame), e.g. 0.01"),
+    out: Path = typer.Option(..., "--out", "-o", help="pose folder to create"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML of PoseStageConfig keys"),
+    overwrite: bool = typer.Option(False, help="replace an existing pose folder"),
+    set_: Optional[List[str]] = typer.Argument(None, metavar="[KEY=VALUE]...", help="PoseStageConfig overrides"),
+) -> None:
+    """Freeze the pretrained encoder and fit a 3D pose head on a share of labelled frames."""
+    from selfpose.config import load
+    from selfpose.pose.stage import PoseStageConfig, fit_pose_stage
+
+    cfg = _run(load, PoseStageConfig, config, [f"pose.fraction={labels}", *(set_ or [])])
+    res = _run(fit_pose_stage, run, data, out, cfg, overwrite=overwrite)
+    typer.echo(f"pose head fitted on {res['num_labelled']} frames; validation N-MPJPE {res['val_n_mpjpe']:.1f} mm → {out}")
+
+
+@app.command()
+def evaluate(
+    pose: Path = typer.Argument(..., help="pose folder from fit-pose"),
+    data: Path = typer.Option(..., "--data", "-d", help="dataset with 3D labels to evaluate on"),
+    subjects: Optional[str] = typer.Option(None, help="comma-separated test subjects (default: all)"),
+    as_json: bool = typer.Option(False, "--json", help="print the results as JSON"),
+) -> None:
+    """MPJPE, N-MPJPE, P-MPJPE overall and per action, and detection IoU; written into the pose folder."""
+    from selfpose.pose.stage import evaluate_pose_stage
+
+    res = _run(evaluate_pose_stage, pose, data, subjects=subjects.split(",") if subjects else None)
+    if as_json:
+        typer.echo(json.dumps(res, indent=1, default=float))
+    else:
+        o = res["overall"]
+        typer.echo(f"MPJPE {o['mpjpe']:.1f} mm · N-MPJPE {o['n_mpjpe']:.1f} mm · P-MPJPE {o['p_mpjpe']:.1f} mm"
+                   f" · box IoU {res.get('box_iou', float('nan')):.3f} · {o['count']} frames → {pose}/results.md")
+
+
+@app.command()
+def predict(
+    pose: Path = typer.Argument(..., help="pose folder from fit-pose"),
+    video: Path = typer.Argument(..., help="a video file or a folder of videos"),
+    out: Path = typer.Option(..., "--out", "-o", help="output folder"),
+    step: int = typer.Option(1, help="keep every STEP-th frame"),
+) -> None:
+    """3D joints, boxes, an overlay video and a 3D skeleton strip for each video."""
+    from selfpose.pose.stage import predict_with_pose
+
+    res = _run(predict_with_pose, pose, video, out, step=step)
+    for v in res["videos"]:
+        typer.echo(f"{v.get('video')}: {v.get('frames')} frames → {v.get('out_dir')}")
+
+
+@app.command()
+def analyze(
+    run: Path = typer.Argument(..., help="pretraining run folder"),
+    data: Path = typer.Option(..., "--data", "-d", help="dataset (with subjects; 3D labels for pose-from-i)"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="folder for the pictures and analysis.json (default: RUN/analysis)"),
+    labels: float = typer.Option(0.1, help="share of labelled frames for the pose-from-v/i comparison"),
+) -> None:
+    """Pose/appearance transfers, KMeans subject accuracy of v and i, pose from i vs v."""
+    from selfpose.pose.stage import analyze_run
+
+    res = _run(analyze_run, run, data, out, labels=labels)
+    typer.echo(json.dumps({k: v for k, v in res.items() if not isinstance(v, (list, dict))}, indent=1, default=str))
 
 
 @app.command()

@@ -1,0 +1,276 @@
+"""Temporal representation learning on monocular video (Honari et al., TPAMI 2022).
+
+The full method ("DSL-STN-Dec-Split"): for every frame of a sampled tuple
+(reference, near, intermediate, far — one video) the detector places a box,
+the crop goes through the shared encoder twice — colour-jittered for the
+time-variant code ``v``, clean for the time-invariant code ``i`` — the ``i``
+codes are permuted among the frames of the tuple, the decoder draws a crop
+and a mask from ``(v_t, i_t')``, and the composite over the *estimated*
+background is compared with the frame (Eq. 1–2). DSL (Eq. 5–6) acts on ``v``
+only; a batch-mean prior keeps the detector from collapsing; on free-fall
+data a first stage trains reconstruction + the tracking loss (Eqs. 7–12)
+on four equidistant frames before DSL is switched on.
+
+Why the three disentanglement devices (DESIGN.md §1.1): permuting ``i``
+within a video forces everything that changes over time into ``v``; jitter
+on the ``v`` branch only makes colour useless to ``v``; the contrastive loss
+on ``v`` only leaves ``i`` free to hold appearance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from selfpose.config import ConfigError
+from selfpose.losses.contrastive import dsl_loss, info_nce_loss, triplet_loss
+from selfpose.losses.gravity import tracking_loss
+from selfpose.losses.priors import detector_prior
+from selfpose.losses.reconstruction import PerceptualNet, reconstruction_loss
+from selfpose.losses.weak2d import weak2d_loss
+from selfpose.methods.base import Method
+from selfpose.models.temporal import ModelConfig, TemporalModel
+
+
+@dataclass
+class LossConfig:
+    """Loss weights of Eq. 14 and their settings (defaults: the paper's, for static cameras).
+
+    Attributes:
+        w_rgb, w_feat: λ_rgb, λ_feat of Eq. 2 (paper: 2 and 2; 0.05 and 2 for moving cameras).
+        perceptual_weights: torchvision ResNet18 state dict for Φ (ImageNet
+            weights, given by the user); None: a seeded random frozen ResNet18.
+        perceptual_width: base width of the random Φ (64 = torchvision's; 32 is 4× cheaper).
+        contrastive: ``dsl`` (the method), ``css`` (InfoNCE) or ``none``.
+        w_contrastive: λ_DSL.
+        temperature: τ of InfoNCE (CSS variant).
+        w_prior: λ_prior of the detector's batch-mean prior.
+        prior_scale: target mean box size (fraction of the frame).
+        prior_center: also pull the mean box centre to the frame centre (lab data).
+        w_tracking: λ_T of the free-fall tracking loss (gravity sampler batches only).
+        order_eps: ε of the order loss, normalised units per step.
+        w_2d: λ_2D of the weak 2D loss (Eq. 13); used only when batches carry 2D with confidence.
+        jitter: colour jitter on the time-variant branch (disentanglement b).
+        jitter_strength: brightness/contrast/saturation amplitude (hue = a quarter of it).
+        permute_invariant: permute ``i`` among the frames of each tuple (disentanglement a).
+    """
+
+    w_rgb: float = 2.0
+    w_feat: float = 2.0
+    perceptual_weights: str | None = None
+    perceptual_width: int = 32
+    contrastive: Literal["dsl", "css", "none"] = "dsl"
+    w_contrastive: float = 1.0
+    temperature: float = 0.1
+    w_prior: float = 1.0
+    prior_scale: float = 0.5
+    prior_center: bool = True
+    w_tracking: float = 1.0
+    order_eps: float = 0.01
+    w_2d: float = 10.0
+    jitter: bool = True
+    jitter_strength: float = 0.4
+    permute_invariant: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("w_rgb", "w_feat", "w_contrastive", "w_prior", "w_tracking", "w_2d", "jitter_strength"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"loss.{name} must be >= 0, got {getattr(self, name)}")
+
+
+@dataclass
+class SamplerConfig:
+    """Temporal distances, in seconds (converted per video by its fps).
+
+    Defaults are the paper's lab values (H36M at 50 fps: d_pos = 10, d_neg = 200 frames).
+
+    Attributes:
+        d_pos_s, d_neg_s: DSL's near / far limits.
+        gravity_step_s: δ between the four equidistant frames of the tracking loss.
+    """
+
+    d_pos_s: float = 0.2
+    d_neg_s: float = 4.0
+    gravity_step_s: float = 0.1
+
+
+@dataclass
+class TemporalConfig:
+    """Everything the method needs besides data and optimisation."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+
+
+def _to_unit(x: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, K, 3, H, W) or float → float32 in [0, 1], flattened to (N·K, 3, H, W)."""
+    x = x.reshape(-1, *x.shape[-3:])
+    return x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+
+
+class TemporalMethod(Method):
+    """The main method and its ablations (which only switch model/loss parts off)."""
+
+    name = "temporal"
+
+    def __init__(self, cfg: TemporalConfig, two_stage: bool = False):
+        super().__init__()
+        self.cfg = cfg
+        self.two_stage = two_stage
+        self.model = TemporalModel(cfg.model)
+        L = cfg.loss
+        uses_recon = cfg.model.decoder and (L.w_rgb > 0 or L.w_feat > 0)
+        perceptual = (PerceptualNet(L.perceptual_weights, width=64 if L.perceptual_weights else L.perceptual_width)
+                      if uses_recon and L.w_feat > 0 else None)
+        # Kept out of the module tree: Φ is frozen and rebuilt exactly from
+        # (weights file, width, seed), so checkpoints need not carry it.
+        self._perceptual = [perceptual]
+        self._jitter = None
+        if L.jitter:
+            import kornia.augmentation as KA
+
+            s = L.jitter_strength
+            self._jitter = KA.ColorJitter(s, s, s, s / 4, p=1.0)
+
+    def perceptual(self, device: torch.device) -> PerceptualNet | None:
+        """The frozen feature network Φ of Eq. 2, on ``device``."""
+        net = self._perceptual[0]
+        if net is not None and next(net.parameters()).device != device:
+            self._perceptual[0] = net = net.to(device)
+        return net
+
+    # -- the method interface --------------------------------------------------------------------
+    def sampler_kind(self, stage: int) -> str:
+        """Free-fall data trains on gravity quadruples first (stage 1), then DSL tuples (stage 2)."""
+        return "gravity" if self.two_stage and stage == 1 else "dsl"
+
+    def pose_features(self, frames: torch.Tensor) -> torch.Tensor:
+        """Frozen pose features: ``v`` (split models) or the whole latent ``z``."""
+        return self.model.encode(self.model.prepare(frames))["v"]
+
+    def training_step(self, batch: dict, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        L, m = self.cfg.loss, self.model
+        frames = m.prepare(_to_unit(batch["frames"]))
+        n, k = batch["frames"].shape[:2]
+        theta = m.detect(frames)
+        crops = m.crop(frames, theta)
+        logs: dict[str, float] = {}
+        total = frames.new_zeros(())
+
+        # Time-variant code from the jittered crop; time-invariant from the clean one.
+        if self._jitter is not None and m.cfg.split:
+            with torch.autocast("cpu", enabled=False):
+                jittered = self._jitter(crops.float())
+            v, _ = m.encode_crop(jittered)
+            _, i = m.encode_crop(crops)
+        else:
+            v, i = m.encode_crop(crops)
+
+        if m.decoder is not None and (L.w_rgb > 0 or L.w_feat > 0):
+            if i is not None and L.permute_invariant and k > 1:
+                # i of frame t' decodes frame t: roll within each tuple (same video).
+                i = i.reshape(n, k, -1).roll(1, dims=1).reshape(n * k, -1)
+            rgb, mask = m.decode(v, i)
+            background = m.prepare(_to_unit(batch["background"]))
+            comp = m.composite(rgb, mask, theta, background)
+            rec, parts = reconstruction_loss(comp["image"], frames, self.perceptual(frames.device), L.w_rgb, L.w_feat)
+            total = total + rec
+            logs.update({"recon": rec.item(), "rgb": parts["rgb"].item()})
+            if "feat" in parts:
+                logs["feat"] = parts["feat"].item()
+
+        if L.contrastive != "none" and L.w_contrastive > 0 and "delta" in batch and k >= 3:
+            vv = v.float().reshape(n, k, -1)
+            if L.contrastive == "dsl":
+                c = dsl_loss(vv, batch["delta"], batch["d_pos"], batch["d_neg"])
+            else:  # CSS: reference vs near positive, far frames as negatives
+                c = info_nce_loss(vv[:, 0], vv[:, 1], vv[:, 2:], temperature=L.temperature)
+            total = total + L.w_contrastive * c
+            logs[L.contrastive] = c.item()
+
+        if m.detector is not None and L.w_prior > 0:
+            p = detector_prior(theta.float(), L.prior_scale, (0.0, 0.0) if L.prior_center else None)
+            total = total + L.w_prior * p
+            logs["prior"] = p.item()
+
+        # Gravity quadruples carry their step δ and no pairwise distances.
+        if m.detector is not None and L.w_tracking > 0 and "step" in batch and "delta" not in batch:
+            t, tparts = tracking_loss(theta.float().reshape(n, k, 4), L.order_eps)
+            total = total + L.w_tracking * t
+            logs.update({"tracking": t.item(), "gravity": tparts["gravity"].item()})
+
+        if L.w_2d > 0 and self.head2d is not None and "joints2d" in batch and "joints2d_conf" in batch:
+            total = total + self._weak2d(v, theta, batch, logs)
+
+        with torch.no_grad():
+            logs["box_scale"] = theta[:, :2].float().mean().item()
+        logs["loss"] = total.item()
+        return total, logs
+
+    # -- weak 2D labels (Eq. 13) ---------------------------------------------------------------------
+    head2d = None
+
+    def enable_weak2d(self) -> None:
+        """Add the 2D head (MLP-ResNet on v); called when the data carry 2D labels."""
+        from selfpose.models.heads import MartinezHead
+
+        self.head2d = MartinezHead(self.model.feature_dim(), 17 * 2, width=256, blocks=2)
+
+    def _weak2d(self, v, theta, batch, logs) -> torch.Tensor:
+        # 2D targets in the crop's normalised coordinates: v describes the crop,
+        # so the head predicts where joints are inside the detected box.
+        H, W = batch["frames"].shape[-2:]
+        j2 = batch["joints2d"].reshape(-1, 17, 2).float()
+        conf = batch["joints2d_conf"].reshape(-1, 17).float()
+        xy = torch.stack([j2[..., 0] / W * 2 - 1, j2[..., 1] / H * 2 - 1], -1)
+        t = theta.detach().float()
+        in_crop = (xy - t[:, None, 2:]) / t[:, None, :2]
+        pred = self.head2d(v.float()).reshape(-1, 17, 2)
+        loss = weak2d_loss(pred, in_crop, conf)
+        logs["weak2d"] = loss.item()
+        return self.cfg.loss.w_2d * loss
+
+    # -- pictures ---------------------------------------------------------------------------------
+    @torch.no_grad()
+    def pictures(self, batch: dict) -> dict[str, np.ndarray]:
+        """Input with box | crop | decoded crop | mask | recomposed, for the first tuple."""
+        from selfpose.viz.model_pictures import reconstruction_grid
+
+        m = self.model
+        was = m.training
+        m.eval()
+        try:
+            frames = m.prepare(_to_unit(batch["frames"][:1]))
+            out = m.encode(frames)
+            pics = {}
+            if m.decoder is not None:
+                rgb, mask = m.decode(out["v"], out["i"])
+                bg = m.prepare(_to_unit(batch["background"][:1]))
+                comp = m.composite(rgb, mask, out["theta"], bg)
+                pics["reconstruction"] = reconstruction_grid(
+                    _u8(frames), _u8(out["crop"]), _u8(rgb), _u8(mask), _u8(comp["image"]),
+                    boxes=out["box_px"].cpu().numpy())
+            else:
+                from selfpose.viz.model_pictures import detection_grid
+
+                pics["detection"] = detection_grid(_u8(frames), out["box_px"].cpu().numpy())
+            return pics
+        finally:
+            m.train(was)
+
+
+def _u8(x: torch.Tensor) -> np.ndarray:
+    """(B, C, H, W) float [0, 1] → (B, H, W, C) uint8 (C = 3, or 1 → 3 for masks)."""
+    x = x.detach().float().clamp(0, 1)
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    return (x.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+
+
+__all__ = ("LossConfig", "SamplerConfig", "TemporalConfig", "TemporalMethod")
+del F
