@@ -1,0 +1,361 @@
+"""Baseline (b): the same network trained fully supervised, from scratch, on the same labelled frames.
+
+Honari et al. compare the self-supervised pose stage with "the same network
+trained fully supervised from scratch on the same labelled frames". Here: a
+randomly initialised :class:`~selfpose.models.temporal.TemporalModel` with
+the same :class:`~selfpose.models.temporal.ModelConfig` (detector + encoder;
+the decoder is not built since nothing is reconstructed) and the same pose
+head as the pose stage, trained end to end — detector, encoder and head —
+with the MSE on pelvis-centred 3D (Eq. 15) of the labelled frames only.
+
+* Labelled frames and the validation split are exactly the pose stage's
+  (:func:`~selfpose.pose.labels.label_subset`,
+  :func:`~selfpose.pose.labels.split_validation`, same ``fraction``,
+  ``val_fraction``, ``val_by``, ``seed``).
+* Augmentation: colour jitter only (per-image brightness, contrast and
+  saturation factors in ``[1 − s, 1 + s]``, ``s = colour_jitter``) applied to
+  the whole frame before the detector — it changes appearance, never the
+  geometry, so the 3D labels stay valid. No flips or crops (they would need
+  the labels transformed and the paper's self-supervised model gets none).
+* Early stopping: every ``eval_every`` steps the validation frames go
+  through the very path used for evaluation (:func:`~selfpose.pose.features.extract`
+  + :meth:`~selfpose.pose.fit.FittedPose.predict`); the step with the lowest
+  N-MPJPE is kept, and ``patience`` validations without improvement stop the run.
+* Budget: ``steps`` is a parameter; for a fair comparison give it the
+  pretraining budget plus the pose stage's steps.
+
+The result, :class:`SupervisedModel`, exposes ``feature_fn``/``box_fn`` and a
+:class:`~selfpose.pose.fit.FittedPose` (``.pose``) on those features, so the
+same :func:`~selfpose.pose.features.extract` +
+:func:`~selfpose.pose.evaluate.evaluate` apply unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from selfpose.config import ConfigError, from_dict, to_dict
+from selfpose.data.store import Dataset
+from selfpose.evaluation.metrics import mpjpe, n_mpjpe
+from selfpose.models.heads import make_head
+from selfpose.models.temporal import ModelConfig, TemporalModel
+from selfpose.pose.features import extract, frames_to_tensor, read_arrays
+from selfpose.pose.fit import FittedPose, PoseConfig, _batches, _spread
+from selfpose.pose.labels import SPLIT_BY, label_subset, split_validation
+from selfpose.utils.progress import progress_bar
+
+META = "supervised.json"
+WEIGHTS = "model.safetensors"
+FORMAT = "selfpose-supervised"
+VERSION = 1
+
+
+class SupervisedError(RuntimeError):
+    """The supervised baseline cannot be trained, saved or loaded as asked."""
+
+
+@dataclass
+class SupervisedConfig:
+    """Baseline (b) (strict: unknown keys are errors).
+
+    Attributes:
+        model: the network's sizes — use the self-supervised run's ModelConfig.
+        head, hidden, layers, width, blocks, dropout: the pose head, as in
+            :class:`~selfpose.pose.fit.PoseConfig`.
+        fraction, val_fraction, val_by, seed: labelled frames and validation
+            split, as in the pose stage (same values → same frames).
+        steps: optimiser steps (end to end).
+        lr, weight_decay, batch_size: AdamW; cosine decay to 1% of ``lr``.
+        colour_jitter: strength ``s`` of the colour jitter (0 = off).
+        eval_every, patience: validation period (steps) and early stopping
+            (validations without improvement; None = never stop early).
+        normalise, target_scale_mm: target normalisation as in PoseConfig.
+        eval_batch_size: frames per forward pass when validating.
+        device: ``cpu``, ``cuda``...
+        autocast: bf16 autocast for the forward passes.
+        threads: torch intra-op threads while training (restored afterwards);
+            None leaves torch's setting (convolutions use the cores; on a
+            busy CPU 1 avoids oversubscription).
+    """
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    head: Literal["mlp", "martinez"] = "mlp"
+    hidden: int = 2048
+    layers: int = 2
+    width: int = 1024
+    blocks: int = 3
+    dropout: float = 0.5
+    fraction: float = 1.0
+    val_fraction: float = 0.1
+    val_by: Literal["take", "sequence", "frames"] = "take"
+    seed: int = 0
+    steps: int = 2000
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    batch_size: int = 32
+    colour_jitter: float = 0.3
+    eval_every: int = 100
+    patience: int | None = None
+    normalise: Literal["zscore", "scale"] = "zscore"
+    target_scale_mm: float = 1000.0
+    eval_batch_size: int = 64
+    device: str = "cpu"
+    autocast: bool = False
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "eval_every", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"supervised.{name} must be >= 1, got {getattr(self, name)}")
+        if self.batch_size < 2:
+            raise ConfigError("supervised.batch_size must be >= 2 (batch normalisation)")
+        if not 0 <= self.colour_jitter < 1:
+            raise ConfigError(f"supervised.colour_jitter must be in [0, 1), got {self.colour_jitter}")
+        if self.val_by not in SPLIT_BY:
+            raise ConfigError(f"supervised.val_by must be one of {SPLIT_BY}, got {self.val_by!r}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"supervised.threads must be >= 1 or null, got {self.threads}")
+        if self.patience is not None and self.patience < 1:
+            raise ConfigError(f"supervised.patience must be >= 1 or null, got {self.patience}")
+        if self.lr <= 0 or self.weight_decay < 0:
+            raise ConfigError("supervised.lr must be > 0 and supervised.weight_decay >= 0")
+        self.pose_config()  # validates the shared head/label settings
+
+    def pose_config(self) -> PoseConfig:
+        """The :class:`PoseConfig` of the head (features are not standardised: they are learnt)."""
+        return PoseConfig(head=self.head, hidden=self.hidden, layers=self.layers, width=self.width,
+                          blocks=self.blocks, dropout=self.dropout, fraction=self.fraction, steps=self.steps,
+                          lr=self.lr, batch_size=self.batch_size, weight_decay=self.weight_decay,
+                          val_fraction=self.val_fraction, val_by=self.val_by, eval_every=self.eval_every,
+                          patience=self.patience, seed=self.seed, normalise=self.normalise,
+                          target_scale_mm=self.target_scale_mm, standardise_features=False, use_2d=False,
+                          device=self.device, autocast=self.autocast, threads=self.threads)
+
+
+def colour_jitter(frames: torch.Tensor, strength: float, gen: torch.Generator | None = None) -> torch.Tensor:
+    """Per-image brightness, contrast and saturation jitter of ``(B, 3, H, W)`` frames in [0, 1].
+
+    Each factor is drawn uniformly in ``[1 − strength, 1 + strength]``;
+    contrast scales around the image's mean grey, saturation around each
+    pixel's grey. Output clamped to [0, 1].
+    """
+    if strength <= 0:
+        return frames
+    B = frames.shape[0]
+    f = 1 + strength * (2 * torch.rand(3, B, 1, 1, 1, generator=gen) - 1)
+    f = f.to(frames.device, frames.dtype)
+    x = frames * f[0]
+    grey = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+    x = grey.mean(dim=(2, 3), keepdim=True) + f[1] * (x - grey.mean(dim=(2, 3), keepdim=True))
+    grey = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+    x = grey + f[2] * (x - grey)
+    return x.clamp(0, 1)
+
+
+class SupervisedModel(nn.Module):
+    """The trained baseline: network + pose head, usable exactly like a pretrained feature function.
+
+    Attributes:
+        model: the trained network (a TemporalModel, or any module with
+            ``prepare``/``encode``/``feature_dim`` like it).
+        pose: :class:`FittedPose` mapping ``feature_fn``'s features to 3D mm.
+        cfg: the :class:`SupervisedConfig`.
+        curve: one dict per validation (``step``, ``train_loss``, ``lr``,
+            ``val_mpjpe``, ``val_n_mpjpe``, ``seconds``).
+        best_step: the kept step (None without validation).
+    """
+
+    def __init__(self, model: nn.Module, pose: FittedPose, cfg: SupervisedConfig, curve: list[dict] | None = None,
+                 best_step: int | None = None):
+        super().__init__()
+        self.model, self.head = model, pose.head
+        self.pose, self.cfg = pose, cfg
+        self.curve, self.best_step = list(curve or []), best_step
+
+    def _encode(self, frames: torch.Tensor) -> dict:
+        H, W = frames.shape[-2:]
+        prepared = self.model.prepare(frames)
+        out = self.model.encode(prepared)
+        h, w = prepared.shape[-2:]
+        # encode() reports boxes in pixels of the resized frame; the store's boxes are in stored pixels.
+        scale = torch.tensor([W / w, H / h, W / w, H / h], device=out["box_px"].device, dtype=torch.float32)
+        out["box_stored_px"] = out["box_px"].float() * scale
+        return out
+
+    def feature_fn(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Frames ``(B, 3, H, W)`` in [0, 1] → ``{"features": (B, D), "boxes": (B, 4) px of the input frames}``."""
+        self.eval()
+        out = self._encode(frames)
+        return {"features": out["v"].float(), "boxes": out["box_stored_px"]}
+
+    def box_fn(self, frames: torch.Tensor) -> torch.Tensor:
+        """Predicted boxes ``(B, 4)`` x0, y0, x1, y1 in px of the input frames."""
+        return self.feature_fn(frames)["boxes"]
+
+    def predict_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """Frames ``(B, 3, H, W)`` in [0, 1] → pelvis-centred 3D ``(B, J, 3)`` mm (eval mode)."""
+        self.eval()
+        return self.pose.forward_mm(self.feature_fn(frames)["features"])
+
+    # -- persistence (safetensors + JSON, no pickle) ----------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write ``path/model.safetensors``, ``path/supervised.json`` and ``path/pose_head/``."""
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()},
+                  str(path / WEIGHTS))
+        self.pose.save(path / "pose_head")
+        meta = {"format": FORMAT, "version": VERSION, "config": to_dict(self.cfg), "curve": self.curve,
+                "best_step": self.best_step}
+        (path / META).write_text(json.dumps(meta, indent=1))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "SupervisedModel":
+        """Read a baseline written by :meth:`save` (its network is a TemporalModel)."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        try:
+            meta = json.loads((path / META).read_text())
+            state = load_file(str(path / WEIGHTS))
+        except (OSError, ValueError, SafetensorError) as e:
+            raise SupervisedError(f"cannot read a supervised baseline from {path} ({e}); train it again") from e
+        if meta.get("format") != FORMAT or meta.get("version", 0) > VERSION:
+            raise SupervisedError(f"{path / META} is not a {FORMAT} file this version of selfpose can read")
+        cfg = from_dict(SupervisedConfig, meta["config"])
+        model = TemporalModel(_network_config(cfg))
+        model.load_state_dict(state, strict=True)
+        pose = FittedPose.load(path / "pose_head", device=device)
+        return cls(model.to(device).eval(), pose, cfg, meta["curve"], meta["best_step"]).eval()
+
+
+def _network_config(cfg: SupervisedConfig) -> ModelConfig:
+    # Nothing is reconstructed: do not build (or save) the decoder.
+    return dataclasses.replace(cfg.model, decoder=False)
+
+
+def train_supervised(train_ds: Dataset, cfg: SupervisedConfig, model: nn.Module | None = None,
+                     progress: bool = True) -> SupervisedModel:
+    """Train baseline (b) on the labelled frames of ``train_ds`` (see the module docstring).
+
+    Args:
+        train_ds: the training dataset (same selection as the pose stage's).
+        cfg: :class:`SupervisedConfig`.
+        model: a network to train instead of a fresh ``TemporalModel(cfg.model)``
+            (tests; it needs ``prepare``, ``encode`` → ``{"v", "box_px"}`` and
+            ``feature_dim``).
+        progress: show a progress bar.
+
+    Returns:
+        The :class:`SupervisedModel` at the best validation step.
+    """
+    dev = torch.device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    labelled = label_subset(train_ds, cfg.fraction, seed=cfg.seed)
+    if cfg.val_fraction > 0:
+        tr, va = split_validation(train_ds, labelled, cfg.val_fraction, cfg.val_by, cfg.seed)
+    else:
+        tr, va = labelled, labelled[:0]
+    sizes = {(train_ds.sequences[s].meta.height, train_ds.sequences[s].meta.width) for s in np.unique(tr[:, 0])}
+    if len(sizes) != 1:
+        raise SupervisedError(f"labelled frames have several sizes {sorted(sizes)}; train on sequences of one "
+                              "frame size (prepare the dataset at one resolution)")
+    if len(tr) < 2:
+        raise SupervisedError(f"need at least 2 labelled training frames, got {len(tr)}; raise fraction")
+
+    j3 = read_arrays(train_ds, tr, ("joints3d",))["joints3d"].astype(np.float32)
+    J = j3.shape[1]
+    y = torch.from_numpy((j3 - j3[:, :1]).reshape(len(tr), 3 * J))
+    if cfg.normalise == "zscore":
+        out_mean, out_std = _spread(y)
+    else:
+        out_mean, out_std = torch.zeros(3 * J), torch.full((3 * J,), float(cfg.target_scale_mm))
+    yn = ((y - out_mean) / out_std).to(dev)
+
+    net = (model if model is not None else TemporalModel(_network_config(cfg))).to(dev)
+    D = int(net.feature_dim())
+    pcfg = cfg.pose_config()
+    head = make_head(cfg.head, D, 3 * J, **pcfg.head_kwargs()).to(dev)
+    pose = FittedPose(head, pcfg, torch.zeros(D), torch.ones(D), out_mean, out_std, J)
+    result = SupervisedModel(net, pose, cfg)
+
+    threads = torch.get_num_threads()
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    try:
+        _train(result, train_ds, tr, va, yn, cfg, gen, dev, progress)
+    finally:
+        torch.set_num_threads(threads)
+    return result
+
+
+def _train(result: SupervisedModel, train_ds: Dataset, tr: np.ndarray, va: np.ndarray, yn: torch.Tensor,
+           cfg: SupervisedConfig, gen: torch.Generator, dev: torch.device, progress: bool) -> None:
+    """The optimisation loop of :func:`train_supervised`; leaves ``result`` at its best step."""
+    net, head, pose = result.model, result.head, result.pose
+    params = [p for p in result.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
+    amp = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.autocast)
+    batches = _batches(len(tr), cfg.batch_size, gen)
+    best, best_step, best_state, stale = math.inf, None, None, 0
+    curve: list[dict] = []
+    loss_sum, loss_n, t0 = torch.zeros((), device=dev), 0, time.perf_counter()
+    with progress_bar(None if progress else False) as bar:
+        task = bar.add_task("supervised", total=cfg.steps)
+        for step in range(1, cfg.steps + 1):
+            result.train()
+            rows = next(batches).numpy()
+            frames = frames_to_tensor(read_arrays(train_ds, tr[rows], ("frames",))["frames"], dev)
+            frames = colour_jitter(net.prepare(frames), cfg.colour_jitter, gen)
+            with amp:
+                pred = head(net.encode(frames)["v"])
+            loss = torch.mean((pred.float() - yn[torch.from_numpy(rows).to(dev)]) ** 2)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            loss_sum += loss.detach()  # no host sync per step
+            loss_n += 1
+            bar.update(task, completed=step)
+            if step % cfg.eval_every and step != cfg.steps:
+                continue
+            row = {"step": step, "train_loss": float(loss_sum) / loss_n, "lr": opt.param_groups[0]["lr"]}
+            loss_sum.zero_()
+            loss_n = 0
+            if len(va):
+                fs = extract(result.feature_fn, train_ds, va, batch_size=cfg.eval_batch_size, device=dev,
+                             autocast=cfg.autocast, progress=False)
+                pv = pose.predict(fs)
+                row["val_mpjpe"], row["val_n_mpjpe"] = float(mpjpe(pv, fs.joints3d)), float(n_mpjpe(pv, fs.joints3d))
+                if row["val_n_mpjpe"] < best:
+                    best, best_step, stale = row["val_n_mpjpe"], step, 0
+                    best_state = {k: v.detach().clone() for k, v in result.state_dict().items()}
+                else:
+                    stale += 1
+            row["seconds"] = time.perf_counter() - t0
+            curve.append(row)
+            if cfg.patience is not None and stale >= cfg.patience:
+                break
+    if best_state is not None:
+        result.load_state_dict(best_state)
+    result.eval()
+    result.curve, result.best_step = curve, best_step
+    pose.curve, pose.best_step = curve, best_step
+    pose.best_val_n_mpjpe = None if best_step is None else best

@@ -1,0 +1,113 @@
+"""Baseline (b): end-to-end supervised training on the labelled frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from selfpose.config import ConfigError, from_dict
+from selfpose.data.store import Dataset
+from selfpose.data.synthetic.synthesize import SynthConfig, synthesize
+from selfpose.models.temporal import ModelConfig
+from selfpose.pose.evaluate import evaluate
+from selfpose.pose.features import extract
+from selfpose.pose.labels import label_subset
+from selfpose.pose.supervised import (SupervisedConfig, SupervisedError, SupervisedModel, colour_jitter,
+                                      train_supervised)
+
+TINY = ModelConfig(image_size=32, crop_size=16, detector_input=16, detector_width=4, encoder_width=4, v_dim=8,
+                   i_dim=8)
+
+
+class StandIn(nn.Module):
+    """A small conv net with TemporalModel's pose-stage interface (prepare / encode / feature_dim)."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU(),
+                                 nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(64, 16))
+
+    def prepare(self, frames):
+        return frames.float()
+
+    def encode(self, frames):
+        B, _, H, W = frames.shape
+        return {"v": self.net(frames), "box_px": torch.tensor([[0.0, 0, W, H]]).repeat(B, 1)}
+
+    def feature_dim(self):
+        return 16
+
+
+@pytest.fixture(scope="module")
+def ds(tmp_path_factory):
+    path = synthesize(SynthConfig(scenario="lab", height=32, width=32, max_sequences=3, max_seconds=3,
+                                  num_subjects=2), tmp_path_factory.mktemp("supervised") / "lab", progress=False)
+    return Dataset.open(path)
+
+
+def test_loss_goes_down_with_a_stand_in(ds):
+    torch.manual_seed(0)
+    cfg = SupervisedConfig(model=TINY, hidden=64, dropout=0.0, fraction=0.5, steps=90, eval_every=30,
+                           batch_size=16, lr=5e-3, colour_jitter=0.2, val_by="take", val_fraction=0.3,
+                           threads=1)
+    before = torch.get_num_threads()
+    sm = train_supervised(ds, cfg, model=StandIn(), progress=False)
+    assert torch.get_num_threads() == before
+    losses = [r["train_loss"] for r in sm.curve]
+    assert losses[-1] < 0.85 * losses[0], losses
+    assert sm.best_step == sm.curve[int(np.argmin([r["val_n_mpjpe"] for r in sm.curve]))]["step"]
+    # the same evaluation path as the pose stage
+    fs = extract(sm.feature_fn, ds, label_subset(ds, 0.25), progress=False)
+    res = evaluate(sm.pose.predict(fs), fs)
+    assert np.isfinite(res["overall"]["n_mpjpe"]) and res["detection"]["count"] == len(fs)
+
+
+def test_temporal_model_trains_saves_and_reloads(ds, tmp_path):
+    cfg = SupervisedConfig(model=TINY, hidden=32, fraction=0.25, steps=4, eval_every=2, batch_size=8,
+                           val_by="take", val_fraction=0.3, threads=1)
+    sm = train_supervised(ds, cfg, progress=False)
+    assert sm.model.decoder is None  # nothing is reconstructed
+    assert len(sm.curve) == 2 and "val_n_mpjpe" in sm.curve[0]
+    frames = label_subset(ds, 0.2)
+    fs = extract(sm.feature_fn, ds, frames, progress=False)
+    assert fs.features.shape == (len(frames), TINY.v_dim) and fs.pred_boxes.shape == (len(frames), 4)
+    back = SupervisedModel.load(sm.save(tmp_path / "sup"))
+    fs2 = extract(back.feature_fn, ds, frames, progress=False)
+    np.testing.assert_allclose(fs2.features, fs.features, atol=1e-6)
+    np.testing.assert_allclose(back.pose.predict(fs2), sm.pose.predict(fs), atol=1e-4)
+    x = torch.rand(2, 3, 32, 32)
+    assert back.predict_frames(x).shape == (2, 17, 3)
+    (tmp_path / "sup" / "model.safetensors").write_bytes(b"")
+    with pytest.raises(SupervisedError, match="train it again"):
+        SupervisedModel.load(tmp_path / "sup")
+
+
+def test_boxes_are_in_stored_pixels(ds):
+    cfg = SupervisedConfig(model=ModelConfig(**{**TINY.__dict__, "image_size": 48, "detector": False}),
+                           hidden=16, fraction=0.25, steps=1, val_fraction=0.0, batch_size=4, threads=1)
+    sm = train_supervised(ds, cfg, progress=False)
+    out = sm.feature_fn(torch.rand(3, 3, 32, 32))
+    np.testing.assert_allclose(out["boxes"].numpy(), [[0, 0, 32, 32]] * 3, atol=1e-3)
+
+
+def test_colour_jitter():
+    x = torch.rand(4, 3, 8, 8)
+    assert colour_jitter(x, 0.0) is x
+    y = colour_jitter(x, 0.5, torch.Generator().manual_seed(0))
+    assert y.shape == x.shape and y.min() >= 0 and y.max() <= 1 and not torch.allclose(x, y)
+    # per-image: a grey image stays grey (saturation and contrast keep R = G = B)
+    g = torch.rand(2, 1, 8, 8).repeat(1, 3, 1, 1)
+    gj = colour_jitter(g, 0.5)
+    assert torch.allclose(gj[:, 0], gj[:, 1], atol=1e-6)
+
+
+def test_config_is_strict():
+    with pytest.raises(ConfigError, match="steps"):
+        from_dict(SupervisedConfig, {"step": 3})
+    cfg = from_dict(SupervisedConfig, {"model": {"v_dim": 8}, "head": "martinez"})
+    assert cfg.model.v_dim == 8 and cfg.pose_config().head == "martinez"
+    assert not cfg.pose_config().standardise_features
+    with pytest.raises(ConfigError):
+        SupervisedConfig(colour_jitter=1.5)
