@@ -34,7 +34,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     for mod, name in (("selfpose.data.video", "VideoError"), ("selfpose.data.samplers", "SamplerError"),
                       ("selfpose.data.datasets.common", "PrepareError"), ("selfpose.training.loop", "TrainingError"),
                       ("selfpose.training.checkpoint", "CheckpointError"),
-                      ("selfpose.training.distributed", "DistributedError"), ("selfpose.pose.fit", "PoseError"),
+                      ("selfpose.training.distributed", "DistributedError"), ("selfpose.pose.fit", "PoseFitError"),
+                      ("selfpose.pose.stage", "PoseStageError"), ("selfpose.pose.labels", "LabelError"),
+                      ("selfpose.pose.features", "FeatureError"),
                       ("selfpose.pose.predict", "PredictError"), ("selfpose.pose.analyze", "AnalyzeError"),
                       ("selfpose.models.temporal", "TemporalModelError")):
         try:

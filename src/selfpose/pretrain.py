@@ -141,3 +141,31 @@ def load_run(run_dir: str | Path) -> Run:
                               f"unexpected {unexpected[:3]}); was the run written by another selfpose version?")
     method.eval()
     return Run(run_dir, cfg, method)
+
+
+def init_run(cfg: PretrainConfig, data: str | Path, out: str | Path, overwrite: bool = False) -> Path:
+    """A run folder holding the method's *initial* weights (seeded as training would seed them).
+
+    It is the "frozen randomly initialised encoder" reference: the pose
+    stage, evaluation and analyses work on it exactly as on a trained run.
+    """
+    import shutil
+
+    import torch
+
+    from selfpose.data.store import Dataset
+    from selfpose.training.checkpoint import save_checkpoint
+    from selfpose.training.config import save_config
+
+    out = Path(out)
+    if out.exists():
+        if not overwrite:
+            raise FileExistsError(f"{out} already exists; choose another folder or pass overwrite")
+        shutil.rmtree(out)
+    ds = select_data(Dataset.open(data), cfg.data)
+    torch.manual_seed(cfg.train.seed)
+    method = _build_method(cfg, is_two_stage(cfg, ds))
+    out.mkdir(parents=True)
+    save_config(cfg, out / "config.yaml")
+    save_checkpoint(out, 0, method.state_dict(), None, {"step": 0, "note": "initial weights, not trained"})
+    return out

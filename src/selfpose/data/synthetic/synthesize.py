@@ -62,6 +62,8 @@ class SynthConfig:
         max_sequences: use at most this many motions (takes); None: all.
         num_subjects: identities ``P0``…``P{N-1}`` for motions without
             subjects (CMU, procedural), assigned round-robin.
+        subject_prefix: names of those identities (``P`` → P0, P1, …); give a
+            held-out set another prefix so its people are told apart in reports.
         num_sequences: number of takes of procedural motion (and of dives).
         seed: every random choice (identities, cameras, backgrounds,
             procedural motion) derives from it.
@@ -89,6 +91,7 @@ class SynthConfig:
     actions: tuple[str, ...] = ()
     max_sequences: int | None = None
     num_subjects: int = 4
+    subject_prefix: str = "P"
     num_sequences: int = 16
     seed: int = 0
     height: int = 128
@@ -196,7 +199,7 @@ def _plan_takes(cfg: SynthConfig, mf: MotionFile | None) -> list[_Take]:
         actions = default if cfg.scenario == "dive" else (cfg.actions or default)
         for i in range(n):
             action = actions[i % len(actions)]
-            subject = f"P{i % cfg.num_subjects}"
+            subject = f"{cfg.subject_prefix}{i % cfg.num_subjects}"
             takes.append(_Take(f"{subject}__{action}_{i:04d}", subject, 0, action=action))
         return takes
     actions = cfg.actions
@@ -208,7 +211,7 @@ def _plan_takes(cfg: SynthConfig, mf: MotionFile | None) -> list[_Take]:
     with_subjects = any(parse_key(k)[0] for k in keys)
     takes = []
     for i, key in enumerate(keys):
-        subject = parse_key(key)[0] if with_subjects else f"P{i % cfg.num_subjects}"
+        subject = parse_key(key)[0] if with_subjects else f"{cfg.subject_prefix}{i % cfg.num_subjects}"
         T = resampled_length(mf.num_frames(key), mf.fps, fps, cfg.max_seconds)
         # Take ids: "S1__walking_1" (subject prefix of the key), "P0__train_walking_1".
         rest = key.split("/", 1)[1] if with_subjects and "/" in key else key
