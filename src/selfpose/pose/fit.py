@@ -273,17 +273,11 @@ class FittedPose:
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "FittedPose":
         """Read a head written by :meth:`save`."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        from selfpose.utils.bundle import read_bundle
 
         path = Path(path)
-        try:
-            meta = json.loads((path / META).read_text())
-            tensors = load_file(str(path / WEIGHTS))
-        except (OSError, ValueError, SafetensorError) as e:
-            raise PoseFitError(f"cannot read a pose head from {path} ({e}); run fit-pose again") from e
-        if meta.get("format") != FORMAT or meta.get("version", 0) > VERSION:
-            raise PoseFitError(f"{path / META} is not a {FORMAT} file this version of selfpose can read")
+        meta, tensors = read_bundle(path, WEIGHTS, META, FORMAT, VERSION, PoseFitError, "a pose head",
+                                    "run fit-pose again")
         cfg = from_dict(PoseConfig, meta["config"])
         J = int(meta["num_joints"])
         head = make_head(cfg.head, int(meta["in_dim"]), 3 * J, **cfg.head_kwargs())

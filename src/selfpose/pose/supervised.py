@@ -225,17 +225,11 @@ class SupervisedModel(nn.Module):
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "SupervisedModel":
         """Read a baseline written by :meth:`save` (its network is a TemporalModel)."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        from selfpose.utils.bundle import read_bundle
 
         path = Path(path)
-        try:
-            meta = json.loads((path / META).read_text())
-            state = load_file(str(path / WEIGHTS))
-        except (OSError, ValueError, SafetensorError) as e:
-            raise SupervisedError(f"cannot read a supervised baseline from {path} ({e}); train it again") from e
-        if meta.get("format") != FORMAT or meta.get("version", 0) > VERSION:
-            raise SupervisedError(f"{path / META} is not a {FORMAT} file this version of selfpose can read")
+        meta, state = read_bundle(path, WEIGHTS, META, FORMAT, VERSION, SupervisedError,
+                                  "a supervised baseline", "train it again")
         cfg = from_dict(SupervisedConfig, meta["config"])
         model = TemporalModel(_network_config(cfg))
         model.load_state_dict(state, strict=True)
