@@ -125,6 +125,10 @@ def _entry(rank_: int, fn: Callable, world: int, port: int, queue, args: tuple) 
     try:
         out = fn(rank_, world, *args)
         queue.put((rank_, out))
+        # Leave together: a rank tearing gloo down while its peer still has
+        # a pending collective aborts the peer ("terminate called without an
+        # active exception", seen under load in the full test suite).
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
