@@ -195,7 +195,9 @@ class TemporalMethod(Method):
             rec, parts = reconstruction_loss(comp["image"], frames, self.perceptual(frames.device), L.w_rgb, L.w_feat,
                                              mask=weight)
             total = total + rec
-            logs.update({"recon": rec.item(), "rgb": parts["rgb"].item()})
+            # The share of the frame the decoded mask covers: a collapse to 0
+            # (the composite is the background alone) shows here first.
+            logs.update({"recon": rec.item(), "rgb": parts["rgb"].item(), "mask_mean": comp["mask"].mean().item()})
             if "feat" in parts:
                 logs["feat"] = parts["feat"].item()
 
