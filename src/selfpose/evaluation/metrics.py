@@ -31,8 +31,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from selfpose.geometry.alignment import (PoseShapeError, _back, _to_tensor, check_pair, procrustes_align,
-                                         root_center, scale_align)
+from selfpose.geometry.alignment import (PoseShapeError, _back, _pose_pair, _to_tensor, check_pair, procrustes_align,
+                                         scale_align)
 
 __all__ = ["MetricError", "PCK_JOINTS_3DHP", "AUC_THRESHOLDS_MM", "mpjpe", "n_mpjpe", "p_mpjpe", "pck3d", "auc",
            "evaluate_poses", "box_iou"]
@@ -57,13 +57,8 @@ def _prepare(pred, target, root, joints, align: str = "none") -> tuple[torch.Ten
     """Check, convert, root-centre, align and select joints; returns ``(pred, target, was_numpy)``."""
     if align not in _ALIGNS:
         raise MetricError(f"align must be one of {_ALIGNS}, got {align!r}")
-    p, was_np = _to_tensor(pred)
-    t, _ = _to_tensor(target)
-    check_pair(p, t)
-    t = t.to(p)
     # Centre on the full skeleton first: the root may not be an evaluated joint.
-    if root is not None:
-        p, t = root_center(p, root), root_center(t, root)
+    p, t, was_np = _pose_pair(pred, target, root)
     if joints is not None:
         idx = list(joints)
         if not idx or any(not -p.shape[-2] <= i < p.shape[-2] for i in idx):

@@ -60,6 +60,18 @@ def check_pair(pred: torch.Tensor, target: torch.Tensor, dim: int = 3) -> None:
                              "selfpose.geometry.skeleton.to_h36m) and batch shape first")
 
 
+def _pose_pair(pred, target, root) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Tensors of a checked ``(pred, target)`` pair, root-centred unless ``root`` is None,
+    and whether ``pred`` came as numpy (to convert results back)."""
+    p, was_np = _to_tensor(pred)
+    t, _ = _to_tensor(target)
+    check_pair(p, t)
+    t = t.to(p)
+    if root is not None:
+        p, t = _root_center(p, root), _root_center(t, root)
+    return p, t, was_np
+
+
 def _root_center(joints: torch.Tensor, root: int | Sequence[int]) -> torch.Tensor:
     idx = [root] if isinstance(root, (int, np.integer)) else list(root)
     J = joints.shape[-2]
@@ -121,12 +133,7 @@ def scale_align(pred, target, root: int | Sequence[int] | None = 0, return_scale
         compared with the root-centred target — and, if ``return_scale``, the
         ``(...)`` scales. Same kind (tensor/array) as ``pred``.
     """
-    p, was_np = _to_tensor(pred)
-    t, _ = _to_tensor(target)
-    check_pair(p, t)
-    t = t.to(p)
-    if root is not None:
-        p, t = _root_center(p, root), _root_center(t, root)
+    p, t, was_np = _pose_pair(pred, target, root)
     s = _scale(p, t)
     aligned = p * s[..., None, None]
     return (_back(aligned, was_np), _back(s, was_np)) if return_scale else _back(aligned, was_np)

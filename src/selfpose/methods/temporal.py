@@ -24,10 +24,9 @@ from typing import Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from selfpose.config import ConfigError
-from selfpose.losses.contrastive import dsl_loss, info_nce_loss, triplet_loss
+from selfpose.losses.contrastive import dsl_loss, info_nce_loss
 from selfpose.losses.gravity import tracking_loss
 from selfpose.losses.priors import detector_prior
 from selfpose.losses.reconstruction import PerceptualNet, reconstruction_loss
@@ -290,4 +289,3 @@ def _u8(x: torch.Tensor) -> np.ndarray:
 
 
 __all__ = ("LossConfig", "SamplerConfig", "TemporalConfig", "TemporalMethod")
-del F

@@ -384,10 +384,29 @@ def fit_pose(train: FeatureSet, cfg: PoseConfig, val: FeatureSet | None = None,
     return fitted
 
 
+class BestStep:
+    """Keeps the weights of the step with the lowest validation error (model selection) and counts
+    evaluations without improvement for early stopping (``patience``; None = never stop)."""
+
+    def __init__(self, patience: int | None):
+        self.patience, self.value, self.step, self.state, self.stale = patience, math.inf, None, None, 0
+
+    def update(self, value: float, step: int, module: torch.nn.Module) -> None:
+        if value < self.value:
+            self.value, self.step, self.stale = value, step, 0
+            self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        else:
+            self.stale += 1
+
+    @property
+    def stop(self) -> bool:
+        return self.patience is not None and self.stale >= self.patience
+
+
 def _train(head, fitted, opt, sched, batches, xn, yn, val, cfg: PoseConfig, steps: int, amp, progress: bool):
     """The optimisation loop of :func:`fit_pose`; returns ``(best_state, best, best_step, curve)``."""
     dev = xn.device
-    best_state, best, best_step, stale = None, math.inf, None, 0
+    best = BestStep(cfg.patience)
     curve: list[dict] = []
     loss_sum, loss_n, t0 = torch.zeros((), device=dev), 0, time.perf_counter()
     with progress_bar(None if progress else False) as bar:
@@ -417,13 +436,9 @@ def _train(head, fitted, opt, sched, batches, xn, yn, val, cfg: PoseConfig, step
                     pv = fitted.forward_mm(xv)
                 row["val_mpjpe"] = float(mpjpe(pv, yv))
                 row["val_n_mpjpe"] = float(n_mpjpe(pv, yv))
-                if row["val_n_mpjpe"] < best:
-                    best, best_step, stale = row["val_n_mpjpe"], step, 0
-                    best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
-                else:
-                    stale += 1
+                best.update(row["val_n_mpjpe"], step, head)
             row["seconds"] = time.perf_counter() - t0
             curve.append(row)
-            if cfg.patience is not None and stale >= cfg.patience:
+            if best.stop:
                 break
-    return best_state, best, best_step, curve
+    return best.state, best.value, best.step, curve

@@ -50,7 +50,7 @@ from selfpose.evaluation.metrics import mpjpe, n_mpjpe
 from selfpose.models.heads import make_head
 from selfpose.models.temporal import ModelConfig, TemporalModel
 from selfpose.pose.features import extract, frames_to_tensor, read_arrays
-from selfpose.pose.fit import FittedPose, PoseConfig, _batches, _spread
+from selfpose.pose.fit import BestStep, FittedPose, PoseConfig, _batches, _spread
 from selfpose.pose.labels import SPLIT_BY, label_subset, split_validation
 from selfpose.utils.progress import progress_bar
 
@@ -308,7 +308,7 @@ def _train(result: SupervisedModel, train_ds: Dataset, tr: np.ndarray, va: np.nd
         opt, lambda s: 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
     amp = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.autocast)
     batches = _batches(len(tr), cfg.batch_size, gen)
-    best, best_step, best_state, stale = math.inf, None, None, 0
+    best = BestStep(cfg.patience)
     curve: list[dict] = []
     loss_sum, loss_n, t0 = torch.zeros((), device=dev), 0, time.perf_counter()
     with progress_bar(None if progress else False) as bar:
@@ -338,18 +338,14 @@ def _train(result: SupervisedModel, train_ds: Dataset, tr: np.ndarray, va: np.nd
                              autocast=cfg.autocast, progress=False)
                 pv = pose.predict(fs)
                 row["val_mpjpe"], row["val_n_mpjpe"] = float(mpjpe(pv, fs.joints3d)), float(n_mpjpe(pv, fs.joints3d))
-                if row["val_n_mpjpe"] < best:
-                    best, best_step, stale = row["val_n_mpjpe"], step, 0
-                    best_state = {k: v.detach().clone() for k, v in result.state_dict().items()}
-                else:
-                    stale += 1
+                best.update(row["val_n_mpjpe"], step, result)
             row["seconds"] = time.perf_counter() - t0
             curve.append(row)
-            if cfg.patience is not None and stale >= cfg.patience:
+            if best.stop:
                 break
-    if best_state is not None:
-        result.load_state_dict(best_state)
+    if best.state is not None:
+        result.load_state_dict(best.state)
     result.eval()
-    result.curve, result.best_step = curve, best_step
-    pose.curve, pose.best_step = curve, best_step
-    pose.best_val_n_mpjpe = None if best_step is None else best
+    result.curve, result.best_step = curve, best.step
+    pose.curve, pose.best_step = curve, best.step
+    pose.best_val_n_mpjpe = None if best.step is None else best.value

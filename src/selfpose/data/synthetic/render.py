@@ -363,7 +363,7 @@ class Renderer:
         """Colours ``(K, 3)`` in 0..1 of ``K`` hits (flat pixel indices, depths, primitive indices)."""
         import torch
 
-        B, h, w = dx.shape[0], dy.shape[1], dx.shape[2]
+        h, w = dy.shape[1], dx.shape[2]
         b = flat // (h * w)
         yy = (flat // w) % h
         xx = flat % w
