@@ -8,7 +8,8 @@ Usage::
 Reports, on a small synthetic lab dataset rendered on the fly:
   * pretraining: ms/step and frames/s (a step = ``batch`` DSL tuples × 4
     frames through detector, encoder ×2 (jittered v, clean i), decoder,
-    composite, perceptual loss, backward, AdamW), fp32 vs bf16 autocast,
+    composite, foreground terms, backward, AdamW — plus the perceptual loss
+    with ``--perceptual``, off at the CPU profile), fp32 vs bf16 autocast,
     each with channels_last — median of the timed steps after warm-up;
   * inference: frames/s of ``encode`` (detector + crop + encoder) in batches of 64;
   * peak resident memory of this process (pretraining included).
@@ -31,6 +32,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20, help="timed steps per setting (after 5 warm-up steps)")
     ap.add_argument("--batch", type=int, default=8, help="DSL tuples per step (×4 frames)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--perceptual", action="store_true", help="add the (random-Φ) perceptual term, loss.w_feat=2")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -52,7 +54,10 @@ def main() -> None:
         frames_per_step = args.batch * batches[0]["frames"].shape[1]
         for precision, channels_last in (("fp32", False), ("fp32", True), ("bf16", False), ("bf16", True)):
             torch.manual_seed(0)
-            method = TemporalMethod(TemporalConfig())
+            cfg = TemporalConfig()
+            if args.perceptual:
+                cfg.loss.w_feat = 2.0
+            method = TemporalMethod(cfg)
             if channels_last:
                 to_channels_last(method)
             opt = torch.optim.AdamW([p for p in method.parameters() if p.requires_grad], lr=1e-4)

@@ -38,7 +38,7 @@ class DemoBudget:
     labels: float
 
 
-FULL = DemoBudget(max_sequences=None, max_seconds=20.0, steps=1000, pose_steps=1000, labels=0.01)
+FULL = DemoBudget(max_sequences=None, max_seconds=20.0, steps=1500, pose_steps=1000, labels=0.01)
 QUICK = DemoBudget(max_sequences=6, max_seconds=8.0, steps=30, pose_steps=150, labels=0.1)
 
 

@@ -31,10 +31,10 @@ def dsl_batch(n=2, k=4, seed=0):
 
 
 def test_full_method_step_has_every_term_and_is_finite():
-    m = method()
+    m = method(loss={"w_feat": 2.0})
     loss, logs = m.training_step(dsl_batch(), 0)
     assert torch.isfinite(loss) and loss.requires_grad
-    for key in ("recon", "rgb", "feat", "dsl", "prior", "mask_mean", "box_scale"):
+    for key in ("recon", "rgb", "feat", "dsl", "prior", "mask_mean", "box_scale", "fg_box", "fg_mask", "fg_valid"):
         assert key in logs and np.isfinite(logs[key]), key
     loss.backward()
     grads = [p.grad for p in m.model.detector.parameters() if p.grad is not None]
@@ -101,3 +101,41 @@ def test_pictures_and_features():
     assert feats.shape == (2, 16)
     # The frozen perceptual network is not part of the checkpoint.
     assert not any(k.startswith("perceptual") or k.startswith("_perceptual") for k in m.state_dict())
+
+
+def test_foreground_curriculum_switches_and_schedule():
+    off = method(loss={"w_fg_box": 0.0, "w_fg_mask": 0.0})
+    _, logs = off.training_step(dsl_batch(), 0)
+    assert "fg_box" not in logs and "fg_mask" not in logs
+    cfg = LossConfig(fg_steps=100)
+    assert [cfg.fg_factor(s) for s in (0, 100, 110, 125, 200)] == [1.0, 1.0, 0.6, 0.0, 0.0]
+    assert LossConfig().fg_factor(10**6) == 1.0
+    late = method(loss={"fg_steps": 10})
+    _, logs = late.training_step(dsl_batch(), 50)
+    assert "fg_box" not in logs
+    from selfpose.config import ConfigError
+    with pytest.raises(ConfigError, match="fg_steps"):
+        LossConfig(fg_steps=0)
+    with pytest.raises(ConfigError, match="fg_threshold"):
+        LossConfig(fg_threshold=1.5)
+
+
+def test_foreground_box_term_moves_the_detector_to_the_changed_pixels():
+    """With only the box term on, the detector's box converges on where frames differ from the background."""
+    from selfpose.losses.foreground import foreground_box, foreground_mask
+
+    m = method(model={"decoder": False}, loss={"contrastive": "none", "w_prior": 0.0, "jitter": False})
+    batch = dsl_batch()
+    frames = m.model.prepare(batch["frames"].reshape(-1, 3, 64, 64))
+    bg = m.model.prepare(batch["background"].reshape(-1, 3, 64, 64))
+    target, _ = foreground_box(foreground_mask(frames, bg))
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    err0 = (m.model.detect(frames) - target).abs().mean().item()
+    for step in range(60):
+        loss, logs = m.training_step(batch, step)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    m.eval()
+    err = (m.model.detect(frames) - target).abs().mean().item()
+    assert err < 0.3 * err0, (err0, err)

@@ -150,3 +150,21 @@ def test_background_shape_is_checked():
     with pytest.raises(TemporalModelError, match="background"):
         model.composite(torch.rand(2, 3, 16, 16), torch.rand(2, 1, 16, 16), torch.rand(2, 4) + 0.5,
                         torch.rand(3, 3, 32, 32))
+
+
+def test_square_crop_keeps_the_detector_box_and_crops_a_square_around_it():
+    model = tiny(square_crop=True, crop_margin=1.5)
+    theta = torch.tensor([[0.2, 0.6, 0.1, -0.2]])
+    ct = model.crop_theta(theta, (32, 64))
+    # Longer side in pixels: max(0.2·64, 0.6·32) = 19.2 px, × 1.5 = 28.8 px both ways.
+    torch.testing.assert_close(ct, torch.tensor([[28.8 / 64, 28.8 / 32, 0.1, -0.2]]))
+    frames = torch.rand(2, 3, 32, 32)
+    out = model.encode(frames)
+    from selfpose.models.stn import theta_to_box_px
+
+    torch.testing.assert_close(out["box_px"], theta_to_box_px(out["box_theta"], 32, 32))
+    torch.testing.assert_close(out["theta"], model.crop_theta(out["box_theta"], (32, 32)))
+    assert (out["theta"][:, 0] == out["theta"][:, 1]).all()
+    # The paper's crop is the box itself.
+    plain = tiny(square_crop=False)
+    torch.testing.assert_close(plain.crop_theta(theta), theta)

@@ -27,6 +27,7 @@ import torch
 
 from selfpose.config import ConfigError
 from selfpose.losses.contrastive import dsl_loss, info_nce_loss
+from selfpose.losses.foreground import box_target_loss, foreground_box, foreground_mask, mask_target_loss
 from selfpose.losses.gravity import tracking_loss
 from selfpose.losses.priors import detector_prior
 from selfpose.losses.reconstruction import PerceptualNet, reconstruction_loss
@@ -37,10 +38,19 @@ from selfpose.models.temporal import ModelConfig, TemporalModel
 
 @dataclass
 class LossConfig:
-    """Loss weights of Eq. 14 and their settings (defaults: the paper's, for static cameras).
+    """Loss weights of Eq. 14 and their settings.
+
+    Defaults are the CPU profile (a few thousand steps); the paper's values
+    for static cameras are in ``configs/temporal_paper_gpu.yaml``: ``w_feat=2``,
+    ``fg_weight=0``, ``w_fg_box=0``, ``w_fg_mask=0``.
 
     Attributes:
-        w_rgb, w_feat: λ_rgb, λ_feat of Eq. 2 (paper: 2 and 2; 0.05 and 2 for moving cameras).
+        w_rgb, w_feat: λ_rgb, λ_feat of Eq. 2 (paper: 2 and 2; 0.05 and 2 for
+            moving cameras). The CPU default ``w_feat=0``: without ImageNet
+            weights Φ is a random network, and at a CPU budget its term
+            imprints Φ's own texture on the decoded crop (stripes that ignore
+            the input, seen in picture logs) instead of sharpening the person;
+            give ``perceptual_weights`` and a non-zero ``w_feat`` to use it.
         perceptual_weights: torchvision ResNet18 state dict for Φ (ImageNet
             weights, given by the user); None: a seeded random frozen ResNet18.
         perceptual_width: base width of the random Φ (64 = torchvision's; 32 is 4× cheaper).
@@ -63,10 +73,24 @@ class LossConfig:
             composite (mask 0) is already a near-perfect reconstruction and the
             detector drifts off the person (seen at the CPU profile); the
             weight makes missing the person expensive. 0 = the paper's loss.
+        w_fg_box, w_fg_mask: weights of the label-free foreground curriculum
+            (:mod:`selfpose.losses.foreground`, not in the paper): the detector
+            is pulled towards the box of the pixels that differ from the
+            estimated background by more than ``fg_threshold``, and the
+            decoded mask towards those pixels cropped by the current box. 0 = off (the paper).
+        fg_margin: the foreground box is enlarged about its centre by this factor.
+        fg_square: make the foreground box square (the longer side), so crops keep body proportions.
+        fg_steps: apply the curriculum for this many steps only (the weights
+            then fall linearly to 0 over the next ``fg_steps // 4``); None = always.
+        encoder_box_grad: let gradients reach the detector through the crop
+            the encoder sees (the paper: everything end to end). CPU default
+            False: the contrastive term then cannot move the box; the detector
+            still learns from the composite's inverse warp, the foreground box
+            and the prior.
     """
 
     w_rgb: float = 2.0
-    w_feat: float = 2.0
+    w_feat: float = 0.0
     perceptual_weights: str | None = None
     perceptual_width: int = 32
     contrastive: Literal["dsl", "css", "none"] = "dsl"
@@ -83,12 +107,31 @@ class LossConfig:
     permute_invariant: bool = True
     fg_weight: float = 20.0
     fg_threshold: float = 0.1
+    w_fg_box: float = 5.0
+    w_fg_mask: float = 1.0
+    fg_steps: int | None = None
+    fg_margin: float = 1.15
+    fg_square: bool = False
+    encoder_box_grad: bool = False
 
     def __post_init__(self) -> None:
         for name in ("w_rgb", "w_feat", "w_contrastive", "w_prior", "w_tracking", "w_2d", "jitter_strength",
-                     "fg_weight"):
+                     "fg_weight", "w_fg_box", "w_fg_mask"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"loss.{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 < self.fg_threshold < 1:
+            raise ConfigError(f"loss.fg_threshold must be in (0, 1), got {self.fg_threshold}")
+        if self.fg_margin <= 0:
+            raise ConfigError(f"loss.fg_margin must be > 0, got {self.fg_margin}")
+        if self.fg_steps is not None and self.fg_steps < 1:
+            raise ConfigError(f"loss.fg_steps must be >= 1 or null (always), got {self.fg_steps}")
+
+    def fg_factor(self, step: int) -> float:
+        """Multiplier of the foreground curriculum at ``step``: 1, then a linear fall to 0 after ``fg_steps``."""
+        if self.fg_steps is None:
+            return 1.0
+        fall = max(self.fg_steps // 4, 1)
+        return float(min(max((self.fg_steps + fall - step) / fall, 0.0), 1.0))
 
 
 @dataclass
@@ -167,7 +210,12 @@ class TemporalMethod(Method):
         frames = m.prepare(_to_unit(batch["frames"]))
         n, k = batch["frames"].shape[:2]
         theta = m.detect(frames)
-        crops = m.crop(frames, theta)
+        # Without encoder_box_grad the detector learns from where the composite
+        # pastes the decoded crop (and the foreground/prior terms), not from what
+        # the crop feeds the encoder: through the crop, DSL can move the box to
+        # whatever patch makes v's similarities easy (seen: boxes leave the person).
+        ct = m.crop_theta(theta, frames.shape[-2:])     # the box that is cropped (square_crop: a square)
+        crops = m.crop(frames, ct if L.encoder_box_grad else ct.detach())
         logs: dict[str, float] = {}
         total = frames.new_zeros(())
 
@@ -180,17 +228,31 @@ class TemporalMethod(Method):
         else:
             v, i = m.encode_crop(crops)
 
-        if m.decoder is not None and (L.w_rgb > 0 or L.w_feat > 0):
+        fg_factor = L.fg_factor(step)
+        use_fg_box = m.detector is not None and L.w_fg_box > 0 and fg_factor > 0
+        uses_recon = m.decoder is not None and (L.w_rgb > 0 or L.w_feat > 0)
+        use_fg_mask = uses_recon and L.w_fg_mask > 0 and fg_factor > 0
+        fg = background = None
+        if uses_recon or use_fg_box:
+            background = m.prepare(_to_unit(batch["background"]))
+            fg = foreground_mask(frames, background, L.fg_threshold)
+        fg_valid = None
+        if use_fg_box or use_fg_mask:
+            fg_theta, fg_valid = foreground_box(fg, margin=L.fg_margin, square=L.fg_square,
+                                                min_scale=m.cfg.scale_min, max_scale=m.cfg.scale_max)
+            logs["fg_valid"] = fg_valid.float().mean().item()
+        if use_fg_box:
+            b = box_target_loss(theta, fg_theta, fg_valid)
+            total = total + fg_factor * L.w_fg_box * b
+            logs["fg_box"] = b.item()
+
+        if uses_recon:
             if i is not None and L.permute_invariant and k > 1:
                 # i of frame t' decodes frame t: roll within each tuple (same video).
                 i = i.reshape(n, k, -1).roll(1, dims=1).reshape(n * k, -1)
             rgb, mask = m.decode(v, i)
-            background = m.prepare(_to_unit(batch["background"]))
-            comp = m.composite(rgb, mask, theta, background)
-            weight = None
-            if L.fg_weight > 0:
-                fg = (frames - background).abs().amax(1, keepdim=True) > L.fg_threshold
-                weight = 1.0 + L.fg_weight * fg.float()
+            comp = m.composite(rgb, mask, ct, background)
+            weight = 1.0 + L.fg_weight * fg if L.fg_weight > 0 else None
             rec, parts = reconstruction_loss(comp["image"], frames, self.perceptual(frames.device), L.w_rgb, L.w_feat,
                                              mask=weight)
             total = total + rec
@@ -199,6 +261,16 @@ class TemporalMethod(Method):
             logs.update({"recon": rec.item(), "rgb": parts["rgb"].item(), "mask_mean": comp["mask"].mean().item()})
             if "feat" in parts:
                 logs["feat"] = parts["feat"].item()
+            if use_fg_mask:
+                # In crop space, against the foreground cropped with the (detached)
+                # box: the decoder learns to draw the silhouette in whatever box it
+                # gets, and this term does not move the box. (In frame space it did:
+                # the warped mask is exactly 0 outside the box, so a box off the
+                # person made foreground pixels cost nothing but a constant.)
+                fg_crop = m.crop(fg, ct.detach())
+                mk = mask_target_loss(mask, fg_crop, fg_valid)
+                total = total + fg_factor * L.w_fg_mask * mk
+                logs["fg_mask"] = mk.item()
 
         if L.contrastive != "none" and L.w_contrastive > 0 and "delta" in batch and k >= 3:
             vv = v.float().reshape(n, k, -1)
@@ -221,7 +293,7 @@ class TemporalMethod(Method):
             logs.update({"tracking": t.item(), "gravity": tparts["gravity"].item()})
 
         if L.w_2d > 0 and self.head2d is not None and "joints2d" in batch and "joints2d_conf" in batch:
-            total = total + self._weak2d(v, theta, batch, logs)
+            total = total + self._weak2d(v, ct, batch, logs)
 
         with torch.no_grad():
             logs["box_scale"] = theta[:, :2].float().mean().item()

@@ -210,7 +210,7 @@ class ResNet(nn.Module):
 
 
 def resnet(arch: str = "resnet18", width: int = 64, layers: Sequence[int] | None = None,
-           num_classes: int | None = 1000, normalize: bool = True) -> ResNet:
+           num_classes: int | None = 1000, normalize: bool = True, in_channels: int = 3) -> ResNet:
     """Build ``arch`` (one of :data:`ARCHS`) with ``width`` base channels.
 
     ``layers`` overrides the blocks per stage (its block type stays that of
@@ -220,7 +220,7 @@ def resnet(arch: str = "resnet18", width: int = 64, layers: Sequence[int] | None
         raise BackboneError(f"unknown backbone {arch!r}; choose one of {', '.join(ARCHS)}")
     block, default_layers = ARCHS[arch]
     return ResNet(block, default_layers if layers is None else layers, width=width,
-                  num_classes=num_classes, normalize=normalize)
+                  num_classes=num_classes, normalize=normalize, in_channels=in_channels)
 
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from selfpose.models.backbones import resnet
+from selfpose.models.backbones import IMAGENET_MEAN, IMAGENET_STD, resnet
 from selfpose.models.stn import raw_from_theta, theta_from_raw
 
 
@@ -38,14 +38,30 @@ class Detector(nn.Module):
         scale_min, scale_max: bounds of sx, sy (fractions of the frame size).
         init_scale: box size (fraction of the frame) at initialisation; the
             box starts centred, so training starts from a sensible crop.
+        coords: append two channels holding each pixel's x and y in [-1, 1]
+            to the (normalised) frame ("CoordConv"), so the box, read from a
+            globally pooled feature, can use absolute position directly
+            instead of through the zero padding's border effects. Not in the
+            paper; on a toy task (tests) both variants localise equally well,
+            so this is a cheap convenience, not a measured gain.
     """
 
     def __init__(self, arch: str = "resnet18", width: int = 16, input_size: int = 64,
-                 scale_min: float = 0.1, scale_max: float = 1.0, init_scale: float = 0.5):
+                 scale_min: float = 0.1, scale_max: float = 1.0, init_scale: float = 0.5, coords: bool = False):
         super().__init__()
         self.input_size = int(input_size)
         self.scale_min, self.scale_max = float(scale_min), float(scale_max)
-        self.backbone = resnet(arch, width=width, num_classes=None)
+        self.coords = bool(coords)
+        if self.coords:
+            # The backbone then sees 5 channels, so it cannot normalise them itself.
+            self.backbone = resnet(arch, width=width, num_classes=None, normalize=False, in_channels=5)
+            self.register_buffer("input_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+            self.register_buffer("input_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+            s = self.input_size
+            ys, xs = torch.meshgrid(torch.linspace(-1, 1, s), torch.linspace(-1, 1, s), indexing="ij")
+            self.register_buffer("grid", torch.stack([xs, ys])[None], persistent=False)
+        else:
+            self.backbone = resnet(arch, width=width, num_classes=None)
         self.head = nn.Linear(self.backbone.out_channels, 4)
         # Near-zero weights (not exactly zero, so the backbone gets gradients
         # from the first step) and a bias that decodes to a centred box of
@@ -58,6 +74,9 @@ class Detector(nn.Module):
     def raw(self, frames: torch.Tensor) -> torch.Tensor:
         """Unbounded outputs (B, 4), float32."""
         x = downsample(frames, self.input_size)
+        if self.coords:
+            x = (x - self.input_mean.to(x.dtype)) / self.input_std.to(x.dtype)
+            x = torch.cat([x, self.grid.to(x.dtype).expand(x.shape[0], -1, -1, -1)], dim=1)
         return self.head(self.backbone.pooled(x)).float()
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:

@@ -49,6 +49,15 @@ class ModelConfig:
         detector_input: side in pixels of the downsampled frame the detector sees.
         detector_arch, detector_width: detector ResNet and its base channel count.
         detector_init_scale: box size (fraction of the frame) at initialisation, centred.
+        square_crop: the encoder's crop (and the decoder's canvas) is a square
+            centred on the detector's box, its side the box's longer side ×
+            ``crop_margin`` (in pixels). The detector's box stays tight (it is
+            what detection IoU measures); the crop keeps the body's
+            proportions instead of stretching a standing person sideways, and
+            some context. Not in the paper (its crop is the box itself: False).
+        crop_margin: enlargement of the square crop (square_crop only).
+        detector_coords: give the detector x/y coordinate channels (CoordConv; see
+            :class:`~selfpose.models.detector.Detector`). Not in the paper.
         scale_min, scale_max: bounds of the box size (fractions of the frame size).
         encoder_arch, encoder_width: shared encoder ResNet and its base channel count (torchvision: 64).
         v_dim, i_dim: sizes of the time-variant (pose) and time-invariant (appearance) codes.
@@ -56,7 +65,8 @@ class ModelConfig:
         decoder: build the decoder (False for the contrastive-only baselines).
         decoder_channels: channels of the decoder's c/8 maps (halved at every upsampling).
         decoder_hidden: width of the decoder's hidden FC layer.
-        decoder_dropout: dropout after the decoder's FC layers.
+        decoder_dropout: dropout after the decoder's FC layers (paper: 0.3; CPU default 0:
+            at a few thousand steps it only slows the decoder down).
         pretrained_encoder: path of a torchvision-format ResNet state dict for the
             encoder backbone (needs encoder_width 64); never downloaded.
     """
@@ -68,6 +78,9 @@ class ModelConfig:
     detector_arch: str = "resnet18"
     detector_width: int = 16
     detector_init_scale: float = 0.5
+    detector_coords: bool = True
+    square_crop: bool = True
+    crop_margin: float = 1.25
     scale_min: float = 0.1
     scale_max: float = 1.0
     encoder_arch: str = "resnet18"
@@ -78,7 +91,7 @@ class ModelConfig:
     decoder: bool = True
     decoder_channels: int = 64
     decoder_hidden: int = 512
-    decoder_dropout: float = 0.3
+    decoder_dropout: float = 0.0
     pretrained_encoder: str | None = None
 
     def __post_init__(self):
@@ -97,6 +110,8 @@ class ModelConfig:
         if not self.scale_min < self.detector_init_scale < self.scale_max:
             raise ConfigError(f"model.detector_init_scale must lie strictly between scale_min and scale_max, "
                               f"got {self.detector_init_scale}")
+        if self.crop_margin <= 0:
+            raise ConfigError(f"model.crop_margin must be > 0, got {self.crop_margin}")
         if not 0 <= self.decoder_dropout < 1:
             raise ConfigError(f"model.decoder_dropout must be in [0, 1), got {self.decoder_dropout}")
 
@@ -108,7 +123,8 @@ class TemporalModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.detector = (Detector(cfg.detector_arch, cfg.detector_width, cfg.detector_input, cfg.scale_min,
-                                  cfg.scale_max, cfg.detector_init_scale) if cfg.detector else None)
+                                  cfg.scale_max, cfg.detector_init_scale, cfg.detector_coords)
+                         if cfg.detector else None)
         self.encoder = Encoder(cfg.encoder_arch, cfg.encoder_width, cfg.v_dim, cfg.i_dim, cfg.split,
                                cfg.pretrained_encoder)
         self.decoder = (Decoder(cfg.v_dim + cfg.i_dim, cfg.crop_size, cfg.decoder_channels, cfg.decoder_dropout,
@@ -132,6 +148,18 @@ class TemporalModel(nn.Module):
             return full_frame_theta(frames.shape[0], device=frames.device)
         return self.detector(frames)
 
+    def crop_theta(self, theta: torch.Tensor, hw: tuple[int, int] | None = None) -> torch.Tensor:
+        """Detector boxes θ (B, 4) → the boxes that are cropped (B, 4) (see ``square_crop``).
+
+        ``hw`` = (H, W) of the frame (default: image_size square); differentiable in θ.
+        Without a detector the crop is the full frame (or the given box), unchanged.
+        """
+        if not self.cfg.square_crop or self.detector is None:
+            return theta
+        H, W = hw if hw is not None else (self.cfg.image_size, self.cfg.image_size)
+        side = torch.maximum(theta[:, 0] * W, theta[:, 1] * H) * self.cfg.crop_margin     # pixels
+        return torch.stack([side / W, side / H, theta[:, 2], theta[:, 3]], dim=1)
+
     def crop(self, frames: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         """Frames (B, 3, H, W) and θ (B, 4) → crops (B, 3, c, c) float32 (differentiable in θ)."""
         return crop(frames, theta, self.cfg.crop_size)
@@ -141,11 +169,13 @@ class TemporalModel(nn.Module):
         return self.encoder(crops)
 
     def encode(self, frames: torch.Tensor, boxes: torch.Tensor | None = None) -> dict[str, torch.Tensor | None]:
-        """Frames (B, 3, H, W) in [0, 1] → {"theta", "crop", "v", "i", "box_px"} (no jitter).
+        """Frames (B, 3, H, W) in [0, 1] → {"theta", "box_theta", "crop", "v", "i", "box_px"} (no jitter).
 
         ``boxes`` (B, 4) x0, y0, x1, y1 in pixels of the frames, when given,
         replace the detector (e.g. ground-truth boxes with ``detector=False``).
-        ``box_px`` is the box used, in the same pixels.
+        ``box_theta`` is the detector's (or given) box and ``box_px`` the same
+        box in pixels; ``theta`` is the box that was cropped (the same unless
+        ``square_crop`` with a detector), the one to composite with.
         """
         H, W = frames.shape[-2:]
         if boxes is not None:
@@ -155,9 +185,11 @@ class TemporalModel(nn.Module):
             theta = box_px_to_theta(boxes.to(frames.device, torch.float32), W, H)
         else:
             theta = self.detect(frames)
-        crops = self.crop(frames, theta)
+        ct = theta if boxes is not None else self.crop_theta(theta, (H, W))
+        crops = self.crop(frames, ct)
         v, i = self.encode_crop(crops)
-        return {"theta": theta, "crop": crops, "v": v, "i": i, "box_px": theta_to_box_px(theta, W, H)}
+        return {"theta": ct, "box_theta": theta, "crop": crops, "v": v, "i": i,
+                "box_px": theta_to_box_px(theta, W, H)}
 
     def decode(self, v: torch.Tensor, i: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """(v, i) → crop_rgb (B, 3, c, c), mask (B, 1, c, c), float32 in [0, 1].

@@ -247,13 +247,13 @@ def _predict_one(model, head, video: Path, out: Path, size: int, step: int, batc
                     x = model.prepare(x)
                     enc = model.encode(x)
                     pose = _run_head(head, enc["v"], n)
-                    theta = enc["theta"].float()
+                    theta = enc["box_theta"].float()     # the detector's box (the crop may be a larger square)
                     mask = None
                     if has_decoder:
                         bg = _background(bg_static, bg_frames, k, n, size)
                         bg = model.prepare(torch.from_numpy(bg).permute(0, 3, 1, 2).to(device))
                         rgb, m_crop = model.decode(enc["v"], enc["i"])
-                        mask = model.composite(rgb, m_crop, theta, bg)["mask"].float()
+                        mask = model.composite(rgb, m_crop, enc["theta"], bg)["mask"].float()
                         if mask.shape[-1] != size:  # the model works at image_size, the overlay maps stored px
                             mask = F.interpolate(mask, size=(size, size), mode="bilinear", align_corners=False)
                         mask = mask[:, 0].cpu().numpy()
