@@ -25,10 +25,14 @@ loss                        equation    what it does                            
   (``normalise_2d``)                    normalised 2D joints, NaN = missing      exist (λ_2D = 10)
 ``detector_prior``          —           batch-mean box size ≈ 0.5, centre ≈ 0    every method with the STN detector
                                         (lab data)
+``box_target_loss``,        — (not in   detector → box of |I − B| > τ; decoded   temporal method at the CPU profile
+``mask_target_loss``        the paper)  mask → those pixels (label-free          (``loss.w_fg_box``, ``w_fg_mask``)
+  (``foreground_mask``,                 curriculum from the estimated
+  ``foreground_box``)                   background)
 ==========================  ==========  =======================================  ==================================
 
 The total of the temporal method is Eq. 14:
-``L = L_R + λ_DSL L_DSL + λ_T L_T + λ_2D L_2D + λ_prior L_prior``
+``L = L_R + λ_DSL L_DSL + λ_T L_T + λ_2D L_2D + λ_prior L_prior`` (+ the foreground terms at the CPU profile)
 (assembled in :mod:`selfpose.methods`, not here).
 
 Frames and units: images are ``(B, 3, H, W)`` floats in ``[0, 1]``; latents
@@ -46,6 +50,7 @@ from selfpose.losses.contrastive import (
     pairwise_cosine,
     triplet_loss,
 )
+from selfpose.losses.foreground import box_target_loss, foreground_box, foreground_mask, mask_target_loss
 from selfpose.losses.gravity import gravity_loss, order_loss, scale_loss, tracking_loss
 from selfpose.losses.priors import detector_prior
 from selfpose.losses.reconstruction import (
@@ -63,5 +68,6 @@ __all__ = (
     "dsl_target", "pairwise_cosine", "dsl_loss", "info_nce_loss", "triplet_loss",
     "gravity_loss", "order_loss", "scale_loss", "tracking_loss",
     "detector_prior",
+    "foreground_mask", "foreground_box", "box_target_loss", "mask_target_loss",
     "normalise_2d", "weak2d_loss",
 )
