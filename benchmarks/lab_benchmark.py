@@ -17,6 +17,7 @@ the test identity is never seen in pretraining. Everything is cached under
 pretraining), so only what is missing is computed.
 
     python benchmarks/lab_benchmark.py --work bench_lab        # ~1.5 h on a 2-core CPU
+    python benchmarks/lab_benchmark.py --work bench_tight --set model.square_crop=false   # the paper's crop
 
 Writes ``WORK/results.json`` and ``WORK/results.md`` (N-MPJPE, MPJPE,
 P-MPJPE per arm and label share, box IoU, KMeans subject accuracy of v and i).
@@ -38,12 +39,6 @@ def _done(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def _summary(res: dict) -> dict:
-    o = res["overall"]
-    return {"n_mpjpe": o["n_mpjpe"], "mpjpe": o["mpjpe"], "p_mpjpe": o["p_mpjpe"], "frames": o["count"],
-            "box_iou": res.get("box_iou")}
-
-
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work", type=Path, default=Path("bench_lab"), help="folder for data, runs and results")
@@ -55,11 +50,14 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--shares", default="0.01,0.1,1.0", help="label shares")
     p.add_argument("--arms", default="full,random,supervised")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="PretrainConfig override for every arm, e.g. --set model.square_crop=false (repeatable)")
     a = p.parse_args(argv)
 
-    from selfpose.config import from_dict, load
+    from selfpose.config import ConfigError, from_dict, load
     from selfpose.data.store import Dataset
     from selfpose.data.synthetic.synthesize import SynthConfig, synthesize
+    from selfpose.pose.evaluate import summary
     from selfpose.pose.stage import PoseStageConfig, analyze_run, evaluate_pose_stage, fit_pose_stage
     from selfpose.pretrain import PretrainConfig, init_run, pretrain
 
@@ -77,14 +75,19 @@ def main(argv: list[str] | None = None) -> dict:
         seconds[name] = round(time.perf_counter() - t0, 1)
         return out
 
+    # The config first: a bad key fails before any rendering.
+    try:
+        cfg = load(PretrainConfig, a.config, [*a.set, f"train.steps={a.steps}",
+                                              f"train.checkpoint_every={max(a.steps // 6, 1)}",
+                                              f"train.picture_every={max(a.steps // 12, 1)}"])
+    except ConfigError as e:
+        raise SystemExit(f"bad --config/--set: {e}") from None
     train_dir, test_dir = work / "lab_train", work / "lab_test"
     for d, subjects in ((train_dir, ("S1", "S5", "S6", "S7")), (test_dir, ("S8",))):
         if not (d / "index.json").exists():
             timed(f"synth_{d.name}", synthesize,
                   SynthConfig(scenario="lab", motion=str(a.motion), subjects=subjects, seed=a.seed), d, overwrite=True)
 
-    cfg = load(PretrainConfig, a.config, [f"train.steps={a.steps}", f"train.checkpoint_every={max(a.steps // 6, 1)}",
-                                          f"train.picture_every={max(a.steps // 12, 1)}"])
     run_dir = work / "run_full"
     if "full" in arms:
         state = _done(run_dir / "run.json") or {}
@@ -109,9 +112,15 @@ def main(argv: list[str] | None = None) -> dict:
                 t0 = time.perf_counter()
                 fit = fit_pose_stage(rd, train_dir, work / f"pose_{key}", pose_cfg, overwrite=True)
                 ev = evaluate_pose_stage(work / f"pose_{key}", test_dir)
-                res = {**_summary(ev), "labelled": fit["num_labelled"], "seconds": round(time.perf_counter() - t0, 1)}
+                res = {**summary(ev), "labelled": fit["num_labelled"], "seconds": round(time.perf_counter() - t0, 1)}
                 cell.write_text(json.dumps(res, indent=1))
             results["cells"][key] = res
+        key = f"mean_pose_{share:g}"
+        cell = cells / f"{key}.json"
+        if (res := _done(cell)) is None:
+            res = _mean_pose(train_dir, test_dir, share, a.seed)
+            cell.write_text(json.dumps(res, indent=1))
+        results["cells"][key] = res
         if "supervised" in arms:
             key = f"supervised_{share:g}"
             cell = cells / f"{key}.json"
@@ -139,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict:
 def _supervised(cfg, train_dir: Path, test_dir: Path, out: Path, share: float, a) -> dict:
     from selfpose.config import from_dict, to_dict
     from selfpose.data.store import Dataset
-    from selfpose.pose.evaluate import evaluate
+    from selfpose.pose.evaluate import evaluate, summary
     from selfpose.pose.features import extract
     from selfpose.pose.labels import label_subset
     from selfpose.pose.supervised import SupervisedConfig, train_supervised
@@ -148,14 +157,32 @@ def _supervised(cfg, train_dir: Path, test_dir: Path, out: Path, share: float, a
     scfg = from_dict(SupervisedConfig, {"model": to_dict(cfg.model), "fraction": share, "steps": steps,
                                         "eval_every": max(steps // 12, 1), "patience": 4, "seed": a.seed})
     t0 = time.perf_counter()
-    model = train_supervised(Dataset.open(train_dir), scfg)
+    train = Dataset.open(train_dir)
+    model = train_supervised(train, scfg)
     model.save(out)
     test = Dataset.open(test_dir)
     fs = extract(model.feature_fn, test, label_subset(test, 1.0), batch_size=64)
     ev = evaluate(model.pose.predict(fs), fs)
-    ev["box_iou"] = ev.get("detection", {}).get("mean_iou", float("nan"))
-    return {**_summary(ev), "labelled": int(len(label_subset(Dataset.open(train_dir), share, seed=a.seed))),
+    return {**summary(ev), "labelled": int(len(label_subset(train, share, seed=a.seed))),
             "best_step": model.best_step, "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def _mean_pose(train_dir: Path, test_dir: Path, share: float, seed: int) -> dict:
+    """Reference: predict the mean pelvis-centred pose of the labelled training frames for every test frame."""
+    import numpy as np
+
+    from selfpose.data.store import Dataset
+    from selfpose.evaluation.metrics import mpjpe, n_mpjpe, p_mpjpe
+    from selfpose.pose.features import read_arrays
+    from selfpose.pose.labels import label_subset
+
+    train, test = Dataset.open(train_dir), Dataset.open(test_dir)
+    y = read_arrays(train, label_subset(train, share, seed=seed), ("joints3d",))["joints3d"].astype(np.float64)
+    t = read_arrays(test, label_subset(test, 1.0), ("joints3d",))["joints3d"].astype(np.float64)
+    y, t = y - y[:, :1], t - t[:, :1]
+    pred = np.broadcast_to(y.mean(0), t.shape)
+    return {"n_mpjpe": float(n_mpjpe(pred, t)), "mpjpe": float(mpjpe(pred, t)), "p_mpjpe": float(p_mpjpe(pred, t)),
+            "frames": int(len(t)), "box_iou": None}
 
 
 def _fmt(x) -> str:
@@ -164,12 +191,12 @@ def _fmt(x) -> str:
 
 def _table(results: dict, shares: list[float], arms: list[str]) -> str:
     names = {"full": "full method (DSL-STN-Dec-Split)", "random": "random frozen encoder",
-             "supervised": "supervised from scratch"}
+             "supervised": "supervised from scratch", "mean_pose": "mean training pose (reference)"}
     head = "| arm | " + " | ".join(f"{s:.0%} labels" for s in shares) + " |\n|---|" + "---:|" * len(shares) + "\n"
     out = []
     for metric, title in (("n_mpjpe", "N-MPJPE (mm)"), ("mpjpe", "MPJPE (mm)"), ("p_mpjpe", "P-MPJPE (mm)")):
         rows = "".join(f"| {names[arm]} | " + " | ".join(_fmt(results["cells"].get(f"{arm}_{s:g}", {}).get(metric))
-                                                        for s in shares) + " |\n" for arm in arms)
+                                                        for s in shares) + " |\n" for arm in [*arms, "mean_pose"])
         out.append(f"**{title}** on S8 (unseen identity)\n\n{head}{rows}")
     iou = {arm: results["cells"].get(f"{arm}_{shares[0]:g}", {}).get("box_iou") for arm in arms}
     out.append("Mean box IoU on S8: " + ", ".join(f"{names[k]} {v:.3f}" for k, v in iou.items() if v is not None))

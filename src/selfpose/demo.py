@@ -58,6 +58,7 @@ def run_demo(out: str | Path, *, quick: bool = False, overwrite: bool = True, pr
     from selfpose.data import inspect
     from selfpose.data.store import Dataset
     from selfpose.data.synthetic.synthesize import SynthConfig, synthesize
+    from selfpose.pose.evaluate import summary
     from selfpose.pose.stage import PoseStageConfig, analyze_run, evaluate_pose_stage, fit_pose_stage
     from selfpose.pretrain import PretrainConfig, pretrain
 
@@ -106,7 +107,7 @@ def run_demo(out: str | Path, *, quick: bool = False, overwrite: bool = True, pr
         "budget": b.__dict__, "seconds": times, "train_frames": train_ds.num_frames,
         "test_frames": Dataset.open(test_dir).num_frames, "pretrain_steps": result.step,
         "labelled_frames": fit["num_labelled"], "check_ok": check["ok"],
-        "full_method": _summary(res), "random_init": _summary(res_random),
+        "full_method": summary(res), "random_init": summary(res_random),
         "kmeans_v": ana.get("kmeans_v"), "kmeans_i": ana.get("kmeans_i"), "chance": ana.get("chance"),
         "pose_from_v": ana.get("pose_from_v"), "pose_from_i": ana.get("pose_from_i"),
     }
@@ -119,12 +120,6 @@ def _random_run(cfg, train_dir: Path, out: Path) -> None:
     from selfpose.pretrain import init_run
 
     init_run(cfg, train_dir, out, overwrite=True)
-
-
-def _summary(res: dict) -> dict:
-    o = res["overall"]
-    return {"mpjpe": o["mpjpe"], "n_mpjpe": o["n_mpjpe"], "p_mpjpe": o["p_mpjpe"], "frames": o["count"],
-            "box_iou": res.get("box_iou")}
 
 
 def _pictures(out: Path, run_dir: Path, pose_dir: Path, test_dir: Path) -> dict[str, str]:

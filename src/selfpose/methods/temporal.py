@@ -235,6 +235,7 @@ class TemporalMethod(Method):
         fg = background = None
         if uses_recon or use_fg_box:
             background = m.prepare(_to_unit(batch["background"]))
+        if use_fg_box or use_fg_mask or (uses_recon and L.fg_weight > 0):
             fg = foreground_mask(frames, background, L.fg_threshold)
         fg_valid = None
         if use_fg_box or use_fg_mask:

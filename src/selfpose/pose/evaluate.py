@@ -81,6 +81,16 @@ def evaluate(pred, fs: FeatureSet) -> dict:
     return results
 
 
+def summary(results: dict) -> dict:
+    """The headline numbers of :func:`evaluate`'s results: MPJPE, N-MPJPE, P-MPJPE (mm), frame count, box IoU.
+
+    ``box_iou`` is the mean IoU of predicted against true boxes, NaN when the data have no true boxes.
+    """
+    o = results["overall"]
+    return {"mpjpe": o["mpjpe"], "n_mpjpe": o["n_mpjpe"], "p_mpjpe": o["p_mpjpe"], "frames": o["count"],
+            "box_iou": results.get("detection", {}).get("mean_iou", float("nan"))}
+
+
 def _jsonable(x: Any) -> Any:
     if isinstance(x, dict):
         return {str(k): _jsonable(v) for k, v in x.items()}
