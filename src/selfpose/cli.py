@@ -141,6 +141,23 @@ def info(
         raise typer.Exit(1)
 
 
+@app.command("pool-backgrounds")
+def pool_backgrounds(
+    data: Path = typer.Argument(..., help="dataset folder (changed in place)"),
+) -> None:
+    """Give the takes of each static camera (same view) one background: the median of their own estimates.
+
+    A person who stands still for most of a take stays in that take's own
+    median; the other takes of the camera remove them. Sequences whose own
+    background disagrees (another camera under the same view name) keep it.
+    `selfpose synth lab ... pool_backgrounds=true` does it while rendering.
+    """
+    from selfpose.data.background_pool import pool_dataset_backgrounds
+
+    report = _run(pool_dataset_backgrounds, data)
+    typer.echo(str(report))
+
+
 @app.command()
 def show(
     data: Path = typer.Argument(..., help="dataset folder"),

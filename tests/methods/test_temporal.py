@@ -139,3 +139,38 @@ def test_foreground_box_term_moves_the_detector_to_the_changed_pixels():
     m.eval()
     err = (m.model.detect(frames) - target).abs().mean().item()
     assert err < 0.3 * err0, (err0, err)
+
+
+def test_background_swap_keeps_the_person_and_takes_another_videos_background():
+    m = method(loss={"bg_swap": 1.0})
+    batch = dsl_batch(n=2, k=4)
+    n, k = 2, 4
+    frames = m.model.prepare(batch["frames"].reshape(-1, 3, 64, 64))
+    bg = m.model.prepare(batch["background"].reshape(-1, 3, 64, 64))
+    # A constant background per video, so the swapped pixels are easy to recognise.
+    bg[:k], bg[k:] = 0.2, 0.8
+    person = torch.zeros(1, 1, 64, 64)
+    person[..., 20:44, 24:40] = 1
+    frames = bg + person * (frames - bg)
+    from selfpose.losses.foreground import foreground_mask
+    from selfpose.models.stn import full_frame_theta
+
+    fg = foreground_mask(frames, bg, 0.1)
+    ct = full_frame_theta(n * k)
+    crops = m.model.crop(frames, ct)
+    out = m._swap_background(crops, fg, bg, ct, k)
+    inside = m.model.crop(person, full_frame_theta(1))[0, 0] > 0.99
+    far = torch.nn.functional.max_pool2d(m.model.crop(person, full_frame_theta(1)), 5, 1, 2)[0, 0] < 0.01
+    # Away from the person: the other video's background; on the person: the frame itself.
+    assert torch.allclose(out[:k][..., far], torch.tensor(0.8), atol=0.02)
+    assert torch.allclose(out[k:][..., far], torch.tensor(0.2), atol=0.02)
+    assert torch.allclose(out[..., inside], crops[..., inside], atol=1e-5)
+    # bg_swap=0 never swaps; the step runs with it on.
+    m.cfg.loss.bg_swap = 0.0
+    assert torch.equal(m._swap_background(crops, fg, bg, ct, k), crops)
+    m.cfg.loss.bg_swap = 1.0
+    loss, _ = m.training_step(batch, 0)
+    assert torch.isfinite(loss)
+    from selfpose.config import ConfigError
+    with pytest.raises(ConfigError, match="bg_swap"):
+        LossConfig(bg_swap=1.5)

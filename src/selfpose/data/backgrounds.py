@@ -571,3 +571,57 @@ def estimate_background(frames, method: str = "auto", **kwargs) -> np.ndarray:
     if method == "dive":
         return dive_background(frames, **kwargs)
     return panorama_backgrounds(frames, **kwargs)
+
+
+# ----------------------------------------------------------------------------- several takes, one camera
+
+
+#: Largest per-pixel difference (max over RGB, 0..255) at which a sequence's
+#: own background "agrees" with the pooled one (JPEG noise and slow lighting
+#: drift stay below it; a person standing in the median does not).
+POOL_TOLERANCE = 25
+
+#: Share of pixels that must agree before a sequence takes the pooled
+#: background: a person covers a few percent of a lab frame, a different
+#: camera or scene disagrees almost everywhere.
+POOL_MIN_AGREE = 0.9
+
+
+def pool_backgrounds(backgrounds, tolerance: int = POOL_TOLERANCE,
+                     min_agree: float = POOL_MIN_AGREE) -> tuple[np.ndarray, np.ndarray]:
+    """One background for several recordings of the same static camera.
+
+    A temporal median keeps a person who stands still for more than half of
+    a take (seen on the lab data: a quarter of the sequences). Other takes
+    of the same camera have the person elsewhere, so the per-pixel median
+    over the takes' own backgrounds removes them.
+
+    Args:
+        backgrounds: ``(N, H, W, 3)`` uint8, the per-sequence estimates
+            (e.g. :func:`median_background`) of ``N ≥ 3`` sequences believed
+            to share a camera.
+        tolerance: per-pixel agreement threshold (0..255, max over RGB).
+        min_agree: share of pixels that must agree for a sequence to use
+            the pooled background.
+
+    Returns:
+        ``(pooled (H, W, 3) uint8, agree (N,) float)``: the pooled
+        background and, per sequence, the share of its pixels within
+        ``tolerance`` of it. Only sequences with ``agree ≥ min_agree`` should
+        take it (see :func:`pool_dataset_backgrounds`); the others were
+        filmed by another camera or in another scene.
+
+    Raises:
+        BackgroundError: fewer than 3 backgrounds (a median of two keeps
+            both persons), or not uint8 ``(N, H, W, 3)``.
+    """
+    b = np.asarray(backgrounds)
+    if b.ndim != 4 or b.shape[-1] != 3 or b.dtype != np.uint8:
+        raise BackgroundError(f"backgrounds must be uint8 (N, H, W, 3), got {b.dtype} {b.shape}")
+    if len(b) < 3:
+        raise BackgroundError(f"pooling needs at least 3 backgrounds of one camera, got {len(b)}")
+    if not 0 < min_agree <= 1:
+        raise BackgroundError(f"min_agree must be in (0, 1], got {min_agree}")
+    pooled = _median_stack(b.copy())
+    diff = np.abs(b.astype(np.int16) - pooled.astype(np.int16)).max(-1)
+    return pooled, (diff <= tolerance).mean(axis=(1, 2))

@@ -87,6 +87,9 @@ class LossConfig:
             False: the contrastive term then cannot move the box; the detector
             still learns from the composite's inverse warp, the foreground box
             and the prior.
+        bg_swap: probability that a frame's ``v``-branch crop gets another
+            video's background behind the person (see ``_swap_background``;
+            not in the paper). 0 = off (default).
     """
 
     w_rgb: float = 2.0
@@ -113,12 +116,15 @@ class LossConfig:
     fg_margin: float = 1.15
     fg_square: bool = False
     encoder_box_grad: bool = False
+    bg_swap: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("w_rgb", "w_feat", "w_contrastive", "w_prior", "w_tracking", "w_2d", "jitter_strength",
                      "fg_weight", "w_fg_box", "w_fg_mask"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"loss.{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.bg_swap <= 1:
+            raise ConfigError(f"loss.bg_swap must be a probability in [0, 1], got {self.bg_swap}")
         if not 0 < self.fg_threshold < 1:
             raise ConfigError(f"loss.fg_threshold must be in (0, 1), got {self.fg_threshold}")
         if self.fg_margin <= 0:
@@ -219,24 +225,28 @@ class TemporalMethod(Method):
         logs: dict[str, float] = {}
         total = frames.new_zeros(())
 
-        # Time-variant code from the jittered crop; time-invariant from the clean one.
-        if self._jitter is not None and m.cfg.split:
-            with torch.autocast("cpu", enabled=False):
-                jittered = self._jitter(crops.float())
-            v, _ = m.encode_crop(jittered)
-            _, i = m.encode_crop(crops)
-        else:
-            v, i = m.encode_crop(crops)
-
         fg_factor = L.fg_factor(step)
         use_fg_box = m.detector is not None and L.w_fg_box > 0 and fg_factor > 0
         uses_recon = m.decoder is not None and (L.w_rgb > 0 or L.w_feat > 0)
         use_fg_mask = uses_recon and L.w_fg_mask > 0 and fg_factor > 0
+        use_swap = L.bg_swap > 0 and n > 1 and "background" in batch
         fg = background = None
-        if uses_recon or use_fg_box:
+        if uses_recon or use_fg_box or use_swap:
             background = m.prepare(_to_unit(batch["background"]))
-        if use_fg_box or use_fg_mask or (uses_recon and L.fg_weight > 0):
+        if use_fg_box or use_fg_mask or use_swap or (uses_recon and L.fg_weight > 0):
             fg = foreground_mask(frames, background, L.fg_threshold)
+
+        # Time-variant code from the jittered crop (its background swapped, see
+        # bg_swap); time-invariant from the clean one.
+        v_in = self._swap_background(crops, fg, background, ct.detach(), k) if use_swap else crops
+        if self._jitter is not None and m.cfg.split:
+            with torch.autocast("cpu", enabled=False):
+                v_in = self._jitter(v_in.float())
+        if v_in is not crops and m.cfg.split:
+            v, _ = m.encode_crop(v_in)
+            _, i = m.encode_crop(crops)
+        else:
+            v, i = m.encode_crop(v_in)
         fg_valid = None
         if use_fg_box or use_fg_mask:
             fg_theta, fg_valid = foreground_box(fg, margin=L.fg_margin, square=L.fg_square,
@@ -300,6 +310,26 @@ class TemporalMethod(Method):
             logs["box_scale"] = theta[:, :2].float().mean().item()
         logs["loss"] = total.item()
         return total, logs
+
+    def _swap_background(self, crops, fg, background, ct, k: int) -> torch.Tensor:
+        """Crops whose background pixels come from another video's background (probability ``bg_swap``).
+
+        The person (pixels differing from their own background by more than
+        ``fg_threshold``, dilated by one pixel at crop scale so edges stay) is
+        pasted over the same box cut from the background of the next tuple in
+        the batch (another video). Where the person walks across a textured
+        scene, the background inside the crop changes with time and DSL can
+        order frames by it instead of by pose; a random background makes that
+        useless to ``v``. Not in the paper.
+        """
+        m, L = self.model, self.cfg.loss
+        other = background.roll(k, dims=0)              # the next tuple's background: another video
+        fgc = m.crop(fg, ct)
+        fgc = torch.nn.functional.max_pool2d(fgc, 3, stride=1, padding=1)
+        bgc = m.crop(other, ct)
+        swapped = bgc + fgc * (crops - bgc)
+        swap = torch.rand(crops.shape[0], 1, 1, 1, device=crops.device) < L.bg_swap
+        return torch.where(swap, swapped, crops)
 
     # -- weak 2D labels (Eq. 13) ---------------------------------------------------------------------
     head2d = None

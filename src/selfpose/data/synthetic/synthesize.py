@@ -82,6 +82,11 @@ class SynthConfig:
             rendered frames (``background``/``backgrounds``, by the scenario's
             rule: median, dive, or panorama), as for real video, beside the
             true one; methods train on the estimate, never on the truth.
+        pool_backgrounds: ``lab`` only: then give every camera's takes the
+            median of their estimated backgrounds
+            (:func:`~selfpose.data.background_pool.pool_dataset_backgrounds`),
+            which removes people who stand still for most of a take. Off by
+            default until the shipped figures are re-measured with it.
     """
 
     scenario: Literal["lab", "dive", "pan", "wild"] = "lab"
@@ -104,6 +109,7 @@ class SynthConfig:
     supersample: int = 1
     threads: int | None = None
     estimate_backgrounds: bool = True
+    pool_backgrounds: bool = False
 
     def __post_init__(self) -> None:
         if self.scenario not in sc.SCENARIOS:
@@ -334,4 +340,8 @@ def synthesize(cfg: SynthConfig, out: str | Path, overwrite: bool = False, progr
     finally:
         if mf is not None:
             mf.close()
+    if cfg.estimate_backgrounds and cfg.pool_backgrounds and cfg.scenario == "lab":
+        from selfpose.data.background_pool import pool_dataset_backgrounds
+
+        pool_dataset_backgrounds(out)
     return out
