@@ -38,7 +38,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
                       ("selfpose.pose.stage", "PoseStageError"), ("selfpose.pose.labels", "LabelError"),
                       ("selfpose.pose.features", "FeatureError"),
                       ("selfpose.pose.predict", "PredictError"), ("selfpose.pose.analyze", "AnalyzeError"),
-                      ("selfpose.models.temporal", "TemporalModelError")):
+                      ("selfpose.models.temporal", "TemporalModelError"),
+                      ("selfpose.data.backgrounds", "BackgroundError")):
         try:
             errors.append(getattr(__import__(mod, fromlist=[name]), name))
         except (ImportError, AttributeError):

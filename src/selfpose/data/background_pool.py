@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from selfpose.data.backgrounds import POOL_MIN_AGREE, POOL_TOLERANCE, pool_backgrounds
+from selfpose.data.backgrounds import POOL_MIN_AGREE, POOL_TOLERANCE, BackgroundError, pool_backgrounds
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,8 @@ def pool_dataset_backgrounds(root: str | os.PathLike, tolerance: int = POOL_TOLE
     """
     from selfpose.data.store import Dataset
 
+    if not 0 < min_agree <= 1:
+        raise BackgroundError(f"min_agree must be in (0, 1], got {min_agree}")
     ds = Dataset.open(root)
     groups: dict[tuple, list] = {}
     report = PoolReport()
@@ -58,12 +60,12 @@ def pool_dataset_backgrounds(root: str | os.PathLike, tolerance: int = POOL_TOLE
             report.skipped += 1
             continue
         groups.setdefault((s.meta.view, s.meta.height, s.meta.width), []).append(s)
-    for (view, h, w), seqs in groups.items():
+    for (view, _, _), seqs in groups.items():
         if len(seqs) < 3:
             report.skipped += len(seqs)
             continue
         own = np.stack([np.asarray(s["background"]) for s in seqs])
-        pooled, agree = pool_backgrounds(own, tolerance, min_agree)
+        pooled, agree = pool_backgrounds(own, tolerance)
         for s, a in zip(seqs, agree):
             if a < min_agree:
                 report.kept += 1

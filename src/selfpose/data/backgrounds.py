@@ -587,8 +587,7 @@ POOL_TOLERANCE = 25
 POOL_MIN_AGREE = 0.9
 
 
-def pool_backgrounds(backgrounds, tolerance: int = POOL_TOLERANCE,
-                     min_agree: float = POOL_MIN_AGREE) -> tuple[np.ndarray, np.ndarray]:
+def pool_backgrounds(backgrounds, tolerance: int = POOL_TOLERANCE) -> tuple[np.ndarray, np.ndarray]:
     """One background for several recordings of the same static camera.
 
     A temporal median keeps a person who stands still for more than half of
@@ -601,14 +600,12 @@ def pool_backgrounds(backgrounds, tolerance: int = POOL_TOLERANCE,
             (e.g. :func:`median_background`) of ``N ≥ 3`` sequences believed
             to share a camera.
         tolerance: per-pixel agreement threshold (0..255, max over RGB).
-        min_agree: share of pixels that must agree for a sequence to use
-            the pooled background.
 
     Returns:
         ``(pooled (H, W, 3) uint8, agree (N,) float)``: the pooled
         background and, per sequence, the share of its pixels within
-        ``tolerance`` of it. Only sequences with ``agree ≥ min_agree`` should
-        take it (see :func:`pool_dataset_backgrounds`); the others were
+        ``tolerance`` of it. Only sequences that mostly agree
+        (:data:`POOL_MIN_AGREE`) should take it (see :func:`pool_dataset_backgrounds`); the others were
         filmed by another camera or in another scene.
 
     Raises:
@@ -620,8 +617,6 @@ def pool_backgrounds(backgrounds, tolerance: int = POOL_TOLERANCE,
         raise BackgroundError(f"backgrounds must be uint8 (N, H, W, 3), got {b.dtype} {b.shape}")
     if len(b) < 3:
         raise BackgroundError(f"pooling needs at least 3 backgrounds of one camera, got {len(b)}")
-    if not 0 < min_agree <= 1:
-        raise BackgroundError(f"min_agree must be in (0, 1], got {min_agree}")
     pooled = _median_stack(b.copy())
     diff = np.abs(b.astype(np.int16) - pooled.astype(np.int16)).max(-1)
     return pooled, (diff <= tolerance).mean(axis=(1, 2))
