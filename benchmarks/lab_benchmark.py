@@ -189,6 +189,10 @@ def _fmt(x) -> str:
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1f}"
 
 
+def _fmt3(x) -> str:
+    return "—" if x is None else f"{x:.3f}"
+
+
 def _table(results: dict, shares: list[float], arms: list[str]) -> str:
     names = {"full": "full method (DSL-STN-Dec-Split)", "random": "random frozen encoder",
              "supervised": "supervised from scratch", "mean_pose": "mean training pose (reference)"}
@@ -202,9 +206,14 @@ def _table(results: dict, shares: list[float], arms: list[str]) -> str:
     out.append("Mean box IoU on S8: " + ", ".join(f"{names[k]} {v:.3f}" for k, v in iou.items() if v is not None))
     if "analysis" in results:
         an = results["analysis"]
-        out.append(f"KMeans subject accuracy (4 training subjects, chance {an.get('chance')}): "
-                   f"v {an.get('kmeans_v')}, i {an.get('kmeans_i')}; pose from v {an.get('pose_from_v')}, "
-                   f"from i {an.get('pose_from_i')} (validation N-MPJPE, mm)")
+        def mm(r):
+            r = r.get("val_n_mpjpe") if isinstance(r, dict) else r
+            return "—" if r is None else f"{r:.1f} mm"
+
+        out.append(f"KMeans subject accuracy (4 training subjects, chance {an.get('chance'):.2f}): "
+                   f"v {an.get('kmeans_v'):.3f}, i {_fmt3(an.get('kmeans_i'))}; pose head (validation "
+                   f"N-MPJPE on held-out training takes) from v {mm(an.get('pose_from_v'))}, "
+                   f"from i {mm(an.get('pose_from_i'))}")
     return "\n\n".join(out) + "\n"
 
 

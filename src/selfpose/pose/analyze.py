@@ -243,10 +243,16 @@ def pick_transfer_frames(ds, num: int = 4, seed: int = 0) -> list[tuple[str, int
     return picks
 
 
+TRANSFER_GREY = 0.5   # backdrop of the decoded person in transfer pictures
+
+
 def transfer_pictures(model, ds, frames: Sequence[tuple[str, int]] | None = None,
                       out_png: str | os.PathLike | None = None, *, seed: int = 0, num: int = 4,
                       cell_px: int = 112) -> np.ndarray:
     """Pose/appearance transfer grid: cell ``(r, c)`` = ``decode(v of frame r, i of frame c)``.
+
+    Each cell shows the decoded crop weighted by its decoded mask over grey
+    (what the composite of Eq. 1 pastes into the frame).
 
     Args:
         model: a split :class:`~selfpose.models.temporal.TemporalModel` with a decoder.
@@ -297,8 +303,12 @@ def transfer_pictures(model, ds, frames: Sequence[tuple[str, int]] | None = None
         enc = model.encode(model.prepare(x))
         rows = torch.arange(n, device=device).repeat_interleave(n)   # v of frame r ...
         cols = torch.arange(n, device=device).repeat(n)              # ... with i of frame c
-        rgb, _ = model.decode(enc["v"][rows], enc["i"][cols])
-    grid = transfer_grid(enc["crop"], enc["crop"], rgb.reshape(n, n, *rgb.shape[1:]), cell_px=cell_px,
+        rgb, mask = model.decode(enc["v"][rows], enc["i"][cols])
+        # The decoded person as Eq. 1 pastes it (rgb weighted by its mask), over
+        # grey: the decoder's rgb outside the mask is never seen in a composite,
+        # and the mask is where the pose shows.
+        shown = rgb * mask + TRANSFER_GREY * (1 - mask)
+    grid = transfer_grid(enc["crop"], enc["crop"], shown.reshape(n, n, *rgb.shape[1:]), cell_px=cell_px,
                          pose_labels=labels, appearance_labels=labels)
     if out_png is not None:
         save_png(grid, Path(out_png))

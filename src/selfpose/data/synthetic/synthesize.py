@@ -85,8 +85,10 @@ class SynthConfig:
         pool_backgrounds: ``lab`` only: then give every camera's takes the
             median of their estimated backgrounds
             (:func:`~selfpose.data.background_pool.pool_dataset_backgrounds`),
-            which removes people who stand still for most of a take. Off by
-            default until the shipped figures are re-measured with it.
+            which removes people who stand still for most of a take (a
+            take's own median kept them in a quarter of the lab sequences;
+            ``benchmarks/bench_background_pool.py``). Ignored by the other
+            scenarios, whose cameras move or which have one take per camera.
     """
 
     scenario: Literal["lab", "dive", "pan", "wild"] = "lab"
@@ -109,7 +111,7 @@ class SynthConfig:
     supersample: int = 1
     threads: int | None = None
     estimate_backgrounds: bool = True
-    pool_backgrounds: bool = False
+    pool_backgrounds: bool = True
 
     def __post_init__(self) -> None:
         if self.scenario not in sc.SCENARIOS:
