@@ -56,7 +56,7 @@ class LossConfig:
             paper's ratio DSL (≈0.1–0.2) outweighs the pixel term (≈0.03)
             tenfold in a short run, the decoder barely learns and ``i`` does
             not pick up identity (KMeans subject accuracy of ``i`` 0.30 →
-            0.93 on the lab data when the balance is turned; see
+            0.955 on the lab benchmark with this balance; see
             ``benchmarks/results/lab_main_method.md``).
         perceptual_weights: torchvision ResNet18 state dict for Φ (ImageNet
             weights, given by the user); None: a seeded random frozen ResNet18.
@@ -156,11 +156,17 @@ class SamplerConfig:
     Attributes:
         d_pos_s, d_neg_s: DSL's near / far limits.
         gravity_step_s: δ between the four equidistant frames of the tracking loss.
+        num_negatives: far frames per reference for InfoNCE (``loss.contrastive=css``).
     """
 
     d_pos_s: float = 0.2
     d_neg_s: float = 4.0
     gravity_step_s: float = 0.1
+    num_negatives: int = 2
+
+    def __post_init__(self) -> None:
+        if self.num_negatives < 1:
+            raise ConfigError(f"sampler.num_negatives must be >= 1, got {self.num_negatives}")
 
 
 @dataclass
@@ -211,8 +217,14 @@ class TemporalMethod(Method):
 
     # -- the method interface --------------------------------------------------------------------
     def sampler_kind(self, stage: int) -> str:
-        """Free-fall data trains on gravity quadruples first (stage 1), then DSL tuples (stage 2)."""
-        return "gravity" if self.two_stage and stage == 1 else "dsl"
+        """Free-fall data trains on gravity quadruples first (stage 1), then DSL tuples (stage 2).
+
+        InfoNCE (``loss.contrastive=css``) trains on (reference, near positive,
+        ``sampler.num_negatives`` far negatives) instead of DSL tuples.
+        """
+        if self.two_stage and stage == 1:
+            return "gravity"
+        return "contrastive" if self.cfg.loss.contrastive == "css" else "dsl"
 
     def pose_features(self, frames: torch.Tensor) -> torch.Tensor:
         """Frozen pose features: ``v`` (split models) or the whole latent ``z``."""
@@ -294,7 +306,7 @@ class TemporalMethod(Method):
             vv = v.float().reshape(n, k, -1)
             if L.contrastive == "dsl":
                 c = dsl_loss(vv, batch["delta"], batch["d_pos"], batch["d_neg"])
-            else:  # CSS: reference vs near positive, far frames as negatives
+            else:  # CSS: reference vs near positive, the far frames as negatives (ContrastivePairSampler)
                 c = info_nce_loss(vv[:, 0], vv[:, 1], vv[:, 2:], temperature=L.temperature)
             total = total + L.w_contrastive * c
             logs[L.contrastive] = c.item()
