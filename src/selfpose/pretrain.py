@@ -67,13 +67,26 @@ def is_two_stage(cfg: PretrainConfig, ds) -> bool:
 
 def make_sampler(kind: str, ds, sampler_cfg: SamplerConfig):
     """``(kind, dataset) → sampler`` for the training loop (module level: picklable for DDP)."""
-    from selfpose.data.samplers import DSLSampler, GravitySampler
+    from selfpose.data.samplers import ContrastivePairSampler, DSLSampler, GravitySampler
 
     if kind == "dsl":
         return DSLSampler(ds, d_pos_s=sampler_cfg.d_pos_s, d_neg_s=sampler_cfg.d_neg_s)
+    if kind == "contrastive":
+        return ContrastivePairSampler(ds, d_pos_s=sampler_cfg.d_pos_s, d_neg_s=sampler_cfg.d_neg_s,
+                                      num_negatives=sampler_cfg.num_negatives)
     if kind == "gravity":
         return GravitySampler(ds, step_s=sampler_cfg.gravity_step_s)
     raise ConfigError(f"unknown sampler kind {kind!r}")
+
+
+def _resolve(cfg: PretrainConfig) -> PretrainConfig:
+    """A known method name (else a ConfigError before any data is read), its variant's switches set."""
+    from selfpose.methods.registry import METHODS
+    from selfpose.methods.variants import resolve
+
+    if cfg.method not in METHODS:
+        raise ConfigError(f"unknown method {cfg.method!r}; known: {', '.join(sorted(METHODS))}")
+    return resolve(cfg)
 
 
 def _build_method(cfg: PretrainConfig, two_stage: bool):
@@ -91,6 +104,7 @@ def pretrain(cfg: PretrainConfig, data: str | Path, out: str | Path, resume: boo
     from selfpose.data.store import Dataset
     from selfpose.training.loop import train
 
+    cfg = _resolve(cfg)
     ds = select_data(Dataset.open(data), cfg.data)
     two_stage = is_two_stage(cfg, ds)
     if two_stage and cfg.train.stage2_step is None:
@@ -157,6 +171,7 @@ def init_run(cfg: PretrainConfig, data: str | Path, out: str | Path, overwrite: 
     from selfpose.training.checkpoint import save_checkpoint
     from selfpose.training.config import save_config
 
+    cfg = _resolve(cfg)
     out = Path(out)
     if out.exists():
         if not overwrite:

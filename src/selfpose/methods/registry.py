@@ -11,13 +11,24 @@ from typing import Callable
 
 
 def _temporal(cfg, two_stage: bool):
+    """The temporal method, or one of its ablations/baselines (:mod:`selfpose.methods.variants`)."""
     from selfpose.methods.temporal import TemporalConfig, TemporalMethod
+    from selfpose.methods.variants import resolve
 
-    return TemporalMethod(TemporalConfig(model=cfg.model, loss=cfg.loss, sampler=cfg.sampler), two_stage=two_stage)
+    cfg = resolve(cfg)
+    method = TemporalMethod(TemporalConfig(model=cfg.model, loss=cfg.loss, sampler=cfg.sampler), two_stage=two_stage)
+    method.name = cfg.method
+    return method
 
 
 METHODS: dict[str, Callable] = {
-    "temporal": _temporal,
+    "temporal": _temporal,              # DSL-STN-Dec-Split, the full method
+    "dsl": _temporal,                   # ablations and baselines of Honari et al. (methods/variants.py)
+    "dsl_stn": _temporal,
+    "dsl_stn_dec": _temporal,
+    "ae_stn_dec": _temporal,
+    "css_stn_dec_split": _temporal,
+    "css": _temporal,
 }
 
 

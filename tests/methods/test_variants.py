@@ -1,0 +1,123 @@
+"""The ablations and single-view baselines of the main method (selfpose.methods.variants)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from selfpose.config import ConfigError, from_dict
+from selfpose.data.store import Dataset
+from selfpose.data.synthetic.synthesize import SynthConfig, synthesize
+from selfpose.methods.registry import METHODS, build
+from selfpose.methods.variants import VARIANTS, resolve
+from selfpose.pretrain import PretrainConfig, load_run, pretrain
+
+SMALL = dict(image_size=64, crop_size=32, detector_input=32, detector_width=8, encoder_width=8, v_dim=16,
+             i_dim=16, decoder_channels=16, decoder_hidden=64)
+
+
+def config(method: str, **over) -> PretrainConfig:
+    return from_dict(PretrainConfig, {"method": method, "model": {**SMALL, **over.pop("model", {})},
+                                      "loss": {"perceptual_width": 8, "jitter": False, **over.pop("loss", {})},
+                                      **over})
+
+
+def batch_for(kind: str, n=2, seed=0) -> dict:
+    """A fixed batch of 4-frame tuples: a moving "person" over a textured background."""
+    g = torch.Generator().manual_seed(seed)
+    background = torch.randint(0, 256, (n, 1, 3, 64, 64), dtype=torch.uint8, generator=g).expand(n, 4, 3, 64, 64)
+    frames = background.clone()
+    for k, x in enumerate((10, 14, 26, 40)):   # the person's column in each frame of the tuple
+        frames[:, k, :, 18:46, x:x + 12] = torch.tensor([200, 60, 60], dtype=torch.uint8)[:, None, None]
+    t = torch.tensor([0, 1, 8, 30]) if kind == "dsl" else torch.tensor([0, 1, 30, 40])
+    delta = (t[None, :, None] - t[None, None, :]).abs().expand(n, 4, 4)
+    return {"frames": frames, "background": background.contiguous(), "delta": delta,
+            "d_pos": torch.full((n,), 2.0), "d_neg": torch.full((n,), 20.0)}
+
+
+def test_every_variant_is_registered_with_its_switches():
+    assert set(VARIANTS) <= set(METHODS)
+    table = {  # detector, decoder, split, contrastive: the module docstring's table
+        "temporal": (True, True, True, "dsl"), "dsl": (False, False, False, "dsl"),
+        "dsl_stn": (True, False, False, "dsl"), "dsl_stn_dec": (True, True, False, "dsl"),
+        "ae_stn_dec": (True, True, False, "none"), "css_stn_dec_split": (True, True, True, "css"),
+        "css": (False, False, False, "css"),
+    }
+    assert set(table) == set(VARIANTS)
+    for name, (det, dec, split, con) in table.items():
+        m = build(name, config(name))
+        assert m.name == name
+        assert (m.model.detector is not None, m.model.decoder is not None, m.model.cfg.split) == (det, dec, split)
+        assert m.cfg.loss.contrastive == con
+        assert m.sampler_kind(1) == ("contrastive" if con == "css" else "dsl")
+
+
+def test_resolve_overrides_and_is_idempotent():
+    cfg = config("dsl", model={"decoder": True, "encoder_width": 4})
+    r = resolve(cfg)
+    assert r.model.decoder is False and r.model.detector is False and r.model.encoder_width == 4
+    assert resolve(r) == r
+    plain = config("temporal", model={"decoder": False})
+    assert resolve(plain).model.decoder is True   # the full method is the full method
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_loss_goes_down_and_features_have_the_pose_size(name):
+    torch.manual_seed(0)
+    m = build(name, config(name))
+    batch = batch_for(m.sampler_kind(1))
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    losses = []
+    for step in range(30):
+        loss, logs = m.training_step(batch, step)
+        losses.append(loss.item())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert np.isfinite(losses).all()
+    assert losses[-1] < 0.8 * losses[0], (name, losses[0], losses[-1])
+    con = m.cfg.loss.contrastive
+    if con != "none":
+        assert con in logs          # the variant's own contrastive term ran
+    else:
+        assert "dsl" not in logs and "css" not in logs
+    assert ("recon" in logs) == (m.model.decoder is not None)
+    m.eval()
+    with torch.no_grad():
+        f = m.pose_features(batch["frames"][0].float() / 255)
+    assert f.shape == (4, m.model.feature_dim())
+    assert m.model.feature_dim() == (SMALL["v_dim"] if m.model.cfg.split else SMALL["v_dim"] + SMALL["i_dim"])
+
+
+def test_unknown_method_is_a_config_error_before_data(tmp_path):
+    with pytest.raises(ConfigError, match="unknown method 'dls'.*dsl"):
+        pretrain(dataclasses.replace(config("temporal"), method="dls"), tmp_path / "missing", tmp_path / "run")
+
+
+@pytest.fixture(scope="module")
+def tiny_lab(tmp_path_factory):
+    path = synthesize(SynthConfig(scenario="lab", height=64, width=64, max_sequences=4, max_seconds=4,
+                                  num_subjects=2), tmp_path_factory.mktemp("variants") / "lab", progress=False)
+    return Dataset.open(path)
+
+
+@pytest.mark.parametrize("name", ["css", "dsl_stn"])
+def test_pretrain_and_pose_stage(name, tiny_lab, tmp_path):
+    """A variant trains through the real loop and sampler, saves its resolved config, and feeds the pose stage."""
+    from selfpose.pose.stage import PoseStageConfig, evaluate_pose_stage, fit_pose_stage
+
+    cfg = config(name, sampler={"d_pos_s": 0.2, "d_neg_s": 1.0},
+                 train={"steps": 6, "batch_size": 2, "checkpoint_every": 6, "picture_every": 6, "num_workers": 0,
+                        "threads": 1})
+    pretrain(cfg, tiny_lab.root, tmp_path / "run", progress=False)
+    run = load_run(tmp_path / "run")
+    assert run.config.method == name and run.config.model == resolve(cfg).model   # the saved config is resolved
+    assert run.method.sampler_kind(1) == ("contrastive" if name == "css" else "dsl")
+    pose_cfg = from_dict(PoseStageConfig, {"pose": {"fraction": 0.5, "steps": 20}})
+    fit = fit_pose_stage(tmp_path / "run", tiny_lab.root, tmp_path / "pose", pose_cfg, progress=False)
+    assert fit["num_labelled"] > 0
+    res = evaluate_pose_stage(tmp_path / "pose", tiny_lab.root, progress=False)
+    assert np.isfinite(res["overall"]["n_mpjpe"])
