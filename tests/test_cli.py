@@ -49,6 +49,8 @@ def test_user_errors_are_one_line(tmp_path, tiny_lab):
         (("show", tmp_path), "not a selfpose dataset"),
         (("prepare", "kinect", tmp_path, "--out", tmp_path / "y"), "kinect"),
         (("synth", "lab", "--out", tiny_lab), "already exists"),
+        (("benchmark", "--work", tmp_path / "b", "methods=[temporal,dls]"), "unknown method"),
+        (("benchmark", "--work", tmp_path / "b", "pretrain_config=nope.yaml"), "nope.yaml not found"),
     ]
     for args, message in cases:
         r = invoke(*args)

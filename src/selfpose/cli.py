@@ -38,6 +38,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
                       ("selfpose.pose.stage", "PoseStageError"), ("selfpose.pose.labels", "LabelError"),
                       ("selfpose.pose.features", "FeatureError"),
                       ("selfpose.pose.predict", "PredictError"), ("selfpose.pose.analyze", "AnalyzeError"),
+                      ("selfpose.bench.run", "BenchmarkError"),
                       ("selfpose.models.temporal", "TemporalModelError"),
                       ("selfpose.data.backgrounds", "BackgroundError")):
         try:
@@ -258,6 +259,28 @@ def analyze(
 
     res = _run(analyze_run, run, data, out, labels=labels)
     typer.echo(json.dumps({k: v for k, v in res.items() if not isinstance(v, (list, dict))}, indent=1, default=str))
+
+
+@app.command()
+def benchmark(
+    config: Optional[Path] = typer.Option(None, "--config", "-c",
+                                          help="YAML of BenchmarkConfig keys (configs/benchmark_cpu.yaml, ...)"),
+    work: Path = typer.Option(Path("out/benchmark"), "--work", "-w",
+                              help="folder for data, runs, cached cells and the report; rerunning resumes it"),
+    set_: Optional[List[str]] = typer.Argument(None, metavar="[KEY=VALUE]...",
+                                               help="BenchmarkConfig overrides, e.g. steps=200 seeds=[0]"),
+) -> None:
+    """Methods × label shares × seeds on one dataset and budget → WORK/results.md, cells.csv, error_vs_labels.png.
+
+    Finished cells are cached: running it again computes only what is missing.
+    """
+    from selfpose.bench.config import BenchmarkConfig
+    from selfpose.bench.run import run_benchmark
+    from selfpose.config import load
+
+    cfg = _run(load, BenchmarkConfig, config, list(set_ or []))
+    res = _run(run_benchmark, cfg, work, log=typer.echo)
+    typer.echo(f"{len(res['computed'])} piece(s) computed, {len(res['cells'])} cells → {work / 'results.md'}")
 
 
 @app.command()

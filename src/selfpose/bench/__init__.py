@@ -1,0 +1,1 @@
+"""Benchmarks of self-supervised methods on one dataset and budget: ``selfpose benchmark``."""

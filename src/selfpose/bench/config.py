@@ -1,0 +1,110 @@
+"""The benchmark's config: methods × label shares × seeds on one pair of datasets, one budget for all.
+
+``selfpose benchmark --config configs/benchmark_cpu.yaml --work WORK [key=value ...]``
+reads a :class:`BenchmarkConfig`; see ``configs/benchmark_*.yaml``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from selfpose.config import ConfigError
+
+REFERENCES = ("random", "mean_pose")
+
+
+@dataclass
+class BenchDataConfig:
+    """The data every method sees.
+
+    Attributes:
+        train, test: ``SynthConfig`` keys (a mapping) of the pretraining/label
+            data and of the test data, rendered into ``WORK/data/`` once;
+            e.g. ``{scenario: lab, motion: PATH, subjects: [S1, S5]}``.
+            Relative paths are read from the directory the command runs in.
+        train_dir, test_dir: prepared dataset folders to use instead of
+            rendering (both or neither).
+    """
+
+    train: dict[str, Any] = field(default_factory=lambda: {"scenario": "lab", "subjects": ["train"]})
+    test: dict[str, Any] = field(default_factory=lambda: {"scenario": "lab", "subjects": ["test"], "seed": 1,
+                                                          "num_subjects": 2, "subject_prefix": "Q"})
+    train_dir: str | None = None
+    test_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        from selfpose.config import from_dict
+        from selfpose.data.synthetic.synthesize import SynthConfig
+
+        if (self.train_dir is None) != (self.test_dir is None):
+            raise ConfigError("data.train_dir and data.test_dir go together: give both prepared folders or neither")
+        for name in ("train", "test"):
+            try:
+                from_dict(SynthConfig, getattr(self, name), _prefix=f"data.{name}.")
+            except ConfigError as e:
+                raise ConfigError(f"data.{name}: {e}") from None
+
+
+@dataclass
+class BenchmarkConfig:
+    """Methods, label shares, seeds and the one budget they share.
+
+    Attributes:
+        methods: registry names (``selfpose.methods.registry.METHODS``), in
+            table order.
+        references: rows that need no pretraining: ``random`` (the pose head
+            on the full method's network frozen at its random initialisation)
+            and ``mean_pose`` (the mean labelled training pose for every frame).
+        shares: label shares (every K-th labelled frame, see
+            :func:`selfpose.pose.labels.label_subset`).
+        seeds: pretraining/pose seeds of the methods in ``all_seeds_for``;
+            the other methods run ``seeds[0]`` only.
+        all_seeds_for: methods that run every seed (the full method and its
+            closest rivals); ``["*"]``: all.
+        pretrain_config: YAML of ``PretrainConfig`` every method starts from
+            (then ``pretrain`` overrides, then the method's own switches).
+        pretrain: ``PretrainConfig`` keys (a mapping) for every method.
+        steps: pretraining steps of every method.
+        pose_steps: pose-head steps of every cell.
+        analysis: KMeans of ``v``/``i`` and pose from ``i`` for the split methods (seed ``seeds[0]``).
+        data: :class:`BenchDataConfig`.
+    """
+
+    methods: tuple[str, ...] = ("temporal", "dsl", "dsl_stn", "dsl_stn_dec", "ae_stn_dec", "css_stn_dec_split",
+                                "css")
+    references: tuple[str, ...] = REFERENCES
+    shares: tuple[float, ...] = (0.01, 0.1, 1.0)
+    seeds: tuple[int, ...] = (0, 1)
+    all_seeds_for: tuple[str, ...] = ("temporal", "css_stn_dec_split", "ae_stn_dec")
+    pretrain_config: str | None = "configs/temporal_cpu.yaml"
+    pretrain: dict[str, Any] = field(default_factory=dict)
+    steps: int = 1000
+    pose_steps: int = 1000
+    analysis: bool = True
+    data: BenchDataConfig = field(default_factory=BenchDataConfig)
+
+    def __post_init__(self) -> None:
+        from selfpose.methods.registry import METHODS
+
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown:
+            raise ConfigError(f"unknown method(s) {unknown}; known: {', '.join(sorted(METHODS))}")
+        if len(set(self.methods)) != len(self.methods):
+            raise ConfigError(f"methods are listed twice: {list(self.methods)}")
+        bad = [r for r in self.references if r not in REFERENCES]
+        if bad:
+            raise ConfigError(f"unknown reference(s) {bad}; choose from {', '.join(REFERENCES)}")
+        if not self.methods and not self.references:
+            raise ConfigError("nothing to run: methods and references are both empty")
+        if not self.shares or any(not 0 < s <= 1 for s in self.shares):
+            raise ConfigError(f"shares must be in (0, 1], got {list(self.shares)}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"seeds must be distinct and at least one, got {list(self.seeds)}")
+        if self.steps < 1 or self.pose_steps < 1:
+            raise ConfigError(f"steps and pose_steps must be >= 1, got {self.steps}, {self.pose_steps}")
+
+    def seeds_of(self, method: str) -> tuple[int, ...]:
+        """The seeds ``method`` runs."""
+        every = "*" in self.all_seeds_for or method in self.all_seeds_for
+        return self.seeds if every else self.seeds[:1]

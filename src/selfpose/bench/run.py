@@ -1,0 +1,234 @@
+"""Run a benchmark: render the data once, pretrain each (method, seed), fit and score a pose head per label share.
+
+Everything lands under one work folder and every finished piece is cached:
+
+    WORK/data/{train,test}/          the datasets (rendered once)
+    WORK/runs/<method>_s<seed>/      pretraining runs (an interrupted one resumes)
+    WORK/pose/<cell>/                pose heads
+    WORK/cells/<cell>.json           one scored cell: metrics + the fingerprint of what made it
+    WORK/results.{json,md}, cells.csv, error_vs_labels.png   (see :mod:`selfpose.bench.report`)
+
+A cell is recomputed only when its file is missing. A cached cell or run made
+with a different config is an error (use a new work folder), never silently
+mixed into the table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Callable
+
+from selfpose.bench.config import BenchmarkConfig
+from selfpose.config import ConfigError, to_dict
+
+# Keys that change speed, not results: a run may be resumed with other values.
+_SPEED_KEYS = {("train", "threads"), ("train", "num_workers"), ("train", "processes")}
+
+
+class BenchmarkError(RuntimeError):
+    """A cached result that does not match the config, or a missing prerequisite."""
+
+
+def _fingerprint(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _comparable(cfg) -> dict:
+    d = to_dict(cfg)
+    for section, key in _SPEED_KEYS:
+        d.get(section, {}).pop(key, None)
+    return d
+
+
+def pretrain_config(cfg: BenchmarkConfig, method: str, seed: int):
+    """The resolved :class:`~selfpose.pretrain.PretrainConfig` of ``method`` at ``seed``.
+
+    ``cfg.pretrain_config`` ← ``cfg.pretrain`` ← method, steps, seed and
+    checkpoint/picture intervals ← the method's own switches.
+    """
+    import yaml
+
+    from selfpose.config import _merge, from_dict
+    from selfpose.pretrain import PretrainConfig, _resolve
+
+    data: dict = {}
+    if cfg.pretrain_config:
+        p = Path(cfg.pretrain_config)
+        if not p.is_file():
+            raise ConfigError(f"pretrain_config {p} not found (relative paths are read from {Path.cwd()})")
+        data = yaml.safe_load(p.read_text()) or {}
+    data = _merge(data, cfg.pretrain)
+    every = max(cfg.steps // 4, 1)
+    data = _merge(data, {"method": method, "train": {"steps": cfg.steps, "seed": seed, "checkpoint_every": every,
+                                                     "picture_every": every}})
+    return _resolve(from_dict(PretrainConfig, data))
+
+
+def prepare_data(cfg: BenchmarkConfig, work: Path, progress: bool = True) -> tuple[Path, Path]:
+    """The train and test dataset folders: the given ones, or rendered into ``WORK/data`` once."""
+    from selfpose.config import from_dict
+    from selfpose.data.store import Dataset
+    from selfpose.data.synthetic.synthesize import SynthConfig, synthesize
+
+    if cfg.data.train_dir is not None:
+        dirs = (Path(cfg.data.train_dir), Path(cfg.data.test_dir))
+        for d in dirs:
+            Dataset.open(d)   # a clear error now rather than after an hour of pretraining
+        return dirs
+    out = []
+    for name in ("train", "test"):
+        d = work / "data" / name
+        scfg = from_dict(SynthConfig, getattr(cfg.data, name))
+        stamp = d / "bench_synth.json"
+        want = _fingerprint(to_dict(scfg))
+        if (d / "index.json").exists():
+            got = json.loads(stamp.read_text())["fingerprint"] if stamp.exists() else None
+            if got != want:
+                raise BenchmarkError(f"{d} was rendered with other data.{name} settings; use a new --work folder "
+                                     f"or delete {d}")
+        else:
+            synthesize(scfg, d, overwrite=True, progress=progress)
+            stamp.write_text(json.dumps({"fingerprint": want, "synth": to_dict(scfg)}, indent=1))
+        out.append(d)
+    return out[0], out[1]
+
+
+def _ensure_run(pcfg, train_dir: Path, run_dir: Path, random_init: bool, progress: bool) -> bool:
+    """Pretrain (or resume, or initialise) ``run_dir``; True when anything was computed."""
+    from selfpose.pretrain import init_run, load_config, pretrain
+
+    steps = 0 if random_init else pcfg.train.steps
+    if (run_dir / "config.yaml").exists():
+        saved = load_config(run_dir)
+        if _comparable(saved) != _comparable(pcfg):
+            raise BenchmarkError(f"{run_dir} was trained with another config; use a new --work folder or delete it")
+        state = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
+        if random_init or state.get("step") == steps:
+            return False
+        pretrain(pcfg, train_dir, run_dir, resume=True, progress=progress)
+        return True
+    if random_init:
+        init_run(pcfg, train_dir, run_dir, overwrite=True)
+    else:
+        pretrain(pcfg, train_dir, run_dir, overwrite=True, progress=progress)
+    return True
+
+
+def run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True,
+                  log: Callable[[str], None] = print) -> dict:
+    """Run every missing cell of ``cfg`` in ``work`` and write the report.
+
+    Returns:
+        The results dict written to ``WORK/results.json``: ``cells`` (one
+        entry per method × seed × share with ``n_mpjpe``, ``mpjpe``,
+        ``p_mpjpe`` in mm and ``box_iou``), ``analysis`` per split method,
+        ``computed`` (what this call computed: an empty list on a rerun) and
+        ``seconds``.
+    """
+    from selfpose.bench.report import write_report
+    from selfpose.config import from_dict
+    from selfpose.pose.evaluate import summary
+    from selfpose.pose.stage import PoseStageConfig, analyze_run, evaluate_pose_stage, fit_pose_stage
+
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    # Every config first: a bad key fails before any rendering or training.
+    runs = []   # (row name, seed, resolved pretrain config, random_init)
+    for m in cfg.methods:
+        runs += [(m, s, pretrain_config(cfg, m, s), False) for s in cfg.seeds_of(m)]
+    if "random" in cfg.references:
+        runs += [("random", s, pretrain_config(cfg, "temporal", s), True) for s in cfg.seeds_of("random")]
+    train_dir, test_dir = prepare_data(cfg, work, progress)
+
+    computed: list[str] = []
+    seconds: dict[str, float] = {}
+    cells: dict[str, dict] = {}
+    (work / "cells").mkdir(exist_ok=True)
+    for name, seed, pcfg, random_init in runs:
+        run_dir = work / "runs" / f"{name}_s{seed}"
+        t0 = time.perf_counter()
+        if _ensure_run(pcfg, train_dir, run_dir, random_init, progress):
+            computed.append(run_dir.name)
+            seconds[f"pretrain {run_dir.name}"] = round(time.perf_counter() - t0, 1)
+            log(f"pretrained {run_dir.name} in {seconds[f'pretrain {run_dir.name}']:.0f} s")
+        for share in cfg.shares:
+            key = f"{name}_s{seed}_{share:g}"
+            pose_cfg = from_dict(PoseStageConfig, {"pose": {"fraction": share, "steps": cfg.pose_steps,
+                                                            "seed": seed}})
+            fp = _fingerprint([_comparable(pcfg), to_dict(pose_cfg), str(test_dir)])
+            cells[key] = _cell(work / "cells" / f"{key}.json", fp, computed, key, log, lambda: _score(
+                fit_pose_stage(run_dir, train_dir, work / "pose" / key, pose_cfg, overwrite=True, progress=progress),
+                evaluate_pose_stage(work / "pose" / key, test_dir, progress=progress), summary),
+                name=name, seed=seed, share=share)
+
+    if "mean_pose" in cfg.references:
+        for share in cfg.shares:
+            key = f"mean_pose_s{cfg.seeds[0]}_{share:g}"
+            fp = _fingerprint(["mean_pose", share, cfg.seeds[0], str(train_dir), str(test_dir)])
+            cells[key] = _cell(work / "cells" / f"{key}.json", fp, computed, key, log,
+                               lambda: mean_pose_cell(train_dir, test_dir, share, cfg.seeds[0]),
+                               name="mean_pose", seed=cfg.seeds[0], share=share)
+
+    analysis = {}
+    if cfg.analysis:
+        for name, seed, pcfg, random_init in runs:
+            if random_init or seed != cfg.seeds[0] or not pcfg.model.split:
+                continue
+            key = f"analysis_{name}_s{seed}"
+            fp = _fingerprint([_comparable(pcfg), cfg.pose_steps])
+            run_dir = work / "runs" / f"{name}_s{seed}"
+
+            def ana(run_dir=run_dir, name=name):
+                r = analyze_run(run_dir, train_dir, work / "analysis" / name, labels=0.05,
+                                pose_steps=cfg.pose_steps, progress=progress)
+                return {k: r.get(k) for k in ("kmeans_v", "kmeans_i", "chance", "pose_from_v", "pose_from_i")}
+
+            analysis[name] = _cell(work / "cells" / f"{key}.json", fp, computed, key, log, ana, name=name, seed=seed)
+
+    results = {"config": to_dict(cfg), "cells": cells, "analysis": analysis, "computed": computed,
+               "seconds": seconds, "train_dir": str(train_dir), "test_dir": str(test_dir)}
+    write_report(results, cfg, work)
+    return results
+
+
+def _cell(path: Path, fingerprint: str, computed: list, key: str, log, compute, **ids) -> dict:
+    """The cached cell at ``path``, or ``compute()`` stored there (atomically) with its ids and fingerprint."""
+    if path.exists():
+        cell = json.loads(path.read_text())
+        if cell.get("fingerprint") != fingerprint:
+            raise BenchmarkError(f"{path} was computed with another config; use a new --work folder or delete it")
+        return cell
+    t0 = time.perf_counter()
+    cell = {**ids, **compute(), "seconds": round(time.perf_counter() - t0, 1), "fingerprint": fingerprint}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(cell, indent=1, default=str))
+    tmp.replace(path)
+    computed.append(key)
+    log(f"{key}: " + ", ".join(f"{k} {v:.1f}" for k, v in cell.items() if k in ("n_mpjpe", "mpjpe", "p_mpjpe")
+                                 and isinstance(v, float)))
+    return cell
+
+
+def _score(fit: dict, ev: dict, summary) -> dict:
+    return {**summary(ev), "labelled": fit["num_labelled"]}
+
+
+def mean_pose_cell(train_dir: Path, test_dir: Path, share: float, seed: int) -> dict:
+    """Reference: the mean pelvis-centred pose of the labelled training frames predicted for every test frame."""
+    import numpy as np
+
+    from selfpose.data.store import Dataset
+    from selfpose.evaluation.metrics import mpjpe, n_mpjpe, p_mpjpe
+    from selfpose.pose.features import read_arrays
+    from selfpose.pose.labels import label_subset
+
+    train, test = Dataset.open(train_dir), Dataset.open(test_dir)
+    y = read_arrays(train, label_subset(train, share, seed=seed), ("joints3d",))["joints3d"].astype(np.float64)
+    t = read_arrays(test, label_subset(test, 1.0), ("joints3d",))["joints3d"].astype(np.float64)
+    y, t = y - y[:, :1], t - t[:, :1]
+    pred = np.broadcast_to(y.mean(0), t.shape)
+    return {"n_mpjpe": float(n_mpjpe(pred, t)), "mpjpe": float(mpjpe(pred, t)), "p_mpjpe": float(p_mpjpe(pred, t)),
+            "frames": int(len(t)), "box_iou": None, "labelled": int(len(y))}

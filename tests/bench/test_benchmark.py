@@ -1,0 +1,80 @@
+"""selfpose benchmark: cells, caching, fingerprints and the report, on a tiny rendered dataset."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from selfpose.bench.config import BenchmarkConfig
+from selfpose.bench.report import aggregate
+from selfpose.bench.run import BenchmarkError, run_benchmark
+from selfpose.config import ConfigError, from_dict, load
+
+SYNTH = {"scenario": "lab", "height": 64, "width": 64, "max_sequences": 3, "max_seconds": 4, "num_subjects": 2}
+TINY = {
+    "methods": ["temporal", "css"], "references": ["random", "mean_pose"], "shares": [0.5, 1.0], "seeds": [0, 1],
+    "all_seeds_for": ["temporal"], "steps": 4, "pose_steps": 10, "pretrain_config": None,
+    "pretrain": {"model": {"image_size": 64, "crop_size": 32, "detector_input": 32, "detector_width": 8,
+                           "encoder_width": 8, "v_dim": 16, "i_dim": 16, "decoder_channels": 16,
+                           "decoder_hidden": 64},
+                 "loss": {"perceptual_width": 8}, "sampler": {"d_pos_s": 0.2, "d_neg_s": 1.0},
+                 "train": {"batch_size": 2, "threads": 1, "num_workers": 0}},
+    "data": {"train": {**SYNTH, "subjects": ["train"]},
+             "test": {**SYNTH, "subjects": ["test"], "seed": 1, "subject_prefix": "Q"}},
+}
+
+
+def test_config_is_strict():
+    with pytest.raises(ConfigError, match="unknown method"):
+        from_dict(BenchmarkConfig, {"methods": ["temporal", "dls"]})
+    with pytest.raises(ConfigError, match="shares"):
+        from_dict(BenchmarkConfig, {"shares": [0.0]})
+    with pytest.raises(ConfigError, match="data.train.*unknown config key"):
+        from_dict(BenchmarkConfig, {"data": {"train": {"scenaro": "lab"}}})
+    with pytest.raises(ConfigError, match="unknown config key 'step'"):
+        from_dict(BenchmarkConfig, {"step": 3})
+    cfg = from_dict(BenchmarkConfig, {"seeds": [0, 1], "all_seeds_for": ["temporal"]})
+    assert cfg.seeds_of("temporal") == (0, 1) and cfg.seeds_of("dsl") == (0,)
+
+
+def test_shipped_configs_load():
+    from pathlib import Path
+
+    for p in sorted((Path(__file__).resolve().parents[2] / "configs").glob("benchmark_*.yaml")):
+        cfg = load(BenchmarkConfig, p)
+        assert "temporal" in cfg.methods and cfg.shares
+
+
+def test_runs_caches_and_reports(tmp_path):
+    cfg = from_dict(BenchmarkConfig, TINY)
+    work = tmp_path / "work"
+    res = run_benchmark(cfg, work, progress=False, log=lambda s: None)
+    # temporal: 2 seeds, css: 1, random: 1, mean pose: 1 — each at 2 shares
+    assert len(res["cells"]) == 10
+    assert {(c["name"], c["seed"]) for c in res["cells"].values()} == {
+        ("temporal", 0), ("temporal", 1), ("css", 0), ("random", 0), ("mean_pose", 0)}
+    for c in res["cells"].values():
+        assert c["n_mpjpe"] > 0 and c["mpjpe"] >= c["n_mpjpe"] - 1e-6 and c["labelled"] > 0
+    assert set(res["analysis"]) == {"temporal"} and 0 <= res["analysis"]["temporal"]["kmeans_i"] <= 1
+    # the InfoNCE run trained on the contrastive sampler, the others on DSL tuples
+    head = lambda run: (work / "runs" / run / "metrics.csv").read_text().splitlines()[0].split(",")  # noqa: E731
+    assert "css" in head("css_s0") and "dsl" not in head("css_s0") and "dsl" in head("temporal_s0")
+
+    agg = aggregate(res["cells"])
+    mean, std, n = agg[("temporal", 0.5)]["n_mpjpe"]
+    seeds = [res["cells"][f"temporal_s{s}_0.5"]["n_mpjpe"] for s in (0, 1)]
+    assert n == 2 and mean == pytest.approx(sum(seeds) / 2) and std > 0
+    md = (work / "results.md").read_text()
+    assert "DSL-STN-Dec-Split" in md and "CSS" in md and "±" in md and "KMeans" in md
+    rows = list(csv.DictReader(open(work / "cells.csv")))
+    assert len(rows) == 10 and (work / "error_vs_labels.png").stat().st_size > 1000
+
+    stamps = {p: p.stat().st_mtime_ns for p in (work / "cells").glob("*.json")}
+    again = run_benchmark(cfg, work, progress=False, log=lambda s: None)
+    assert again["computed"] == [] and again["cells"] == res["cells"]
+    assert {p: p.stat().st_mtime_ns for p in (work / "cells").glob("*.json")} == stamps
+
+    # a changed budget never mixes with the cached cells
+    with pytest.raises(BenchmarkError, match="another config"):
+        run_benchmark(from_dict(BenchmarkConfig, {**TINY, "steps": 5}), work, progress=False, log=lambda s: None)
