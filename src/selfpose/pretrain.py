@@ -67,13 +67,15 @@ def is_two_stage(cfg: PretrainConfig, ds) -> bool:
 
 def make_sampler(kind: str, ds, sampler_cfg: SamplerConfig):
     """``(kind, dataset) → sampler`` for the training loop (module level: picklable for DDP)."""
-    from selfpose.data.samplers import ContrastivePairSampler, DSLSampler, GravitySampler
+    from selfpose.data.samplers import ContrastivePairSampler, DSLSampler, GravitySampler, MultiViewTripletSampler
 
     if kind == "dsl":
         return DSLSampler(ds, d_pos_s=sampler_cfg.d_pos_s, d_neg_s=sampler_cfg.d_neg_s)
     if kind == "contrastive":
         return ContrastivePairSampler(ds, d_pos_s=sampler_cfg.d_pos_s, d_neg_s=sampler_cfg.d_neg_s,
                                       num_negatives=sampler_cfg.num_negatives)
+    if kind == "tcn":
+        return MultiViewTripletSampler(ds, d_neg_s=sampler_cfg.d_neg_s)
     if kind == "gravity":
         return GravitySampler(ds, step_s=sampler_cfg.gravity_step_s)
     raise ConfigError(f"unknown sampler kind {kind!r}")

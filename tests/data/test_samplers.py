@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from selfpose.data.samplers import (PAPER_DISTANCES, ContrastivePairSampler, DSLSampler, GravitySampler,
-                                    MultiViewSyncSampler, SamplerError, make_sampler, paper_distances_s,
+                                    MultiViewSyncSampler, MultiViewTripletSampler, SamplerError, make_sampler, paper_distances_s,
                                     seconds_to_frames)
 from selfpose.data.sequence import SequenceMeta
 from selfpose.data.store import Dataset, DatasetWriter
@@ -156,6 +156,28 @@ def test_multiview_errors(tmp_path):
         MultiViewSyncSampler([meta(0, 100), meta(1, 100)])
     with pytest.raises(SamplerError, match="too short for an unsynchronised pair"):
         MultiViewSyncSampler([meta(0, 4, take="t", view="a"), meta(1, 4, take="t", view="b")])
+
+
+def test_multiview_triplets(tmp_path, caplog):
+    ds = _multiview_store(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="selfpose.data.samplers"):
+        s = MultiViewTripletSampler(ds, d_neg_s=2.0)
+    b = s.sample(3000, 5)
+    assert b.frames.shape == b.seq.shape == (3000, 3)
+    metas = [r.meta for r in ds.sequences]
+    fid = np.array([ds.sequences[q]["frame_ids"][f] for q, f in zip(b.seq.ravel(), b.frames.ravel())]).reshape(-1, 3)
+    view = np.array([[metas[q].view for q in row] for row in b.seq])
+    take = np.array([[metas[q].take for q in row] for row in b.seq])
+    assert np.all(take == take[:, :1])
+    assert np.all(view[:, 0] != view[:, 1]) and np.all(fid[:, 0] == fid[:, 1])   # positive: same instant, other view
+    assert np.all(b.seq[:, 2] == b.seq[:, 0])                                     # negative: the anchor's video
+    fps = np.array([metas[q].fps for q in b.seq[:, 0]])
+    gap_s = np.abs(b.frames[:, 2] - b.frames[:, 0]) / fps
+    assert gap_s.min() >= 2.0 - 1e-9
+    np.testing.assert_array_equal(b.extras["dt"], np.abs(b.frames[:, 2] - b.frames[:, 0]))
+    assert make_sampler("tcn", ds, d_neg_s=2.0).kind == "tcn"
+    with pytest.raises(SamplerError, match="shorter than 2 × d_neg_s"):
+        MultiViewTripletSampler(ds, d_neg_s=100.0)
 
 
 def test_make_sampler_by_name():

@@ -26,8 +26,15 @@ def config(method: str, **over) -> PretrainConfig:
 
 
 def batch_for(kind: str, n=2, seed=0) -> dict:
-    """A fixed batch of 4-frame tuples: a moving "person" over a textured background."""
+    """A fixed batch of 4-frame tuples (3 for ``tcn``): a moving "person" over a textured background."""
     g = torch.Generator().manual_seed(seed)
+    if kind == "tcn":   # anchor and positive: one instant (two views: other backgrounds); negative: later
+        background = torch.randint(0, 256, (n, 3, 3, 64, 64), dtype=torch.uint8, generator=g)
+        background[:, 2] = background[:, 0]
+        frames = background.clone()
+        for k, x in enumerate((10, 12, 40)):
+            frames[:, k, :, 18:46, x:x + 12] = torch.tensor([200, 60, 60], dtype=torch.uint8)[:, None, None]
+        return {"frames": frames, "background": background, "dt": torch.full((n,), 30)}
     background = torch.randint(0, 256, (n, 1, 3, 64, 64), dtype=torch.uint8, generator=g).expand(n, 4, 3, 64, 64)
     frames = background.clone()
     for k, x in enumerate((10, 14, 26, 40)):   # the person's column in each frame of the tuple
@@ -44,7 +51,7 @@ def test_every_variant_is_registered_with_its_switches():
         "temporal": (True, True, True, "dsl"), "dsl": (False, False, False, "dsl"),
         "dsl_stn": (True, False, False, "dsl"), "dsl_stn_dec": (True, True, False, "dsl"),
         "ae_stn_dec": (True, True, False, "none"), "css_stn_dec_split": (True, True, True, "css"),
-        "css": (False, False, False, "css"),
+        "css": (False, False, False, "css"), "mv_css": (False, False, False, "tcn"),
     }
     assert set(table) == set(VARIANTS)
     for name, (det, dec, split, con) in table.items():
@@ -52,7 +59,7 @@ def test_every_variant_is_registered_with_its_switches():
         assert m.name == name
         assert (m.model.detector is not None, m.model.decoder is not None, m.model.cfg.split) == (det, dec, split)
         assert m.cfg.loss.contrastive == con
-        assert m.sampler_kind(1) == ("contrastive" if con == "css" else "dsl")
+        assert m.sampler_kind(1) == {"css": "contrastive", "tcn": "tcn"}.get(con, "dsl")
 
 
 def test_resolve_overrides_and_is_idempotent():
@@ -88,7 +95,7 @@ def test_loss_goes_down_and_features_have_the_pose_size(name):
     m.eval()
     with torch.no_grad():
         f = m.pose_features(batch["frames"][0].float() / 255)
-    assert f.shape == (4, m.model.feature_dim())
+    assert f.shape == (batch["frames"].shape[1], m.model.feature_dim())
     assert m.model.feature_dim() == (SMALL["v_dim"] if m.model.cfg.split else SMALL["v_dim"] + SMALL["i_dim"])
 
 
@@ -104,7 +111,7 @@ def tiny_lab(tmp_path_factory):
     return Dataset.open(path)
 
 
-@pytest.mark.parametrize("name", ["css", "dsl_stn"])
+@pytest.mark.parametrize("name", ["css", "dsl_stn", "mv_css"])
 def test_pretrain_and_pose_stage(name, tiny_lab, tmp_path):
     """A variant trains through the real loop and sampler, saves its resolved config, and feeds the pose stage."""
     from selfpose.pose.stage import PoseStageConfig, evaluate_pose_stage, fit_pose_stage
@@ -115,7 +122,9 @@ def test_pretrain_and_pose_stage(name, tiny_lab, tmp_path):
     pretrain(cfg, tiny_lab.root, tmp_path / "run", progress=False)
     run = load_run(tmp_path / "run")
     assert run.config.method == name and run.config.model == resolve(cfg).model   # the saved config is resolved
-    assert run.method.sampler_kind(1) == ("contrastive" if name == "css" else "dsl")
+    assert run.method.sampler_kind(1) == {"css": "contrastive", "mv_css": "tcn"}.get(name, "dsl")
+    term = {"css": "css", "dsl_stn": "dsl", "mv_css": "tcn"}[name]
+    assert term in (run.path / "metrics.csv").read_text().splitlines()[0].split(",")   # its loss was logged
     pose_cfg = from_dict(PoseStageConfig, {"pose": {"fraction": 0.5, "steps": 20}})
     fit = fit_pose_stage(tmp_path / "run", tiny_lab.root, tmp_path / "pose", pose_cfg, progress=False)
     assert fit["num_labelled"] > 0

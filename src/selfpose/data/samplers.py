@@ -442,14 +442,57 @@ class MultiViewSyncSampler(_TemporalSampler):
         return IndexBatch(seq, frames, {"sync": sync, "flip": flip, "dt": dt})
 
 
+class MultiViewTripletSampler(MultiViewSyncSampler):
+    """(anchor, positive, negative) for time-contrastive networks (Sermanet et al.; MV-CSS).
+
+    The anchor is a frame of one view of a take, the positive the same instant
+    in another view, the negative a frame of the anchor's own video at least
+    ``d_neg_s`` seconds away. Columns ``[anchor, positive, negative]``
+    (``k = 3``); extras ``dt`` (n,) int64 stored-frame distance of the negative.
+    Takes whose videos are shorter than ``2·d_neg_s`` are excluded (some of
+    their frames would have no negative).
+    """
+
+    kind = "tcn"
+
+    def __init__(self, dataset, d_neg_s: float = 4.0, strict: bool = False):
+        if d_neg_s <= 0:
+            raise SamplerError(f"d_neg_s must be > 0 seconds, got {d_neg_s}")
+        self.d_neg_s = float(d_neg_s)
+        super().__init__(dataset, sync_prob=1.0, flip_prob=0.0, strict=strict)
+        self.d_neg = np.array([seconds_to_frames(d_neg_s, m.fps) for m in self.metas], np.int64)
+        ok = [bool((self.lengths[t.views] >= 2 * self.d_neg[t.views]).all()) for t in self.takes]
+        keep = [t for t, good in zip(self.takes, ok) if good]
+        short = [t.name for t, good in zip(self.takes, ok) if not good]
+        msg = (f"{len(short)} take(s) have a video shorter than 2 × d_neg_s = {2 * d_neg_s:g} s: "
+               + ", ".join(repr(n) for n in short[:10]) + (" ..." if len(short) > 10 else ""))
+        if short and (strict or not keep):
+            raise SamplerError(f"MultiViewTripletSampler: {msg}. Lower d_neg_s or use longer takes.")
+        if short:
+            logger.warning("MultiViewTripletSampler: excluding %s. Lower d_neg_s or use longer takes.", msg)
+        self.takes = keep
+        self.excluded = [*self.excluded, *short]
+        self.active = np.unique(np.concatenate([t.views for t in self.takes]))
+
+    def sample(self, n: int, rng=None) -> IndexBatch:
+        rng = _as_generator(rng)
+        pair = super().sample(n, rng)
+        seq_a, ref = pair.seq[:, 0], pair.frames[:, 0]
+        neg = _sample_offset(ref, self.lengths[seq_a], self.d_neg[seq_a], self.lengths[seq_a], rng)
+        seq = np.concatenate([pair.seq, seq_a[:, None]], axis=1)
+        frames = np.concatenate([pair.frames, neg[:, None]], axis=1)
+        return IndexBatch(seq, frames, {"dt": np.abs(neg - ref)})
+
+
 def make_sampler(kind: str, dataset, **kwargs) -> _TemporalSampler:
-    """Build a sampler by name: ``dsl``, ``contrastive``, ``gravity`` or ``sync``."""
-    table = {c.kind: c for c in (DSLSampler, ContrastivePairSampler, GravitySampler, MultiViewSyncSampler)}
+    """Build a sampler by name: ``dsl``, ``contrastive``, ``gravity``, ``sync`` or ``tcn``."""
+    table = {c.kind: c for c in (DSLSampler, ContrastivePairSampler, GravitySampler, MultiViewSyncSampler,
+                                 MultiViewTripletSampler)}
     if kind not in table:
         raise SamplerError(f"unknown sampler {kind!r}; choose one of {', '.join(table)}")
     return table[kind](dataset, **kwargs)
 
 
 __all__ = ("SamplerError", "IndexBatch", "DSLSampler", "ContrastivePairSampler", "GravitySampler",
-                          "MultiViewSyncSampler", "make_sampler", "paper_distances_s", "seconds_to_frames",
+                          "MultiViewSyncSampler", "MultiViewTripletSampler", "make_sampler", "paper_distances_s", "seconds_to_frames",
                           "PAPER_DISTANCES")

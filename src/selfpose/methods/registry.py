@@ -29,6 +29,7 @@ METHODS: dict[str, Callable] = {
     "ae_stn_dec": _temporal,
     "css_stn_dec_split": _temporal,
     "css": _temporal,
+    "mv_css": _temporal,                # time-contrastive networks across synchronised views
 }
 
 

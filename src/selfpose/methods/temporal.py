@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from selfpose.config import ConfigError
-from selfpose.losses.contrastive import dsl_loss, info_nce_loss
+from selfpose.losses.contrastive import dsl_loss, info_nce_loss, triplet_loss
 from selfpose.losses.foreground import box_target_loss, foreground_box, foreground_mask, mask_target_loss
 from selfpose.losses.gravity import tracking_loss
 from selfpose.losses.priors import detector_prior
@@ -61,9 +61,12 @@ class LossConfig:
         perceptual_weights: torchvision ResNet18 state dict for Φ (ImageNet
             weights, given by the user); None: a seeded random frozen ResNet18.
         perceptual_width: base width of the random Φ (64 = torchvision's; 32 is 4× cheaper).
-        contrastive: ``dsl`` (the method), ``css`` (InfoNCE) or ``none``.
+        contrastive: ``dsl`` (the method), ``css`` (InfoNCE), ``tcn`` (triplet
+            loss across synchronised views: MV-CSS / time-contrastive
+            networks; needs takes seen by ≥ 2 cameras) or ``none``.
         w_contrastive: λ_DSL (paper 1; CPU default 0.1, see ``w_rgb``).
         temperature: τ of InfoNCE (CSS variant).
+        triplet_margin: α of the TCN triplet loss (on L2-normalised codes, squared distances in [0, 4]).
         w_prior: λ_prior of the detector's batch-mean prior.
         prior_scale: target mean box size (fraction of the frame).
         prior_center: also pull the mean box centre to the frame centre (lab data).
@@ -103,9 +106,10 @@ class LossConfig:
     w_feat: float = 0.0
     perceptual_weights: str | None = None
     perceptual_width: int = 32
-    contrastive: Literal["dsl", "css", "none"] = "dsl"
+    contrastive: Literal["dsl", "css", "tcn", "none"] = "dsl"
     w_contrastive: float = 0.1
     temperature: float = 0.1
+    triplet_margin: float = 0.2
     w_prior: float = 1.0
     prior_scale: float = 0.5
     prior_center: bool = True
@@ -220,11 +224,13 @@ class TemporalMethod(Method):
         """Free-fall data trains on gravity quadruples first (stage 1), then DSL tuples (stage 2).
 
         InfoNCE (``loss.contrastive=css``) trains on (reference, near positive,
-        ``sampler.num_negatives`` far negatives) instead of DSL tuples.
+        ``sampler.num_negatives`` far negatives) instead of DSL tuples; the
+        triplet loss (``tcn``) on (anchor, same instant in another view, far
+        frame of the anchor's video).
         """
         if self.two_stage and stage == 1:
             return "gravity"
-        return "contrastive" if self.cfg.loss.contrastive == "css" else "dsl"
+        return {"css": "contrastive", "tcn": "tcn"}.get(self.cfg.loss.contrastive, "dsl")
 
     def pose_features(self, frames: torch.Tensor) -> torch.Tensor:
         """Frozen pose features: ``v`` (split models) or the whole latent ``z``."""
@@ -302,7 +308,12 @@ class TemporalMethod(Method):
                 total = total + fg_factor * L.w_fg_mask * mk
                 logs["fg_mask"] = mk.item()
 
-        if L.contrastive != "none" and L.w_contrastive > 0 and "delta" in batch and k >= 3:
+        if L.contrastive == "tcn" and L.w_contrastive > 0 and "dt" in batch and k == 3:
+            vv = v.float().reshape(n, k, -1)
+            c = triplet_loss(vv[:, 0], vv[:, 1], vv[:, 2], margin=L.triplet_margin)
+            total = total + L.w_contrastive * c
+            logs["tcn"] = c.item()
+        elif L.contrastive not in ("none", "tcn") and L.w_contrastive > 0 and "delta" in batch and k >= 3:
             vv = v.float().reshape(n, k, -1)
             if L.contrastive == "dsl":
                 c = dsl_loss(vv, batch["delta"], batch["d_pos"], batch["d_neg"])

@@ -16,12 +16,16 @@ variant                detector   decoder   split    contrastive
 ``ae_stn_dec``         yes        yes       no       none
 ``css_stn_dec_split``  yes        yes       yes      InfoNCE
 ``css``                no         no        no       InfoNCE
+``mv_css``             no         no        no       triplet, multi-view
 =====================  =========  ========  =======  ============
 
 Without a detector the encoder sees the whole frame (θ = identity). The
 InfoNCE variants train on (reference, near positive, two far negatives) of
-one video (:class:`~selfpose.data.samplers.ContrastivePairSampler`); the
-others on DSL tuples. A variant's switches override the config it is given
+one video (:class:`~selfpose.data.samplers.ContrastivePairSampler`);
+``mv_css`` (MV-CSS, time-contrastive networks) on an anchor, the same instant
+in another synchronised view and a far frame of the anchor's video
+(:class:`~selfpose.data.samplers.MultiViewTripletSampler`); the others on
+DSL tuples. A variant's switches override the config it is given
 (``method=dsl model.decoder=true`` is still ``dsl``): the name says what is
 trained, and the run folder's ``config.yaml`` records the resolved values.
 Models that do not split use their whole latent for pose; split models ``v``.
@@ -64,6 +68,7 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("css_stn_dec_split", "CSS-STN-Dec-Split", {"detector": True, "decoder": True, "split": True},
             {"contrastive": "css"}),
     Variant("css", "CSS", dict(_NO_DET), {"contrastive": "css"}),
+    Variant("mv_css", "MV-CSS", dict(_NO_DET), {"contrastive": "tcn"}),
 )}
 
 
