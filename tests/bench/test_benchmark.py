@@ -8,7 +8,7 @@ import pytest
 
 from selfpose.bench.config import BenchmarkConfig
 from selfpose.bench.report import aggregate
-from selfpose.bench.run import BenchmarkError, run_benchmark
+from selfpose.bench.run import BenchmarkError, differences, run_benchmark
 from selfpose.config import ConfigError, from_dict, load
 
 SYNTH = {"scenario": "lab", "height": 64, "width": 64, "max_sequences": 3, "max_seconds": 4, "num_subjects": 2}
@@ -76,5 +76,15 @@ def test_runs_caches_and_reports(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in (work / "cells").glob("*.json")} == stamps
 
     # a changed budget never mixes with the cached cells
-    with pytest.raises(BenchmarkError, match="another config"):
+    with pytest.raises(BenchmarkError, match=r"another config \(differs in train.steps"):
         run_benchmark(from_dict(BenchmarkConfig, {**TINY, "steps": 5}), work, progress=False, log=lambda s: None)
+    with pytest.raises(BenchmarkError, match="differs in pose.pose.steps"):
+        run_benchmark(from_dict(BenchmarkConfig, {**TINY, "pose_steps": 11}), work, progress=False,
+                      log=lambda s: None)
+
+
+def test_differences_ignore_keys_on_one_side_only():
+    old = {"loss": {"w_rgb": 20.0, "gone": 1}, "steps": [1, 2]}
+    new = {"loss": {"w_rgb": 20.0, "added": 0.2}, "steps": (1, 2)}
+    assert differences(old, new) == []
+    assert differences(old, {"loss": {"w_rgb": 2.0}, "steps": [1, 3]}) == ["loss.w_rgb", "steps"]

@@ -5,17 +5,18 @@ Everything lands under one work folder and every finished piece is cached:
     WORK/data/{train,test}/          the datasets (rendered once)
     WORK/runs/<method>_s<seed>/      pretraining runs (an interrupted one resumes)
     WORK/pose/<cell>/                pose heads
-    WORK/cells/<cell>.json           one scored cell: metrics + the fingerprint of what made it
+    WORK/cells/<cell>.json           one scored cell: metrics + the configs that made it
     WORK/results.{json,md}, cells.csv, error_vs_labels.png   (see :mod:`selfpose.bench.report`)
 
 A cell is recomputed only when its file is missing. A cached cell or run made
 with a different config is an error (use a new work folder), never silently
-mixed into the table.
+mixed into the table. Each cell keeps the config that made it; keys that
+exist on one side only (a field added to selfpose since) do not count as a
+difference, since new fields default to the old behaviour.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -32,8 +33,15 @@ class BenchmarkError(RuntimeError):
     """A cached result that does not match the config, or a missing prerequisite."""
 
 
-def _fingerprint(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def differences(old, new, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two plain-data configs; keys on one side only are ignored."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for k in sorted(set(old) & set(new)):
+            out += differences(old[k], new[k], f"{prefix}{k}.")
+        return out
+    norm = lambda x: json.loads(json.dumps(x, default=str))  # noqa: E731  (tuples vs lists, paths)
+    return [] if norm(old) == norm(new) else [prefix.rstrip(".")]
 
 
 def _comparable(cfg) -> dict:
@@ -83,15 +91,16 @@ def prepare_data(cfg: BenchmarkConfig, work: Path, progress: bool = True) -> tup
         d = work / "data" / name
         scfg = from_dict(SynthConfig, getattr(cfg.data, name))
         stamp = d / "bench_synth.json"
-        want = _fingerprint(to_dict(scfg))
+        want = to_dict(scfg)
         if (d / "index.json").exists():
-            got = json.loads(stamp.read_text())["fingerprint"] if stamp.exists() else None
-            if got != want:
-                raise BenchmarkError(f"{d} was rendered with other data.{name} settings; use a new --work folder "
-                                     f"or delete {d}")
+            got = json.loads(stamp.read_text()).get("synth") if stamp.exists() else None
+            diff = ["(unknown: no bench_synth.json)"] if got is None else differences(got, want)
+            if diff:
+                raise BenchmarkError(f"{d} was rendered with other data.{name} settings (differs in "
+                                     f"{', '.join(diff[:5])}); use a new --work folder or delete {d}")
         else:
             synthesize(scfg, d, overwrite=True, progress=progress)
-            stamp.write_text(json.dumps({"fingerprint": want, "synth": to_dict(scfg)}, indent=1))
+            stamp.write_text(json.dumps({"synth": want}, indent=1, default=str))
         out.append(d)
     return out[0], out[1]
 
@@ -102,9 +111,10 @@ def _ensure_run(pcfg, train_dir: Path, run_dir: Path, random_init: bool, progres
 
     steps = 0 if random_init else pcfg.train.steps
     if (run_dir / "config.yaml").exists():
-        saved = load_config(run_dir)
-        if _comparable(saved) != _comparable(pcfg):
-            raise BenchmarkError(f"{run_dir} was trained with another config; use a new --work folder or delete it")
+        diff = differences(_comparable(load_config(run_dir)), _comparable(pcfg))
+        if diff:
+            raise BenchmarkError(f"{run_dir} was trained with another config (differs in {', '.join(diff[:5])}); "
+                                 "use a new --work folder or delete it")
         state = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
         if random_init or state.get("step") == steps:
             return False
@@ -158,7 +168,7 @@ def run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True,
             key = f"{name}_s{seed}_{share:g}"
             pose_cfg = from_dict(PoseStageConfig, {"pose": {"fraction": share, "steps": cfg.pose_steps,
                                                             "seed": seed}})
-            fp = _fingerprint([_comparable(pcfg), to_dict(pose_cfg), str(test_dir)])
+            fp = {"pretrain": _comparable(pcfg), "pose": to_dict(pose_cfg), "test": str(test_dir)}
             cells[key] = _cell(work / "cells" / f"{key}.json", fp, computed, key, log, lambda: _score(
                 fit_pose_stage(run_dir, train_dir, work / "pose" / key, pose_cfg, overwrite=True, progress=progress),
                 evaluate_pose_stage(work / "pose" / key, test_dir, progress=progress), summary),
@@ -167,7 +177,7 @@ def run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True,
     if "mean_pose" in cfg.references:
         for share in cfg.shares:
             key = f"mean_pose_s{cfg.seeds[0]}_{share:g}"
-            fp = _fingerprint(["mean_pose", share, cfg.seeds[0], str(train_dir), str(test_dir)])
+            fp = {"share": share, "seed": cfg.seeds[0], "train": str(train_dir), "test": str(test_dir)}
             cells[key] = _cell(work / "cells" / f"{key}.json", fp, computed, key, log,
                                lambda: mean_pose_cell(train_dir, test_dir, share, cfg.seeds[0]),
                                name="mean_pose", seed=cfg.seeds[0], share=share)
@@ -178,7 +188,7 @@ def run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True,
             if random_init or seed != cfg.seeds[0] or not pcfg.model.split:
                 continue
             key = f"analysis_{name}_s{seed}"
-            fp = _fingerprint([_comparable(pcfg), cfg.pose_steps])
+            fp = {"pretrain": _comparable(pcfg), "pose_steps": cfg.pose_steps}
             run_dir = work / "runs" / f"{name}_s{seed}"
 
             def ana(run_dir=run_dir, name=name):
@@ -194,17 +204,19 @@ def run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True,
     return results
 
 
-def _cell(path: Path, fingerprint: str, computed: list, key: str, log, compute, **ids) -> dict:
-    """The cached cell at ``path``, or ``compute()`` stored there (atomically) with its ids and fingerprint."""
+def _cell(path: Path, made_with: dict, computed: list, key: str, log, compute, **ids) -> dict:
+    """The cached cell at ``path``, or ``compute()`` stored there (atomically) with its ids and what made it."""
     if path.exists():
         cell = json.loads(path.read_text())
-        if cell.get("fingerprint") != fingerprint:
-            raise BenchmarkError(f"{path} was computed with another config; use a new --work folder or delete it")
-        return cell
+        diff = differences(cell.get("made_with", {}), made_with) if "made_with" in cell else ["made_with"]
+        if diff:
+            raise BenchmarkError(f"{path} was computed with another config (differs in {', '.join(diff[:5])}); "
+                                 "use a new --work folder or delete it")
+        return {k: v for k, v in cell.items() if k != "made_with"}
     t0 = time.perf_counter()
-    cell = {**ids, **compute(), "seconds": round(time.perf_counter() - t0, 1), "fingerprint": fingerprint}
+    cell = {**ids, **compute(), "seconds": round(time.perf_counter() - t0, 1)}
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(cell, indent=1, default=str))
+    tmp.write_text(json.dumps({**cell, "made_with": made_with}, indent=1, default=str))
     tmp.replace(path)
     computed.append(key)
     log(f"{key}: " + ", ".join(f"{k} {v:.1f}" for k, v in cell.items() if k in ("n_mpjpe", "mpjpe", "p_mpjpe")
