@@ -169,20 +169,9 @@ def _supervised(cfg, train_dir: Path, test_dir: Path, out: Path, share: float, a
 
 def _mean_pose(train_dir: Path, test_dir: Path, share: float, seed: int) -> dict:
     """Reference: predict the mean pelvis-centred pose of the labelled training frames for every test frame."""
-    import numpy as np
+    from selfpose.bench.run import mean_pose_cell
 
-    from selfpose.data.store import Dataset
-    from selfpose.evaluation.metrics import mpjpe, n_mpjpe, p_mpjpe
-    from selfpose.pose.features import read_arrays
-    from selfpose.pose.labels import label_subset
-
-    train, test = Dataset.open(train_dir), Dataset.open(test_dir)
-    y = read_arrays(train, label_subset(train, share, seed=seed), ("joints3d",))["joints3d"].astype(np.float64)
-    t = read_arrays(test, label_subset(test, 1.0), ("joints3d",))["joints3d"].astype(np.float64)
-    y, t = y - y[:, :1], t - t[:, :1]
-    pred = np.broadcast_to(y.mean(0), t.shape)
-    return {"n_mpjpe": float(n_mpjpe(pred, t)), "mpjpe": float(mpjpe(pred, t)), "p_mpjpe": float(p_mpjpe(pred, t)),
-            "frames": int(len(t)), "box_iou": None}
+    return mean_pose_cell(train_dir, test_dir, share, seed)
 
 
 def _fmt(x) -> str:
