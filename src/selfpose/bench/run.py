@@ -105,6 +105,12 @@ def prepare_data(cfg: BenchmarkConfig, work: Path, progress: bool = True) -> tup
     return out[0], out[1]
 
 
+def _where(d: Path, work: Path) -> str:
+    """A dataset's place as cells record it: relative to the work folder when inside it (so it can move)."""
+    d, work = Path(d).resolve(), Path(work).resolve()
+    return str(d.relative_to(work)) if d.is_relative_to(work) else str(d)
+
+
 def _ensure_run(pcfg, train_dir: Path, run_dir: Path, random_init: bool, progress: bool) -> bool:
     """Pretrain (or resume, or initialise) ``run_dir``; True when anything was computed."""
     from selfpose.pretrain import init_run, load_config, pretrain
@@ -168,7 +174,7 @@ def run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True,
             key = f"{name}_s{seed}_{share:g}"
             pose_cfg = from_dict(PoseStageConfig, {"pose": {"fraction": share, "steps": cfg.pose_steps,
                                                             "seed": seed}})
-            fp = {"pretrain": _comparable(pcfg), "pose": to_dict(pose_cfg), "test": str(test_dir)}
+            fp = {"pretrain": _comparable(pcfg), "pose": to_dict(pose_cfg), "test": _where(test_dir, work)}
             cells[key] = _cell(work / "cells" / f"{key}.json", fp, computed, key, log, lambda: _score(
                 fit_pose_stage(run_dir, train_dir, work / "pose" / key, pose_cfg, overwrite=True, progress=progress),
                 evaluate_pose_stage(work / "pose" / key, test_dir, progress=progress), summary),
@@ -177,7 +183,8 @@ def run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True,
     if "mean_pose" in cfg.references:
         for share in cfg.shares:
             key = f"mean_pose_s{cfg.seeds[0]}_{share:g}"
-            fp = {"share": share, "seed": cfg.seeds[0], "train": str(train_dir), "test": str(test_dir)}
+            fp = {"share": share, "seed": cfg.seeds[0], "train": _where(train_dir, work),
+                  "test": _where(test_dir, work)}
             cells[key] = _cell(work / "cells" / f"{key}.json", fp, computed, key, log,
                                lambda: mean_pose_cell(train_dir, test_dir, share, cfg.seeds[0]),
                                name="mean_pose", seed=cfg.seeds[0], share=share)
