@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from selfpose.config import ConfigError, from_dict
+from selfpose.methods.drnet import DrNetConfig
 from selfpose.methods.temporal import LossConfig, SamplerConfig
 from selfpose.models.temporal import ModelConfig
 from selfpose.training.config import OptimConfig, TrainConfig
@@ -44,6 +45,7 @@ class PretrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    drnet: DrNetConfig = field(default_factory=DrNetConfig)   # used by method=drnet only
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-3, warmup_steps=100))
     train: TrainConfig = field(default_factory=TrainConfig)
 

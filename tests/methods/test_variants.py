@@ -52,11 +52,12 @@ def test_every_variant_is_registered_with_its_switches():
         "dsl_stn": (True, False, False, "dsl"), "dsl_stn_dec": (True, True, False, "dsl"),
         "ae_stn_dec": (True, True, False, "none"), "css_stn_dec_split": (True, True, True, "css"),
         "css": (False, False, False, "css"), "mv_css": (False, False, False, "tcn"),
+        "drnet": (True, True, True, "none"),
     }
     assert set(table) == set(VARIANTS)
     for name, (det, dec, split, con) in table.items():
         m = build(name, config(name))
-        assert m.name == name
+        assert m.name == name and name in METHODS
         assert (m.model.detector is not None, m.model.decoder is not None, m.model.cfg.split) == (det, dec, split)
         assert m.cfg.loss.contrastive == con
         assert m.sampler_kind(1) == {"css": "contrastive", "tcn": "tcn"}.get(con, "dsl")
@@ -130,3 +131,31 @@ def test_pretrain_and_pose_stage(name, tiny_lab, tmp_path):
     assert fit["num_labelled"] > 0
     res = evaluate_pose_stage(tmp_path / "pose", tiny_lab.root, progress=False)
     assert np.isfinite(res["overall"]["n_mpjpe"])
+
+
+def test_drnet_game_sends_each_gradient_to_its_own_side():
+    from selfpose.methods.drnet import DrNetMethod
+
+    batch = batch_for("dsl")
+
+    def grads(**drnet):
+        torch.manual_seed(0)
+        m = build("drnet", config("drnet", drnet=drnet))
+        assert isinstance(m, DrNetMethod)
+        loss, logs = m.training_step(batch, 0)
+        loss.backward()
+        enc = torch.cat([p.grad.flatten() for p in m.model.encoder.parameters() if p.grad is not None])
+        disc = [p.grad for p in m.discriminator.parameters()]
+        return logs, enc, disc
+
+    logs, enc_game, disc = grads()
+    assert {"similarity", "discriminator", "confusion", "recon"} <= set(logs) and "dsl" not in logs
+    assert all(g is not None and g.abs().sum() > 0 for g in disc)
+    # the encoder's confusion term does not train the discriminator ...
+    _, _, disc_off = grads(w_discriminator=0.0)
+    assert all(g is None or g.abs().sum() == 0 for g in disc_off)
+    # ... and the discriminator's own loss does not reach the encoder
+    _, enc_a, _ = grads(w_adversarial=0.0, w_similarity=0.0)
+    _, enc_b, _ = grads(w_adversarial=0.0, w_similarity=0.0, w_discriminator=0.0)
+    torch.testing.assert_close(enc_a, enc_b)
+    assert not torch.allclose(enc_game, enc_a)   # while the game's confusion + similarity terms do

@@ -21,6 +21,17 @@ def _temporal(cfg, two_stage: bool):
     return method
 
 
+def _drnet(cfg, two_stage: bool):
+    """DrNet with the temporal method's detector and decoder (:mod:`selfpose.methods.drnet`)."""
+    from selfpose.methods.drnet import DrNetMethod
+    from selfpose.methods.temporal import TemporalConfig
+    from selfpose.methods.variants import resolve
+
+    cfg = resolve(cfg)
+    return DrNetMethod(TemporalConfig(model=cfg.model, loss=cfg.loss, sampler=cfg.sampler), cfg.drnet,
+                       two_stage=two_stage)
+
+
 METHODS: dict[str, Callable] = {
     "temporal": _temporal,              # DSL-STN-Dec-Split, the full method
     "dsl": _temporal,                   # ablations and baselines of Honari et al. (methods/variants.py)
@@ -30,6 +41,7 @@ METHODS: dict[str, Callable] = {
     "css_stn_dec_split": _temporal,
     "css": _temporal,
     "mv_css": _temporal,                # time-contrastive networks across synchronised views
+    "drnet": _drnet,                    # pose/content split + scene discriminator (methods/drnet.py)
 }
 
 

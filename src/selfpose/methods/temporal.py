@@ -237,6 +237,17 @@ class TemporalMethod(Method):
         return self.model.encode(self.model.prepare(frames))["v"]
 
     def training_step(self, batch: dict, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        total, logs, _ = self.loss_terms(batch, step)
+        logs["loss"] = total.item()
+        return total, logs
+
+    def loss_terms(self, batch: dict, step: int) -> tuple[torch.Tensor, dict[str, float], dict]:
+        """The method's summed loss, its logged terms, and the codes ``{"v", "i", "n", "k"}`` of the batch.
+
+        ``v``/``i`` are ``(n·k, D)`` with frames of one tuple adjacent, before
+        ``i`` is permuted for decoding (``i`` None without split). Methods built
+        on this one (DrNet) add their own terms on these codes.
+        """
         L, m = self.cfg.loss, self.model
         frames = m.prepare(_to_unit(batch["frames"]))
         n, k = batch["frames"].shape[:2]
@@ -272,6 +283,7 @@ class TemporalMethod(Method):
             _, i = m.encode_crop(crops)
         else:
             v, i = m.encode_crop(v_in)
+        codes = {"v": v, "i": i, "n": n, "k": k}
         fg_valid = None
         if use_fg_box or use_fg_mask:
             fg_theta, fg_valid = foreground_box(fg, margin=L.fg_margin, square=L.fg_square,
@@ -338,8 +350,7 @@ class TemporalMethod(Method):
 
         with torch.no_grad():
             logs["box_scale"] = theta[:, :2].float().mean().item()
-        logs["loss"] = total.item()
-        return total, logs
+        return total, logs, codes
 
     def _swap_background(self, crops, fg, background, ct, k: int) -> torch.Tensor:
         """Crops whose background pixels come from another video's background (probability ``bg_swap``).

@@ -17,6 +17,7 @@ variant                detector   decoder   split    contrastive
 ``css_stn_dec_split``  yes        yes       yes      InfoNCE
 ``css``                no         no        no       InfoNCE
 ``mv_css``             no         no        no       triplet, multi-view
+``drnet``              yes        yes       yes      none (+ DrNet's own terms)
 =====================  =========  ========  =======  ============
 
 Without a detector the encoder sees the whole frame (θ = identity). The
@@ -69,6 +70,8 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             {"contrastive": "css"}),
     Variant("css", "CSS", dict(_NO_DET), {"contrastive": "css"}),
     Variant("mv_css", "MV-CSS", dict(_NO_DET), {"contrastive": "tcn"}),
+    # Switches only; its content-similarity and scene-discriminator terms are in methods/drnet.py.
+    Variant("drnet", "DrNet", {"detector": True, "decoder": True, "split": True}, {"contrastive": "none"}),
 )}
 
 
