@@ -69,13 +69,16 @@ def is_two_stage(cfg: PretrainConfig, ds) -> bool:
 
 def make_sampler(kind: str, ds, sampler_cfg: SamplerConfig):
     """``(kind, dataset) → sampler`` for the training loop (module level: picklable for DDP)."""
-    from selfpose.data.samplers import ContrastivePairSampler, DSLSampler, GravitySampler, MultiViewTripletSampler
+    from selfpose.data.samplers import (ContrastivePairSampler, DSLSampler, GravitySampler, MultiViewSyncSampler,
+                                        MultiViewTripletSampler)
 
     if kind == "dsl":
         return DSLSampler(ds, d_pos_s=sampler_cfg.d_pos_s, d_neg_s=sampler_cfg.d_neg_s)
     if kind == "contrastive":
         return ContrastivePairSampler(ds, d_pos_s=sampler_cfg.d_pos_s, d_neg_s=sampler_cfg.d_neg_s,
                                       num_negatives=sampler_cfg.num_negatives)
+    if kind == "views":   # NSD: two views of one instant
+        return MultiViewSyncSampler(ds, sync_prob=1.0, flip_prob=0.0)
     if kind == "tcn":
         return MultiViewTripletSampler(ds, d_neg_s=sampler_cfg.d_neg_s)
     if kind == "gravity":

@@ -135,3 +135,31 @@ def test_clear_errors(tmp_path):
         TupleDataset(mixed, DSLSampler(mixed, 0.2, 2.0))
     with pytest.raises(ValueError, match="batch_size"):
         BatchIndexSampler(s, 0, 1)
+
+
+def test_static_camera_extrinsics_become_per_frame_labels(tmp_path):
+    """A static camera's R, t (sequence metadata) load like a moving camera's per-frame arrays; unknown ones do not."""
+    from selfpose.geometry.camera import Camera
+
+    def Rz(a):
+        c, s = np.cos(a), np.sin(a)
+        return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+
+    with DatasetWriter(tmp_path / "cams") as w:
+        for v in range(2):
+            cam = Camera(fx=50.0, fy=50.0, cx=H / 2, cy=W / 2, width=W, height=H, R=Rz(0.5 * (v + 1)),
+                         t=np.array([0.0, 0.0, 3000.0 + v]))
+            m = SequenceMeta(f"v{v}", "S1", "walk", "take", f"c{v}", 50.0, 40, H, W, camera=cam)
+            w.write_sequence(m, frames=np.zeros((40, H, W, 3), np.uint8))
+    ds = Dataset.open(tmp_path / "cams")
+    b = TupleDataset(ds, MultiViewSyncSampler(ds, sync_prob=1.0)).load(MultiViewSyncSampler(ds, sync_prob=1.0)
+                                                                        .sample(6, 0))
+    assert b["camera_R"].shape == (6, 2, 3, 3) and b["camera_t"].shape == (6, 2, 3)
+    for q in range(2):
+        for j in range(6):
+            v = int(b["seq"][j, q])
+            np.testing.assert_allclose(b["camera_R"][j, q].numpy(), Rz(0.5 * (v + 1)), atol=1e-6)
+            assert b["camera_t"][j, q, 2].item() == 3000.0 + v
+    plain = coded_store(tmp_path / "plain")   # default cameras: extrinsics unknown
+    tds = TupleDataset(plain, DSLSampler(plain, d_pos_s=0.02, d_neg_s=0.5))
+    assert "camera_R" not in tds.labels

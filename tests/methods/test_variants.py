@@ -35,6 +35,14 @@ def batch_for(kind: str, n=2, seed=0) -> dict:
         for k, x in enumerate((10, 12, 40)):
             frames[:, k, :, 18:46, x:x + 12] = torch.tensor([200, 60, 60], dtype=torch.uint8)[:, None, None]
         return {"frames": frames, "background": background, "dt": torch.full((n,), 30)}
+    if kind == "views":   # one instant seen by two cameras, the second turned 90° about the vertical
+        background = torch.randint(0, 256, (n, 2, 3, 64, 64), dtype=torch.uint8, generator=g)
+        frames = background.clone()
+        for k, (x, w) in enumerate(((20, 12), (26, 6))):
+            frames[:, k, :, 18:46, x:x + w] = torch.tensor([200, 60, 60], dtype=torch.uint8)[:, None, None]
+        R = torch.stack([torch.eye(3), torch.tensor([[0.0, 0, 1], [0, 1, 0], [-1, 0, 0]])])
+        return {"frames": frames, "background": background, "camera_R": R.expand(n, 2, 3, 3).contiguous(),
+                "sync": torch.ones(n, dtype=torch.bool)}
     background = torch.randint(0, 256, (n, 1, 3, 64, 64), dtype=torch.uint8, generator=g).expand(n, 4, 3, 64, 64)
     frames = background.clone()
     for k, x in enumerate((10, 14, 26, 40)):   # the person's column in each frame of the tuple
@@ -52,7 +60,7 @@ def test_every_variant_is_registered_with_its_switches():
         "dsl_stn": (True, False, False, "dsl"), "dsl_stn_dec": (True, True, False, "dsl"),
         "ae_stn_dec": (True, True, False, "none"), "css_stn_dec_split": (True, True, True, "css"),
         "css": (False, False, False, "css"), "mv_css": (False, False, False, "tcn"),
-        "drnet": (True, True, True, "none"),
+        "drnet": (True, True, True, "none"), "nsd": (True, True, True, "none"),
     }
     assert set(table) == set(VARIANTS)
     for name, (det, dec, split, con) in table.items():
@@ -60,7 +68,7 @@ def test_every_variant_is_registered_with_its_switches():
         assert m.name == name and name in METHODS
         assert (m.model.detector is not None, m.model.decoder is not None, m.model.cfg.split) == (det, dec, split)
         assert m.cfg.loss.contrastive == con
-        assert m.sampler_kind(1) == {"css": "contrastive", "tcn": "tcn"}.get(con, "dsl")
+        assert m.sampler_kind(1) == ("views" if name == "nsd" else {"css": "contrastive", "tcn": "tcn"}.get(con, "dsl"))
 
 
 def test_resolve_overrides_and_is_idempotent():
@@ -112,7 +120,7 @@ def tiny_lab(tmp_path_factory):
     return Dataset.open(path)
 
 
-@pytest.mark.parametrize("name", ["css", "dsl_stn", "mv_css"])
+@pytest.mark.parametrize("name", ["css", "dsl_stn", "mv_css", "nsd"])
 def test_pretrain_and_pose_stage(name, tiny_lab, tmp_path):
     """A variant trains through the real loop and sampler, saves its resolved config, and feeds the pose stage."""
     from selfpose.pose.stage import PoseStageConfig, evaluate_pose_stage, fit_pose_stage
@@ -123,8 +131,8 @@ def test_pretrain_and_pose_stage(name, tiny_lab, tmp_path):
     pretrain(cfg, tiny_lab.root, tmp_path / "run", progress=False)
     run = load_run(tmp_path / "run")
     assert run.config.method == name and run.config.model == resolve(cfg).model   # the saved config is resolved
-    assert run.method.sampler_kind(1) == {"css": "contrastive", "mv_css": "tcn"}.get(name, "dsl")
-    term = {"css": "css", "dsl_stn": "dsl", "mv_css": "tcn"}[name]
+    assert run.method.sampler_kind(1) == {"css": "contrastive", "mv_css": "tcn", "nsd": "views"}.get(name, "dsl")
+    term = {"css": "css", "dsl_stn": "dsl", "mv_css": "tcn", "nsd": "recon"}[name]
     assert term in (run.path / "metrics.csv").read_text().splitlines()[0].split(",")   # its loss was logged
     pose_cfg = from_dict(PoseStageConfig, {"pose": {"fraction": 0.5, "steps": 20}})
     fit = fit_pose_stage(tmp_path / "run", tiny_lab.root, tmp_path / "pose", pose_cfg, progress=False)
@@ -159,3 +167,28 @@ def test_drnet_game_sends_each_gradient_to_its_own_side():
     _, enc_b, _ = grads(w_adversarial=0.0, w_similarity=0.0, w_discriminator=0.0)
     torch.testing.assert_close(enc_a, enc_b)
     assert not torch.allclose(enc_game, enc_a)   # while the game's confusion + similarity terms do
+
+
+def test_nsd_decodes_each_view_from_the_other_turned_into_it():
+    from selfpose.methods.nsd import rotate_point_codes
+
+    Rz = torch.tensor([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]])   # 90° about z: (1, 0, 0) → (0, 1, 0)
+    v = torch.tensor([[1.0, 0, 0, 0, 0, 2, 7.0]])             # two points and one number that rides along
+    torch.testing.assert_close(rotate_point_codes(v, Rz[None]), torch.tensor([[0.0, 1, 0, 0, 0, 2, 7.0]]))
+    w = torch.randn(5, 10)
+    R = torch.linalg.qr(torch.randn(5, 3, 3)).Q
+    torch.testing.assert_close(rotate_point_codes(rotate_point_codes(w, R), R.transpose(1, 2)), w)
+
+    m = build("nsd", config("nsd", model={"v_dim": 6}))
+    n = 2
+    Ra, Rb = torch.eye(3), Rz
+    batch = {"camera_R": torch.stack([Ra, Rb])[None].expand(n, 2, 3, 3)}
+    v, i = torch.randn(n * 2, 6), torch.randn(n * 2, 16)
+    v_dec, i_dec = m.decoder_codes(v, i, batch, n, 2)
+    vv = v.reshape(n, 2, 6)
+    # view b (row 1 of each pair) is drawn from view a's points turned by R_b R_aᵀ, with a's appearance
+    torch.testing.assert_close(v_dec.reshape(n, 2, 6)[:, 1], rotate_point_codes(vv[:, 0], (Rb @ Ra.T).expand(n, 3, 3)))
+    torch.testing.assert_close(v_dec.reshape(n, 2, 6)[:, 0], rotate_point_codes(vv[:, 1], (Ra @ Rb.T).expand(n, 3, 3)))
+    torch.testing.assert_close(i_dec.reshape(n, 2, -1), i.reshape(n, 2, -1).flip(1))
+    with pytest.raises(ConfigError, match="camera_R"):
+        m.decoder_codes(v, i, {}, n, 2)

@@ -72,7 +72,7 @@ class BenchmarkConfig:
     """
 
     methods: tuple[str, ...] = ("temporal", "dsl", "dsl_stn", "dsl_stn_dec", "ae_stn_dec", "css_stn_dec_split",
-                                "css", "mv_css", "drnet")
+                                "css", "mv_css", "drnet", "nsd")
     references: tuple[str, ...] = REFERENCES
     shares: tuple[float, ...] = (0.01, 0.1, 1.0)
     seeds: tuple[int, ...] = (0, 1)

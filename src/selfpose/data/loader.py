@@ -27,7 +27,8 @@ boxes               (N, K, 4) float32       x0, y0, x1, y1, pixels              
 joints2d            (N, K, J, 2) float32    pixels, house order, NaN = unknown  (when stored)
 joints2d_conf       (N, K, J) float32       confidence in [0, 1]                (when stored)
 joints3d            (N, K, J, 3) float32    camera frame, millimetres           (when stored)
-camera_R/camera_t   (N, K, 3, 3)/(N, K, 3)  per-frame extrinsics, mm            (when stored)
+camera_R/camera_t   (N, K, 3, 3)/(N, K, 3)  world→camera extrinsics, mm: per frame (moving camera)
+                                            or the sequence's camera (static), when known
 masks               (N, K, H, W) uint8      1 = person                          (when stored)
 background          (N, K, 3, H, W) uint8   per-frame ``backgrounds`` or the static ``background``
 true_background     (N, K, 3, H, W) uint8   the same for the synthetic ground truth
@@ -59,9 +60,18 @@ class LoaderError(ValueError):
     """The dataset and sampler cannot be loaded together (mixed frame sizes, missing labels...)."""
 
 
+def _static_extrinsics(rec) -> bool:
+    """The sequence has one known camera pose (synthetic or calibrated data), not per-frame arrays."""
+    cam = getattr(rec.meta, "camera", None)
+    # Identity R with zero t is the Camera default: extrinsics unknown, not a camera at the world origin.
+    return cam is not None and (not np.allclose(cam.R, np.eye(3)) or bool(np.any(np.asarray(cam.t) != 0)))
+
+
 def _has_label(rec, name: str) -> bool:
     if name in IMAGE_LABELS:
         return any(rec.has(a) for a in IMAGE_LABELS[name])
+    if name in ("camera_R", "camera_t") and not rec.has(name):
+        return _static_extrinsics(rec)
     return rec.has(name)
 
 
@@ -167,6 +177,9 @@ class TupleDataset(torch.utils.data.Dataset):
                         dst[g] = rec[per_frame][rows].transpose(0, 3, 1, 2)
                     else:
                         dst[g] = rec[static].transpose(2, 0, 1)[None]
+                elif name in ("camera_R", "camera_t") and not rec.has(name):
+                    value = np.asarray(rec.meta.camera.R if name == "camera_R" else rec.meta.camera.t, np.float32)
+                    buffer(name, value.shape, np.float32)[g] = value[None]
                 else:
                     src = rec[name]
                     dst = buffer(name, src.shape[1:], src.dtype)

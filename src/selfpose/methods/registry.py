@@ -32,6 +32,16 @@ def _drnet(cfg, two_stage: bool):
                        two_stage=two_stage)
 
 
+def _nsd(cfg, two_stage: bool):
+    """NSD with the temporal method's detector, encoder and decoder (:mod:`selfpose.methods.nsd`)."""
+    from selfpose.methods.nsd import NSDMethod
+    from selfpose.methods.temporal import TemporalConfig
+    from selfpose.methods.variants import resolve
+
+    cfg = resolve(cfg)
+    return NSDMethod(TemporalConfig(model=cfg.model, loss=cfg.loss, sampler=cfg.sampler), two_stage=two_stage)
+
+
 METHODS: dict[str, Callable] = {
     "temporal": _temporal,              # DSL-STN-Dec-Split, the full method
     "dsl": _temporal,                   # ablations and baselines of Honari et al. (methods/variants.py)
@@ -42,6 +52,7 @@ METHODS: dict[str, Callable] = {
     "css": _temporal,
     "mv_css": _temporal,                # time-contrastive networks across synchronised views
     "drnet": _drnet,                    # pose/content split + scene discriminator (methods/drnet.py)
+    "nsd": _nsd,                        # cross-view re-synthesis through a rotated 3D code (methods/nsd.py)
 }
 
 

@@ -295,10 +295,7 @@ class TemporalMethod(Method):
             logs["fg_box"] = b.item()
 
         if uses_recon:
-            if i is not None and L.permute_invariant and k > 1:
-                # i of frame t' decodes frame t: roll within each tuple (same video).
-                i = i.reshape(n, k, -1).roll(1, dims=1).reshape(n * k, -1)
-            rgb, mask = m.decode(v, i)
+            rgb, mask = m.decode(*self.decoder_codes(v, i, batch, n, k))
             comp = m.composite(rgb, mask, ct, background)
             weight = 1.0 + L.fg_weight * fg if L.fg_weight > 0 else None
             rec, parts = reconstruction_loss(comp["image"], frames, self.perceptual(frames.device), L.w_rgb, L.w_feat,
@@ -351,6 +348,23 @@ class TemporalMethod(Method):
         with torch.no_grad():
             logs["box_scale"] = theta[:, :2].float().mean().item()
         return total, logs, codes
+
+    def decoder_codes(self, v: torch.Tensor, i: torch.Tensor | None, batch: dict, n: int, k: int):
+        """The codes that decode each frame: ``(v_t, i_t')``, ``i`` of another frame of the same tuple.
+
+        Args:
+            v, i: ``(n·k, D)`` codes of the batch's frames, tuples adjacent (``i`` None without split).
+            batch: the loader batch (methods that override this read labels from it).
+            n, k: tuples and frames per tuple.
+
+        Returns:
+            ``(v_dec, i_dec)``, one row per frame: frame ``j`` is decoded from
+            row ``j`` and compared with frame ``j`` (its box, its background).
+        """
+        if i is not None and self.cfg.loss.permute_invariant and k > 1:
+            # i of frame t' decodes frame t: roll within each tuple (same video).
+            i = i.reshape(n, k, -1).roll(1, dims=1).reshape(n * k, -1)
+        return v, i
 
     def _swap_background(self, crops, fg, background, ct, k: int) -> torch.Tensor:
         """Crops whose background pixels come from another video's background (probability ``bg_swap``).

@@ -18,6 +18,7 @@ variant                detector   decoder   split    contrastive
 ``css``                no         no        no       InfoNCE
 ``mv_css``             no         no        no       triplet, multi-view
 ``drnet``              yes        yes       yes      none (+ DrNet's own terms)
+``nsd``                yes        yes       yes      none (decodes the other view)
 =====================  =========  ========  =======  ============
 
 Without a detector the encoder sees the whole frame (θ = identity). The
@@ -72,6 +73,8 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("mv_css", "MV-CSS", dict(_NO_DET), {"contrastive": "tcn"}),
     # Switches only; its content-similarity and scene-discriminator terms are in methods/drnet.py.
     Variant("drnet", "DrNet", {"detector": True, "decoder": True, "split": True}, {"contrastive": "none"}),
+    # Switches only; the cross-view decoding is in methods/nsd.py.
+    Variant("nsd", "NSD (multi-view)", {"detector": True, "decoder": True, "split": True}, {"contrastive": "none"}),
 )}
 
 
