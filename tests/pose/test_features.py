@@ -126,3 +126,31 @@ def test_read_arrays_in_row_order(ds):
     assert got["frames"].shape == (4, 8, 8, 3)
     np.testing.assert_array_equal(got["frames"][:, 0, 0, 0], f[:, 1])
     np.testing.assert_array_equal(got["frames"][:, 0, 0, 1], f[:, 0])
+
+
+def test_feature_cache_extracts_each_frame_once(ds):
+    from selfpose.pose.features import FeatureCache
+
+    calls = []
+
+    def fn(frames):
+        calls.append(len(frames))
+        return corner_fn(frames)   # (B, 3): frame index, sequence index, 7
+
+    cache = FeatureCache(fn, ds, batch_size=4, progress=False)
+    some, every = label_subset(ds, 0.25), label_subset(ds, 1.0)
+    a = cache.get(some)
+    assert cache.extracted == len(some)
+    b = cache.get(every)                                    # only the frames not seen yet are encoded
+    assert cache.extracted == len(every) and sum(calls) == len(every)
+    ref = extract(fn, ds, every, batch_size=4, progress=False)
+    np.testing.assert_array_equal(b.features, ref.features)  # rows in the asked order, labels aligned
+    np.testing.assert_array_equal(b.seq, ref.seq)
+    np.testing.assert_array_equal(b.frame, ref.frame)
+    np.testing.assert_array_equal(b.joints3d, ref.joints3d)
+    np.testing.assert_array_equal(a.features, extract(fn, ds, some, batch_size=4, progress=False).features)
+    calls.clear()
+    back = cache.get(every[::-1])
+    assert calls == []                                       # nothing new: nothing encoded
+    np.testing.assert_array_equal(back.frame, every[::-1, 1])
+    np.testing.assert_allclose(back.features[:, 0], every[::-1, 1], atol=1e-4)

@@ -170,14 +170,17 @@ def run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True,
             computed.append(run_dir.name)
             seconds[f"pretrain {run_dir.name}"] = round(time.perf_counter() - t0, 1)
             log(f"pretrained {run_dir.name} in {seconds[f'pretrain {run_dir.name}']:.0f} s")
+        caches = _Caches(run_dir, train_dir, test_dir, progress)   # each frame encoded once per run
         for share in cfg.shares:
             key = f"{name}_s{seed}_{share:g}"
             pose_cfg = from_dict(PoseStageConfig, {"pose": {"fraction": share, "steps": cfg.pose_steps,
                                                             "seed": seed}})
             fp = {"pretrain": _comparable(pcfg), "pose": to_dict(pose_cfg), "test": _where(test_dir, work)}
             cells[key] = _cell(work / "cells" / f"{key}.json", fp, computed, key, log, lambda: _score(
-                fit_pose_stage(run_dir, train_dir, work / "pose" / key, pose_cfg, overwrite=True, progress=progress),
-                evaluate_pose_stage(work / "pose" / key, test_dir, progress=progress), summary),
+                fit_pose_stage(run_dir, train_dir, work / "pose" / key, pose_cfg, overwrite=True, progress=progress,
+                               features=caches.train(pose_cfg)),
+                evaluate_pose_stage(work / "pose" / key, test_dir, progress=progress,
+                                    features=caches.test(pose_cfg)), summary),
                 name=name, seed=seed, share=share)
 
     if "mean_pose" in cfg.references:
@@ -229,6 +232,35 @@ def _cell(path: Path, made_with: dict, computed: list, key: str, log, compute, *
     log(f"{key}: " + ", ".join(f"{k} {v:.1f}" for k, v in cell.items() if k in ("n_mpjpe", "mpjpe", "p_mpjpe")
                                  and isinstance(v, float)))
     return cell
+
+
+class _Caches:
+    """Feature caches of one run on the train and test data, made on first use (cached cells need none)."""
+
+    def __init__(self, run_dir: Path, train_dir: Path, test_dir: Path, progress: bool):
+        self.run_dir, self.dirs, self.progress = run_dir, {"train": train_dir, "test": test_dir}, progress
+        self._made: dict = {}
+
+    def _get(self, which: str, pose_cfg):
+        if which not in self._made:
+            from selfpose.data.store import Dataset
+            from selfpose.pose.features import FeatureCache
+            from selfpose.pose.stage import _stored_hw, model_fns
+            from selfpose.pretrain import load_run
+
+            if "model" not in self._made:
+                self._made["model"] = load_run(self.run_dir).model
+            ds = Dataset.open(self.dirs[which])
+            self._made[which] = FeatureCache(model_fns(self._made["model"], _stored_hw(ds)), ds,
+                                             batch_size=pose_cfg.batch_size, autocast=pose_cfg.autocast,
+                                             progress=self.progress)
+        return self._made[which]
+
+    def train(self, pose_cfg):
+        return self._get("train", pose_cfg)
+
+    def test(self, pose_cfg):
+        return self._get("test", pose_cfg)
 
 
 def _score(fit: dict, ev: dict, summary) -> dict:

@@ -287,3 +287,55 @@ def extract(feature_fn: FeatureFn, ds: Dataset, frames_index: np.ndarray, batch_
     if feats is None:
         feats = np.empty((0, 0), np.float32)
     return FeatureSet(features=feats, pred_boxes=pred_boxes, pred_joints2d=pred_2d, **labels)
+
+
+def concat_feature_sets(sets) -> FeatureSet:
+    """Rows of several :class:`FeatureSet` (same fields present) one after the other."""
+    sets = list(sets)
+    if not sets:
+        raise FeatureError("nothing to concatenate")
+    out = {}
+    for f in fields(FeatureSet):
+        vals = [getattr(s, f.name) for s in sets]
+        if any(v is None for v in vals) and not all(v is None for v in vals):
+            raise FeatureError(f"cannot concatenate feature sets where only some have {f.name}")
+        out[f.name] = None if vals[0] is None else np.concatenate(vals)
+    return FeatureSet(**out)
+
+
+class FeatureCache:
+    """The features of one frozen model on one dataset, each frame extracted at most once.
+
+    A benchmark fits a pose head per label share on one run: the shares'
+    frames overlap (every share's frames are among the 100% set) and the test
+    set is the same for every share, so most frames would be encoded several
+    times. :meth:`get` extracts only the frames it has not seen.
+
+    Args:
+        feature_fn, ds: as for :func:`extract` (the model in eval mode).
+        **extract_kw: further :func:`extract` arguments (batch size, autocast, progress...).
+    """
+
+    def __init__(self, feature_fn: FeatureFn, ds: Dataset, **extract_kw):
+        self.feature_fn, self.ds, self.extract_kw = feature_fn, ds, extract_kw
+        self._fs: FeatureSet | None = None
+        self._keys = np.zeros(0, np.int64)
+        self.extracted = 0   # frames encoded so far
+
+    def _key(self, seq: np.ndarray, frame: np.ndarray) -> np.ndarray:
+        return seq.astype(np.int64) * (1 << 32) + frame.astype(np.int64)
+
+    def get(self, frames_index: np.ndarray) -> FeatureSet:
+        """The :class:`FeatureSet` of ``frames_index`` (rows in its order), extracting the unseen frames."""
+        f = check_frames(self.ds, frames_index)
+        keys = self._key(f[:, 0], f[:, 1])
+        new = ~np.isin(keys, self._keys)
+        if new.any():
+            _, first = np.unique(keys[new], return_index=True)
+            todo = f[new][np.sort(first)]
+            fs = extract(self.feature_fn, self.ds, todo, **self.extract_kw)
+            self._fs = fs if self._fs is None else concat_feature_sets([self._fs, fs])
+            self._keys = np.concatenate([self._keys, self._key(fs.seq, fs.frame)])
+            self.extracted += len(todo)
+        order = np.argsort(self._keys, kind="stable")
+        return self._fs.subset(order[np.searchsorted(self._keys[order], keys)])

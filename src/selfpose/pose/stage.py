@@ -80,8 +80,13 @@ def _select(ds, subjects):
     return sel
 
 
-def fit_pose_stage(run_dir, data, out, cfg: PoseStageConfig, overwrite: bool = False, progress: bool = True) -> dict:
-    """Fit a pose head on frozen features of ``run_dir`` using ``cfg.pose.fraction`` of ``data``'s labels."""
+def fit_pose_stage(run_dir, data, out, cfg: PoseStageConfig, overwrite: bool = False, progress: bool = True,
+                   features=None) -> dict:
+    """Fit a pose head on frozen features of ``run_dir`` using ``cfg.pose.fraction`` of ``data``'s labels.
+
+    ``features``: an optional :class:`~selfpose.pose.features.FeatureCache` of
+    this run's model on ``data`` (a benchmark shares one across label shares).
+    """
     from selfpose.data.store import Dataset
     from selfpose.pose.features import extract
     from selfpose.pose.fit import fit_pose
@@ -99,8 +104,12 @@ def fit_pose_stage(run_dir, data, out, cfg: PoseStageConfig, overwrite: bool = F
     labelled = label_subset(ds, cfg.pose.fraction, seed=cfg.pose.seed)
     tr, va = split_validation(ds, labelled, cfg.pose.val_fraction, cfg.pose.val_by, cfg.pose.seed)
     kw = dict(batch_size=cfg.batch_size, autocast=cfg.autocast, progress=progress)
-    train_fs = extract(fn, ds, tr, **kw)
-    val_fs = extract(fn, ds, va, **kw) if len(va) else None
+    get = features.get if features is not None else (lambda frames: extract(fn, ds, frames, **kw))
+    if features is not None and (cfg.subjects or Path(features.ds.root).resolve() != Path(ds.root).resolve()):
+        raise PoseStageError(f"a feature cache serves the whole dataset it was made for ({features.ds.root}), "
+                             "without pose.subjects")
+    train_fs = get(tr)
+    val_fs = get(va) if len(va) else None
     fitted = fit_pose(train_fs, cfg.pose, val_fs, progress=progress)
     out.mkdir(parents=True)
     fitted.save(out / "pose_head")
@@ -150,8 +159,13 @@ def load_pose(pose_dir) -> LoadedPose:
     return LoadedPose(pose_dir, info, load_run(info["run"]), FittedPose.load(pose_dir / "pose_head"))
 
 
-def evaluate_pose_stage(pose_dir, data, subjects=None, every: int = 1, progress: bool = True) -> dict:
-    """Evaluate a pose folder on ``data`` (optionally some subjects, every ``every``-th frame)."""
+def evaluate_pose_stage(pose_dir, data, subjects=None, every: int = 1, progress: bool = True,
+                        features=None) -> dict:
+    """Evaluate a pose folder on ``data`` (optionally some subjects, every ``every``-th frame).
+
+    ``features``: an optional :class:`~selfpose.pose.features.FeatureCache` of
+    the pose folder's run on ``data`` (without subject selection).
+    """
     from selfpose.data.store import Dataset
     from selfpose.pose.evaluate import evaluate, write_report
     from selfpose.pose.features import extract
@@ -161,8 +175,13 @@ def evaluate_pose_stage(pose_dir, data, subjects=None, every: int = 1, progress:
     cfg = from_dict(PoseStageConfig, lp.info["config"])
     ds = _select(Dataset.open(data), subjects)
     frames = label_subset(ds, 1.0 / every if every > 1 else 1.0)
-    fs = extract(model_fns(lp.model, _stored_hw(ds)), ds, frames, batch_size=cfg.batch_size,
-                 autocast=cfg.autocast, progress=progress)
+    if features is not None:
+        if subjects or Path(features.ds.root).resolve() != Path(ds.root).resolve():
+            raise PoseStageError("a feature cache serves the whole dataset it was made for, without --subjects")
+        fs = features.get(frames)
+    else:
+        fs = extract(model_fns(lp.model, _stored_hw(ds)), ds, frames, batch_size=cfg.batch_size,
+                     autocast=cfg.autocast, progress=progress)
     results = evaluate(lp.head.predict(fs), fs)
     results["box_iou"] = results.get("detection", {}).get("mean_iou", float("nan"))
     results["data"] = str(Path(data).resolve())
