@@ -192,3 +192,13 @@ def test_nsd_decodes_each_view_from_the_other_turned_into_it():
     torch.testing.assert_close(i_dec.reshape(n, 2, -1), i.reshape(n, 2, -1).flip(1))
     with pytest.raises(ConfigError, match="camera_R"):
         m.decoder_codes(v, i, {}, n, 2)
+
+
+def test_free_fall_stage_only_for_models_that_can_train_it(caplog):
+    assert build("temporal", config("temporal"), two_stage=True).sampler_kind(1) == "gravity"
+    assert build("dsl_stn", config("dsl_stn"), two_stage=True).sampler_kind(1) == "gravity"  # the detector tracks
+    with caplog.at_level("WARNING", logger="selfpose.methods.temporal"):
+        for name in ("dsl", "css"):   # no detector, no decoder: stage 1 would have no loss at all
+            m = build(name, config(name), two_stage=True)
+            assert not m.two_stage and m.sampler_kind(1) == m.sampler_kind(2)
+    assert "nothing to train" in caplog.text

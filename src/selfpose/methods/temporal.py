@@ -19,6 +19,7 @@ on ``v`` only leaves ``i`` free to hold appearance.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -34,6 +35,8 @@ from selfpose.losses.reconstruction import PerceptualNet, reconstruction_loss
 from selfpose.losses.weak2d import weak2d_loss
 from selfpose.methods.base import Method
 from selfpose.models.temporal import ModelConfig, TemporalModel
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -196,10 +199,16 @@ class TemporalMethod(Method):
     def __init__(self, cfg: TemporalConfig, two_stage: bool = False):
         super().__init__()
         self.cfg = cfg
-        self.two_stage = two_stage
-        self.model = TemporalModel(cfg.model)
         L = cfg.loss
         uses_recon = cfg.model.decoder and (L.w_rgb > 0 or L.w_feat > 0)
+        if two_stage and not uses_recon and not (cfg.model.detector and L.w_tracking > 0):
+            # Stage 1 trains reconstruction and the detector's tracking loss; a
+            # model with neither (the DSL and CSS baselines) would get a zero loss.
+            logger.warning("free-fall data: this model has no decoder and no detector, so the first (gravity) stage "
+                           "has nothing to train; it trains on its own loss from the start")
+            two_stage = False
+        self.two_stage = two_stage
+        self.model = TemporalModel(cfg.model)
         perceptual = (PerceptualNet(L.perceptual_weights, width=64 if L.perceptual_weights else L.perceptual_width)
                       if uses_recon and L.w_feat > 0 else None)
         # Kept out of the module tree: Φ is frozen and rebuilt exactly from
