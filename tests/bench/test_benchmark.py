@@ -67,6 +67,7 @@ def test_runs_caches_and_reports(tmp_path):
     assert n == 2 and mean == pytest.approx(sum(seeds) / 2) and std > 0
     md = (work / "results.md").read_text()
     assert "DSL-STN-Dec-Split" in md and "CSS" in md and "±" in md and "KMeans" in md
+    assert md.startswith("Written ") and "torch" in md and "CPUs" in md
     rows = list(csv.DictReader(open(work / "cells.csv")))
     assert len(rows) == 10 and (work / "error_vs_labels.png").stat().st_size > 1000
 

@@ -104,6 +104,16 @@ def plot(results: dict, names: list[str], shares: list[float], path: Path) -> No
     plt.close(fig)
 
 
+def provenance(results: dict) -> str:
+    """One line: when, on what machine and at which commit the report was written."""
+    env = results.get("environment") or {}
+    git = env.get("git") or {}
+    commit = (git.get("commit", "")[:7] + (" (uncommitted changes)" if git.get("dirty") else "")) or "unknown"
+    return (f"Written {env.get('time', '?')} on {env.get('cpu', '?')} ({env.get('cpu_count', '?')} CPUs), "
+            f"torch {env.get('torch', '?')}, selfpose commit {commit}. Cells computed by earlier runs of the "
+            "command are reused (see `computed` in results.json).")
+
+
 def write_report(results: dict, cfg, work: Path) -> None:
     """``results.md``, ``results.json``, ``cells.csv`` and ``error_vs_labels.png`` in ``work``."""
     names = [*cfg.methods, *[r for r in ("random", "mean_pose") if r in cfg.references]]
@@ -116,5 +126,5 @@ def write_report(results: dict, cfg, work: Path) -> None:
             w.writerow([c["name"], c["seed"], c["share"], *[c.get(m) for m in METRICS], c.get("box_iou"),
                         c.get("labelled"), c.get("frames")])
     plot(results, names, shares, work / "error_vs_labels.png")
-    (work / "results.md").write_text(tables(results, names, shares) + "\n\n![N-MPJPE against label share]"
-                                     "(error_vs_labels.png)\n")
+    (work / "results.md").write_text(provenance(results) + "\n\n" + tables(results, names, shares)
+                                     + "\n\n![N-MPJPE against label share](error_vs_labels.png)\n")

@@ -208,8 +208,11 @@ def run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True,
 
             analysis[name] = _cell(work / "cells" / f"{key}.json", fp, computed, key, log, ana, name=name, seed=seed)
 
+    from selfpose.training.logs import environment
+
     results = {"config": to_dict(cfg), "cells": cells, "analysis": analysis, "computed": computed,
-               "seconds": seconds, "train_dir": str(train_dir), "test_dir": str(test_dir)}
+               "seconds": seconds, "train_dir": str(train_dir), "test_dir": str(test_dir),
+               "environment": environment()}
     write_report(results, cfg, work)
     return results
 
