@@ -88,11 +88,10 @@ def make_sampler(kind: str, ds, sampler_cfg: SamplerConfig):
 
 def _resolve(cfg: PretrainConfig) -> PretrainConfig:
     """A known method name (else a ConfigError before any data is read), its variant's switches set."""
-    from selfpose.methods.registry import METHODS
+    from selfpose.methods.registry import check_method
     from selfpose.methods.variants import resolve
 
-    if cfg.method not in METHODS:
-        raise ConfigError(f"unknown method {cfg.method!r}; known: {', '.join(sorted(METHODS))}")
+    check_method(cfg.method)
     return resolve(cfg)
 
 

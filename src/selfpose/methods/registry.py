@@ -10,37 +10,29 @@ from __future__ import annotations
 from typing import Callable
 
 
-def _temporal(cfg, two_stage: bool):
-    """The temporal method, or one of its ablations/baselines (:mod:`selfpose.methods.variants`)."""
-    from selfpose.methods.temporal import TemporalConfig, TemporalMethod
-    from selfpose.methods.variants import resolve
+def _temporal_family(module: str, cls: str, with_section: str | None = None) -> Callable:
+    """Builder of a method on the temporal model: its variant's switches set, then ``module.cls``.
 
-    cfg = resolve(cfg)
-    method = TemporalMethod(TemporalConfig(model=cfg.model, loss=cfg.loss, sampler=cfg.sampler), two_stage=two_stage)
-    method.name = cfg.method
-    return method
+    ``with_section``: a ``PretrainConfig`` section the method takes as well (DrNet's ``drnet``).
+    """
+    def build_(cfg, two_stage: bool):
+        import importlib
+
+        from selfpose.methods.temporal import TemporalConfig
+        from selfpose.methods.variants import resolve
+
+        cfg = resolve(cfg)
+        method_cls = getattr(importlib.import_module(module), cls)
+        extra = (getattr(cfg, with_section),) if with_section else ()
+        method = method_cls(TemporalConfig(model=cfg.model, loss=cfg.loss, sampler=cfg.sampler), *extra,
+                            two_stage=two_stage)
+        method.name = cfg.method
+        return method
+
+    return build_
 
 
-def _drnet(cfg, two_stage: bool):
-    """DrNet with the temporal method's detector and decoder (:mod:`selfpose.methods.drnet`)."""
-    from selfpose.methods.drnet import DrNetMethod
-    from selfpose.methods.temporal import TemporalConfig
-    from selfpose.methods.variants import resolve
-
-    cfg = resolve(cfg)
-    return DrNetMethod(TemporalConfig(model=cfg.model, loss=cfg.loss, sampler=cfg.sampler), cfg.drnet,
-                       two_stage=two_stage)
-
-
-def _nsd(cfg, two_stage: bool):
-    """NSD with the temporal method's detector, encoder and decoder (:mod:`selfpose.methods.nsd`)."""
-    from selfpose.methods.nsd import NSDMethod
-    from selfpose.methods.temporal import TemporalConfig
-    from selfpose.methods.variants import resolve
-
-    cfg = resolve(cfg)
-    return NSDMethod(TemporalConfig(model=cfg.model, loss=cfg.loss, sampler=cfg.sampler), two_stage=two_stage)
-
+_temporal = _temporal_family("selfpose.methods.temporal", "TemporalMethod")
 
 METHODS: dict[str, Callable] = {
     "temporal": _temporal,              # DSL-STN-Dec-Split, the full method
@@ -51,15 +43,20 @@ METHODS: dict[str, Callable] = {
     "css_stn_dec_split": _temporal,
     "css": _temporal,
     "mv_css": _temporal,                # time-contrastive networks across synchronised views
-    "drnet": _drnet,                    # pose/content split + scene discriminator (methods/drnet.py)
-    "nsd": _nsd,                        # cross-view re-synthesis through a rotated 3D code (methods/nsd.py)
+    "drnet": _temporal_family("selfpose.methods.drnet", "DrNetMethod", "drnet"),                    # pose/content split + scene discriminator (methods/drnet.py)
+    "nsd": _temporal_family("selfpose.methods.nsd", "NSDMethod"),                        # cross-view re-synthesis through a rotated 3D code (methods/nsd.py)
 }
 
 
-def build(name: str, cfg, two_stage: bool = False):
-    """The method ``name`` for pretraining config ``cfg``."""
+def check_method(name: str) -> None:
+    """A ConfigError naming the known methods unless ``name`` is one."""
     if name not in METHODS:
         from selfpose.config import ConfigError
 
         raise ConfigError(f"unknown method {name!r}; known: {', '.join(sorted(METHODS))}")
+
+
+def build(name: str, cfg, two_stage: bool = False):
+    """The method ``name`` for pretraining config ``cfg``."""
+    check_method(name)
     return METHODS[name](cfg, two_stage)
