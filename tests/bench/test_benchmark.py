@@ -68,12 +68,18 @@ def test_runs_caches_and_reports(tmp_path):
     md = (work / "results.md").read_text()
     assert "DSL-STN-Dec-Split" in md and "CSS" in md and "±" in md and "KMeans" in md
     assert md.startswith("Written ") and "torch" in md and "CPUs" in md
+    # compute: every pretrained run's own training seconds, the rendering time, and a total
+    assert set(res["pretrain_seconds"]) == {"temporal_s0", "temporal_s1", "css_s0"}
+    assert all(s > 0 for s in res["pretrain_seconds"].values())
+    assert all(s > 0 for s in res["data_seconds"].values()) and set(res["data_seconds"]) == {"train", "test"}
+    assert "Detection and compute" in md and "Total compute:" in md
     rows = list(csv.DictReader(open(work / "cells.csv")))
     assert len(rows) == 10 and (work / "error_vs_labels.png").stat().st_size > 1000
 
     stamps = {p: p.stat().st_mtime_ns for p in (work / "cells").glob("*.json")}
     again = run_benchmark(cfg, work, progress=False, log=lambda s: None)
     assert again["computed"] == [] and again["cells"] == res["cells"]
+    assert again["pretrain_seconds"] == res["pretrain_seconds"]   # the cost survives a rerun that computed nothing
     assert {p: p.stat().st_mtime_ns for p in (work / "cells").glob("*.json")} == stamps
 
     # a changed budget never mixes with the cached cells

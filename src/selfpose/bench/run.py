@@ -99,8 +99,10 @@ def prepare_data(cfg: BenchmarkConfig, work: Path, progress: bool = True) -> tup
                 raise BenchmarkError(f"{d} was rendered with other data.{name} settings (differs in "
                                      f"{', '.join(diff[:5])}); use a new --work folder or delete {d}")
         else:
+            t0 = time.perf_counter()
             synthesize(scfg, d, overwrite=True, progress=progress)
-            stamp.write_text(json.dumps({"synth": want}, indent=1, default=str))
+            stamp.write_text(json.dumps({"synth": want, "seconds": round(time.perf_counter() - t0, 1)}, indent=1,
+                                        default=str))
         out.append(d)
     return out[0], out[1]
 
@@ -211,10 +213,33 @@ def run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True,
     from selfpose.training.logs import environment
 
     results = {"config": to_dict(cfg), "cells": cells, "analysis": analysis, "computed": computed,
-               "seconds": seconds, "train_dir": str(train_dir), "test_dir": str(test_dir),
+               "seconds": seconds, "pretrain_seconds": {f"{n}_s{s}": pretrain_seconds(work / "runs" / f"{n}_s{s}")
+                                                        for n, s, _, random_init in runs if not random_init},
+               "data_seconds": {d.name: _render_seconds(d) for d in (train_dir, test_dir)}, "train_dir": str(train_dir), "test_dir": str(test_dir),
                "environment": environment()}
     write_report(results, cfg, work)
     return results
+
+
+def _render_seconds(d: Path) -> float | None:
+    """Seconds the benchmark spent rendering dataset ``d`` (None when it was given, not rendered)."""
+    stamp = Path(d) / "bench_synth.json"
+    return json.loads(stamp.read_text()).get("seconds") if stamp.exists() else None
+
+
+def pretrain_seconds(run_dir: Path) -> float | None:
+    """Wall seconds a pretraining run spent training, summed over resumes (the last ``time`` of its metrics.csv)."""
+    path = Path(run_dir) / "metrics.csv"
+    if not path.exists():
+        return None
+    lines = path.read_text().strip().splitlines()
+    if len(lines) < 2:
+        return None
+    row = dict(zip(lines[0].split(","), lines[-1].split(",")))
+    try:
+        return float(row["time"])
+    except (KeyError, ValueError):
+        return None
 
 
 def _cell(path: Path, made_with: dict, computed: list, key: str, log, compute, **ids) -> dict:
