@@ -98,13 +98,14 @@ def cost_table(results: dict, names: list[str]) -> str:
         rows.append(f"| {display_name(n)} | " + (f"{np.mean(ious):.3f}" if ious else "—") + " | "
                     + (f"{np.mean(p):.0f}" if p else "—") + f" | {cell_s / max(len(runs), 1):.0f} | {len(runs)} |")
     ana = sum(a.get("seconds") or 0.0 for a in (results.get("analysis") or {}).values())
-    data = sum(v for v in (results.get("data_seconds") or {}).values() if v)
+    rendered = [v for v in (results.get("data_seconds") or {}).values() if v is not None]
+    data = sum(rendered)
     total += ana + data
+    data_txt = f"data rendering {data:.0f} s" if rendered else "data rendering not recorded"
     return ("**Detection and compute**: mean box IoU with the true boxes on the test set; wall seconds per seed of "
             "pretraining and of the pose cells (feature extraction included)\n\n"
             "| method | box IoU | pretraining (s) | pose cells (s) | seeds |\n|---|---:|---:|---:|---:|\n"
-            + "\n".join(rows) + f"\n\nTotal compute: {total / 60:.0f} min (data rendering {data:.0f} s, "
-            f"disentanglement analysis {ana:.0f} s).\n")
+            + "\n".join(rows) + f"\n\nTotal compute: {total / 60:.0f} min ({data_txt}, disentanglement analysis {ana:.0f} s).\n")
 
 
 def plot(results: dict, names: list[str], shares: list[float], path: Path) -> None:
@@ -114,22 +115,29 @@ def plot(results: dict, names: list[str], shares: list[float], path: Path) -> No
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from matplotlib.ticker import FuncFormatter
+
     agg = aggregate(results["cells"])
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
-    for n in names:
+    colours = plt.get_cmap("tab20").colors   # 20 distinct colours: the default cycle repeats after 10 methods
+    markers = "osD^v<>ph*"
+    fig, ax = plt.subplots(figsize=(8.4, 4.4), dpi=120)
+    for k, n in enumerate(names):
         pts = [(s, agg[(n, float(s))]["n_mpjpe"]) for s in shares if (n, float(s)) in agg]
         if not pts:
             continue
         x = [p[0] * 100 for p in pts]
         y = [p[1][0] for p in pts]
         e = [p[1][1] for p in pts]
-        style = "--" if n in REFERENCE_NAMES else "-"
-        ax.errorbar(x, y, yerr=e, fmt=style + "o", ms=4, capsize=3, label=display_name(n))
+        ref = n in REFERENCE_NAMES
+        ax.errorbar(x, y, yerr=e, fmt=("--" if ref else "-") + markers[k % len(markers)], ms=4, capsize=3,
+                    color="black" if ref else colours[(2 * k) % 20 if k < 10 else (2 * k + 1) % 20],
+                    alpha=0.8 if ref else 1.0, label=display_name(n))
     ax.set_xscale("log")
-    ax.set_xlabel("labelled training frames (%)")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}%"))
+    ax.set_xlabel("labelled training frames")
     ax.set_ylabel("N-MPJPE (mm), lower is better")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))   # outside: lines fill the axes
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
