@@ -120,7 +120,7 @@ def tiny_lab(tmp_path_factory):
     return Dataset.open(path)
 
 
-@pytest.mark.parametrize("name", ["css", "dsl_stn", "mv_css", "nsd"])
+@pytest.mark.parametrize("name", ["css", "dsl_stn", "mv_css", "nsd", "drnet", "ae_stn_dec"])
 def test_pretrain_and_pose_stage(name, tiny_lab, tmp_path):
     """A variant trains through the real loop and sampler, saves its resolved config, and feeds the pose stage."""
     from selfpose.pose.stage import PoseStageConfig, evaluate_pose_stage, fit_pose_stage
@@ -132,7 +132,8 @@ def test_pretrain_and_pose_stage(name, tiny_lab, tmp_path):
     run = load_run(tmp_path / "run")
     assert run.config.method == name and run.config.model == resolve(cfg).model   # the saved config is resolved
     assert run.method.sampler_kind(1) == {"css": "contrastive", "mv_css": "tcn", "nsd": "views"}.get(name, "dsl")
-    term = {"css": "css", "dsl_stn": "dsl", "mv_css": "tcn", "nsd": "recon"}[name]
+    term = {"css": "css", "dsl_stn": "dsl", "mv_css": "tcn", "nsd": "recon", "drnet": "similarity",
+            "ae_stn_dec": "recon"}[name]
     assert term in (run.path / "metrics.csv").read_text().splitlines()[0].split(",")   # its loss was logged
     pose_cfg = from_dict(PoseStageConfig, {"pose": {"fraction": 0.5, "steps": 20}})
     fit = fit_pose_stage(tmp_path / "run", tiny_lab.root, tmp_path / "pose", pose_cfg, progress=False)
