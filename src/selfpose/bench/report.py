@@ -105,7 +105,8 @@ def cost_table(results: dict, names: list[str]) -> str:
     return ("**Detection and compute**: mean box IoU with the true boxes on the test set; wall seconds per seed of "
             "pretraining and of the pose cells (feature extraction included)\n\n"
             "| method | box IoU | pretraining (s) | pose cells (s) | seeds |\n|---|---:|---:|---:|---:|\n"
-            + "\n".join(rows) + f"\n\nTotal compute: {total / 60:.0f} min ({data_txt}, disentanglement analysis {ana:.0f} s).\n")
+            + "\n".join(rows)
+            + f"\n\nTotal compute: {total / 60:.0f} min ({data_txt}, disentanglement analysis {ana:.0f} s).\n")
 
 
 def plot(results: dict, names: list[str], shares: list[float], path: Path) -> None:

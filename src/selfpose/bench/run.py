@@ -212,11 +212,12 @@ def run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True,
 
     from selfpose.training.logs import environment
 
+    # What each piece cost when it was computed, so a rerun that computes nothing still reports it.
+    pre = {f"{n}_s{sd}": pretrain_seconds(work / "runs" / f"{n}_s{sd}") for n, sd, _, rnd in runs if not rnd}
     results = {"config": to_dict(cfg), "cells": cells, "analysis": analysis, "computed": computed,
-               "seconds": seconds, "pretrain_seconds": {f"{n}_s{s}": pretrain_seconds(work / "runs" / f"{n}_s{s}")
-                                                        for n, s, _, random_init in runs if not random_init},
-               "data_seconds": {d.name: _render_seconds(d) for d in (train_dir, test_dir)}, "train_dir": str(train_dir), "test_dir": str(test_dir),
-               "environment": environment()}
+               "seconds": seconds, "pretrain_seconds": pre,
+               "data_seconds": {d.name: _render_seconds(d) for d in (train_dir, test_dir)},
+               "train_dir": str(train_dir), "test_dir": str(test_dir), "environment": environment()}
     write_report(results, cfg, work)
     return results
 
