@@ -230,17 +230,10 @@ def _render_seconds(d: Path) -> float | None:
 
 def pretrain_seconds(run_dir: Path) -> float | None:
     """Wall seconds a pretraining run spent training, summed over resumes (the last ``time`` of its metrics.csv)."""
-    path = Path(run_dir) / "metrics.csv"
-    if not path.exists():
-        return None
-    lines = path.read_text().strip().splitlines()
-    if len(lines) < 2:
-        return None
-    row = dict(zip(lines[0].split(","), lines[-1].split(",")))
-    try:
-        return float(row["time"])
-    except (KeyError, ValueError):
-        return None
+    from selfpose.training.logs import read_metrics
+
+    rows = read_metrics(run_dir)
+    return rows[-1].get("time") if rows else None
 
 
 def _cell(path: Path, made_with: dict, computed: list, key: str, log, compute, **ids) -> dict:
