@@ -25,40 +25,20 @@ app = typer.Typer(
 )
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean 'bad input', reported without a traceback."""
-    from selfpose.config import ConfigError
-    from selfpose.data.store import DatasetError
-
-    errors: list[type[BaseException]] = [ConfigError, DatasetError, FileExistsError, FileNotFoundError]
-    for mod, name in (("selfpose.data.video", "VideoError"), ("selfpose.data.samplers", "SamplerError"),
-                      ("selfpose.data.datasets.common", "PrepareError"), ("selfpose.training.loop", "TrainingError"),
-                      ("selfpose.training.checkpoint", "CheckpointError"),
-                      ("selfpose.training.distributed", "DistributedError"), ("selfpose.pose.fit", "PoseFitError"),
-                      ("selfpose.pose.stage", "PoseStageError"), ("selfpose.pose.labels", "LabelError"),
-                      ("selfpose.pose.features", "FeatureError"),
-                      ("selfpose.pose.predict", "PredictError"), ("selfpose.pose.analyze", "AnalyzeError"),
-                      ("selfpose.bench.run", "BenchmarkError"),
-                      ("selfpose.models.temporal", "TemporalModelError"),
-                      ("selfpose.data.backgrounds", "BackgroundError")):
-        try:
-            errors.append(getattr(__import__(mod, fromlist=[name]), name))
-        except (ImportError, AttributeError):
-            pass
-    return tuple(errors)
-
-
 def _fail(message: str) -> None:
+    message = " ".join(message.split())   # one line, even if a message was wrapped
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
 
 
 def _run(fn, *args, **kwargs):
-    """Call a library function, turning user errors into one-line messages."""
+    """Call a library function; a :class:`~selfpose.errors.SelfposeError` becomes a one-line message, exit 2."""
+    from selfpose.errors import SelfposeError
+
     try:
         return fn(*args, **kwargs)
-    except _user_errors() as e:
-        _fail(str(e) if not isinstance(e, FileNotFoundError) or not e.filename else f"{e.strerror}: {e.filename}")
+    except SelfposeError as e:
+        _fail(str(e))
     except KeyboardInterrupt as e:
         msg = str(e) or "interrupted: nothing half-written was kept"
         typer.secho(msg, fg=typer.colors.YELLOW, err=True)

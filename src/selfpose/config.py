@@ -9,6 +9,8 @@ to a default. :func:`load` reads YAML and applies ``key=value`` overrides
 
 from __future__ import annotations
 
+from selfpose.errors import SelfposeError
+
 import dataclasses
 import difflib
 import types
@@ -21,7 +23,7 @@ import yaml
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(SelfposeError, ValueError):
     """A configuration key or value is invalid."""
 
 
@@ -143,8 +145,41 @@ def _merge(base: dict, extra: dict) -> dict:
     return out
 
 
+def defaults(cls: type[T]) -> dict[str, Any]:
+    """Plain-data defaults of config class ``cls`` (every field, nested sections included)."""
+    return to_dict(cls())
+
+
+def _merge_file(cls, base: dict, extra: dict) -> dict:
+    """``extra`` (a config file's mapping) over ``base`` (defaults of ``cls``).
+
+    Sections that are config dataclasses merge field by field, so a file that
+    sets ``optim.lr`` keeps the section's other defaults (a section default
+    may differ from its class's defaults, e.g. ``PretrainConfig.optim``'s
+    warm-up). Free-form mapping fields (``dict[str, Any]``) given in a file
+    replace the default mapping: the file states the whole of it.
+    Unknown keys are passed through for :func:`from_dict` to name.
+    """
+    types_ = _field_types(cls)
+    out = dict(base)
+    for k, v in extra.items():
+        typ = types_.get(k)
+        if (typ is not None and dataclasses.is_dataclass(typ) and isinstance(typ, type)
+                and isinstance(v, dict) and isinstance(out.get(k), dict)):
+            out[k] = _merge_file(typ, out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
 def load(cls: type[T], path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> T:
-    """Defaults of ``cls`` ← YAML file ``path`` ← ``key=value`` overrides."""
+    """Defaults of ``cls`` ← YAML file ``path`` ← ``key=value`` overrides.
+
+    Each layer changes only what it names: an override ``a.b=1`` changes that
+    one key and leaves every other key of section ``a`` as the layer below
+    had it — with or without a file, and also inside free-form mappings
+    (e.g. the benchmark's ``data.test``).
+    """
     data: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
@@ -153,9 +188,10 @@ def load(cls: type[T], path: str | Path | None = None, overrides: list[str] | tu
         try:
             loaded = yaml.safe_load(p.read_text()) or {}
         except yaml.YAMLError as e:
-            raise ConfigError(f"{p} is not valid YAML: {e}") from e
+            raise ConfigError(f"{p} is not valid YAML: {' '.join(str(e).split())}") from e
         if not isinstance(loaded, dict):
             raise ConfigError(f"{p} must hold a mapping of config keys")
         data = loaded
+    data = _merge_file(cls, defaults(cls), data)
     data = _merge(data, parse_overrides(list(overrides)))
     return from_dict(cls, data)

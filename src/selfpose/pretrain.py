@@ -8,6 +8,8 @@ prediction and analyses.
 
 from __future__ import annotations
 
+from selfpose.errors import OutputError
+
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,7 +183,7 @@ def init_run(cfg: PretrainConfig, data: str | Path, out: str | Path, overwrite: 
     out = Path(out)
     if out.exists():
         if not overwrite:
-            raise FileExistsError(f"{out} already exists; choose another folder or pass overwrite")
+            raise OutputError(f"{out} already exists; choose another folder or pass overwrite")
         shutil.rmtree(out)
     ds = select_data(Dataset.open(data), cfg.data)
     torch.manual_seed(cfg.train.seed)

@@ -17,6 +17,8 @@ difference, since new fields default to the old behaviour.
 
 from __future__ import annotations
 
+from selfpose.errors import SelfposeError
+
 import json
 import time
 from pathlib import Path
@@ -29,7 +31,7 @@ from selfpose.config import ConfigError, to_dict
 _SPEED_KEYS = {("train", "threads"), ("train", "num_workers"), ("train", "processes")}
 
 
-class BenchmarkError(RuntimeError):
+class BenchmarkError(SelfposeError, RuntimeError):
     """A cached result that does not match the config, or a missing prerequisite."""
 
 

@@ -26,6 +26,8 @@ medians, processed in row tiles.
 
 from __future__ import annotations
 
+from selfpose.errors import SelfposeError
+
 import logging
 import math
 import warnings
@@ -50,7 +52,7 @@ DEFAULT_TILE_BYTES = 64 * 2**20
 METHODS = ("auto", "median", "dive", "pan")
 
 
-class BackgroundError(ValueError):
+class BackgroundError(SelfposeError, ValueError):
     """Frames cannot be used for background estimation (wrong shape/dtype, too few)."""
 
 

@@ -38,6 +38,8 @@ true_background     (N, K, 3, H, W) uint8   the same for the synthetic ground tr
 
 from __future__ import annotations
 
+from selfpose.errors import SelfposeError
+
 import random
 from typing import Iterator, Sequence
 
@@ -56,7 +58,7 @@ IMAGE_LABELS = {"background": ("backgrounds", "background"),
 ALL_LABELS = FRAME_LABELS + tuple(IMAGE_LABELS)
 
 
-class LoaderError(ValueError):
+class LoaderError(SelfposeError, ValueError):
     """The dataset and sampler cannot be loaded together (mixed frame sizes, missing labels...)."""
 
 

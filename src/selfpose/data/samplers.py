@@ -31,6 +31,8 @@ too-short sequence when the sampler is built with ``strict=True``.
 
 from __future__ import annotations
 
+from selfpose.errors import SelfposeError
+
 import logging
 from dataclasses import dataclass, field
 import numpy as np
@@ -48,7 +50,7 @@ PAPER_DISTANCES: dict[str, tuple[float, int, int]] = {
 }
 
 
-class SamplerError(ValueError):
+class SamplerError(SelfposeError, ValueError):
     """The dataset cannot provide the requested tuples (too short, too few views...)."""
 
 

@@ -18,6 +18,8 @@ complete. An interrupted write therefore leaves no folder that looks valid.
 
 from __future__ import annotations
 
+from selfpose.errors import OutputError, SelfposeError
+
 import json
 import os
 import shutil
@@ -40,7 +42,7 @@ INDEX = "index.json"
 _HEADER_LEN = 118  # 10 bytes of magic/version/length + 118 = 128, a multiple of 64
 
 
-class DatasetError(RuntimeError):
+class DatasetError(SelfposeError, RuntimeError):
     """A dataset folder is missing, incomplete or inconsistent."""
 
 
@@ -170,7 +172,7 @@ class DatasetWriter:
     def __init__(self, path: str | os.PathLike, attrs: dict[str, Any] | None = None, overwrite: bool = False):
         self.path = Path(path)
         if self.path.exists() and not overwrite:
-            raise FileExistsError(f"{self.path} already exists; choose another --out or pass --overwrite")
+            raise OutputError(f"{self.path} already exists; choose another --out or pass --overwrite")
         self.attrs = dict(attrs or {})
         self.tmp = self.path.parent / f".{self.path.name}.partial-{uuid.uuid4().hex[:8]}"
         self.overwrite = overwrite

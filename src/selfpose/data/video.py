@@ -17,6 +17,8 @@ lists (a truncated file), or no decodable frame at all.
 
 from __future__ import annotations
 
+from selfpose.errors import SelfposeError
+
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -31,7 +33,7 @@ from selfpose.data.datasets.common import FrameTransform
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".mts")
 
 
-class VideoError(RuntimeError):
+class VideoError(SelfposeError, RuntimeError):
     """A video file is missing, unreadable, corrupt or has no frames."""
 
 

@@ -14,6 +14,8 @@ float32, the convolutions in the autocast dtype.
 
 from __future__ import annotations
 
+from selfpose.errors import SelfposeError
+
 from dataclasses import dataclass
 
 import torch
@@ -34,7 +36,7 @@ from selfpose.models.stn import (
 )
 
 
-class TemporalModelError(ValueError):
+class TemporalModelError(SelfposeError, ValueError):
     """The model was asked for something its configuration does not build, or got bad inputs."""
 
 

@@ -18,6 +18,8 @@ Does the time-variant code ``v`` hold the pose and the time-invariant code
 
 from __future__ import annotations
 
+from selfpose.errors import SelfposeError
+
 import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -25,7 +27,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 
-class AnalyzeError(ValueError):
+class AnalyzeError(SelfposeError, ValueError):
     """An analysis cannot run on this model or data (no decoder/split, too few subjects or frames)."""
 
 

@@ -20,6 +20,8 @@ Feature function contract::
 
 from __future__ import annotations
 
+from selfpose.errors import SelfposeError
+
 import json
 from collections.abc import Mapping
 from contextlib import nullcontext
@@ -41,7 +43,7 @@ VERSION = 1
 _STRINGS = ("sequence_ids", "subjects", "actions", "takes", "views")
 
 
-class FeatureError(ValueError):
+class FeatureError(SelfposeError, ValueError):
     """A feature function or feature set is not what the pose stage needs."""
 
 

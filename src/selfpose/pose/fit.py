@@ -22,6 +22,8 @@ Normalisation (fitted on the training labels, stored with the head):
 
 from __future__ import annotations
 
+from selfpose.errors import SelfposeError
+
 import json
 import math
 import time
@@ -46,7 +48,7 @@ WEIGHTS = "pose_head.safetensors"
 META = "pose_head.json"
 
 
-class PoseFitError(RuntimeError):
+class PoseFitError(SelfposeError, RuntimeError):
     """The pose head cannot be fitted, saved or loaded as asked."""
 
 

@@ -19,6 +19,8 @@ default.
 
 from __future__ import annotations
 
+from selfpose.errors import SelfposeError
+
 import logging
 import zlib
 from typing import Literal
@@ -33,7 +35,7 @@ SplitBy = Literal["take", "sequence", "frames"]
 SPLIT_BY: tuple[str, ...] = ("take", "sequence", "frames")
 
 
-class LabelError(ValueError):
+class LabelError(SelfposeError, ValueError):
     """A label subset or validation split cannot be made as asked."""
 
 

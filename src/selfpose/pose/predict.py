@@ -48,6 +48,8 @@ heads that return the wrong shape raise :class:`PredictError`.
 
 from __future__ import annotations
 
+from selfpose.errors import SelfposeError
+
 import json
 import os
 import shutil
@@ -61,7 +63,7 @@ import numpy as np
 from selfpose.geometry.skeleton import H36M17
 
 
-class PredictError(RuntimeError):
+class PredictError(SelfposeError, RuntimeError):
     """Prediction cannot run: bad arguments, no video found, or a head with the wrong output."""
 
 

@@ -9,6 +9,8 @@ everything needed to predict. Nothing is unpickled.
 
 from __future__ import annotations
 
+from selfpose.errors import OutputError, SelfposeError
+
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ from selfpose.pose.fit import PoseConfig
 POSE_JSON = "pose.json"
 
 
-class PoseStageError(RuntimeError):
+class PoseStageError(SelfposeError, RuntimeError):
     """A pose folder or its run is missing or inconsistent."""
 
 
@@ -96,7 +98,7 @@ def fit_pose_stage(run_dir, data, out, cfg: PoseStageConfig, overwrite: bool = F
     out = Path(out)
     if out.exists():
         if not overwrite:
-            raise FileExistsError(f"{out} already exists; choose another --out or pass --overwrite")
+            raise OutputError(f"{out} already exists; choose another --out or pass --overwrite")
         shutil.rmtree(out)
     run = load_run(run_dir)
     ds = _select(Dataset.open(data), cfg.subjects)

@@ -32,6 +32,8 @@ same :func:`~selfpose.pose.features.extract` +
 
 from __future__ import annotations
 
+from selfpose.errors import SelfposeError
+
 import dataclasses
 import json
 import math
@@ -60,7 +62,7 @@ FORMAT = "selfpose-supervised"
 VERSION = 1
 
 
-class SupervisedError(RuntimeError):
+class SupervisedError(SelfposeError, RuntimeError):
     """The supervised baseline cannot be trained, saved or loaded as asked."""
 
 

@@ -23,6 +23,8 @@ checkpoint is used, with a warning for each newer one that is broken; the
 
 from __future__ import annotations
 
+from selfpose.errors import SelfposeError
+
 import base64
 import hashlib
 import json
@@ -51,7 +53,7 @@ LATEST = "latest"
 _NAME = re.compile(r"^ckpt-(\d{7,})$")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(SelfposeError, RuntimeError):
     """A checkpoint is missing, corrupt or incompatible; the message says what to do."""
 
 

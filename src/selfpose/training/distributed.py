@@ -13,6 +13,8 @@ checkpoint and return, then it re-raises the interrupt.
 
 from __future__ import annotations
 
+from selfpose.errors import SelfposeError
+
 import logging
 import os
 import signal
@@ -31,7 +33,7 @@ logger = logging.getLogger(__name__)
 TIMEOUT = timedelta(minutes=30)
 
 
-class DistributedError(RuntimeError):
+class DistributedError(SelfposeError, RuntimeError):
     """The process group could not be set up or a rank failed."""
 
 

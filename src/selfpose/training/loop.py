@@ -32,6 +32,8 @@ raises :class:`TrainingInterrupted`; a second Ctrl-C stops at once.
 
 from __future__ import annotations
 
+from selfpose.errors import SelfposeError
+
 import functools
 import json
 import logging
@@ -67,7 +69,7 @@ RUN = "run.json"
 RUN_ARTIFACTS = (CHECKPOINTS, METRICS, TB, PICTURES, CONFIG, ENVIRONMENT, LOG, RUN)
 
 
-class TrainingError(RuntimeError):
+class TrainingError(SelfposeError, RuntimeError):
     """The run cannot start or continue; the message says what to do."""
 
 

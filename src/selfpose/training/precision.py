@@ -12,6 +12,8 @@ instructions bf16 is emulated and slower, hence ``auto`` checks the CPU.
 
 from __future__ import annotations
 
+from selfpose.errors import SelfposeError
+
 import contextlib
 import functools
 import platform
@@ -23,7 +25,7 @@ import torch
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
-class PrecisionError(ValueError):
+class PrecisionError(SelfposeError, ValueError):
     """An unknown precision name."""
 
 

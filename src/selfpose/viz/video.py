@@ -13,6 +13,8 @@ looks finished.
 
 from __future__ import annotations
 
+from selfpose.errors import SelfposeError
+
 import os
 import uuid
 from fractions import Fraction
@@ -27,7 +29,7 @@ from selfpose.viz.skeleton import VizError
 CODECS = ("libx264", "mpeg4")
 
 
-class VideoWriteError(RuntimeError):
+class VideoWriteError(SelfposeError, RuntimeError):
     """A video could not be encoded or written (no encoder, disk full, bad path)."""
 
 

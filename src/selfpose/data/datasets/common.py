@@ -21,6 +21,8 @@ Two framings (``PrepareConfig.crop``):
 
 from __future__ import annotations
 
+from selfpose.errors import SelfposeError
+
 import json
 import pickle
 import warnings
@@ -34,7 +36,7 @@ from selfpose.config import ConfigError
 from selfpose.geometry.camera import Camera
 
 
-class PrepareError(RuntimeError):
+class PrepareError(SelfposeError, RuntimeError):
     """A source dataset is missing, malformed or inconsistent."""
 
 

@@ -15,6 +15,8 @@ directions are used, so the same function serves world and camera frames.
 
 from __future__ import annotations
 
+from selfpose.errors import SelfposeError
+
 import colorsys
 import zlib
 from dataclasses import dataclass, fields
@@ -43,7 +45,7 @@ _HEIGHT_BONES = (1, 2, 6, 7, 8, 9)   # the vertical chain: leg, spine, neck, hea
 _COLOUR_FIELDS = ("skin", "top", "bottom", "shoe", "hair", "top_pattern_color", "bottom_pattern_color")
 
 
-class BodyError(ValueError):
+class BodyError(SelfposeError, ValueError):
     """Joints or an identity that a body cannot be built from."""
 
 

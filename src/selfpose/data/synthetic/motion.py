@@ -19,6 +19,8 @@ Two sources:
 
 from __future__ import annotations
 
+from selfpose.errors import SelfposeError
+
 import json
 import re
 import zipfile
@@ -43,7 +45,7 @@ GRAVITY_MM_S2 = 9810.0
 """Standard gravity, mm/s²."""
 
 
-class MotionError(ValueError):
+class MotionError(SelfposeError, ValueError):
     """A motion file, key or array is unusable; the message says what to fix."""
 
 

@@ -29,6 +29,8 @@ would fill more than :data:`MAX_FILL` of the frame height in any frame.
 
 from __future__ import annotations
 
+from selfpose.errors import SelfposeError
+
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Iterator
 
@@ -60,7 +62,7 @@ _HEAD, _ANKLES = 10, (3, 6)
 _UP = np.array([0.0, 0.0, 1.0])
 
 
-class ScenarioError(ValueError):
+class ScenarioError(SelfposeError, ValueError):
     """A motion or setting a scenario cannot frame or render."""
 
 

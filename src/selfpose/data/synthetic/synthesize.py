@@ -16,6 +16,8 @@ and adding or removing motions does not change the other takes.
 
 from __future__ import annotations
 
+from selfpose.errors import OutputError
+
 import time
 import zlib
 from dataclasses import dataclass
@@ -304,7 +306,7 @@ def synthesize(cfg: SynthConfig, out: str | Path, overwrite: bool = False, progr
 
     out = Path(out)
     if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} already exists; choose another output folder or pass overwrite=True")
+        raise OutputError(f"{out} already exists; choose another output folder or pass overwrite=True")
     renderer = Renderer(cfg.height, cfg.width, batch_size=cfg.batch_size, supersample=cfg.supersample,
                         num_threads=cfg.threads)
     mf = None if cfg.procedural else MotionFile(cfg.motion_path, fps=cfg.motion_fps)

@@ -12,6 +12,8 @@ uint8 RGB, so a seed fixes the image exactly.
 
 from __future__ import annotations
 
+from selfpose.errors import SelfposeError
+
 import colorsys
 from functools import lru_cache
 
@@ -26,7 +28,7 @@ KINDS = ("photo", "procedural", "any") + PROCEDURAL_KINDS
 WALL_KINDS = ("noise", "tiles", "stripes")
 
 
-class TextureError(ValueError):
+class TextureError(SelfposeError, ValueError):
     """An unknown texture kind or an image that cannot be loaded."""
 
 
