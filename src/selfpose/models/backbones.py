@@ -22,6 +22,8 @@ weights expect and which is a harmless fixed affine map for random ones.
 
 from __future__ import annotations
 
+from selfpose.errors import SelfposeError
+
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,7 +35,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-class BackboneError(ValueError):
+class BackboneError(SelfposeError, ValueError):
     """A backbone cannot be built, or a checkpoint does not fit it."""
 
 

@@ -12,12 +12,14 @@ of the c×c block costing 16× the first one.
 
 from __future__ import annotations
 
+from selfpose.errors import SelfposeError
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 
-class DecoderError(ValueError):
+class DecoderError(SelfposeError, ValueError):
     """Bad decoder settings or inputs."""
 
 

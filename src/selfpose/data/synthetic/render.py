@@ -18,6 +18,8 @@ camera depth in mm.
 
 from __future__ import annotations
 
+from selfpose.errors import SelfposeError
+
 import math
 import time
 from contextlib import contextmanager
@@ -35,7 +37,7 @@ _CHUNK_RAYS = 1 << 20
 _NEAR_MM = 1.0
 
 
-class RenderError(ValueError):
+class RenderError(SelfposeError, ValueError):
     """Inputs that cannot be rendered (wrong shapes, distorted camera, ...)."""
 
 
