@@ -13,6 +13,7 @@ from selfpose.errors import SelfposeError
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from pathlib import Path
@@ -83,6 +84,10 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
             raise ConfigError(f"{where} must be {typ.__name__}, got {value!r}") from None
         if typ is int and isinstance(value, float) and v != value:
             raise ConfigError(f"{where} must be an integer, got {value!r}")
+        # No setting means anything with NaN or infinity (a NaN learning rate passed `lr <= 0`);
+        # "no limit" is spelled null where a field allows it.
+        if typ is float and not math.isfinite(v):
+            raise ConfigError(f"{where} must be a finite number, got {value!r}")
         return v
     if typ is str:
         return str(value)
