@@ -109,7 +109,7 @@ def info(
     from selfpose.data.store import Dataset
     from selfpose.utils.jsonsafe import dumps
 
-    ds = _run(Dataset.open, data)
+    ds = _run(Dataset.open, data, verify=not check)   # --check lists every inconsistency itself
     report = {"summary": _run(inspect.summarize, ds)}
     if check:
         report["check"] = _run(inspect.check, ds, reproj_threshold_px=max_error)
