@@ -422,7 +422,15 @@ class _Trainer:
             with torch.no_grad(), autocast(self.precision):
                 images = self.method.pictures(self.picture_batch)
             logs.pictures(self.step, images)
-        except Exception:  # a diagnostic picture must not end a long run; say so loudly
+        except SelfposeError:
+            raise   # a user error (e.g. the disk is full) ends the run with its one-line message
+        except OSError as e:
+            from selfpose.errors import disk_full
+
+            if (full := disk_full(e, self.out_dir)) is not None:
+                raise full from e
+            logger.exception("picture log failed at step %d (training continues)", self.step)
+        except Exception:  # any other failure of a diagnostic picture must not end a long run; say so loudly
             logger.exception("picture log failed at step %d (training continues)", self.step)
         finally:
             self.method.train(was_training)
