@@ -252,8 +252,15 @@ def test_evaluate_json_is_strict_without_boxes(tiny, tmp_path):
     res = json.loads(r.stdout, parse_constant=_reject_nan)
     assert res["box_iou"] is None and res["overall"]["count"] > 0
     json.loads((tiny / "pose" / "results.json").read_text(), parse_constant=_reject_nan)
-    r = invoke("evaluate", tiny / "pose", "--data", ds)
-    assert "box IoU –" in r.stdout and "nan" not in r.stdout.lower()
+
+
+def test_evaluate_line_shows_a_dash_for_a_metric_that_does_not_apply():
+    from selfpose.cli import evaluate_line
+
+    res = {"overall": {"mpjpe": 100.0, "n_mpjpe": 90.0, "p_mpjpe": 70.0, "count": 12}, "box_iou": float("nan"),
+           "excluded_frames": 0}
+    assert evaluate_line(res, Path("P")) == ("MPJPE 100.0 mm · N-MPJPE 90.0 mm · P-MPJPE 70.0 mm · box IoU – · "
+                                             "12 frames → P/results.md")
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")   # a noise clip has no background to estimate
