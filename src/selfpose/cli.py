@@ -9,7 +9,6 @@ is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -108,13 +107,14 @@ def info(
     """Describe a dataset: sequences, subjects, actions, views, frames, labels; --check validates it."""
     from selfpose.data import inspect
     from selfpose.data.store import Dataset
+    from selfpose.utils.jsonsafe import dumps
 
-    ds = _run(Dataset.open, data)
+    ds = _run(Dataset.open, data, verify=not check)   # --check lists every inconsistency itself
     report = {"summary": _run(inspect.summarize, ds)}
     if check:
         report["check"] = _run(inspect.check, ds, reproj_threshold_px=max_error)
     if as_json:
-        typer.echo(json.dumps(report, indent=1, default=str))
+        typer.echo(dumps(report))
     else:
         typer.echo(inspect.format_summary(report["summary"]))
         if check:
@@ -193,6 +193,26 @@ def fit_pose(
     typer.echo(f"pose head fitted on {res['num_labelled']} frames; validation N-MPJPE {res['val_n_mpjpe']:.1f} mm → {out}")
 
 
+def evaluate_line(res: dict, pose: Path) -> str:
+    """The one-line summary of an evaluation result (``–`` where a metric does not apply)."""
+    import math
+
+    def num(v, fmt: str) -> str:
+        return "–" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, fmt)
+
+    o = res["overall"]
+    skipped = res.get("excluded_frames") or 0
+    note = f" ({skipped} without finite 3D labels skipped)" if skipped else ""
+    return (f"MPJPE {num(o['mpjpe'], '.1f')} mm · N-MPJPE {num(o['n_mpjpe'], '.1f')} mm · "
+            f"P-MPJPE {num(o['p_mpjpe'], '.1f')} mm · box IoU {num(res.get('box_iou'), '.3f')} · "
+            f"{o['count']} frames{note} → {Path(pose) / 'results.md'}")
+
+
+def predict_line(v: dict) -> str:
+    """The one-line summary of one predicted video (a summary of :func:`selfpose.pose.predict.predict_video`)."""
+    return f"{v['video']}: {v['num_frames']} frames → {v['out']}"
+
+
 @app.command()
 def evaluate(
     pose: Path = typer.Argument(..., help="pose folder from fit-pose"),
@@ -202,14 +222,13 @@ def evaluate(
 ) -> None:
     """MPJPE, N-MPJPE, P-MPJPE overall and per action, and detection IoU; written into the pose folder."""
     from selfpose.pose.stage import evaluate_pose_stage
+    from selfpose.utils.jsonsafe import dumps
 
     res = _run(evaluate_pose_stage, pose, data, subjects=subjects.split(",") if subjects else None)
     if as_json:
-        typer.echo(json.dumps(res, indent=1, default=float))
+        typer.echo(dumps(res))   # strict JSON: null where a metric does not apply, never NaN
     else:
-        o = res["overall"]
-        typer.echo(f"MPJPE {o['mpjpe']:.1f} mm · N-MPJPE {o['n_mpjpe']:.1f} mm · P-MPJPE {o['p_mpjpe']:.1f} mm"
-                   f" · box IoU {res.get('box_iou', float('nan')):.3f} · {o['count']} frames → {pose}/results.md")
+        typer.echo(evaluate_line(res, pose))
 
 
 @app.command()
@@ -224,7 +243,7 @@ def predict(
 
     res = _run(predict_with_pose, pose, video, out, step=step)
     for v in res["videos"]:
-        typer.echo(f"{v.get('video')}: {v.get('frames')} frames → {v.get('out_dir')}")
+        typer.echo(predict_line(v))
 
 
 @app.command()
@@ -236,9 +255,10 @@ def analyze(
 ) -> None:
     """Pose/appearance transfers, KMeans subject accuracy of v and i, pose from i vs v."""
     from selfpose.pose.stage import analyze_run
+    from selfpose.utils.jsonsafe import dumps
 
     res = _run(analyze_run, run, data, out, labels=labels)
-    typer.echo(json.dumps({k: v for k, v in res.items() if not isinstance(v, (list, dict))}, indent=1, default=str))
+    typer.echo(dumps({k: v for k, v in res.items() if not isinstance(v, (list, dict))}))
 
 
 @app.command()

@@ -13,6 +13,7 @@ from selfpose.errors import SelfposeError
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from pathlib import Path
@@ -83,6 +84,10 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
             raise ConfigError(f"{where} must be {typ.__name__}, got {value!r}") from None
         if typ is int and isinstance(value, float) and v != value:
             raise ConfigError(f"{where} must be an integer, got {value!r}")
+        # No setting means anything with NaN or infinity (a NaN learning rate passed `lr <= 0`);
+        # "no limit" is spelled null where a field allows it.
+        if typ is float and not math.isfinite(v):
+            raise ConfigError(f"{where} must be a finite number, got {value!r}")
         return v
     if typ is str:
         return str(value)
@@ -172,6 +177,27 @@ def _merge_file(cls, base: dict, extra: dict) -> dict:
     return out
 
 
+def read_mapping(path: str | Path, error: type[SelfposeError] = ConfigError, allow_empty: bool = True) -> dict:
+    """The mapping a YAML file holds; ``error`` naming the file when it is unreadable, not YAML or not a mapping."""
+    p = Path(path)
+    try:
+        loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{p} not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise error(f"cannot read {p}: {' '.join(str(e).split())}") from e
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        what = getattr(e, "problem", None) or " ".join(str(e).split())
+        raise error(f"{p} is not valid YAML ({what}{where})") from e
+    if loaded is None and allow_empty:
+        return {}
+    if not isinstance(loaded, dict):
+        raise error(f"{p} must hold a mapping of config keys, it holds {'nothing' if loaded is None else type(loaded).__name__}")
+    return loaded
+
+
 def load(cls: type[T], path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> T:
     """Defaults of ``cls`` ← YAML file ``path`` ← ``key=value`` overrides.
 
@@ -182,16 +208,9 @@ def load(cls: type[T], path: str | Path | None = None, overrides: list[str] | tu
     """
     data: dict[str, Any] = {}
     if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file {p} not found")
-        try:
-            loaded = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{p} is not valid YAML: {' '.join(str(e).split())}") from e
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{p} must hold a mapping of config keys")
-        data = loaded
+        if not Path(path).is_file():
+            raise ConfigError(f"config file {path} not found")
+        data = read_mapping(path)
     data = _merge_file(cls, defaults(cls), data)
     data = _merge(data, parse_overrides(list(overrides)))
     return from_dict(cls, data)

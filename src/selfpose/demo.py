@@ -18,13 +18,13 @@ runs every step on a tiny budget (about two minutes) as a smoke test.
 
 from __future__ import annotations
 
-import html
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from selfpose.utils.jsonsafe import dumps
 
 
 @dataclass(frozen=True)
@@ -111,8 +111,8 @@ def run_demo(out: str | Path, *, quick: bool = False, overwrite: bool = True, pr
         "kmeans_v": ana.get("kmeans_v"), "kmeans_i": ana.get("kmeans_i"), "chance": ana.get("chance"),
         "pose_from_v": ana.get("pose_from_v"), "pose_from_i": ana.get("pose_from_i"),
     }
-    (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
-    return _write_report(out, results, pictures)
+    (out / "results.json").write_text(dumps(results))   # strict JSON: null, never NaN
+    return write_report(out, results, pictures)
 
 
 def _random_run(cfg, train_dir: Path, out: Path) -> None:
@@ -163,7 +163,11 @@ def _fmt(x, d=1) -> str:
     return "–" if x is None or (isinstance(x, float) and not np.isfinite(x)) else f"{x:.{d}f}"
 
 
-def _write_report(out: Path, r: dict, pictures: dict[str, str]) -> Path:
+def write_report(out: Path, r: dict, pictures: dict[str, str]) -> Path:
+    """Write ``out/report.md`` and ``out/report.html`` from the demo's results and pictures (title → path
+    relative to ``out``); returns the markdown's path."""
+    from selfpose.utils.markdown import page
+
     fm, rnd = r["full_method"], r["random_init"]
     pv, pi = r.get("pose_from_v") or {}, r.get("pose_from_i") or {}
     lines = [
@@ -186,31 +190,7 @@ def _write_report(out: Path, r: dict, pictures: dict[str, str]) -> Path:
     for title, path in pictures.items():
         lines += [f"## {title}", "", f"![{title}]({path})", ""]
     md = out / "report.md"
-    md.write_text("\n".join(lines))
-    body = []
-    for line in lines:
-        if line.startswith("# "):
-            body.append(f"<h1>{html.escape(line[2:])}</h1>")
-        elif line.startswith("## "):
-            body.append(f"<h2>{html.escape(line[3:])}</h2>")
-        elif line.startswith("!["):
-            src = line[line.index("(") + 1:-1]
-            body.append(f'<img src="{html.escape(src)}" style="max-width:100%">')
-        elif line.startswith("|") and not line.startswith("|---"):
-            cells = [html.escape(c.strip()) for c in line.strip("|").split("|")]
-            tag = "th" if line.startswith("| encoder") else "td"
-            body.append("<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>")
-        elif line:
-            body.append(f"<p>{html.escape(line)}</p>")
-    page, in_table = [], False
-    for b in body:
-        if b.startswith("<tr>") and not in_table:
-            page.append("<table border=1 cellpadding=4>")
-            in_table = True
-        elif not b.startswith("<tr>") and in_table:
-            page.append("</table>")
-            in_table = False
-        page.append(b)
-    (out / "report.html").write_text("<!doctype html><meta charset=utf-8><title>selfpose demo</title>"
-                                     "<body style='font-family:sans-serif;max-width:1100px'>" + "\n".join(page))
+    text = "\n".join(lines)
+    md.write_text(text, encoding="utf-8")
+    (out / "report.html").write_text(page(text, "selfpose demo"), encoding="utf-8")
     return md

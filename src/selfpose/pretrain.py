@@ -137,14 +137,22 @@ class Run:
 
 
 def load_config(run_dir: str | Path) -> PretrainConfig:
-    import yaml
+    """A run's resolved config; a missing, corrupt or foreign ``config.yaml`` is a one-line CheckpointError."""
+    from selfpose.config import read_mapping
+    from selfpose.training.checkpoint import CheckpointError
 
     p = Path(run_dir) / "config.yaml"
     if not p.is_file():
-        from selfpose.training.checkpoint import CheckpointError
-
         raise CheckpointError(f"{run_dir} is not a pretraining run (no config.yaml); run `selfpose pretrain` first")
-    return from_dict(PretrainConfig, yaml.safe_load(p.read_text()))
+    redo = "restore it (it is the resolved config `selfpose pretrain` wrote) or pretrain again into a new folder"
+    try:
+        data = read_mapping(p, CheckpointError, allow_empty=False)   # an empty file would silently mean the defaults
+    except CheckpointError as e:
+        raise CheckpointError(f"{e}; {redo}") from e
+    try:
+        return from_dict(PretrainConfig, data)
+    except ConfigError as e:
+        raise CheckpointError(f"{p} does not fit this selfpose's PretrainConfig ({e}); {redo}") from e
 
 
 def load_run(run_dir: str | Path) -> Run:

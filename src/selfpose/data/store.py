@@ -20,8 +20,10 @@ from __future__ import annotations
 
 from selfpose.errors import OutputError, SelfposeError
 
+import functools
 import json
 import os
+import re
 import shutil
 import time
 import uuid
@@ -271,6 +273,69 @@ class SequenceRecord:
         return self[name] if self.has(name) else None
 
 
+_SHAPE = re.compile(r"'shape':\s*\(([\d,\s]*)\)")
+_DESCR = re.compile(r"'descr':\s*'([^']+)'")
+
+
+@functools.lru_cache(maxsize=64)
+def _itemsize(descr: str) -> int:
+    return np.dtype(descr).itemsize
+
+
+def _npy_shape(path: str | Path) -> tuple[tuple[int, ...], int, int]:
+    """``(shape, bytes the file must hold, bytes it holds)`` of an ``.npy`` file, from its header only (no data read).
+
+    The header is parsed with two regular expressions (numpy's parser,
+    ``ast.literal_eval``, costs ~40 µs a file — most of opening a large
+    dataset); anything unusual falls back to numpy's parser.
+    """
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        magic = fh.read(12)
+        if magic[:6] != b"\x93NUMPY" or len(magic) < 10:
+            raise ValueError("not an .npy file")
+        start = 10 if magic[6] == 1 else 12
+        hlen = int.from_bytes(magic[8:start], "little")
+        fh.seek(start)
+        text = fh.read(hlen).decode("latin1")
+        shape_m, descr_m = _SHAPE.search(text), _DESCR.search(text)
+        if shape_m is None or descr_m is None:
+            fh.seek(0)
+            version = np.lib.format.read_magic(fh)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read(fh)
+            return tuple(shape), fh.tell() + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize, size
+    shape = tuple(int(x) for x in shape_m.group(1).split(",") if x.strip())
+    return shape, start + hlen + int(np.prod(shape, dtype=np.int64)) * _itemsize(descr_m.group(1)), size
+
+
+def _check_arrays(s: SequenceRecord, redo: str) -> None:
+    """Every array ``index.json`` lists for ``s`` exists, is complete and has its frame count.
+
+    Reads the ``.npy`` headers only (a few hundred bytes per array), so
+    opening a dataset stays cheap; without it a wrong count surfaces as an
+    ``IndexError`` deep inside a loader.
+    """
+    m = s.meta
+    folder = os.path.join(s.root, "sequences", m.id)   # plain strings: Path objects cost more than the reads
+    for name in s.arrays:
+        try:
+            shape, need, size = _npy_shape(os.path.join(folder, name + ".npy"))
+        except FileNotFoundError:
+            raise DatasetError(f"sequence {m.id!r} of {s.root}: {name}.npy is missing though index.json lists it; "
+                               f"{redo}") from None
+        except (OSError, ValueError) as e:
+            raise DatasetError(f"sequence {m.id!r} of {s.root}: cannot read {name}.npy "
+                               f"({' '.join(str(e).split())}); {redo}") from e
+        spec = ARRAY_SPECS.get(name)
+        if spec is not None and spec.temporal and (not shape or shape[0] != m.num_frames):
+            raise DatasetError(f"sequence {m.id!r} of {s.root}: {name}.npy has {shape[0] if shape else 0} frames "
+                               f"but index.json says {m.num_frames}; {redo}")
+        if size < need:
+            raise DatasetError(f"sequence {m.id!r} of {s.root}: {name}.npy is truncated ({size} of {need} bytes); "
+                               f"{redo}")
+
+
 class Dataset:
     """A prepared dataset, opened read-only.
 
@@ -282,22 +347,44 @@ class Dataset:
         self.root, self.attrs, self.sequences, self.created = root, attrs, sequences, created
 
     @classmethod
-    def open(cls, path: str | os.PathLike) -> "Dataset":
+    def open(cls, path: str | os.PathLike, verify: bool = True) -> "Dataset":
+        """Open the dataset at ``path``.
+
+        ``verify`` checks that every array the index lists exists, is complete
+        and has the sequence's frame count, from the ``.npy`` headers only (no
+        data is read); a mismatch is a :class:`DatasetError` that names the
+        sequence. ``selfpose info --check`` opens without it, to list every
+        problem rather than stop at the first.
+        """
         root = Path(path)
         if not root.exists():
             raise DatasetError(f"dataset {root} does not exist; create one with `selfpose synth` or `selfpose prepare`")
         if not (root / INDEX).is_file():
             raise DatasetError(f"{root} is not a selfpose dataset (no {INDEX}); it may be an interrupted write — "
                                "run `selfpose synth`/`prepare` again")
+        redo = "prepare the dataset again (`selfpose synth`/`prepare` with --overwrite)"
         try:
-            index = json.loads((root / INDEX).read_text())
-        except json.JSONDecodeError as e:
-            raise DatasetError(f"{root / INDEX} is corrupt ({e}); prepare the dataset again") from e
-        if index.get("format") != FORMAT:
+            index = json.loads((root / INDEX).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:   # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise DatasetError(f"{root / INDEX} is corrupt ({' '.join(str(e).split())}); {redo}") from e
+        if not isinstance(index, dict) or index.get("format") != FORMAT:
             raise DatasetError(f"{root / INDEX} is not a {FORMAT} index")
-        if index.get("version", 0) > VERSION:
+        if not isinstance(index.get("version", 0), int) or index.get("version", 0) > VERSION:
             raise DatasetError(f"{root} was written by a newer selfpose (format version {index['version']})")
-        seqs = [SequenceRecord(root, SequenceMeta.from_dict(d)) for d in index["sequences"]]
+        entries = index.get("sequences")
+        if not isinstance(entries, list) or not all(isinstance(d, dict) for d in entries):
+            raise DatasetError(f"{root / INDEX} has no list of sequences; {redo}")
+        seqs = []
+        for i, d in enumerate(entries):
+            try:
+                meta = SequenceMeta.from_dict(d)
+            except (TypeError, KeyError, ValueError) as e:
+                raise DatasetError(f"{root / INDEX}: sequence entry {i} ({d.get('id', 'no id')!r}) is malformed "
+                                   f"({' '.join(str(e).split())}); {redo}") from e
+            seqs.append(SequenceRecord(root, meta))
+        if verify:
+            for s in seqs:
+                _check_arrays(s, redo)
         return cls(root, index.get("attrs", {}), seqs, index.get("created", ""))
 
     def __len__(self) -> int:

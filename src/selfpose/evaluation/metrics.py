@@ -67,6 +67,11 @@ def _prepare(pred, target, root, joints, align: str = "none") -> tuple[torch.Ten
     if align == "scale":
         p = scale_align(p, t, root=None)
     elif align == "procrustes":
+        # The SVD fails on NaN/inf (torch's "linalg.svd ... non-finite values"); say which input is bad.
+        bad = ~(torch.isfinite(p).flatten(-2).all(-1) & torch.isfinite(t).flatten(-2).all(-1))
+        if bad.any():
+            raise MetricError(f"P-MPJPE needs finite poses: {int(bad.sum())} of {bad.numel()} samples hold NaN/inf "
+                              "(in the prediction or the target); leave those samples out")
         p = procrustes_align(p, t)
     return p, t, was_np
 

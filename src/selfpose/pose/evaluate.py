@@ -13,6 +13,7 @@ evaluation for a feature function.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Any, Callable
@@ -20,13 +21,21 @@ from typing import Any, Callable
 import numpy as np
 
 from selfpose.config import to_dict
+from selfpose.errors import SelfposeError
 from selfpose.evaluation.metrics import box_iou, evaluate_poses
 from selfpose.pose.features import FeatureError, FeatureSet, extract
 from selfpose.pose.fit import FittedPose, PoseConfig, fit_pose
 from selfpose.pose.labels import label_subset, split_validation
+from selfpose.utils.jsonsafe import jsonable
 
 #: IoU above which a predicted box counts as a detection (PASCAL VOC convention).
 IOU_HIT = 0.5
+
+logger = logging.getLogger(__name__)
+
+
+class EvaluationError(SelfposeError, ValueError):
+    """Nothing can be scored: no frame has finite 3D labels, or the model predicted NaN/inf."""
 
 
 def detection_quality(pred_boxes: np.ndarray, true_boxes: np.ndarray, actions=None) -> dict:
@@ -63,21 +72,44 @@ def evaluate(pred, fs: FeatureSet) -> dict:
         pred: ``(N, J, 3)`` mm, camera frame (root-centred again by the metrics).
         fs: the feature set the predictions were made for (``joints3d`` required).
 
+    Frames whose 3D label has a NaN or inf (a joint the source did not
+    annotate, a damaged file) are left out of the pose metrics and counted
+    in ``"excluded_frames"`` (a warning says how many); the box metrics keep
+    every frame.
+
     Returns:
         ``evaluate_poses``' dict (``overall``, ``per_action``,
-        ``action_average``) plus ``"detection"`` (see
-        :func:`detection_quality`) when ``fs`` has both predicted and true
-        boxes, and ``"num_samples"``.
+        ``action_average``; ``count`` = frames scored) plus ``"detection"``
+        (see :func:`detection_quality`) when ``fs`` has both predicted and
+        true boxes, ``"num_samples"`` (all frames) and ``"excluded_frames"``.
+
+    Raises:
+        EvaluationError: no frame has a finite 3D label, or a prediction is NaN/inf.
     """
     if fs.joints3d is None:
         raise FeatureError("these frames have no joints3d: nothing to evaluate against")
     pred = np.asarray(pred)
     if pred.shape != fs.joints3d.shape:
         raise FeatureError(f"predictions have shape {pred.shape}, the labels {fs.joints3d.shape}")
-    results = evaluate_poses(pred, fs.joints3d, actions=list(fs.actions))
+    bad_pred = ~np.isfinite(pred).all(axis=(1, 2))
+    if bad_pred.any():
+        raise EvaluationError(f"the model predicted NaN/inf joints for {int(bad_pred.sum())} of {len(pred)} frames "
+                              "(e.g. sequence {}); its training diverged — fit the pose head (or pretrain) again, "
+                              "e.g. with a lower learning rate".format(fs.sequence_ids[np.argmax(bad_pred)]))
+    usable = np.isfinite(fs.joints3d).all(axis=(1, 2))
+    excluded = int((~usable).sum())
+    if not usable.any():
+        raise EvaluationError(f"none of the {len(fs)} frames has finite 3D labels (all hold NaN/inf): nothing to "
+                              "score; check the dataset (`selfpose info DATA --check`) or prepare it again")
+    if excluded:
+        seqs = sorted(set(fs.sequence_ids[~usable].tolist()))
+        logger.warning("evaluate: %d of %d frames have NaN/inf 3D labels and are not scored (sequences: %s%s)",
+                       excluded, len(fs), ", ".join(seqs[:5]), " ..." if len(seqs) > 5 else "")
+    results = evaluate_poses(pred[usable], fs.joints3d[usable], actions=list(fs.actions[usable]))
     if fs.pred_boxes is not None and fs.boxes is not None:
         results["detection"] = detection_quality(fs.pred_boxes, fs.boxes, fs.actions)
     results["num_samples"] = len(fs)
+    results["excluded_frames"] = excluded
     return results
 
 
@@ -89,22 +121,6 @@ def summary(results: dict) -> dict:
     o = results["overall"]
     return {"mpjpe": o["mpjpe"], "n_mpjpe": o["n_mpjpe"], "p_mpjpe": o["p_mpjpe"], "frames": o["count"],
             "box_iou": results.get("detection", {}).get("mean_iou", float("nan"))}
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, np.generic):
-        return _jsonable(x.item())
-    if isinstance(x, float) and not math.isfinite(x):
-        return None  # JSON has no NaN
-    if isinstance(x, Path):
-        return str(x)
-    return x
 
 
 def _fmt(v: Any, digits: int = 1) -> str:
@@ -141,7 +157,7 @@ def results_markdown(results: dict, title: str = "Pose evaluation") -> str:
     if extra:
         lines += ["", "## Run", ""]
         for k, v in extra.items():
-            text = json.dumps(_jsonable(v)) if isinstance(v, (dict, list, tuple)) else str(v)
+            text = json.dumps(jsonable(v)) if isinstance(v, (dict, list, tuple)) else str(v)
             lines.append(f"- **{k}**: {text}")
     return "\n".join(lines) + "\n"
 
@@ -151,7 +167,7 @@ def write_report(results: dict, out_dir: str | Path, title: str = "Pose evaluati
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     js, md = out / "results.json", out / "results.md"
-    js.write_text(json.dumps(_jsonable(results), indent=1))
+    js.write_text(json.dumps(jsonable(results), indent=1))
     md.write_text(results_markdown(results, title))
     return js, md
 

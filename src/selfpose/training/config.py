@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -47,7 +48,13 @@ class OptimConfig:
     grad_clip: float | None = None
 
     def __post_init__(self) -> None:
-        if self.lr <= 0:
+        # Written so that NaN fails too (NaN <= 0 is False); configs built in code skip config._coerce.
+        for name in ("lr", "weight_decay", "min_lr_ratio", *(("grad_clip",) if self.grad_clip is not None else ())):
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"optim.{name} must be a finite number, got {getattr(self, name)}")
+        if not all(math.isfinite(b) for b in self.betas):
+            raise ConfigError(f"optim.betas must be finite numbers, got {self.betas}")
+        if not self.lr > 0:
             raise ConfigError(f"optim.lr must be > 0, got {self.lr}")
         if self.weight_decay < 0:
             raise ConfigError(f"optim.weight_decay must be ≥ 0, got {self.weight_decay}")

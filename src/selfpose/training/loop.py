@@ -344,9 +344,13 @@ class _Trainer:
         if self.is_main:
             logger.info("resuming from %s (step %d of %d)", ck.path, ck.step, self.tc.steps)
             if ck.state["config_hash"] != self.hash and (self.out_dir / CONFIG).is_file():
-                import yaml
+                from selfpose.config import ConfigError, read_mapping
 
-                old = yaml.safe_load((self.out_dir / CONFIG).read_text()) or {}
+                try:   # only for the warning: the checkpoint, not this file, is what resumes
+                    old = read_mapping(self.out_dir / CONFIG)
+                except ConfigError as e:
+                    logger.warning("the run's old config cannot be compared (%s); it is replaced by the current one", e)
+                    old = {}
                 changes = config_diff(old, config_dict(self.cfg))
                 logger.warning("resuming with a changed config: %s", "; ".join(changes) or "(hash differs)")
 
@@ -418,7 +422,15 @@ class _Trainer:
             with torch.no_grad(), autocast(self.precision):
                 images = self.method.pictures(self.picture_batch)
             logs.pictures(self.step, images)
-        except Exception:  # a diagnostic picture must not end a long run; say so loudly
+        except SelfposeError:
+            raise   # a user error (e.g. the disk is full) ends the run with its one-line message
+        except OSError as e:
+            from selfpose.errors import disk_full
+
+            if (full := disk_full(e, self.out_dir)) is not None:
+                raise full from e
+            logger.exception("picture log failed at step %d (training continues)", self.step)
+        except Exception:  # any other failure of a diagnostic picture must not end a long run; say so loudly
             logger.exception("picture log failed at step %d (training continues)", self.step)
         finally:
             self.method.train(was_training)

@@ -35,6 +35,7 @@ class VideoWriteError(SelfposeError, RuntimeError):
 
 def available_codec(preferred: Iterable[str] = CODECS) -> str:
     """The first encoder of ``preferred`` that PyAV's FFmpeg build provides."""
+    import av
     from av.codec import Codec
 
     tried = []
@@ -42,7 +43,7 @@ def available_codec(preferred: Iterable[str] = CODECS) -> str:
         try:
             Codec(name, "w")
             return name
-        except Exception:  # PyAV raises UnknownCodecError (a ValueError) or FFmpegError by version
+        except (ValueError, av.FFmpegError):  # PyAV raises UnknownCodecError (a ValueError) or FFmpegError by version
             tried.append(name)
     raise VideoWriteError(f"none of the video encoders {', '.join(tried)} is in PyAV's FFmpeg build; "
                           "install a PyAV wheel with libx264 (pip install av)")

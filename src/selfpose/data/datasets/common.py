@@ -23,8 +23,6 @@ from __future__ import annotations
 
 from selfpose.errors import SelfposeError
 
-import json
-import pickle
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,6 +31,7 @@ from typing import Any, Iterable, Literal
 import numpy as np
 
 from selfpose.config import ConfigError
+from selfpose.data.datasets import safe_read
 from selfpose.geometry.camera import Camera
 
 
@@ -284,36 +283,16 @@ def find_image(root: Path, name: str) -> Path | None:
 
 def read_npz(path: Path, required: Iterable[str] = ()) -> dict[str, Any]:
     """All arrays of an ``.npz`` file (pickled objects allowed: these are trusted dataset files)."""
-    try:
-        with np.load(path, allow_pickle=True) as z:
-            data = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, pickle.UnpicklingError) as e:
-        raise PrepareError(f"cannot read {path}: {e}") from e
-    missing = [k for k in required if k not in data]
-    if missing:
-        raise PrepareError(f"{path} lacks key(s) {', '.join(missing)}; it has: {', '.join(data) or 'nothing'}")
-    return data
+    return safe_read.read_npz(path, required, error=PrepareError)
 
 
 def read_pickle(path: Path) -> Any:
-    """A pickle written by Python 2 or 3 (latin1 keeps Python 2 numpy arrays readable)."""
-    try:
-        with open(path, "rb") as fh:
-            return pickle.load(fh, encoding="latin1")
-    except FileNotFoundError:
-        raise PrepareError(f"{path} not found") from None
-    except ModuleNotFoundError as e:
-        raise PrepareError(f"{path} needs the Python module {e.name!r} to be read; convert it to .npz "
-                           "(numpy arrays only) and pass that instead") from e
-    except (OSError, EOFError, pickle.UnpicklingError, ValueError) as e:
-        raise PrepareError(f"cannot read {path}: {e}") from e
+    """A pickle written by Python 2 or 3 (trusted dataset files only)."""
+    return safe_read.read_pickle(path, error=PrepareError)
 
 
 def read_json(path: Path) -> Any:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise PrepareError(f"cannot read {path}: {e}") from e
+    return safe_read.read_json(path, error=PrepareError)
 
 
 def warn(msg: str) -> None:
@@ -341,13 +320,14 @@ def read_body3d_npz(path: Path) -> dict[str, np.ndarray]:
 
 def is_body3d_npz(path: Path) -> bool:
     """True for an mmpose body3d file with 17 joints (other npz files in the folder are skipped)."""
+    # A truncated or corrupt npz is an error, not "some other file" silently skipped.
+    if not {"imgname", "part", "S"} <= set(safe_read.npz_keys(path, error=PrepareError)):
+        return False
     try:
         with np.load(path, allow_pickle=False) as z:
-            if not {"imgname", "part", "S"} <= set(z.files):
-                return False
             return z["S"].ndim == 3 and z["S"].shape[1] == 17
-    except (OSError, ValueError, EOFError):
-        return False
+    except safe_read.CORRUPT_FILE_ERRORS as e:
+        raise safe_read.unreadable(path, e, PrepareError, "an .npz archive") from e
 
 
 def body3d_files(source: Path, kind: str) -> tuple[Path, list[Path]]:

@@ -24,7 +24,8 @@ from typing import Any
 
 from selfpose.data.datasets.common import (ImageSample, PrepareConfig, PrepareError, body3d_files,
                                            check_found, find_image, joint_boxes,
-                                           read_body3d_npz, read_pickle, write_image_sequences)
+                                           read_body3d_npz, write_image_sequences)
+from selfpose.data.datasets.safe_read import read_pickle
 from selfpose.geometry.camera import Camera
 
 #: Human3.6M's video frame rate.
@@ -55,7 +56,7 @@ def prepare_h36m(source: Path, writer, cfg: PrepareConfig, progress: bool | None
     """Write Human3.6M sequences from ``source`` into ``writer``; returns facts for the dataset attrs."""
     root, files = body3d_files(source, "Human3.6M")
     cam_path = _find_cameras(root)
-    cameras = read_pickle(cam_path)
+    cameras = read_pickle(cam_path, error=PrepareError)
     if not isinstance(cameras, dict):
         raise PrepareError(f"{cam_path} must hold a dict keyed by (subject, camera id)")
     cam_cache: dict[tuple[str, str], Camera] = {}

@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from selfpose.data.datasets.common import PrepareConfig, PrepareError, keep_indices, read_npz, warn
+from selfpose.data.datasets.common import PrepareConfig, PrepareError, keep_indices, warn
+from selfpose.data.datasets.safe_read import npz_object, read_npz
 from selfpose.geometry.camera import Camera
 from selfpose.geometry.skeleton import to_h36m
 
@@ -119,9 +120,10 @@ def prepare_humaneva(source: Path, writer, cfg: PrepareConfig, progress: bool | 
     p3 = root / FILE_3D
     if not p3.is_file():
         raise PrepareError(f"{p3} not found; pass the folder holding VideoPose3D's {FILE_3D} (and {FILE_2D})")
-    pos3d = read_npz(p3, ("positions_3d",))["positions_3d"].item()
+    pos3d = npz_object(read_npz(p3, ("positions_3d",), error=PrepareError), "positions_3d", p3, error=PrepareError)
     p2 = root / FILE_2D
-    pos2d = read_npz(p2, ("positions_2d",))["positions_2d"].item() if p2.is_file() else None
+    pos2d = npz_object(read_npz(p2, ("positions_2d",), error=PrepareError), "positions_2d", p2,
+                       error=PrepareError) if p2.is_file() else None
     if pos2d is None:
         warn(f"{p2} not found: no 2D, no cameras; 3D stays in the world frame")
 

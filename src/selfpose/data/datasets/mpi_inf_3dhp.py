@@ -28,7 +28,8 @@ import numpy as np
 
 from selfpose.data.datasets.common import (ImageSample, PrepareConfig, PrepareError, body3d_files,
                                            check_found, find_image, joint_boxes,
-                                           read_body3d_npz, read_pickle, write_image_sequences)
+                                           read_body3d_npz, write_image_sequences)
+from selfpose.data.datasets.safe_read import read_pickle
 from selfpose.geometry.camera import Camera
 from selfpose.geometry.skeleton import to_h36m
 
@@ -91,7 +92,10 @@ def prepare_mpi_inf_3dhp(source: Path, writer, cfg: PrepareConfig, progress: boo
                 if path is None:
                     which = "cameras_test.pkl" if test else "cameras_train.pkl"
                     raise PrepareError(f"{name} needs {which}, which is in neither {root} nor {root / 'annotations'}")
-                cam_tables[test] = read_pickle(path)
+                cam_tables[test] = read_pickle(path, error=PrepareError)
+                if not isinstance(cam_tables[test], dict):
+                    raise PrepareError(f"{path} must hold a dict of cameras keyed by name, it holds a "
+                                       f"{type(cam_tables[test]).__name__}; is this mmpose's camera file?")
             key = subject if test else f"{subject}_{seq}_{cam_name}"
             if key not in cam_tables[test]:
                 raise PrepareError(f"{cam_files[test]} has no camera {key!r} (needed by {name})")

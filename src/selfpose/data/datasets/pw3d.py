@@ -36,7 +36,8 @@ from typing import Any
 import numpy as np
 
 from selfpose.data.datasets.common import (ImageSample, PrepareConfig, PrepareError, check_found, find_image,
-                                           read_npz, read_pickle, write_image_sequences)
+                                           write_image_sequences)
+from selfpose.data.datasets.safe_read import npz_keys, npz_object, read_npz, read_pickle
 from selfpose.geometry.skeleton import SMPL24, to_h36m
 
 PW3D_FPS = 30.0
@@ -114,11 +115,13 @@ class SmplJoints:
         if not path.is_file():
             raise PrepareError(f"SMPL model {path} not found")
         if path.suffix == ".npz":
-            d = read_npz(path)
+            d = read_npz(path, error=PrepareError)
         elif path.suffix == ".pkl":
-            d = read_pickle(path)
+            d = read_pickle(path, error=PrepareError)
         else:
             raise PrepareError(f"SMPL model {path} must be a .npz or .pkl file")
+        if not isinstance(d, dict):
+            raise PrepareError(f"SMPL model {path} must hold a dict of arrays, it holds a {type(d).__name__}")
         missing = [k for k in ("v_template", "shapedirs", "J_regressor") if k not in d]
         if missing:
             raise PrepareError(f"SMPL model {path} lacks {', '.join(missing)}")
@@ -155,9 +158,9 @@ def _as_float(x: Any, shape_tail: tuple[int, ...], what: str, path: Path) -> np.
 
 def read_3dpw_npz(path: Path) -> dict[str, np.ndarray]:
     """``image_path`` (N,), ``bbox_xywh`` (N, 4), ``pose`` (N, 24, 3), ``betas`` (N, B), ``gender`` (N,)."""
-    d = read_npz(path, ("image_path", "bbox_xywh", "smpl"))
-    smpl = d["smpl"].item() if d["smpl"].dtype == object and d["smpl"].ndim == 0 else d["smpl"]
-    if not isinstance(smpl, dict) or not {"body_pose", "global_orient"} <= set(smpl):
+    d = read_npz(path, ("image_path", "bbox_xywh", "smpl"), error=PrepareError)
+    smpl = npz_object(d, "smpl", path, error=PrepareError)
+    if not {"body_pose", "global_orient"} <= set(smpl):
         raise PrepareError(f"{path}: 'smpl' must be a dict with body_pose and global_orient")
     n = len(d["image_path"])
     body = _as_float(smpl["body_pose"], (23, 3), "smpl.body_pose", path)
@@ -176,11 +179,8 @@ def read_3dpw_npz(path: Path) -> dict[str, np.ndarray]:
 
 
 def _is_3dpw_npz(path: Path) -> bool:
-    try:
-        with np.load(path, allow_pickle=True) as z:
-            return {"image_path", "bbox_xywh", "smpl"} <= set(z.files)
-    except (OSError, ValueError, EOFError):
-        return False
+    # A truncated or corrupt npz raises (naming it) rather than being skipped as "some other file".
+    return {"image_path", "bbox_xywh", "smpl"} <= set(npz_keys(path, error=PrepareError))
 
 
 def prepare_3dpw(source: Path, writer, cfg: PrepareConfig, progress: bool | None = None) -> dict[str, Any]:

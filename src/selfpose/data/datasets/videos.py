@@ -31,6 +31,7 @@ import numpy as np
 
 from selfpose.data.datasets.common import PrepareConfig, PrepareError, estimate_sequence_background, warn
 from selfpose.data.datasets.keypoints import KEYPOINT_SUFFIXES, Keypoints2D, find_keypoints, load_keypoints
+from selfpose.errors import SelfposeError, disk_full
 
 
 def find_videos(source: Path) -> list[Path]:
@@ -46,7 +47,7 @@ def find_videos(source: Path) -> list[Path]:
 def prepare_videos(source: Path, writer, cfg: PrepareConfig, progress: bool | None = None) -> dict[str, Any]:
     """Write one sequence per video under ``source`` into ``writer``; returns facts for the dataset attrs."""
     from selfpose.data.sequence import SequenceMeta, safe_id
-    from selfpose.data.video import VIDEO_EXTENSIONS, VideoError, frame_transform, iter_frames, probe
+    from selfpose.data.video import VIDEO_EXTENSIONS, frame_transform, iter_frames, probe
     from selfpose.utils.progress import progress_bar
 
     videos = find_videos(source)
@@ -91,10 +92,10 @@ def prepare_videos(source: Path, writer, cfg: PrepareConfig, progress: bool | No
                     sw.append(**arrays)
                     kept += len(chunk)
                     prog.advance(task, len(chunk))
-            except VideoError:
-                raise
-            except Exception as e:  # name the video in anything else that goes wrong
-                raise PrepareError(f"preparing {v} failed: {e}") from e
+            except SelfposeError:
+                raise   # already one line that names the video or the folder (a corrupt video, a full disk...)
+            except OSError as e:   # name the video; a full disk is named as such. Anything else is a bug.
+                raise disk_full(e, writer.path) or PrepareError(f"preparing {v} failed: {e}") from e
             sw.close()
             if kp is not None:
                 with_kp += 1
