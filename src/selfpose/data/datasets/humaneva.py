@@ -31,7 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from selfpose.data.datasets.common import PrepareConfig, PrepareError, keep_indices, read_npz, warn
+from selfpose.data.datasets.config import PrepareConfig, PrepareError, warn
+from selfpose.data.datasets.files import read_npz
+from selfpose.data.datasets.framing import keep_indices
 from selfpose.geometry.camera import Camera
 from selfpose.geometry.skeleton import to_h36m
 

@@ -29,7 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from selfpose.data.datasets.common import FrameTransform, PrepareError, read_json, read_npz
+from selfpose.data.datasets.config import PrepareError
+from selfpose.data.datasets.files import read_json, read_npz
+from selfpose.data.datasets.framing import FrameTransform
 from selfpose.geometry.skeleton import to_h36m
 
 KEYPOINT_SUFFIXES = (".npz", ".json")
