@@ -39,7 +39,8 @@ import numpy as np
 from selfpose.data.sequence import SequenceMeta, safe_id
 from selfpose.data.synthetic import textures
 from selfpose.data.synthetic.bodies import Identity, retarget
-from selfpose.data.synthetic.motion import GRAVITY_MM_S2, Motion, procedural_motion
+from selfpose.data.synthetic.motion import GRAVITY_MM_S2, Motion
+from selfpose.data.synthetic.procedural import procedural_motion
 from selfpose.geometry.camera import Camera, look_at
 
 if TYPE_CHECKING:  # the renderer imports torch when it renders; typing it costs nothing
