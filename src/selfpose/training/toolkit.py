@@ -147,7 +147,7 @@ class Stepper:
         self._first_bad: torch.Tensor | None = None
 
     def set_lr(self, step: int) -> float:
-        """Give every group its learning rate for 0-based ``step``; returns the schedule's lr (``optim.lr ×`` multiplier).
+        """Give every group its learning rate for 0-based ``step``; returns ``optim.lr × lr_at(step)``.
 
         Raises:
             TrainingError: the learning rate is NaN or infinite.
@@ -180,7 +180,7 @@ class Stepper:
                 self._first_bad = torch.full((), -1, dtype=torch.int64, device=loss.device)
             self._first_bad = torch.where(bad & (self._first_bad < 0), first, self._first_bad)
         elif not bool(torch.isfinite(loss)):
-            raise TrainingError(self._nonfinite_message(step, float(loss), terms))
+            raise TrainingError(self._nonfinite_message(step, float(loss.detach()), terms))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         extra: dict[str, float] = {}
@@ -189,8 +189,9 @@ class Stepper:
             norm = float(torch.nn.utils.clip_grad_norm_(self.params, clip))
             if not math.isfinite(norm) and not self.defer_check:
                 self.optimizer.zero_grad(set_to_none=True)
-                raise TrainingError(f"the gradient norm is {norm} at step {step} (the loss, {float(loss):.6g}, "
-                                    f"is finite); lower {self.lr_key} or check the data{self._hint()}")
+                raise TrainingError(f"the gradient norm is {norm} at step {step} (the loss, "
+                                    f"{float(loss.detach()):.6g}, is finite); lower {self.lr_key} or check the "
+                                    f"data{self._hint()}")
             extra["grad_norm"] = norm
         self.optimizer.step()
         return extra
