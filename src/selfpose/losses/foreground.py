@@ -14,7 +14,7 @@ Why they exist: at the paper's budget (hundreds of thousands of GPU steps)
 reconstruction alone drags the box onto the person. At a CPU budget (a few
 thousand steps) the easy minimum wins first — an empty mask over a good
 background already reconstructs most of the frame, the decoder never learns
-to draw a person, so nothing pulls the box onto one (DESIGN.md §1.1 calls the
+to draw a person, so nothing pulls the box onto one (docs/design.md §1.1 calls the
 batch-mean prior the paper's remedy; at this budget it is not enough). These
 targets break that chicken-and-egg. They use no labels — only frames and the
 background the method already estimates — so the model stays self-supervised;

@@ -12,7 +12,7 @@ Two framings (``PrepareConfig.crop``):
   ``size × size`` keeping its aspect ratio, centred on a black canvas
   (letterbox). Every stored frame of every dataset is then ``size × size``,
   which is what the self-supervised models expect: they find the person with
-  their own detector (DESIGN.md §1.1).
+  their own detector (docs/design.md §1.1).
 - ``"person"``: one square per sequence around the union of its person boxes
   (times ``crop_scale``), resized to ``size × size``. One square per sequence
   (not per frame) keeps a single camera per sequence; for single-image

@@ -1,4 +1,4 @@
-"""2D keypoint files for videos (weak labels, DESIGN.md §1.1 Eq. 13).
+"""2D keypoint files for videos (weak labels, docs/design.md §1.1 Eq. 13).
 
 One file per video, ``<video stem>.npz`` or ``<video stem>.json``, one row per
 *source* video frame, coordinates in source-video pixels (of the upright

@@ -7,7 +7,7 @@ in the camera frame, the camera(s) and the true background. Plans are small
 (joints and cameras only); :func:`render_sequence` turns a plan into the
 stored arrays, chunk by chunk, so a long sequence is never held in memory.
 
-Scenarios (DESIGN.md §2):
+Scenarios (docs/design.md §2):
 
 * ``lab`` (:func:`plan_lab`): several static synchronised cameras around the
   motion (:class:`LabRig`: equally spaced azimuths, ~1.5 m high, one fixed
