@@ -228,3 +228,38 @@ def test_pretraining_non_finite_loss_keeps_the_last_checkpoint(blobs, tmp_path, 
     (step, path), = list_checkpoints(tmp_path / "run")
     assert step == 4
     assert all(torch.isfinite(v).all() for v in load_weights(path).values() if v.is_floating_point())
+
+
+def test_check_weights_names_the_non_finite_parameters():
+    net = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 1))
+    o = OptimConfig()
+    stepper = Stepper(build_optimizer(net, o), o, 10)
+    stepper.check_weights(net, 3)  # all finite: no error
+    with torch.no_grad():
+        net[1].bias.fill_(float("nan"))
+    with pytest.raises(TrainingError, match=r"non-finite by step 3 \(1\.bias\).*set optim\.grad_clip"):
+        stepper.check_weights(net, 3)
+
+
+def test_pretraining_never_saves_diverged_weights(blobs, tmp_path, run_config):
+    from selfpose.training.checkpoint import list_checkpoints
+    from selfpose.training.loop import train
+    from selfpose.training.toy import ToyAutoencoder, toy_sampler
+
+    class CorruptsAWeight(ToyAutoencoder):
+        """The loss stays finite; one weight (outside the loss) goes NaN during step 3."""
+
+        def __init__(self):
+            super().__init__()
+            self.spare = nn.Parameter(torch.zeros(2, 2))
+
+        def training_step(self, batch, step):
+            if step == 3:
+                with torch.no_grad():
+                    self.spare.fill_(float("nan"))
+            return super().training_step(batch, step)
+
+    with pytest.raises(TrainingError, match=r"non-finite by step 4 \(spare\)"):
+        train(CorruptsAWeight, blobs, toy_sampler, run_config(steps=8, checkpoint_every=2), tmp_path / "run",
+              progress=False)
+    assert [s for s, _ in list_checkpoints(tmp_path / "run")] == [2]

@@ -135,7 +135,10 @@ def mask_target_loss(mask: torch.Tensor, fg: torch.Tensor, valid: torch.Tensor |
     check_same(mask, fg, "mask", "fg")
     check_nonempty(mask, "mask")
     m = mask.float().clamp(1e-4, 1 - 1e-4)
-    per = F.binary_cross_entropy(m, fg.detach().float(), reduction="none").mean((1, 2, 3))
+    t = fg.detach().float()
+    # F.binary_cross_entropy's formula, written out: torch's op raises on a NaN mask (a diverged
+    # decoder), where a NaN loss lets the training step report which term went non-finite.
+    per = ((t - 1) * torch.log(1 - m) - t * torch.log(m)).mean((1, 2, 3))
     if valid is None:
         return per.mean()
     w = valid.float()

@@ -283,8 +283,8 @@ class _Trainer:
         # The shared step (selfpose.training.toolkit): schedule, finiteness checks, clipping.
         self.stepper = Stepper(self.optimizer, cfg.optim, self.tc.steps,
                                [p for p in method.parameters() if p.requires_grad],
-                               hint=f"the checkpoints in {self.out_dir} are untouched: continue from the last one "
-                                    "with --resume (and the changed setting)")
+                               hint=f"the checkpoints in {self.out_dir} are untouched: after the fix, continue "
+                                    "from the last one with --resume")
         # Per-rank randomness of the steps (augmentation, dropout, permutations).
         seed_all(derive_seed(self.tc.seed, rank, 1))
         self.step, self.resumed_from, self.elapsed_before = 0, None, 0.0
@@ -375,6 +375,8 @@ class _Trainer:
 
     # -- periodic work ---------------------------------------------------------------
     def _save(self) -> Path:
+        # Never save diverged weights over good ones (every rank holds the same weights: all raise together).
+        self.stepper.check_weights(self.method, self.step)
         rngs = D.gather_objects(rng_state())
         path = checkpoints_dir(self.out_dir) / checkpoint_name(self.step)
         if self.is_main:
@@ -445,6 +447,9 @@ class _Trainer:
                             loss, values = self.model(batch, self.step)
                         except RuntimeError as e:
                             if "find_unused_parameters" not in str(e):
+                                # Diverged weights make the forward fail deep inside (e.g. a BCE on NaN):
+                                # say so, rather than show torch's error.
+                                self.stepper.check_weights(method, self.step)
                                 raise
                             raise TrainingError(f"{type(method).__name__} leaves trainable parameters without "
                                                 "gradient; set `unused_parameters = True` on the method class "

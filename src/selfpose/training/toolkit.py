@@ -196,6 +196,19 @@ class Stepper:
         self.optimizer.step()
         return extra
 
+    def check_weights(self, module: torch.nn.Module, step: int) -> None:
+        """Raise :class:`TrainingError` when a parameter of ``module`` holds NaN or inf (after ``step`` steps).
+
+        One pass over the weights: call it before saving a checkpoint (so a
+        diverged model is never saved over good ones) and when a forward pass
+        fails (a non-finite weight is the usual cause of an error deep inside it).
+        """
+        bad = [n for n, p in module.named_parameters() if not bool(torch.isfinite(p.detach()).all())]
+        if bad:
+            more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+            raise TrainingError(f"the weights became non-finite by step {step} ({', '.join(bad[:3])}{more}); "
+                                f"lower {self.lr_key}{self._clip_advice()} or check the data{self._hint()}")
+
     def check(self) -> None:
         """Raise the non-finite loss recorded with ``defer_check`` (a no-op otherwise)."""
         if self._first_bad is not None and int(self._first_bad) >= 0:
@@ -208,6 +221,8 @@ class Stepper:
     def _nonfinite_message(self, step: int, loss: float | None, terms: Mapping[str, object] | None) -> str:
         bad = []
         for name, v in (terms or {}).items():
+            if name == "loss":  # the total itself, already named
+                continue
             try:
                 x = float(v.detach()) if isinstance(v, torch.Tensor) else float(v)
             except (TypeError, ValueError):
@@ -216,6 +231,9 @@ class Stepper:
                 bad.append(f"{name}={x}")
         what = "the loss became non-finite" if loss is None else f"the loss is {loss}"
         terms_text = f" (non-finite terms: {', '.join(bad)})" if bad else ""
-        return (f"{what} at step {step}{terms_text}; lower {self.lr_key}"
-                f"{', set optim.grad_clip' if self.lr_key == 'optim.lr' else ''} or check the data "
+        return (f"{what} at step {step}{terms_text}; lower {self.lr_key}{self._clip_advice()} or check the data "
                 f"(NaN/inf in frames or labels){self._hint()}")
+
+    def _clip_advice(self) -> str:
+        # Only pretraining's OptimConfig is a user-facing section with grad_clip.
+        return ", set optim.grad_clip" if self.lr_key == "optim.lr" and not self.optim.grad_clip else ""
