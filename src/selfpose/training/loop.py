@@ -17,7 +17,7 @@ torch build.
 Exact resume: a step's batch depends only on ``(seed, rank, stage, step)``
 (the loader's batch sampler is positioned at the step, see
 :meth:`selfpose.data.loader.BatchIndexSampler.set_epoch`), the learning rate
-is a pure function of the step, and a checkpoint stores the weights, the
+is a pure function of the step (:func:`selfpose.training.toolkit.lr_at`), and a checkpoint stores the weights, the
 optimiser state and the python/numpy/torch RNG states of every rank. So
 12 steps straight and 6 steps + resume + 6 steps end with the same weights
 (bitwise in fp32 with the same thread count).
@@ -216,7 +216,8 @@ def train(method_factory: Callable[[], Any], data, sampler_factory: Callable[[st
         A :class:`TrainResult`.
 
     Raises:
-        TrainingError: ``out_dir`` holds a run and neither flag is set; a non-finite loss.
+        TrainingError: ``out_dir`` holds a run and neither flag is set; a non-finite learning rate,
+            loss, gradient norm or weights (the checkpoints saved so far stay as they are).
         CheckpointError: resuming from checkpoints that are all broken or do not fit the model.
         TrainingInterrupted: stopped by Ctrl-C/SIGTERM (after saving a checkpoint).
     """
