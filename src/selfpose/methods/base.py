@@ -102,4 +102,7 @@ class Method(nn.Module, metaclass=abc.ABCMeta):
         the loop's schedule scales)."""
         from selfpose.training.toolkit import build_optimizer
 
-        return build_optimizer(self.parameters(), optim_cfg)
+        opt = build_optimizer(self.parameters(), optim_cfg)
+        for g in opt.param_groups:
+            g["base_lr"] = optim_cfg.lr
+        return opt

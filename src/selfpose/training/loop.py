@@ -32,6 +32,8 @@ raises :class:`TrainingInterrupted`; a second Ctrl-C stops at once.
 
 from __future__ import annotations
 
+from selfpose.errors import SelfposeError
+
 import functools
 import json
 import logging
@@ -57,7 +59,8 @@ from selfpose.training.config import config_dict, config_diff, config_hash, save
 from selfpose.training.logs import (ENVIRONMENT, LOG, METRICS, PICTURES, TB, MetricLogger, append_environment,
                                     environment, run_log)
 from selfpose.training.precision import autocast, resolve_precision, to_channels_last
-from selfpose.training.toolkit import Stepper, TrainingError, check_lr, progress_text
+# lr_at and TrainingError are re-exported: callers import them from here too.
+from selfpose.training.toolkit import Stepper, TrainingError, check_lr, lr_at, progress_text  # noqa: F401
 
 logger = logging.getLogger(__name__)
 
