@@ -8,7 +8,7 @@ status 2; any other exception is a bug and keeps its traceback.
 
 Each area keeps its own subclass next to the code that raises it
 (``DatasetError`` in ``data/store.py``, ``TrainingError`` in
-``training/loop.py``...) so a caller can catch one area; the area classes
+``training/toolkit.py``...) so a caller can catch one area; the area classes
 also keep the builtin base they had (``ValueError``, ``RuntimeError``) so
 ``except ValueError`` written against earlier versions still works.
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from selfpose.data.datasets.common import FrameTransform
+from selfpose.data.datasets.framing import FrameTransform
 from selfpose.data.video import VideoError, probe, read_frames
 from selfpose.models.temporal import ModelConfig, TemporalModel
 from selfpose.pose.predict import OUTPUT_FILES, PredictError, predict_video, project_into_box

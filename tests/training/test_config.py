@@ -39,3 +39,14 @@ def test_save_load_hash_diff(tmp_path):
     other = load(RunConfig, path, ["train.steps=8"])
     assert config_hash(other) != config_hash(cfg) and config_hash(load(RunConfig, path)) == config_hash(cfg)
     assert config_diff(config_dict(cfg), config_dict(other)) == ["train.steps: 7 → 8"]
+
+
+def test_one_config_comparer():
+    from selfpose.training.config import changed_keys, config_changes
+
+    old = {"optim": {"betas": [0.9, 0.999], "lr": 1e-3, "gone": 1}, "steps": 5}
+    new = {"optim": {"betas": (0.9, 0.999), "lr": 2e-3, "added": 0}, "steps": 5}
+    # JSON-equal values (a YAML list, a dataclass tuple) are equal; one-sided keys count unless shared_only.
+    assert config_changes(old, new) == [("optim.added", None, 0), ("optim.gone", 1, None), ("optim.lr", 1e-3, 2e-3)]
+    assert config_diff(old, new)[-1] == "optim.lr: 0.001 → 0.002"
+    assert changed_keys(old, new) == ["optim.lr"]

@@ -44,3 +44,23 @@ def test_environment_appends(tmp_path):
     env = yaml.safe_load((tmp_path / "environment.yaml").read_text())
     assert [e["processes"] for e in env] == [1, 2]
     assert {"python", "torch", "selfpose", "cpu", "torch_threads", "command", "git"} <= set(env[0])
+
+
+def test_one_metrics_reader_two_views(tmp_path):
+    from selfpose.training.logs import MetricsError, read_metric_columns
+
+    p = tmp_path / "metrics.csv"
+    p.write_text("step,time,lr,loss\n1,0.1,0.01,2.0\n2,0.2,0.01,\n3,0.3,0.0")  # a blank cell, a torn last line
+    rows = read_metrics(tmp_path)
+    assert rows == read_metrics(p) and [r["step"] for r in rows] == [1, 2, 3]
+    assert "loss" not in rows[1] and "loss" not in rows[2]
+    cols = read_metric_columns(p)
+    assert list(cols) == ["step", "time", "lr", "loss"] and np.isnan(cols["loss"][1:]).all()
+    MetricLogger(tmp_path, tensorboard=False, resume_step=2)  # resume keeps rows verbatim up to the step
+    assert p.read_text().splitlines() == ["step,time,lr,loss", "1,0.1,0.01,2.0", "2,0.2,0.01,"]
+    (tmp_path / "x.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(MetricsError, match="step"):
+        read_metrics(tmp_path / "x.csv")
+    with pytest.raises(MetricsError, match="no metrics file"):
+        read_metric_columns(tmp_path / "none")
+    assert read_metrics(tmp_path / "none") == []

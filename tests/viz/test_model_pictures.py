@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from selfpose.training.logs import read_metric_columns
 from selfpose.viz.model_pictures import (RECONSTRUCTION_COLUMNS, TRUE_BOX_RGB, as_image, as_images,
-                                         detection_grid, pose_comparison_figure, read_metrics_csv,
+                                         detection_grid, pose_comparison_figure,
                                          reconstruction_grid, save_png, skeleton_strip, to_array, training_curves,
                                          transfer_grid)
 from selfpose.viz.skeleton import BOX_RGB, VizError
@@ -107,7 +108,7 @@ def test_training_curves_with_blank_cells(tmp_path):
     rows = ["step,loss,dsl,time"] + [f"{s},{np.exp(-s / 50):.5f},{'' if s % 20 else 0.5},{s * 0.1}"
                                       for s in range(0, 200, 10)]
     csv.write_text("\n".join(rows) + "\n")
-    data = read_metrics_csv(csv)
+    data = read_metric_columns(csv)
     assert np.isnan(data["dsl"][1]) and data["dsl"][2] == 0.5
     fig = training_curves(csv)
     assert [ax.get_title().split()[0] for ax in fig.axes] == ["loss", "dsl"]  # the clock column is skipped

@@ -26,6 +26,8 @@ from typing import Callable
 
 from selfpose.bench.config import BenchmarkConfig
 from selfpose.config import ConfigError, to_dict
+# The one config comparer; keys on one side only are ignored (see the module docstring).
+from selfpose.training.config import changed_keys as differences
 
 # Keys that change speed, not results: a run may be resumed with other values.
 _SPEED_KEYS = {("train", "threads"), ("train", "num_workers"), ("train", "processes")}
@@ -33,17 +35,6 @@ _SPEED_KEYS = {("train", "threads"), ("train", "num_workers"), ("train", "proces
 
 class BenchmarkError(SelfposeError, RuntimeError):
     """A cached result that does not match the config, or a missing prerequisite."""
-
-
-def differences(old, new, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two plain-data configs; keys on one side only are ignored."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        out = []
-        for k in sorted(set(old) & set(new)):
-            out += differences(old[k], new[k], f"{prefix}{k}.")
-        return out
-    norm = lambda x: json.loads(json.dumps(x, default=str))  # noqa: E731  (tuples vs lists, paths)
-    return [] if norm(old) == norm(new) else [prefix.rstrip(".")]
 
 
 def _comparable(cfg) -> dict:

@@ -1,4 +1,4 @@
-"""Background estimation for the compositing decoder (DESIGN.md §2 "Backgrounds").
+"""Background estimation for the compositing decoder (docs/design.md §2 "Backgrounds").
 
 The decoder pastes the person it draws onto the *background* ``B`` of the
 frame (Eq. 1), so every training sequence needs one. Three estimators, chosen

@@ -2,7 +2,7 @@
 
 Frames come out as uint8 RGB, upright (a rotation stored in the file's
 display matrix, as phones write it, is applied), optionally letterboxed into
-``size × size`` (see :class:`~selfpose.data.datasets.common.FrameTransform`):
+``size × size`` (see :class:`~selfpose.data.datasets.framing.FrameTransform`):
 the short side is padded with black so that every stored frame of every
 video has the same size and the pixels keep their aspect ratio. Decoding uses
 FFmpeg's frame/slice threads; resizing uses OpenCV's ``INTER_AREA`` (no
@@ -27,7 +27,7 @@ from typing import Iterator
 
 import numpy as np
 
-from selfpose.data.datasets.common import FrameTransform
+from selfpose.data.datasets.framing import FrameTransform
 
 #: File extensions treated as videos when scanning folders.
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".mts")

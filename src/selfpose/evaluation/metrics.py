@@ -1,6 +1,6 @@
 """3D pose metrics: MPJPE, N-MPJPE, P-MPJPE, 3DPCK, AUC, and box IoU.
 
-Conventions (DESIGN.md §3):
+Conventions (docs/design.md §3):
 
 * Poses are ``(..., J, 3)`` joints in **millimetres**, camera frame, in the
   Human3.6M-17 order; any leading batch shape.

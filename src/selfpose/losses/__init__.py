@@ -2,7 +2,7 @@
 
 Equation numbers are those of Honari et al., "Temporal Representation Learning
 on Monocular Videos for 3D Human Pose Estimation", TPAMI 2022; the published
-text lost its formulas, DESIGN.md §1.1 gives the reading implemented here.
+text lost its formulas, docs/design.md §1.1 gives the reading implemented here.
 Every loss returns a scalar (mean reduction, documented per function); bad
 inputs raise :class:`LossInputError` (a ``ValueError``) saying what to fix.
 

@@ -1,6 +1,6 @@
 """Contrastive losses on latent vectors: DSL, CSS/InfoNCE and triplet.
 
-Honari et al., TPAMI 2022 (our reading of the lost formulas: DESIGN.md §1.1):
+Honari et al., TPAMI 2022 (our reading of the lost formulas: docs/design.md §1.1):
 
 * :func:`dsl_loss` — the distance-based similarity loss (Eq. 5) applied to every
   pair of a sampled tuple (Eq. 6). It is the main method's contrastive term and

@@ -14,7 +14,7 @@ Why they exist: at the paper's budget (hundreds of thousands of GPU steps)
 reconstruction alone drags the box onto the person. At a CPU budget (a few
 thousand steps) the easy minimum wins first — an empty mask over a good
 background already reconstructs most of the frame, the decoder never learns
-to draw a person, so nothing pulls the box onto one (DESIGN.md §1.1 calls the
+to draw a person, so nothing pulls the box onto one (docs/design.md §1.1 calls the
 batch-mean prior the paper's remedy; at this budget it is not enough). These
 targets break that chicken-and-egg. They use no labels — only frames and the
 background the method already estimates — so the model stays self-supervised;
@@ -135,7 +135,10 @@ def mask_target_loss(mask: torch.Tensor, fg: torch.Tensor, valid: torch.Tensor |
     check_same(mask, fg, "mask", "fg")
     check_nonempty(mask, "mask")
     m = mask.float().clamp(1e-4, 1 - 1e-4)
-    per = F.binary_cross_entropy(m, fg.detach().float(), reduction="none").mean((1, 2, 3))
+    t = fg.detach().float()
+    # F.binary_cross_entropy's formula, written out: torch's op raises on a NaN mask (a diverged
+    # decoder), where a NaN loss lets the training step report which term went non-finite.
+    per = ((t - 1) * torch.log(1 - m) - t * torch.log(m)).mean((1, 2, 3))
     if valid is None:
         return per.mean()
     w = valid.float()

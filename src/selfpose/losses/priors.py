@@ -1,4 +1,4 @@
-"""Detector prior on the mini-batch mean box (Honari et al., TPAMI 2022; DESIGN.md §1.1).
+"""Detector prior on the mini-batch mean box (Honari et al., TPAMI 2022; docs/design.md §1.1).
 
 Early in training the reconstruction gives the detector a poor signal, and
 the easy minima are degenerate: a box shrunk onto a patch of background (the

@@ -96,25 +96,13 @@ class Method(nn.Module, metaclass=abc.ABCMeta):
         self.stage = int(stage)
 
     def configure_optimizer(self, optim_cfg) -> torch.optim.Optimizer:
-        """AdamW/Adam over the trainable parameters (``requires_grad``).
+        """AdamW/Adam over the trainable parameters (``requires_grad``): the shared
+        :func:`selfpose.training.toolkit.build_optimizer` (weight decay on weight
+        matrices and conv kernels only; each group records its ``base_lr``, which
+        the loop's schedule scales)."""
+        from selfpose.training.toolkit import build_optimizer
 
-        Weight decay applies to weight matrices and conv kernels (``ndim ≥ 2``)
-        only: decaying biases and normalisation scales only hurts (the usual
-        practice, e.g. nanoGPT). Each group records its ``base_lr``, which the
-        loop's schedule scales.
-        """
-        decay, no_decay = [], []
-        for p in self.parameters():
-            if p.requires_grad:
-                (decay if p.dim() >= 2 else no_decay).append(p)
-        groups = [g for g in ({"params": decay, "weight_decay": optim_cfg.weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}) if g["params"]]
-        if not groups:
-            raise ValueError(f"{type(self).__name__} has no trainable parameter; nothing to optimise")
-        kind = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}
-        if optim_cfg.optimizer not in kind:
-            raise ValueError(f"unknown optimizer {optim_cfg.optimizer!r}; choose one of {', '.join(kind)}")
-        opt = kind[optim_cfg.optimizer](groups, lr=optim_cfg.lr, betas=tuple(optim_cfg.betas))
+        opt = build_optimizer(self.parameters(), optim_cfg)
         for g in opt.param_groups:
             g["base_lr"] = optim_cfg.lr
         return opt

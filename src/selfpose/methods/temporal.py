@@ -11,7 +11,7 @@ only; a batch-mean prior keeps the detector from collapsing; on free-fall
 data a first stage trains reconstruction + the tracking loss (Eqs. 7–12)
 on four equidistant frames before DSL is switched on.
 
-Why the three disentanglement devices (DESIGN.md §1.1): permuting ``i``
+Why the three disentanglement devices (docs/design.md §1.1): permuting ``i``
 within a video forces everything that changes over time into ``v``; jitter
 on the ``v`` branch only makes colour useless to ``v``; the contrastive loss
 on ``v`` only leaves ``i`` free to hold appearance.

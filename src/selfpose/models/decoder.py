@@ -1,6 +1,6 @@
 """Decoder: latent (v, i) → RGB crop P̂ and foreground mask M, both c×c in [0, 1].
 
-Honari et al. §3.1 (DESIGN.md §1.1 item 3): FC layers with ReLU + dropout
+Honari et al. §3.1 (docs/design.md §1.1 item 3): FC layers with ReLU + dropout
 build low-resolution feature maps (c/8 × c/8); three blocks of (bilinear ×2
 upsampling + 3 convs with BN/ReLU) grow them to c×c; a last conv gives 4
 channels → sigmoid RGB (3) and sigmoid mask (1).

@@ -1,6 +1,6 @@
 """TemporalModel: detector (STN) → crop → shared encoder (v, i) → decoder → inverse warp + composite.
 
-The network of Honari et al., TPAMI 2022 (DESIGN.md §1.1), without its
+The network of Honari et al., TPAMI 2022 (docs/design.md §1.1), without its
 losses (those live in :mod:`selfpose.losses`, the training step in
 :mod:`selfpose.methods`). Every part can be switched off for the baselines
 and ablations: ``detector=False`` crops the full frame (or given boxes),

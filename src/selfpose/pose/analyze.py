@@ -1,4 +1,4 @@
-"""Analyses of a trained model's codes (DESIGN.md §1.1 "Analyses"; Honari et al., TPAMI 2022, §5).
+"""Analyses of a trained model's codes (docs/design.md §1.1 "Analyses"; Honari et al., TPAMI 2022, §5).
 
 Does the time-variant code ``v`` hold the pose and the time-invariant code
 ``i`` the appearance? Three answers:

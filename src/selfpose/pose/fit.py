@@ -40,6 +40,9 @@ from selfpose.evaluation.metrics import mpjpe, n_mpjpe
 from selfpose.models.heads import make_head
 from selfpose.pose.features import FeatureError, FeatureSet
 from selfpose.pose.labels import SPLIT_BY, holdout_mask
+from selfpose.training.config import OptimConfig
+from selfpose.training.logs import write_metrics
+from selfpose.training.toolkit import Stepper, build_optimizer, progress_text
 from selfpose.utils.progress import progress_bar
 
 FORMAT = "selfpose-pose-head"
@@ -68,9 +71,10 @@ class PoseConfig:
         steps: optimiser steps; ``epochs`` (when set) replaces it by
             ``epochs · ceil(N / batch_size)``.
         lr, lr_schedule: AdamW peak learning rate; ``cosine`` decays it to
-            1% at the last step, ``constant`` keeps it.
+            1% at the last step, ``constant`` keeps it (the shared schedule
+            :func:`selfpose.training.toolkit.lr_at`, see :meth:`optim`).
         batch_size: samples per step (capped at the training set size).
-        weight_decay: AdamW's decoupled weight decay.
+        weight_decay: AdamW's decoupled weight decay (weight matrices only, as in pretraining).
         val_fraction, val_by: validation held out of the labelled frames when
             no validation set is given (see :func:`selfpose.pose.labels.holdout_mask`;
             0 = no model selection, the last step is kept).
@@ -141,12 +145,19 @@ class PoseConfig:
             raise ConfigError(f"pose.val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.val_by not in SPLIT_BY:
             raise ConfigError(f"pose.val_by must be one of {SPLIT_BY}, got {self.val_by!r}")
-        if self.lr <= 0 or self.weight_decay < 0 or self.target_scale_mm <= 0:
-            raise ConfigError("pose.lr and pose.target_scale_mm must be > 0 and pose.weight_decay >= 0")
+        if not (math.isfinite(self.lr) and self.lr > 0) or self.weight_decay < 0 or self.target_scale_mm <= 0:
+            raise ConfigError("pose.lr (a finite number) and pose.target_scale_mm must be > 0 and "
+                              f"pose.weight_decay >= 0, got lr={self.lr!r}")
         if self.normalise not in ("zscore", "scale"):
             raise ConfigError(f"pose.normalise must be 'zscore' or 'scale', got {self.normalise!r}")
         if self.lr_schedule not in ("cosine", "constant"):
             raise ConfigError(f"pose.lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
+
+    def optim(self) -> OptimConfig:
+        """The optimiser and schedule of the head in the shared toolkit's terms (AdamW, no warm-up,
+        cosine to 1% of ``lr`` or constant)."""
+        return OptimConfig(optimizer="adamw", lr=self.lr, weight_decay=self.weight_decay,
+                           schedule=self.lr_schedule, min_lr_ratio=0.01, warmup_steps=0, grad_clip=None)
 
     def head_kwargs(self) -> dict:
         if self.head == "mlp":
@@ -257,7 +268,8 @@ class FittedPose:
 
     # -- persistence (safetensors + JSON, no pickle) -------------------------------------------
     def save(self, path: str | Path) -> Path:
-        """Write ``path/pose_head.safetensors`` (weights, normalisation) and ``path/pose_head.json``."""
+        """Write ``path/pose_head.safetensors`` (weights, normalisation), ``path/pose_head.json`` and
+        ``path/metrics.csv`` (the validation curve)."""
         from safetensors.torch import save_file
 
         path = Path(path)
@@ -270,6 +282,9 @@ class FittedPose:
                 "num_joints": self.num_joints, "best_step": self.best_step,
                 "best_val_n_mpjpe": self.best_val_n_mpjpe, "curve": self.curve}
         (path / META).write_text(json.dumps(meta, indent=1))
+        # The validation curve also as metrics.csv, the format of a pretraining run (read_metrics, plots).
+        write_metrics(path, [{"time": r.get("seconds", 0.0), **{k: v for k, v in r.items() if k != "seconds"}}
+                             for r in self.curve])
         return path
 
     @classmethod
@@ -299,12 +314,6 @@ def _batches(n: int, size: int, gen: torch.Generator):
             pos = 0
         yield perm[pos:pos + size]
         pos += size
-
-
-def _lr_factor(cfg: PoseConfig, steps: int):
-    if cfg.lr_schedule == "constant":
-        return lambda s: 1.0
-    return lambda s: 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(s, steps) / steps))
 
 
 def fit_pose(train: FeatureSet, cfg: PoseConfig, val: FeatureSet | None = None,
@@ -365,15 +374,17 @@ def fit_pose(train: FeatureSet, cfg: PoseConfig, val: FeatureSet | None = None,
 
     steps = cfg.steps if cfg.epochs is None else cfg.epochs * math.ceil(n / min(cfg.batch_size, n))
     fused = dev.type in ("cpu", "cuda")  # one kernel for all parameters: the optimiser dominates small batches
-    opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_factor(cfg, steps))
+    optim = cfg.optim()
+    opt = build_optimizer(head, optim, fused=fused, lr_key="pose.lr")
+    # Checked without a host sync per step: nothing is saved before the head is finished.
+    stepper = Stepper(opt, optim, steps, lr_key="pose.lr", defer_check=True)
     batches = _batches(n, cfg.batch_size, gen)
     amp = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.autocast)
     threads = torch.get_num_threads()
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     try:
-        best_state, best, best_step, curve = _train(head, fitted, opt, sched, batches, xn, yn,
+        best_state, best, best_step, curve = _train(head, fitted, stepper, batches, xn, yn,
                                                    (xv, yv) if val is not None else None, cfg, steps, amp,
                                                    progress)
     finally:
@@ -405,32 +416,35 @@ class BestStep:
         return self.patience is not None and self.stale >= self.patience
 
 
-def _train(head, fitted, opt, sched, batches, xn, yn, val, cfg: PoseConfig, steps: int, amp, progress: bool):
+def _train(head, fitted, stepper: Stepper, batches, xn, yn, val, cfg: PoseConfig, steps: int, amp,
+           progress: bool):
     """The optimisation loop of :func:`fit_pose`; returns ``(best_state, best, best_step, curve)``."""
     dev = xn.device
     best = BestStep(cfg.patience)
     curve: list[dict] = []
     loss_sum, loss_n, t0 = torch.zeros((), device=dev), 0, time.perf_counter()
+    t_window = t0
     with progress_bar(None if progress else False) as bar:
         task = bar.add_task("pose head", total=steps)
         for step in range(1, steps + 1):
             head.train()
+            lr = stepper.set_lr(step - 1)
             idx = next(batches).to(dev)
             with amp:
                 out = head(xn[idx])
             loss = torch.mean((out.float() - yn[idx]) ** 2)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
+            stepper.step(loss, step - 1, {"mse": loss})
             loss_sum += loss.detach()
             loss_n += 1
             if step % cfg.eval_every and step != steps:
                 continue
-            bar.update(task, completed=step)
-            row = {"step": step, "train_loss": float(loss_sum) / loss_n, "lr": opt.param_groups[0]["lr"]}
+            stepper.check()
+            now = time.perf_counter()
+            row = {"step": step, "train_loss": float(loss_sum) / loss_n, "lr": lr}
+            bar.update(task, completed=step,
+                       description=progress_text("pose head", row["train_loss"], (now - t_window) / loss_n))
             loss_sum.zero_()
-            loss_n = 0
+            loss_n, t_window = 0, now
             if val is not None:
                 xv, yv = val
                 head.eval()

@@ -197,7 +197,7 @@ def _predict_one(model, head, video: Path, out: Path, size: int, step: int, batc
     import torch
     import torch.nn.functional as F
 
-    from selfpose.data.datasets.common import FrameTransform
+    from selfpose.data.datasets.framing import FrameTransform
     from selfpose.data.video import iter_frames
     from selfpose.utils.progress import progress_bar
     from selfpose.viz.model_pictures import save_png, skeleton_strip

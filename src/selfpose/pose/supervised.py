@@ -54,6 +54,8 @@ from selfpose.models.temporal import ModelConfig, TemporalModel
 from selfpose.pose.features import extract, frames_to_tensor, read_arrays
 from selfpose.pose.fit import BestStep, FittedPose, PoseConfig, _batches, _spread
 from selfpose.pose.labels import SPLIT_BY, label_subset, split_validation
+from selfpose.training.config import OptimConfig
+from selfpose.training.toolkit import Stepper, build_optimizer, progress_text
 from selfpose.utils.progress import progress_bar
 
 META = "supervised.json"
@@ -77,7 +79,8 @@ class SupervisedConfig:
         fraction, val_fraction, val_by, seed: labelled frames and validation
             split, as in the pose stage (same values → same frames).
         steps: optimiser steps (end to end).
-        lr, weight_decay, batch_size: AdamW; cosine decay to 1% of ``lr``.
+        lr, weight_decay, batch_size: AdamW; cosine decay to 1% of ``lr`` (the
+            shared toolkit's optimiser and schedule, see :meth:`optim`).
         colour_jitter: strength ``s`` of the colour jitter (0 = off).
         eval_every, patience: validation period (steps) and early stopping
             (validations without improvement; None = never stop early).
@@ -129,9 +132,15 @@ class SupervisedConfig:
             raise ConfigError(f"supervised.threads must be >= 1 or null, got {self.threads}")
         if self.patience is not None and self.patience < 1:
             raise ConfigError(f"supervised.patience must be >= 1 or null, got {self.patience}")
-        if self.lr <= 0 or self.weight_decay < 0:
-            raise ConfigError("supervised.lr must be > 0 and supervised.weight_decay >= 0")
+        if not (math.isfinite(self.lr) and self.lr > 0) or self.weight_decay < 0:
+            raise ConfigError(f"supervised.lr must be a finite number > 0 and supervised.weight_decay >= 0, "
+                              f"got lr={self.lr!r}, weight_decay={self.weight_decay!r}")
         self.pose_config()  # validates the shared head/label settings
+
+    def optim(self) -> OptimConfig:
+        """Optimiser and schedule in the shared toolkit's terms: AdamW, cosine to 1% of ``lr``, no warm-up."""
+        return OptimConfig(optimizer="adamw", lr=self.lr, weight_decay=self.weight_decay, schedule="cosine",
+                           min_lr_ratio=0.01, warmup_steps=0, grad_clip=None)
 
     def pose_config(self) -> PoseConfig:
         """The :class:`PoseConfig` of the head (features are not standardised: they are learnt)."""
@@ -304,37 +313,39 @@ def _train(result: SupervisedModel, train_ds: Dataset, tr: np.ndarray, va: np.nd
            cfg: SupervisedConfig, gen: torch.Generator, dev: torch.device, progress: bool) -> None:
     """The optimisation loop of :func:`train_supervised`; leaves ``result`` at its best step."""
     net, head, pose = result.model, result.head, result.pose
-    params = [p for p in result.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
+    optim = cfg.optim()
+    opt = build_optimizer(result, optim, lr_key="supervised.lr")
+    # Checked without a host sync per step: nothing is saved before training ends.
+    stepper = Stepper(opt, optim, cfg.steps, lr_key="supervised.lr", defer_check=True)
     amp = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.autocast)
     batches = _batches(len(tr), cfg.batch_size, gen)
     best = BestStep(cfg.patience)
     curve: list[dict] = []
     loss_sum, loss_n, t0 = torch.zeros((), device=dev), 0, time.perf_counter()
+    t_window = t0
     with progress_bar(None if progress else False) as bar:
         task = bar.add_task("supervised", total=cfg.steps)
         for step in range(1, cfg.steps + 1):
             result.train()
+            lr = stepper.set_lr(step - 1)
             rows = next(batches).numpy()
             frames = frames_to_tensor(read_arrays(train_ds, tr[rows], ("frames",))["frames"], dev)
             frames = colour_jitter(net.prepare(frames), cfg.colour_jitter, gen)
             with amp:
                 pred = head(net.encode(frames)["v"])
             loss = torch.mean((pred.float() - yn[torch.from_numpy(rows).to(dev)]) ** 2)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
+            stepper.step(loss, step - 1, {"mse": loss})
             loss_sum += loss.detach()  # no host sync per step
             loss_n += 1
             bar.update(task, completed=step)
             if step % cfg.eval_every and step != cfg.steps:
                 continue
-            row = {"step": step, "train_loss": float(loss_sum) / loss_n, "lr": opt.param_groups[0]["lr"]}
+            stepper.check()
+            now = time.perf_counter()
+            row = {"step": step, "train_loss": float(loss_sum) / loss_n, "lr": lr}
+            bar.update(task, description=progress_text("supervised", row["train_loss"], (now - t_window) / loss_n))
             loss_sum.zero_()
-            loss_n = 0
+            loss_n, t_window = 0, now
             if len(va):
                 fs = extract(result.feature_fn, train_ds, va, batch_size=cfg.eval_batch_size, device=dev,
                              autocast=cfg.autocast, progress=False)

@@ -170,13 +170,34 @@ def save_config(cfg: Any, path: str | Path) -> Path:
     return path
 
 
-def config_diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two plain config dicts."""
-    out = []
-    for k in sorted(set(old) | set(new)):
-        a, b = old.get(k), new.get(k)  # plain dicts of two runs, not a config lookup
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += config_diff(a, b, f"{prefix}{k}.")
-        elif a != b:
-            out.append(f"{prefix}{k}: {a!r} → {b!r}")
-    return out
+def config_changes(old: Any, new: Any, *, shared_only: bool = False, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """``(dotted key, old value, new value)`` for every leaf that differs between two plain-data configs.
+
+    The one config comparer (resume warnings, the benchmark's cache checks).
+    Values are compared as JSON (a tuple equals a list, a path its string).
+    ``shared_only``: keys present on one side only do not count — a field
+    added to selfpose since defaults to the old behaviour; otherwise such a
+    key differs from ``None``.
+    """
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = set(old) & set(new) if shared_only else set(old) | set(new)
+        out = []
+        for k in sorted(keys, key=str):
+            # plain dicts of two runs, not a config lookup: a missing side is None
+            out += config_changes(old.get(k), new.get(k), shared_only=shared_only, prefix=f"{prefix}{k}.")
+        return out
+    return [] if _plain(old) == _plain(new) else [(prefix.rstrip("."), old, new)]
+
+
+def _plain(x: Any) -> Any:
+    return json.loads(json.dumps(x, default=str))
+
+
+def config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The changes between two plain config dicts as ``"key: old → new"`` lines (keys on either side count)."""
+    return [f"{k}: {a!r} → {b!r}" for k, a, b in config_changes(old, new)]
+
+
+def changed_keys(old: Any, new: Any) -> list[str]:
+    """Dotted keys whose values differ, keys present on one side only ignored (see :func:`config_changes`)."""
+    return [k for k, _, _ in config_changes(old, new, shared_only=True)]

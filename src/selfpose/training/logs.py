@@ -12,12 +12,17 @@ Run folder::
 On resume the CSV drops rows after the resumed step and TensorBoard purges
 those events, so a run interrupted after its last checkpoint does not show
 the discarded steps twice.
+
+Every ``metrics.csv`` (a run's, a pose head's) is read by one parser:
+:func:`read_metrics` (rows) and :func:`read_metric_columns` (columns, for
+plots) are two views of it, and :class:`MetricLogger` uses it on resume.
 """
 
 from __future__ import annotations
 
 import csv
 import logging
+import math
 import os
 import platform
 import subprocess
@@ -30,6 +35,8 @@ from typing import Any, Iterator
 import numpy as np
 import yaml
 
+from selfpose.errors import SelfposeError
+
 logger = logging.getLogger(__name__)
 
 METRICS = "metrics.csv"
@@ -39,6 +46,10 @@ ENVIRONMENT = "environment.yaml"
 LOG = "log.txt"
 #: Columns that always come first in metrics.csv.
 FIRST_COLUMNS = ("step", "time", "lr")
+
+
+class MetricsError(SelfposeError, ValueError):
+    """A metrics.csv that cannot be read (missing where required, not a metrics table)."""
 
 
 class MetricLogger:
@@ -62,10 +73,10 @@ class MetricLogger:
             return
         self.csv_path = self.out_dir / METRICS
         if self.csv_path.is_file():
-            with open(self.csv_path, newline="") as f:
-                reader = csv.DictReader(f)
-                self.columns = list(reader.fieldnames or FIRST_COLUMNS)
-                self.rows = [r for r in reader if r["step"] and int(r["step"]) <= resume_step]
+            header, raw = _parse_metrics(self.csv_path)
+            self.columns = header or list(FIRST_COLUMNS)
+            # Rows are kept verbatim (strings); a row whose step is not a number (a torn line) is dropped.
+            self.rows = [r for r in raw if _number(r.get("step", "")) <= resume_step]
             self._rewrite()
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -135,13 +146,86 @@ def _fmt(v: Any) -> Any:
     return v
 
 
-def read_metrics(out_dir: str | os.PathLike) -> list[dict[str, float]]:
-    """Rows of a run's ``metrics.csv`` as floats (empty cells dropped)."""
-    p = Path(out_dir) / METRICS
+def _metrics_path(path: str | os.PathLike) -> Path:
+    p = Path(path)
+    return p / METRICS if p.is_dir() or p.suffix != ".csv" else p
+
+
+def _number(text: str | None) -> float:
+    """A cell as a float; empty, non-numeric or missing → NaN."""
+    try:
+        return float(text) if text not in (None, "") else math.nan
+    except ValueError:
+        return math.nan
+
+
+def _parse_metrics(p: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """``(header, rows of raw strings)`` of a metrics CSV; the one parser behind every reader here."""
+    try:
+        with open(p, newline="") as f:
+            reader = csv.DictReader(f)
+            header = [h.strip() for h in (reader.fieldnames or [])]
+            reader.fieldnames = header
+            rows = [{k: v for k, v in r.items() if k is not None} for r in reader]
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise MetricsError(f"cannot read metrics file {p}: {e}") from e
+    if "step" not in header:
+        raise MetricsError(f"{p} is not a metrics CSV: its first line must be a header with a 'step' column")
+    return header, rows
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict[str, float]]:
+    """Rows of a ``metrics.csv`` as floats (``path``: the run/pose folder or the file itself).
+
+    Empty and non-numeric cells are dropped, and so are rows without a step
+    (a line torn by a crash). No file: ``[]``.
+
+    Raises:
+        MetricsError: the file exists but is not a readable metrics table.
+    """
+    p = _metrics_path(path)
     if not p.is_file():
         return []
-    with open(p, newline="") as f:
-        return [{k: float(v) for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
+    out = []
+    for r in _parse_metrics(p)[1]:
+        row = {k: x for k, x in ((k, _number(v)) for k, v in r.items()) if not math.isnan(x)}
+        if "step" in row:
+            out.append(row)
+    return out
+
+
+def read_metric_columns(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """A ``metrics.csv`` as columns ``{"step": (n,), name: (n,)}`` float64, in the header's order.
+
+    Empty or non-numeric cells become NaN (metrics logged at different rates
+    share one file with blanks).
+
+    Raises:
+        MetricsError: no such file, or not a metrics table.
+    """
+    p = _metrics_path(path)
+    if not p.is_file():
+        raise MetricsError(f"no metrics file at {p}")
+    header, rows = _parse_metrics(p)
+    data = np.array([[_number(r.get(h)) for h in header] for r in rows], np.float64).reshape(-1, len(header))
+    return {h: data[:, k] for k, h in enumerate(header)}
+
+
+def write_metrics(folder: str | os.PathLike, rows: list[dict[str, Any]]) -> Path:
+    """Write finished ``rows`` (each with ``step``, ``time`` s, ``lr`` and scalars) as ``folder/metrics.csv``.
+
+    For loops that log at the end (the pose heads' validation curve), in the
+    format :class:`MetricLogger` writes during pretraining.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / METRICS).unlink(missing_ok=True)  # written whole, not appended to
+    log = MetricLogger(folder, tensorboard=False)
+    log._rewrite()  # the header, even for rows without a scalar beyond step/time/lr
+    for r in rows:
+        values = {k: v for k, v in r.items() if k not in ("step", "time")}
+        log.scalars(int(r["step"]), values, float(r.get("time", 0.0)))
+    return log.csv_path
 
 
 def git_commit(path: str | os.PathLike | None = None) -> dict[str, Any] | None:

@@ -17,7 +17,7 @@ torch build.
 Exact resume: a step's batch depends only on ``(seed, rank, stage, step)``
 (the loader's batch sampler is positioned at the step, see
 :meth:`selfpose.data.loader.BatchIndexSampler.set_epoch`), the learning rate
-is a pure function of the step, and a checkpoint stores the weights, the
+is a pure function of the step (:func:`selfpose.training.toolkit.lr_at`), and a checkpoint stores the weights, the
 optimiser state and the python/numpy/torch RNG states of every rank. So
 12 steps straight and 6 steps + resume + 6 steps end with the same weights
 (bitwise in fp32 with the same thread count).
@@ -37,7 +37,6 @@ from selfpose.errors import SelfposeError
 import functools
 import json
 import logging
-import math
 import os
 import random
 import shutil
@@ -60,6 +59,8 @@ from selfpose.training.config import config_dict, config_diff, config_hash, save
 from selfpose.training.logs import (ENVIRONMENT, LOG, METRICS, PICTURES, TB, MetricLogger, append_environment,
                                     environment, run_log)
 from selfpose.training.precision import autocast, resolve_precision, to_channels_last
+# lr_at and TrainingError are re-exported: callers import them from here too.
+from selfpose.training.toolkit import Stepper, TrainingError, check_lr, lr_at, progress_text  # noqa: F401
 
 logger = logging.getLogger(__name__)
 
@@ -67,10 +68,6 @@ CONFIG = "config.yaml"
 RUN = "run.json"
 #: Everything a run writes into its folder (removed by ``overwrite``).
 RUN_ARTIFACTS = (CHECKPOINTS, METRICS, TB, PICTURES, CONFIG, ENVIRONMENT, LOG, RUN)
-
-
-class TrainingError(SelfposeError, RuntimeError):
-    """The run cannot start or continue; the message says what to do."""
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -110,22 +107,6 @@ class TrainResult:
 
 
 # --- small pure helpers ----------------------------------------------------------
-
-def lr_at(step: int, optim, total_steps: int) -> float:
-    """Learning-rate multiplier (of each group's ``base_lr``) for 0-based ``step``.
-
-    Linear warm-up over ``warmup_steps``, then constant or cosine down to
-    ``min_lr_ratio`` at the last step. Pure, so a resumed run needs no
-    scheduler state.
-    """
-    w = optim.warmup_steps
-    if w and step < w:
-        return (step + 1) / w
-    if optim.schedule == "constant":
-        return 1.0
-    progress = min(1.0, (step - w) / max(1, total_steps - 1 - w))
-    return optim.min_lr_ratio + (1 - optim.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
 
 def derive_seed(*parts: int) -> int:
     """A 32-bit seed from integers (well mixed: ``(1, 0)`` and ``(0, 1)`` differ)."""
@@ -238,7 +219,8 @@ def train(method_factory: Callable[[], Any], data, sampler_factory: Callable[[st
         A :class:`TrainResult`.
 
     Raises:
-        TrainingError: ``out_dir`` holds a run and neither flag is set; a non-finite loss.
+        TrainingError: ``out_dir`` holds a run and neither flag is set; a non-finite learning rate,
+            loss, gradient norm or weights (the checkpoints saved so far stay as they are).
         CheckpointError: resuming from checkpoints that are all broken or do not fit the model.
         TrainingInterrupted: stopped by Ctrl-C/SIGTERM (after saving a checkpoint).
     """
@@ -300,9 +282,13 @@ class _Trainer:
         if self.tc.channels_last:
             to_channels_last(method)
         self.method = method
+        check_lr(cfg.optim)  # before the optimiser: torch's own check would be a ValueError traceback
         self.optimizer = method.configure_optimizer(cfg.optim)
-        for g in self.optimizer.param_groups:
-            g.setdefault("base_lr", g["lr"])
+        # The shared step (selfpose.training.toolkit): schedule, finiteness checks, clipping.
+        self.stepper = Stepper(self.optimizer, cfg.optim, self.tc.steps,
+                               [p for p in method.parameters() if p.requires_grad],
+                               hint=f"the checkpoints in {self.out_dir} are untouched: after the fix, continue "
+                                    "from the last one with --resume")
         # Per-rank randomness of the steps (augmentation, dropout, permutations).
         seed_all(derive_seed(self.tc.seed, rank, 1))
         self.step, self.resumed_from, self.elapsed_before = 0, None, 0.0
@@ -397,6 +383,8 @@ class _Trainer:
 
     # -- periodic work ---------------------------------------------------------------
     def _save(self) -> Path:
+        # Never save diverged weights over good ones (every rank holds the same weights: all raise together).
+        self.stepper.check_weights(self.method, self.step)
         rngs = D.gather_objects(rng_state())
         path = checkpoints_dir(self.out_dir) / checkpoint_name(self.step)
         if self.is_main:
@@ -452,7 +440,6 @@ class _Trainer:
                 logger.info("the run in %s already has %d/%d steps; nothing to do", self.out_dir, self.step, tc.steps)
             return result
         logs = MetricLogger(self.out_dir, enabled=self.is_main, resume_step=self.step)
-        params = [p for p in method.parameters() if p.requires_grad]
         window: dict[str, list[float]] = {}
         last: dict[str, float] = {}
         saved_at = self.step if self.resumed_from is not None else None
@@ -470,28 +457,21 @@ class _Trainer:
                     t0 = time.perf_counter()
                     batch = next(it)
                     t_data = time.perf_counter() - t0
-                    lr_mult = lr_at(self.step, self.cfg.optim, tc.steps)
-                    for g in self.optimizer.param_groups:
-                        g["lr"] = g["base_lr"] * lr_mult
+                    lr = self.stepper.set_lr(self.step)
                     with autocast(self.precision):
                         try:
                             loss, values = self.model(batch, self.step)
                         except RuntimeError as e:
                             if "find_unused_parameters" not in str(e):
+                                # Diverged weights make the forward fail deep inside (e.g. a BCE on NaN):
+                                # say so, rather than show torch's error.
+                                self.stepper.check_weights(method, self.step)
                                 raise
                             raise TrainingError(f"{type(method).__name__} leaves trainable parameters without "
                                                 "gradient; set `unused_parameters = True` on the method class "
                                                 "for multi-process training") from e
                     loss = loss.float()
-                    if not torch.isfinite(loss):
-                        raise TrainingError(f"loss is {loss.item()} at step {self.step}; lower optim.lr, set "
-                                            "optim.grad_clip, or check the data (resume from the last checkpoint)")
-                    self.optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    extra = {}
-                    if self.cfg.optim.grad_clip:
-                        extra["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.grad_clip))
-                    self.optimizer.step()
+                    extra = self.stepper.step(loss, self.step, values)
                     self.step += 1
                     dt = time.perf_counter() - t0
                     self.seconds += dt
@@ -499,13 +479,12 @@ class _Trainer:
                            "sec_per_step": dt, "data_sec": t_data}
                     for k, v in row.items():
                         window.setdefault(k, []).append(v)
-                    bar.update(task, advance=1,
-                               description=f"train loss {row['loss']:.4g} {dt:.2f} s/step")
+                    bar.update(task, advance=1, description=progress_text("train", row["loss"], dt))
 
                     if self.step % tc.log_every == 0 or self.step == tc.steps:
                         means = {k: float(np.mean(v)) for k, v in window.items()}
                         last = D.mean_dicts(D.gather_objects(means))
-                        last = {"lr": self.cfg.optim.lr * lr_mult, **last}  # the schedule's lr
+                        last = {"lr": lr, **last}  # the schedule's lr
                         logs.scalars(self.step, last, self.elapsed())
                         window = {}
                     if self.step == tc.steps or (tc.picture_every and self.step % tc.picture_every == 0):

@@ -25,7 +25,6 @@ produce them); masks ``(N, H, W)`` or ``(N, 1, H, W)``. Colours follow
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 from pathlib import Path
@@ -424,33 +423,6 @@ def skeleton_strip(joints3d, images=None, titles: Sequence[str] | None = None,
     return fig
 
 
-def read_metrics_csv(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """A ``metrics.csv`` (header ``step,<name>,...``) → ``{"step": (n,), name: (n,) float}``.
-
-    Empty or non-numeric cells become NaN (metrics logged at different rates
-    share one file with blanks).
-    """
-    path = Path(path)
-    try:
-        with open(path, newline="") as fh:
-            rows = list(csv.reader(fh))
-    except OSError as e:
-        raise VizError(f"cannot read metrics file {path}: {e}") from e
-    if not rows or "step" not in rows[0]:
-        raise VizError(f"{path} is not a metrics CSV: its first line must be a header with a 'step' column")
-    header = [h.strip() for h in rows[0]]
-
-    def num(s: str) -> float:
-        try:
-            return float(s)
-        except ValueError:
-            return math.nan
-
-    data = np.array([[num(c) for c in (r + [""] * len(header))[:len(header)]] for r in rows[1:] if r],
-                    dtype=np.float64).reshape(-1, len(header))
-    return {h: data[:, k] for k, h in enumerate(header)}
-
-
 def _ema(y: np.ndarray, alpha: float) -> np.ndarray:
     """Exponential moving average over the finite values of ``y`` (NaN stays NaN)."""
     out = np.full_like(y, np.nan)
@@ -480,7 +452,12 @@ def training_curves(metrics_csv: str | os.PathLike, names: Sequence[str] | None 
     Returns:
         A matplotlib Figure.
     """
-    data = read_metrics_csv(metrics_csv)
+    from selfpose.training.logs import MetricsError, read_metric_columns
+
+    try:
+        data = read_metric_columns(metrics_csv)
+    except MetricsError as e:
+        raise VizError(str(e)) from e
     skip = {"step", "time", "time_s", "wall", "wall_s", "elapsed_s", "epoch"}
     names = [n for n in data if n not in skip] if names is None else list(names)
     missing = [n for n in names if n not in data]

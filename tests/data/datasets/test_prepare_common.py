@@ -7,7 +7,7 @@ import pytest
 
 from selfpose.config import ConfigError, from_dict
 from selfpose.data.datasets import PREPARERS, PrepareConfig, PrepareError, prepare
-from selfpose.data.datasets.common import FrameTransform, keep_indices, person_square, sequence_transform
+from selfpose.data.datasets.framing import FrameTransform, keep_indices, person_square, sequence_transform
 from selfpose.geometry.camera import Camera
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from selfpose.data.datasets import PrepareConfig, PrepareError, PrepareWarning, prepare
-from selfpose.data.datasets.common import FrameTransform
+from selfpose.data.datasets.framing import FrameTransform
 from selfpose.data.datasets.keypoints import load_keypoints
 from selfpose.data.store import Dataset
 from selfpose.data.video import VideoError

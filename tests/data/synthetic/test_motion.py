@@ -3,10 +3,10 @@ import json
 import numpy as np
 import pytest
 
-from selfpose.data.synthetic.motion import (ANKLE_HEIGHT_MM, GRAVITY_MM_S2, PROCEDURAL_ACTIONS, REST_OFFSETS_MM,
-                                            Motion, MotionError, MotionFile, forward_kinematics, implausibility,
-                                            load_motions, parse_key, procedural_motion, resample, resampled_length,
-                                            rot_x, rot_y, rot_z)
+from selfpose.data.synthetic.kinematics import ANKLE_HEIGHT_MM, REST_OFFSETS_MM, forward_kinematics, rot_x, rot_y, rot_z
+from selfpose.data.synthetic.mocap import MotionFile, load_motions, parse_key
+from selfpose.data.synthetic.motion import GRAVITY_MM_S2, Motion, MotionError, implausibility, resample, resampled_length
+from selfpose.data.synthetic.procedural import PROCEDURAL_ACTIONS, procedural_motion
 from selfpose.geometry.skeleton import bone_lengths
 
 

@@ -3,7 +3,8 @@ import pytest
 
 from selfpose.data.synthetic import scenarios as sc
 from selfpose.data.synthetic.bodies import identity_for, retarget
-from selfpose.data.synthetic.motion import GRAVITY_MM_S2, procedural_motion
+from selfpose.data.synthetic.motion import GRAVITY_MM_S2
+from selfpose.data.synthetic.procedural import procedural_motion
 from selfpose.data.synthetic.render import Renderer
 
 H = W = 64

@@ -6,7 +6,8 @@ import pytest
 import selfpose
 from selfpose.config import ConfigError, from_dict
 from selfpose.data.store import Dataset
-from selfpose.data.synthetic.motion import MotionError, forward_kinematics
+from selfpose.data.synthetic.kinematics import forward_kinematics
+from selfpose.data.synthetic.motion import MotionError
 from selfpose.data.synthetic.synthesize import SynthConfig, synthesize
 
 

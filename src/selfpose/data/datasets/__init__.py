@@ -8,7 +8,7 @@ leaves no dataset behind) and dispatches.
 
 Every preparer converts to the house conventions: Human3.6M-17 joints, 3D in
 the camera frame in millimetres, 2D in pixels of the stored frame, frames
-uint8 RGB framed as :class:`~selfpose.data.datasets.common.PrepareConfig`
+uint8 RGB framed as :class:`~selfpose.data.datasets.config.PrepareConfig`
 says (default: the whole frame letterboxed into 128 × 128).
 
 Formats: ``h36m``, ``mpi-inf-3dhp``, ``humaneva``, ``3dpw``, ``videos``.
@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from selfpose.data.datasets.common import PrepareConfig, PrepareError, PrepareWarning
+from selfpose.data.datasets.config import PrepareConfig, PrepareError, PrepareWarning
 
 __all__ = ["PREPARERS", "PrepareConfig", "PrepareError", "PrepareWarning", "prepare"]
 

@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from selfpose.data.datasets.common import PrepareConfig, PrepareError, keep_indices, warn
+from selfpose.data.datasets.config import PrepareConfig, PrepareError, warn
+from selfpose.data.datasets.framing import keep_indices
 from selfpose.data.datasets.safe_read import npz_object, read_npz
 from selfpose.geometry.camera import Camera
 from selfpose.geometry.skeleton import to_h36m

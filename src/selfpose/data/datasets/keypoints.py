@@ -1,4 +1,4 @@
-"""2D keypoint files for videos (weak labels, DESIGN.md §1.1 Eq. 13).
+"""2D keypoint files for videos (weak labels, docs/design.md §1.1 Eq. 13).
 
 One file per video, ``<video stem>.npz`` or ``<video stem>.json``, one row per
 *source* video frame, coordinates in source-video pixels (of the upright
@@ -29,7 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from selfpose.data.datasets.common import FrameTransform, PrepareError, read_json, read_npz
+from selfpose.data.datasets.config import PrepareError
+from selfpose.data.datasets.files import read_json, read_npz
+from selfpose.data.datasets.framing import FrameTransform
 from selfpose.geometry.skeleton import to_h36m
 
 KEYPOINT_SUFFIXES = (".npz", ".json")

@@ -26,9 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from selfpose.data.datasets.common import (ImageSample, PrepareConfig, PrepareError, body3d_files,
-                                           check_found, find_image, joint_boxes,
-                                           read_body3d_npz, write_image_sequences)
+from selfpose.data.datasets.body3d import body3d_files, read_body3d_npz
+from selfpose.data.datasets.config import PrepareConfig, PrepareError
+from selfpose.data.datasets.files import check_found, find_image
+from selfpose.data.datasets.framing import joint_boxes
+from selfpose.data.datasets.image_sequences import ImageSample, write_image_sequences
 from selfpose.data.datasets.safe_read import read_pickle
 from selfpose.geometry.camera import Camera
 from selfpose.geometry.skeleton import to_h36m

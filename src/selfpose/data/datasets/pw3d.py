@@ -35,8 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from selfpose.data.datasets.common import (ImageSample, PrepareConfig, PrepareError, check_found, find_image,
-                                           write_image_sequences)
+from selfpose.data.datasets.config import PrepareConfig, PrepareError
+from selfpose.data.datasets.files import check_found, find_image
+from selfpose.data.datasets.image_sequences import ImageSample, write_image_sequences
 from selfpose.data.datasets.safe_read import npz_keys, npz_object, read_npz, read_pickle
 from selfpose.geometry.skeleton import SMPL24, to_h36m
 

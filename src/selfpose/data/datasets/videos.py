@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from selfpose.data.datasets.common import PrepareConfig, PrepareError, estimate_sequence_background, warn
+from selfpose.data.datasets.config import PrepareConfig, PrepareError, warn
+from selfpose.data.datasets.image_sequences import estimate_sequence_background
 from selfpose.data.datasets.keypoints import KEYPOINT_SUFFIXES, Keypoints2D, find_keypoints, load_keypoints
 from selfpose.errors import SelfposeError, disk_full
 

@@ -1,7 +1,9 @@
 """The synthetic data generator: people made of capsules, animated by real or procedural motion.
 
-Modules: :mod:`~selfpose.data.synthetic.motion` (mocap files and procedural
-motion), :mod:`~selfpose.data.synthetic.bodies` (identities, retargeting),
+Modules: :mod:`~selfpose.data.synthetic.motion` (the motion record),
+:mod:`~selfpose.data.synthetic.mocap` (mocap files),
+:mod:`~selfpose.data.synthetic.procedural` (procedural motion on
+:mod:`~selfpose.data.synthetic.kinematics`), :mod:`~selfpose.data.synthetic.bodies` (identities, retargeting),
 :mod:`~selfpose.data.synthetic.render` (the ray-caster),
 :mod:`~selfpose.data.synthetic.textures` (backgrounds),
 :mod:`~selfpose.data.synthetic.scenarios` (lab, dive, pan, wild) and
@@ -18,8 +20,8 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "Motion": "motion", "MotionFile": "motion", "MotionError": "motion", "load_motions": "motion",
-    "procedural_motion": "motion", "PROCEDURAL_ACTIONS": "motion",
+    "Motion": "motion", "MotionFile": "mocap", "MotionError": "motion", "load_motions": "mocap",
+    "procedural_motion": "procedural", "PROCEDURAL_ACTIONS": "procedural",
     "background": "textures", "wide_background": "textures",
     "SequencePlan": "scenarios", "plan_lab": "scenarios", "plan_dive": "scenarios", "plan_pan": "scenarios",
     "plan_wild": "scenarios", "lab_rig": "scenarios", "render_sequence": "scenarios", "render_plan": "scenarios",

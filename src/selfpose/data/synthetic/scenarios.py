@@ -7,7 +7,7 @@ in the camera frame, the camera(s) and the true background. Plans are small
 (joints and cameras only); :func:`render_sequence` turns a plan into the
 stored arrays, chunk by chunk, so a long sequence is never held in memory.
 
-Scenarios (DESIGN.md §2):
+Scenarios (docs/design.md §2):
 
 * ``lab`` (:func:`plan_lab`): several static synchronised cameras around the
   motion (:class:`LabRig`: equally spaced azimuths, ~1.5 m high, one fixed
@@ -39,7 +39,8 @@ import numpy as np
 from selfpose.data.sequence import SequenceMeta, safe_id
 from selfpose.data.synthetic import textures
 from selfpose.data.synthetic.bodies import Identity, retarget
-from selfpose.data.synthetic.motion import GRAVITY_MM_S2, Motion, procedural_motion
+from selfpose.data.synthetic.motion import GRAVITY_MM_S2, Motion
+from selfpose.data.synthetic.procedural import procedural_motion
 from selfpose.geometry.camera import Camera, look_at
 
 if TYPE_CHECKING:  # the renderer imports torch when it renders; typing it costs nothing

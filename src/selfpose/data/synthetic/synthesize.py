@@ -29,8 +29,9 @@ import numpy as np
 from selfpose.config import ConfigError, to_dict
 from selfpose.data.sequence import safe_id
 from selfpose.data.synthetic import scenarios as sc
-from selfpose.data.synthetic.motion import (PROCEDURAL_ACTIONS, SHIPPED_CMU, Motion, MotionFile, implausibility,
-                                            parse_key, procedural_motion, resampled_length)
+from selfpose.data.synthetic.mocap import SHIPPED_CMU, MotionFile, parse_key
+from selfpose.data.synthetic.motion import Motion, implausibility, resampled_length
+from selfpose.data.synthetic.procedural import PROCEDURAL_ACTIONS, procedural_motion
 
 #: ``motion`` values that mean "the CMU motion shipped with the package".
 SHIPPED_ALIASES = ("cmu", "shipped")
