@@ -353,3 +353,22 @@ def test_dataset_open_reads_headers_only(tiny, tmp_path, monkeypatch):
     monkeypatch.setattr(store.np, "load", no_load)
     ds = store.Dataset.open(tiny / "lab")
     assert len(ds) == 4
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+def test_fit_pose_leaves_out_frames_without_finite_3d(tiny, tmp_path):
+    """fit-pose on labels with NaN/inf frames fits on the rest (a float(None) traceback before); none left: one line."""
+    ds = tmp_path / "lab"
+    shutil.copytree(tiny / "lab", ds)
+
+    def poison(seq, a):
+        a[::2] = np.nan        # every other frame of every sequence
+    _set_joints3d(ds, poison)
+    r = invoke("fit-pose", tiny / "run", "--data", ds, "--labels", "1.0", "--out", tmp_path / "pose",
+               "pose.steps=5")
+    assert r.exit_code == 0, r.output
+    info = json.loads((tmp_path / "pose" / "pose.json").read_text())
+    assert np.isfinite(info["val_n_mpjpe"]) and info["num_labelled"] > 0
+    _set_joints3d(ds, lambda seq, a: a.fill(np.nan))
+    one_line_error(invoke("fit-pose", tiny / "run", "--data", ds, "--out", tmp_path / "pose2"), "finite joints3d")
+    assert not (tmp_path / "pose2").exists()

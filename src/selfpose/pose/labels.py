@@ -52,7 +52,8 @@ def _take_rng(seed: int, take: str) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed) % 2**63, zlib.crc32(take.encode())]))
 
 
-def label_subset(ds: Dataset, fraction: float, seed: int = 0, require_3d: bool = True) -> np.ndarray:
+def label_subset(ds: Dataset, fraction: float, seed: int = 0, require_3d: bool = True,
+                 finite_only: bool = True) -> np.ndarray:
     """The labelled frames: every K-th frame of every sequence, ``K = round(1/fraction)``.
 
     Args:
@@ -64,6 +65,9 @@ def label_subset(ds: Dataset, fraction: float, seed: int = 0, require_3d: bool =
             the offset, i.e. the same instants are labelled in every camera.
         require_3d: skip sequences without ``joints3d`` (logged once); if
             False they are kept (e.g. for feature extraction only).
+        finite_only: with ``require_3d``, leave out frames whose 3D label
+            has a NaN/inf (logged with counts); evaluation passes False and
+            counts them itself.
 
     Returns:
         ``(N, 2)`` int64 rows ``(sequence index in ds.sequences, stored frame
@@ -81,14 +85,27 @@ def label_subset(ds: Dataset, fraction: float, seed: int = 0, require_3d: bool =
             lengths[s.meta.take] = min(lengths.get(s.meta.take, len(s)), len(s))
     offsets = {take: int(_take_rng(seed, take).integers(0, min(K, T))) for take, T in lengths.items()}
     rows = []
+    nonfinite: dict[str, int] = {}
     for i, s in enumerate(ds.sequences):
         if s.meta.id in skipped or len(s) == 0:
             continue
         frames = np.arange(offsets[s.meta.take], len(s), K, dtype=np.int64)
+        if require_3d and finite_only:
+            # A frame whose 3D label is NaN/inf (a mocap dropout) cannot teach or select a head: leave it out
+            # and say how many (the loss and the validation error would be NaN otherwise).
+            ok = np.isfinite(np.asarray(s["joints3d"][frames], dtype=np.float64)).all(axis=(1, 2))
+            if not ok.all():
+                nonfinite[s.meta.id] = int((~ok).sum())
+                frames = frames[ok]
         rows.append(np.stack([np.full_like(frames, i), frames], axis=1))
+    if nonfinite:
+        logger.warning("label_subset: %d labelled frame(s) without finite 3D labels are left out (%s%s)",
+                       sum(nonfinite.values()), ", ".join(f"{k}: {v}" for k, v in list(nonfinite.items())[:5]),
+                       " ..." if len(nonfinite) > 5 else "")
+    rows = [r for r in rows if len(r)]
     if not rows:
         raise LabelError(f"no labelled frames in {ds.root}: no sequence has frames"
-                         f"{' and joints3d' if require_3d else ''}; use a dataset with 3D labels")
+                         f"{' and finite joints3d' if require_3d else ''}; use a dataset with 3D labels")
     return np.concatenate(rows)
 
 
