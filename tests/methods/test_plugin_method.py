@@ -178,5 +178,6 @@ def test_benchmark_runs_the_registered_method(registered, tiny_data, tmp_path):
     res = run_benchmark(cfg, tmp_path / "work", progress=False, log=lambda s: None)
     cell = res["cells"][f"{NAME}_s0_1"]
     assert cell["name"] == NAME and np.isfinite(cell["n_mpjpe"]) and cell["labelled"] > 0
+    assert cell["box_iou"] is None             # no detector: no box to score
     assert res["analysis"] == {}   # no appearance code: nothing to disentangle
     assert NAME in (tmp_path / "work" / "results.md").read_text()

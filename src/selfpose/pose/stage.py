@@ -75,11 +75,6 @@ def pose_feature_fn(method):
     return fn
 
 
-def model_fns(model, stored_hw: tuple[int, int] | None = None):
-    """Kept for existing callers: :func:`pose_feature_fn` of a model or method (``stored_hw`` is not needed)."""
-    return pose_feature_fn(model)
-
-
 def _select(ds, subjects):
     from selfpose.data.store import DatasetError
 
