@@ -165,19 +165,65 @@ def test_pretrain_fit_evaluate_predict_analyze(registered, tiny_data, tmp_path):
 
 
 def test_benchmark_runs_the_registered_method(registered, tiny_data, tmp_path):
+    import yaml
+    from typer.testing import CliRunner
+
     from selfpose.bench.config import BenchmarkConfig
     from selfpose.bench.run import run_benchmark
+    from selfpose.cli import app
 
     train, test = tiny_data
-    cfg = from_dict(BenchmarkConfig, {
-        "methods": [NAME], "references": ["mean_pose"], "shares": [1.0], "seeds": [0], "steps": 2,
-        "pose_steps": 5, "pretrain_config": None,
-        "pretrain": {"method_config": {NAME: {"dim": 8}}, "sampler": {"d_pos_s": 0.2, "d_neg_s": 1.0},
-                     "train": {"batch_size": 2, "threads": 1, "num_workers": 0}},
-        "data": {"train_dir": str(train), "test_dir": str(test)}})
-    res = run_benchmark(cfg, tmp_path / "work", progress=False, log=lambda s: None)
+    bench = {"methods": [NAME], "references": ["mean_pose"], "shares": [1.0], "seeds": [0], "steps": 2,
+             "pose_steps": 5, "pretrain_config": None,
+             "pretrain": {"method_config": {NAME: {"dim": 8}}, "sampler": {"d_pos_s": 0.2, "d_neg_s": 1.0},
+                          "train": {"batch_size": 2, "threads": 1, "num_workers": 0}},
+             "data": {"train_dir": str(train), "test_dir": str(test)}}
+    (tmp_path / "bench.yaml").write_text(yaml.safe_dump(bench))
+    work = tmp_path / "work"
+    r = CliRunner().invoke(app, ["benchmark", "--config", str(tmp_path / "bench.yaml"), "--work", str(work)])
+    assert r.exit_code == 0, r.output
+    assert "3 piece(s) computed, 2 cells" in r.output   # the run, its cell, the mean-pose cell
+    res = run_benchmark(from_dict(BenchmarkConfig, bench), work, progress=False, log=lambda s: None)
+    assert res["computed"] == []                                 # the library sees the same cached cells
     cell = res["cells"][f"{NAME}_s0_1"]
     assert cell["name"] == NAME and np.isfinite(cell["n_mpjpe"]) and cell["labelled"] > 0
     assert cell["box_iou"] is None             # no detector: no box to score
     assert res["analysis"] == {}   # no appearance code: nothing to disentangle
-    assert NAME in (tmp_path / "work" / "results.md").read_text()
+    assert NAME in (work / "results.md").read_text()
+
+
+PLUGIN = """
+from selfpose.methods import register_method
+from selfpose.methods.base import Method
+
+
+class EnvPlugin(Method):
+    def training_step(self, batch, step):
+        raise NotImplementedError
+
+    def pose_features(self, frames):
+        raise NotImplementedError
+
+
+register_method("env_plugin", lambda cfg, two_stage, section: EnvPlugin(), sampler="dsl")
+"""
+
+
+def test_plugins_named_in_the_environment_are_registered(tmp_path, monkeypatch):
+    import sys
+
+    from selfpose.bench.config import BenchmarkConfig
+    from selfpose.methods import method_names
+
+    (tmp_path / "selfpose_env_plugin.py").write_text(PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("SELFPOSE_PLUGINS", "selfpose_env_plugin")
+    try:
+        assert "env_plugin" in method_names() and "env_plugin" not in method_names(builtin_only=True)
+        assert from_dict(BenchmarkConfig, {"methods": ["env_plugin"]}).methods == ("env_plugin",)
+        monkeypatch.setenv("SELFPOSE_PLUGINS", "selfpose_no_such_plugin")
+        with pytest.raises(MethodError, match="SELFPOSE_PLUGINS names 'selfpose_no_such_plugin'"):
+            method_names()
+    finally:
+        unregister_method("env_plugin")
+        sys.modules.pop("selfpose_env_plugin", None)

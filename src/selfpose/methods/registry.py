@@ -7,6 +7,11 @@ class (a dataclass read strictly from the pretraining config's
 :func:`selfpose.data.samplers.make_sampler`). Adding a method is its module
 plus one ``register_method`` line (here for a built-in one; anywhere before
 the config is read for a plug-in, see ``docs/adding_a_method.md``).
+
+Plug-ins for the command line: modules named in the environment variable
+``SELFPOSE_PLUGINS`` (comma-separated, importable from ``sys.path``) are
+imported the first time the registry is consulted; each registers its
+method(s) when imported.
 """
 
 from __future__ import annotations
@@ -44,6 +49,25 @@ class MethodSpec:
 
 
 _REGISTRY: dict[str, MethodSpec] = {}
+_PLUGINS_LOADED: set[str] = set()
+
+
+def _load_plugins() -> None:
+    """Import the modules named in ``SELFPOSE_PLUGINS`` (once each); a broken one is a one-line error."""
+    import importlib
+    import os
+
+    from selfpose.methods.base import MethodError
+
+    for mod in (m.strip() for m in os.environ.get("SELFPOSE_PLUGINS", "").split(",")):
+        if not mod or mod in _PLUGINS_LOADED:
+            continue
+        try:
+            importlib.import_module(mod)   # (a plug-in that consults the registry while importing gets sys.modules' copy)
+        except ImportError as e:
+            raise MethodError(f"SELFPOSE_PLUGINS names {mod!r}, which cannot be imported ({e}); "
+                              "fix the name or its folder on PYTHONPATH") from None
+        _PLUGINS_LOADED.add(mod)
 
 
 def register_method(name: str, builder: Callable, *, config_cls: type | None = None, section: str | None = None,
@@ -108,11 +132,13 @@ def method_spec(name: str) -> MethodSpec:
 
 def method_names(builtin_only: bool = False) -> tuple[str, ...]:
     """Registered method names in registration order (``builtin_only``: the ones shipped with selfpose)."""
+    _load_plugins()
     return tuple(n for n, s in _REGISTRY.items() if s.builtin or not builtin_only)
 
 
 def check_method(name: str) -> None:
     """A ConfigError naming the known methods unless ``name`` is one."""
+    _load_plugins()
     if name not in _REGISTRY:
         raise ConfigError(f"unknown method {name!r}; known: {', '.join(sorted(_REGISTRY))}")
 
@@ -133,6 +159,7 @@ def check_sections(sections: dict[str, Any]) -> dict[str, Any]:
     """
     from selfpose.config import from_dict, to_dict
 
+    _load_plugins()
     if not isinstance(sections, dict):
         raise ConfigError(f"method_config must be a mapping of method sections, got {sections!r}")
     owners = {s.section: s for s in _REGISTRY.values() if s.section is not None}
