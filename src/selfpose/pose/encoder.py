@@ -74,6 +74,9 @@ def pin_encoder(run, pose_dir: str | os.PathLike) -> dict:
         d.mkdir(parents=True, exist_ok=True)
         how = _link_or_copy(Path(run.weights_file), d / WEIGHTS)
         _link_or_copy(Path(run.path) / CONFIG, d / CONFIG)
+    except FileNotFoundError:
+        raise EncoderMismatch(f"checkpoint step {run.step} of {run.path} was removed while the pose head was "
+                              "fitted (the run was resumed meanwhile?); fit the pose head again") from None
     except OSError as e:
         raise disk_full(e, d) or e
     got = sha256_file(d / WEIGHTS)
