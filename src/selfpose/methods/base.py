@@ -123,12 +123,8 @@ class Method(nn.Module, metaclass=abc.ABCMeta):
 
     @property
     def feature_dim(self) -> int:
-        """``D`` of :meth:`pose_features` (default: the ``feature_dim`` attribute set in ``__init__``)."""
-        d = self.__dict__.get("_feature_dim")
-        if d is None:
-            raise MethodError(f"method {self.name!r} does not say its feature size: set self._feature_dim "
-                              "or override feature_dim")
-        return int(d)
+        """``D`` of :meth:`pose_features` (a method overrides this property)."""
+        raise MethodError(f"method {self.name!r} does not say its feature size: override the feature_dim property")
 
     @property
     def has_detector(self) -> bool:
