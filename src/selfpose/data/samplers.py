@@ -556,5 +556,5 @@ register_sampler("tcn", MultiViewTripletSampler, lambda c: {"d_neg_s": c.d_neg_s
 
 
 __all__ = ("SamplerError", "IndexBatch", "DSLSampler", "ContrastivePairSampler", "GravitySampler",
-                          "MultiViewSyncSampler", "MultiViewTripletSampler", "SAMPLERS", "make_sampler", "register_sampler", "paper_distances_s", "seconds_to_frames",
-                          "PAPER_DISTANCES")
+           "MultiViewSyncSampler", "MultiViewTripletSampler", "SAMPLERS", "SamplerRecipe", "make_sampler",
+           "register_sampler", "paper_distances_s", "seconds_to_frames", "PAPER_DISTANCES")

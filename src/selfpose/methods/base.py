@@ -157,7 +157,7 @@ class Method(nn.Module, metaclass=abc.ABCMeta):
         return ("v",)
 
     def codes(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Named ``(B, ·)`` codes for the analyses (:meth:`code_names`): ``v`` = the pose features; ``i`` = appearance."""
+        """Named ``(B, ·)`` codes for the analyses (:meth:`code_names`): ``v`` = pose features, ``i`` = appearance."""
         return {"v": self.pose_features(frames)}
 
     def drawings(self) -> frozenset[str]:

@@ -63,7 +63,8 @@ def _load_plugins() -> None:
         if not mod or mod in _PLUGINS_LOADED:
             continue
         try:
-            importlib.import_module(mod)   # (a plug-in that consults the registry while importing gets sys.modules' copy)
+            # A plug-in that consults the registry while importing gets sys.modules' (partial) copy: no loop.
+            importlib.import_module(mod)
         except ImportError as e:
             raise MethodError(f"SELFPOSE_PLUGINS names {mod!r}, which cannot be imported ({e}); "
                               "fix the name or its folder on PYTHONPATH") from None
@@ -211,16 +212,19 @@ def _builtin() -> None:
     t = _temporal_family("selfpose.methods.temporal", "TemporalMethod")
     reg = lambda name, b, **kw: register_method(name, b, _builtin=True, **kw)  # noqa: E731
     reg("temporal", t, sampler=("dsl", "gravity"))            # DSL-STN-Dec-Split, the full method
-    reg("dsl", t, sampler="dsl")                              # ablations and baselines of Honari et al. (methods/variants.py)
+    # ablations and baselines of Honari et al. (methods/variants.py)
+    reg("dsl", t, sampler="dsl")
     reg("dsl_stn", t, sampler=("dsl", "gravity"))
     reg("dsl_stn_dec", t, sampler=("dsl", "gravity"))
     reg("ae_stn_dec", t, sampler=("dsl", "gravity"))
     reg("css_stn_dec_split", t, sampler=("contrastive", "gravity"))
     reg("css", t, sampler="contrastive")
     reg("mv_css", t, sampler="tcn")                           # time-contrastive networks across synchronised views
+    # pose/content split + scene discriminator (methods/drnet.py), its own section method_config.drnet
     reg("drnet", _temporal_family("selfpose.methods.drnet", "DrNetMethod"), config_cls=DrNetConfig,
-        sampler=("dsl", "gravity"))                           # pose/content split + scene discriminator (methods/drnet.py)
-    reg("nsd", _temporal_family("selfpose.methods.nsd", "NSDMethod"), sampler="views")  # cross-view re-synthesis (methods/nsd.py)
+        sampler=("dsl", "gravity"))
+    # cross-view re-synthesis through a rotated 3D code (methods/nsd.py)
+    reg("nsd", _temporal_family("selfpose.methods.nsd", "NSDMethod"), sampler="views")
 
 
 def __getattr__(attr: str):

@@ -570,4 +570,5 @@ def _u8(x: torch.Tensor) -> np.ndarray:
     return (x.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
 
 
-__all__ = ("LossConfig", "SamplerConfig", "TemporalConfig", "TemporalMethod", "TemporalModelMethod", "TemporalPoseInterface")
+__all__ = ("LossConfig", "SamplerConfig", "TemporalConfig", "TemporalMethod", "TemporalModelMethod",
+           "TemporalPoseInterface")

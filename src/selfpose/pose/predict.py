@@ -309,7 +309,7 @@ def _predict_one(method, head, video: Path, out: Path, size: int, step: int, bat
 
 
 def _theta_of(enc: dict, n: int, size: int) -> np.ndarray:
-    """The STN box θ (n, 4) of an ``encode_for_pose`` output: its ``theta``, else from its ``boxes``, else the whole frame."""
+    """θ (n, 4) of an ``encode_for_pose`` output: its ``theta``, else from its ``boxes``, else the whole frame."""
     from selfpose.models.stn import box_px_to_theta
 
     if enc.get("theta") is not None:

@@ -150,7 +150,7 @@ class LoadedPose:
 
     @torch.inference_mode()
     def predict_frames(self, frames: torch.Tensor) -> dict:
-        """uint8/float frames (B, 3, H, W) → {"joints3d" (B,17,3) mm pelvis-centred, "features", "boxes" px or None}."""
+        """uint8/float frames (B, 3, H, W) → {"joints3d" (B,17,3) mm pelvis-centred, "features", "boxes" px/None}."""
         out = self.method.encode_for_pose(frames)
         feats = out["features"].float()
         return {"joints3d": torch.as_tensor(self.head.predict(feats.cpu().numpy())), "features": feats,
@@ -175,7 +175,8 @@ def load_pose(pose_dir) -> LoadedPose:
         info = json.loads(p.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise PoseStageError(f"{p} is unreadable ({e}); fit the pose head again") from None
-    return LoadedPose(pose_dir, info, load_pinned(pose_dir, info.get("encoder")), FittedPose.load(pose_dir / "pose_head"))
+    run = load_pinned(pose_dir, info.get("encoder"))
+    return LoadedPose(pose_dir, info, run, FittedPose.load(pose_dir / "pose_head"))
 
 
 def evaluate_pose_stage(pose_dir, data, subjects=None, every: int = 1, progress: bool = True,
