@@ -79,10 +79,10 @@ def main() -> None:
         frames = torch.from_numpy(np.asarray(ds.sequences[0]["frames"][:64])).permute(0, 3, 1, 2)
         for precision in ("fp32", "bf16"):
             with torch.inference_mode(), autocast(precision):
-                method.model.encode(method.model.prepare(frames))
+                method.encode_for_pose(frames)
                 t0 = time.perf_counter()
                 for _ in range(5):
-                    method.model.encode(method.model.prepare(frames))
+                    method.encode_for_pose(frames)
             print(f"inference {precision}: {5 * 64 / (time.perf_counter() - t0):.0f} frames/s (encode, batch 64)")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 

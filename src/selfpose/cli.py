@@ -248,7 +248,7 @@ def predict(
 
 @app.command()
 def analyze(
-    run: Path = typer.Argument(..., help="pretraining run folder"),
+    run: Path = typer.Argument(..., help="pretraining run folder, or a pose folder (the exact encoder it was fitted on)"),
     data: Path = typer.Option(..., "--data", "-d", help="dataset (with subjects; 3D labels for pose-from-i)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="folder for the pictures and analysis.json (default: RUN/analysis)"),
     labels: float = typer.Option(0.1, help="share of labelled frames for the pose-from-v/i comparison"),

@@ -13,9 +13,9 @@ from selfpose.errors import OutputError
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from selfpose.config import ConfigError, from_dict
-from selfpose.methods.drnet import DrNetConfig
 from selfpose.methods.temporal import LossConfig, SamplerConfig
 from selfpose.models.temporal import ModelConfig
 from selfpose.training.config import OptimConfig, TrainConfig
@@ -40,16 +40,38 @@ class DataConfig:
 
 @dataclass
 class PretrainConfig:
-    """Everything ``selfpose pretrain`` uses; see ``configs/*.yaml`` for readable examples."""
+    """Everything ``selfpose pretrain`` uses; see ``configs/*.yaml`` for readable examples.
+
+    ``model``, ``loss`` and ``sampler`` are the temporal family's sections
+    (``sampler``'s distances feed every sampler that takes them).
+    ``method_config`` holds each registered method's own section, keyed by
+    its section name (e.g. ``method_config.drnet.hidden=64``); every section
+    is read strictly by its method's config class
+    (:func:`selfpose.methods.register_method`), and the running method's
+    section is recorded with its defaults filled in.
+    """
 
     method: str = "temporal"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
-    drnet: DrNetConfig = field(default_factory=DrNetConfig)   # used by method=drnet only
+    method_config: dict[str, Any] = field(default_factory=dict)
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-3, warmup_steps=100))
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        from selfpose.methods.registry import check_sections
+
+        self.method_config = check_sections(self.method_config)
+
+
+def upgrade_config_dict(data: dict) -> dict:
+    """A run's saved config in today's layout: the old top-level ``drnet`` section moves to ``method_config``."""
+    if isinstance(data, dict) and isinstance(data.get("drnet"), dict):
+        data = dict(data)
+        data["method_config"] = {"drnet": data.pop("drnet"), **(data.get("method_config") or {})}
+    return data
 
 
 def select_data(ds, data_cfg: DataConfig):
@@ -69,32 +91,21 @@ def is_two_stage(cfg: PretrainConfig, ds) -> bool:
     return ds.attrs.get("scenario") == "dive"
 
 
-def make_sampler(kind: str, ds, sampler_cfg: SamplerConfig):
-    """``(kind, dataset) → sampler`` for the training loop (module level: picklable for DDP)."""
-    from selfpose.data.samplers import (ContrastivePairSampler, DSLSampler, GravitySampler, MultiViewSyncSampler,
-                                        MultiViewTripletSampler)
-
-    if kind == "dsl":
-        return DSLSampler(ds, d_pos_s=sampler_cfg.d_pos_s, d_neg_s=sampler_cfg.d_neg_s)
-    if kind == "contrastive":
-        return ContrastivePairSampler(ds, d_pos_s=sampler_cfg.d_pos_s, d_neg_s=sampler_cfg.d_neg_s,
-                                      num_negatives=sampler_cfg.num_negatives)
-    if kind == "views":   # NSD: two views of one instant
-        return MultiViewSyncSampler(ds, sync_prob=1.0, flip_prob=0.0)
-    if kind == "tcn":
-        return MultiViewTripletSampler(ds, d_neg_s=sampler_cfg.d_neg_s)
-    if kind == "gravity":
-        return GravitySampler(ds, step_s=sampler_cfg.gravity_step_s)
-    raise ConfigError(f"unknown sampler kind {kind!r}")
-
-
 def _resolve(cfg: PretrainConfig) -> PretrainConfig:
-    """A known method name (else a ConfigError before any data is read), its variant's switches set."""
-    from selfpose.methods.registry import check_method
+    """A known method name (else a ConfigError before any data is read), its variant's switches set,
+    its own section recorded with its defaults."""
+    import dataclasses
+
+    from selfpose.config import to_dict
+    from selfpose.methods.registry import method_spec, section_config
     from selfpose.methods.variants import resolve
 
-    check_method(cfg.method)
-    return resolve(cfg)
+    spec = method_spec(cfg.method)
+    cfg = resolve(cfg)
+    if spec.config_cls is not None:
+        own = to_dict(section_config(spec, cfg.method_config))
+        cfg = dataclasses.replace(cfg, method_config={**cfg.method_config, spec.section: own})
+    return cfg
 
 
 def _build_method(cfg: PretrainConfig, two_stage: bool):
@@ -109,6 +120,7 @@ def pretrain(cfg: PretrainConfig, data: str | Path, out: str | Path, resume: boo
 
     Returns the training loop's :class:`~selfpose.training.loop.TrainResult`.
     """
+    from selfpose.data.samplers import make_sampler
     from selfpose.data.store import Dataset
     from selfpose.training.loop import train
 
@@ -118,18 +130,27 @@ def pretrain(cfg: PretrainConfig, data: str | Path, out: str | Path, resume: boo
     if two_stage and cfg.train.stage2_step is None:
         raise ConfigError("two-stage training (dive data) needs train.stage2_step: the step where DSL starts")
     method_factory = functools.partial(_build_method, cfg, two_stage)
-    sampler_factory = functools.partial(make_sampler, sampler_cfg=cfg.sampler)
+    sampler_factory = functools.partial(make_sampler, config=cfg.sampler)
     return train(method_factory, ds, sampler_factory, cfg, out, resume=resume, overwrite=overwrite,
                  progress=progress)
 
 
 @dataclass
 class Run:
-    """A finished (or checkpointed) pretraining run, ready for inference."""
+    """A finished (or checkpointed) pretraining run, ready for inference.
+
+    ``checkpoint``: the checkpoint whose weights were loaded (None when the
+    weights came from a pose folder's own copy); ``step``: its step;
+    ``weights_file`` and ``weights_sha256``: the exact file loaded and its hash.
+    """
 
     path: Path
     config: PretrainConfig
     method: object  # selfpose.methods.base.Method, in eval mode
+    checkpoint: object = None
+    step: int | None = None
+    weights_file: Path | None = None
+    weights_sha256: str | None = None
 
     @property
     def model(self):
@@ -150,27 +171,33 @@ def load_config(run_dir: str | Path) -> PretrainConfig:
     except CheckpointError as e:
         raise CheckpointError(f"{e}; {redo}") from e
     try:
-        return from_dict(PretrainConfig, data)
+        return from_dict(PretrainConfig, upgrade_config_dict(data))
     except ConfigError as e:
         raise CheckpointError(f"{p} does not fit this selfpose's PretrainConfig ({e}); {redo}") from e
 
 
-def load_run(run_dir: str | Path) -> Run:
-    """The method of a run with its latest valid weights (safetensors; no code is executed)."""
-    from selfpose.training.checkpoint import load_weights
-
-    run_dir = Path(run_dir)
-    cfg = load_config(run_dir)
+def build_trained_method(cfg: PretrainConfig, state: dict, where: str | Path):
+    """The method of ``cfg`` with the weights ``state`` loaded, in eval mode."""
     method = _build_method(cfg, False)
-    state = load_weights(run_dir)
     missing, unexpected = method.load_state_dict(state, strict=False)
     if unexpected or [k for k in missing if not k.startswith("head2d")]:
         from selfpose.training.checkpoint import CheckpointError
 
-        raise CheckpointError(f"the weights in {run_dir} do not fit its config (missing {missing[:3]}, "
+        raise CheckpointError(f"the weights in {where} do not fit its config (missing {missing[:3]}, "
                               f"unexpected {unexpected[:3]}); was the run written by another selfpose version?")
     method.eval()
-    return Run(run_dir, cfg, method)
+    return method
+
+
+def load_run(run_dir: str | Path, checkpoint: str | Path | None = None) -> Run:
+    """The method of a run with its latest valid weights, or those of ``checkpoint`` (safetensors; no code runs)."""
+    from selfpose.training.checkpoint import MODEL_FILE, _load_safetensors, resolve_checkpoint
+
+    run_dir = Path(run_dir)
+    cfg = load_config(run_dir)
+    ck = resolve_checkpoint(checkpoint if checkpoint is not None else run_dir)
+    method = build_trained_method(cfg, _load_safetensors(ck.path / MODEL_FILE), run_dir)
+    return Run(run_dir, cfg, method, ck, int(ck.step), ck.path / MODEL_FILE, ck.state["files"][MODEL_FILE]["sha256"])
 
 
 def init_run(cfg: PretrainConfig, data: str | Path, out: str | Path, overwrite: bool = False) -> Path:

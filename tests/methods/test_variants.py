@@ -149,7 +149,7 @@ def test_drnet_game_sends_each_gradient_to_its_own_side():
 
     def grads(**drnet):
         torch.manual_seed(0)
-        m = build("drnet", config("drnet", drnet=drnet))
+        m = build("drnet", config("drnet", method_config={"drnet": drnet}))
         assert isinstance(m, DrNetMethod)
         loss, logs = m.training_step(batch, 0)
         loss.backward()

@@ -14,6 +14,12 @@ from selfpose.config import ConfigError
 REFERENCES = ("random", "mean_pose")
 
 
+def _builtin_methods() -> tuple[str, ...]:
+    from selfpose.methods.registry import method_names
+
+    return method_names(builtin_only=True)
+
+
 @dataclass
 class BenchDataConfig:
     """The data every method sees.
@@ -51,8 +57,8 @@ class BenchmarkConfig:
     """Methods, label shares, seeds and the one budget they share.
 
     Attributes:
-        methods: registry names (``selfpose.methods.registry.METHODS``), in
-            table order.
+        methods: registered method names (:func:`selfpose.methods.register_method`),
+            in table order; default: every method shipped with selfpose.
         references: rows that need no pretraining: ``random`` (the pose head
             on the full method's network frozen at its random initialisation)
             and ``mean_pose`` (the mean labelled training pose for every frame).
@@ -71,8 +77,7 @@ class BenchmarkConfig:
         data: :class:`BenchDataConfig`.
     """
 
-    methods: tuple[str, ...] = ("temporal", "dsl", "dsl_stn", "dsl_stn_dec", "ae_stn_dec", "css_stn_dec_split",
-                                "css", "mv_css", "drnet", "nsd")
+    methods: tuple[str, ...] = field(default_factory=lambda: _builtin_methods())
     references: tuple[str, ...] = REFERENCES
     shares: tuple[float, ...] = (0.01, 0.1, 1.0)
     seeds: tuple[int, ...] = (0, 1)
@@ -85,11 +90,12 @@ class BenchmarkConfig:
     data: BenchDataConfig = field(default_factory=BenchDataConfig)
 
     def __post_init__(self) -> None:
-        from selfpose.methods.registry import METHODS
+        from selfpose.methods.registry import method_names
 
-        unknown = [m for m in self.methods if m not in METHODS]
+        known = method_names()
+        unknown = [m for m in self.methods if m not in known]
         if unknown:
-            raise ConfigError(f"unknown method(s) {unknown}; known: {', '.join(sorted(METHODS))}")
+            raise ConfigError(f"unknown method(s) {unknown}; known: {', '.join(sorted(known))}")
         if len(set(self.methods)) != len(self.methods):
             raise ConfigError(f"methods are listed twice: {list(self.methods)}")
         bad = [r for r in self.references if r not in REFERENCES]

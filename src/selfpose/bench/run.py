@@ -53,7 +53,7 @@ def pretrain_config(cfg: BenchmarkConfig, method: str, seed: int):
     import yaml
 
     from selfpose.config import _merge, from_dict
-    from selfpose.pretrain import PretrainConfig, _resolve
+    from selfpose.pretrain import PretrainConfig, _resolve, upgrade_config_dict
 
     data: dict = {}
     if cfg.pretrain_config:
@@ -65,7 +65,7 @@ def pretrain_config(cfg: BenchmarkConfig, method: str, seed: int):
     every = max(cfg.steps // 4, 1)
     data = _merge(data, {"method": method, "train": {"steps": cfg.steps, "seed": seed, "checkpoint_every": every,
                                                      "picture_every": every}})
-    return _resolve(from_dict(PretrainConfig, data))
+    return _resolve(from_dict(PretrainConfig, upgrade_config_dict(data)))
 
 
 def prepare_data(cfg: BenchmarkConfig, work: Path, progress: bool = True) -> tuple[Path, Path]:
@@ -190,7 +190,7 @@ def run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True,
     analysis = {}
     if cfg.analysis:
         for name, seed, pcfg, random_init in runs:
-            if random_init or seed != cfg.seeds[0] or not pcfg.model.split:
+            if random_init or seed != cfg.seeds[0] or not _has_appearance_code(pcfg):
                 continue
             key = f"analysis_{name}_s{seed}"
             fp = {"pretrain": _comparable(pcfg), "pose_steps": cfg.pose_steps}
@@ -260,13 +260,13 @@ class _Caches:
         if which not in self._made:
             from selfpose.data.store import Dataset
             from selfpose.pose.features import FeatureCache
-            from selfpose.pose.stage import _stored_hw, model_fns
+            from selfpose.pose.stage import pose_feature_fn
             from selfpose.pretrain import load_run
 
-            if "model" not in self._made:
-                self._made["model"] = load_run(self.run_dir).model
-            ds = Dataset.open(self.dirs[which])
-            self._made[which] = FeatureCache(model_fns(self._made["model"], _stored_hw(ds)), ds,
+            if "run" not in self._made:
+                self._made["run"] = load_run(self.run_dir)
+            run = self._made["run"]
+            self._made[which] = FeatureCache(pose_feature_fn(run.method), Dataset.open(self.dirs[which]), source=run,
                                              batch_size=pose_cfg.batch_size, autocast=pose_cfg.autocast,
                                              progress=self.progress)
         return self._made[which]
@@ -278,8 +278,23 @@ class _Caches:
         return self._get("test", pose_cfg)
 
 
+def _has_appearance_code(pcfg) -> bool:
+    """Whether the method of ``pcfg`` has an appearance code ``i`` to analyse (asked of the method itself)."""
+    import torch
+
+    from selfpose.methods.registry import build
+
+    with torch.random.fork_rng():   # building initialises weights; keep the caller's random stream
+        return "i" in build(pcfg.method, pcfg).code_names()
+
+
 def _score(fit: dict, ev: dict, summary) -> dict:
-    return {**summary(ev), "labelled": fit["num_labelled"]}
+    import math
+
+    out = {**summary(ev), "labelled": fit["num_labelled"]}
+    if not (isinstance(out.get("box_iou"), float) and math.isfinite(out["box_iou"])):
+        out["box_iou"] = None   # a method without a detector gives no boxes to score (as the mean-pose row)
+    return out
 
 
 def mean_pose_cell(train_dir: Path, test_dir: Path, share: float, seed: int) -> dict:

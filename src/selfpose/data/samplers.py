@@ -35,6 +35,7 @@ from selfpose.errors import SelfposeError
 
 import logging
 from dataclasses import dataclass, field
+from typing import Callable
 import numpy as np
 
 from selfpose.data.sequence import SequenceMeta
@@ -328,7 +329,7 @@ class MultiViewSyncSampler(_TemporalSampler):
     difference (0 for synchronised pairs).
     """
 
-    kind = "sync"
+    kind = "views"
 
     def __init__(self, dataset, min_offset_s: float = 4 / 50, max_offset_s: float = 128 / 50,
                  sync_prob: float = 0.5, flip_prob: float = 0.5, strict: bool = False):
@@ -486,15 +487,74 @@ class MultiViewTripletSampler(MultiViewSyncSampler):
         return IndexBatch(seq, frames, {"dt": np.abs(neg - ref)})
 
 
-def make_sampler(kind: str, dataset, **kwargs) -> _TemporalSampler:
-    """Build a sampler by name: ``dsl``, ``contrastive``, ``gravity``, ``sync`` or ``tcn``."""
-    table = {c.kind: c for c in (DSLSampler, ContrastivePairSampler, GravitySampler, MultiViewSyncSampler,
-                                 MultiViewTripletSampler)}
-    if kind not in table:
-        raise SamplerError(f"unknown sampler {kind!r}; choose one of {', '.join(table)}")
-    return table[kind](dataset, **kwargs)
+@dataclass(frozen=True)
+class SamplerRecipe:
+    """How :func:`make_sampler` builds one sampler name.
+
+    Attributes:
+        factory: ``factory(dataset, **kwargs) -> sampler``.
+        from_config: ``from_config(sampler_cfg) -> kwargs`` read from the
+            pretraining config's ``sampler`` section (None: none).
+        defaults: kwargs of this name that differ from the factory's own defaults.
+    """
+
+    factory: Callable
+    from_config: Callable | None = None
+    defaults: dict = field(default_factory=dict)
+
+
+SAMPLERS: dict[str, SamplerRecipe] = {}
+
+
+def register_sampler(name: str, factory: Callable, from_config: Callable | None = None, replace: bool = False,
+                     **defaults) -> None:
+    """Make ``name`` a sampler :func:`make_sampler` builds (and methods may name).
+
+    ``factory(dataset, **kwargs)`` builds it; ``from_config(sampler_cfg)``
+    gives the kwargs taken from the pretraining config's ``sampler`` section;
+    ``defaults`` are kwargs fixed for this name (explicit kwargs still win).
+    """
+    if name in SAMPLERS and not replace:
+        raise SamplerError(f"sampler {name!r} is already registered; pick another name or pass replace=True")
+    SAMPLERS[name] = SamplerRecipe(factory, from_config, dict(defaults))
+
+
+def make_sampler(kind: str, dataset, config=None, **kwargs) -> _TemporalSampler:
+    """The one sampler factory: build sampler ``kind`` (a registered name) over ``dataset``.
+
+    Names: ``dsl``, ``contrastive``, ``gravity``, ``views`` (synchronised
+    pairs of views of one instant; ``sync_prob``/``flip_prob`` mix in
+    unsynchronised and flipped pairs), ``tcn`` — plus any added with
+    :func:`register_sampler`.
+
+    Args:
+        kind: the sampler's name.
+        dataset: sequence metadata or a dataset (see the samplers).
+        config: optional pretraining ``sampler`` section
+            (:class:`~selfpose.methods.temporal.SamplerConfig`); its values
+            become the sampler's arguments (distances in seconds...).
+        kwargs: arguments that override the name's defaults and the config.
+    """
+    if kind not in SAMPLERS:
+        raise SamplerError(f"unknown sampler {kind!r}; choose one of {', '.join(SAMPLERS)}")
+    r = SAMPLERS[kind]
+    args = {**r.defaults, **(r.from_config(config) if config is not None and r.from_config else {}), **kwargs}
+    return r.factory(dataset, **args)
+
+
+def _distances(c) -> dict:
+    return {"d_pos_s": c.d_pos_s, "d_neg_s": c.d_neg_s}
+
+
+register_sampler("dsl", DSLSampler, _distances)
+register_sampler("contrastive", ContrastivePairSampler,
+                 lambda c: {**_distances(c), "num_negatives": c.num_negatives})
+register_sampler("gravity", GravitySampler, lambda c: {"step_s": c.gravity_step_s})
+# Synchronised pairs by default: what methods that train on views (NSD) need.
+register_sampler("views", MultiViewSyncSampler, sync_prob=1.0, flip_prob=0.0)
+register_sampler("tcn", MultiViewTripletSampler, lambda c: {"d_neg_s": c.d_neg_s})
 
 
 __all__ = ("SamplerError", "IndexBatch", "DSLSampler", "ContrastivePairSampler", "GravitySampler",
-                          "MultiViewSyncSampler", "MultiViewTripletSampler", "make_sampler", "paper_distances_s", "seconds_to_frames",
-                          "PAPER_DISTANCES")
+           "MultiViewSyncSampler", "MultiViewTripletSampler", "SAMPLERS", "SamplerRecipe", "make_sampler",
+           "register_sampler", "paper_distances_s", "seconds_to_frames", "PAPER_DISTANCES")

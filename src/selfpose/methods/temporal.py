@@ -191,7 +191,126 @@ def _to_unit(x: torch.Tensor) -> torch.Tensor:
     return x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
 
 
-class TemporalMethod(Method):
+class TemporalPoseInterface:
+    """The after-pretraining half of the method interface, for anything holding a ``TemporalModel`` as ``model``.
+
+    Shared by :class:`TemporalMethod` (and its variants) and by
+    :class:`TemporalModelMethod`, which wraps a bare model (library callers
+    that pass a ``TemporalModel`` to ``predict_video`` or ``analyze``).
+    """
+
+    model: TemporalModel
+
+    def pose_features(self, frames: torch.Tensor) -> torch.Tensor:
+        """Frozen pose features: ``v`` (split models) or the whole latent ``z``."""
+        return self.model.encode(self.model.prepare(frames))["v"]
+
+    @property
+    def feature_dim(self) -> int:
+        return self.model.feature_dim()
+
+    @property
+    def has_detector(self) -> bool:
+        return self.model.detector is not None
+
+    @property
+    def input_size(self) -> int:
+        return int(self.model.cfg.image_size)
+
+    def prepare_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.model.prepare(frames)
+
+    def encode_for_pose(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``features`` (v), and with a detector ``boxes`` (px of ``frames``) and ``theta`` (the detector's box).
+
+        ``encoded`` is the model's whole output (for :meth:`draw_masks`, so predict encodes once).
+        """
+        m = self.model
+        out = m.encode(m.prepare(frames))
+        res = {"features": out["v"].float(), "encoded": out}
+        if m.detector is not None:
+            s, (H, W) = m.cfg.image_size, frames.shape[-2:]
+            # The model works at image_size; boxes are scaled back to the given frames.
+            scale = torch.tensor([W / s, H / s, W / s, H / s], device=out["box_px"].device)
+            res["boxes"] = out["box_px"].float() * scale
+            res["theta"] = out["box_theta"].float()
+        return res
+
+    def code_names(self) -> tuple[str, ...]:
+        return ("v", "i") if self.model.cfg.split else ("v",)
+
+    def codes(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
+        enc = self.model.encode(self.model.prepare(frames))
+        return {"v": enc["v"], "i": enc["i"]} if self.model.cfg.split else {"v": enc["v"]}
+
+    def drawings(self) -> frozenset[str]:
+        m = self.model
+        if m.decoder is None:
+            return frozenset()
+        return frozenset({"masks", "transfers"} if m.cfg.split else {"masks"})
+
+    def draw_masks(self, frames: torch.Tensor, backgrounds: torch.Tensor, encoded: dict | None = None) -> torch.Tensor:
+        """The composite's mask (Eq. 1) at the frames' size, ``(B, H, W)`` float in [0, 1]."""
+        import torch.nn.functional as F
+
+        from selfpose.methods.base import MethodError
+
+        m = self.model
+        if m.decoder is None:
+            raise MethodError(f"method {getattr(self, 'name', 'temporal')!r} cannot draw masks: it has no decoder "
+                              "(model.decoder=false)")
+        enc = encoded if encoded is not None else m.encode(m.prepare(frames))
+        rgb, m_crop = m.decode(enc["v"], enc["i"])
+        mask = m.composite(rgb, m_crop, enc["theta"], m.prepare(backgrounds))["mask"].float()
+        H, W = frames.shape[-2:]
+        if tuple(mask.shape[-2:]) != (H, W):
+            mask = F.interpolate(mask, size=(H, W), mode="bilinear", align_corners=False)
+        return mask[:, 0]
+
+    def draw_transfers(self, frames: torch.Tensor, labels: list[str], cell_px: int = 112) -> np.ndarray:
+        """Cell ``(r, c)`` = ``decode(v of frame r, i of frame c)``, the decoded person over grey."""
+        from selfpose.methods.base import MethodError
+        from selfpose.viz.model_pictures import transfer_grid
+
+        m = self.model
+        if m.decoder is None:
+            raise MethodError("transfer pictures need a decoder; this model has none (model.decoder=false)")
+        if not m.cfg.split:
+            raise MethodError("transfer pictures need separate pose and appearance codes; this model has one "
+                              "latent (model.split=false)")
+        n = len(frames)
+        enc = m.encode(m.prepare(frames))
+        rows = torch.arange(n, device=frames.device).repeat_interleave(n)   # v of frame r ...
+        cols = torch.arange(n, device=frames.device).repeat(n)              # ... with i of frame c
+        rgb, mask = m.decode(enc["v"][rows], enc["i"][cols])
+        # The decoded person as Eq. 1 pastes it (rgb weighted by its mask), over
+        # grey: the decoder's rgb outside the mask is never seen in a composite,
+        # and the mask is where the pose shows.
+        shown = rgb * mask + TRANSFER_GREY * (1 - mask)
+        return transfer_grid(enc["crop"], enc["crop"], shown.reshape(n, n, *rgb.shape[1:]), cell_px=cell_px,
+                             pose_labels=labels, appearance_labels=labels)
+
+
+#: Backdrop of the decoded person in transfer pictures.
+TRANSFER_GREY = 0.5
+
+
+class TemporalModelMethod(TemporalPoseInterface, Method):
+    """A bare :class:`~selfpose.models.temporal.TemporalModel` seen through the method interface (no training)."""
+
+    name = "temporal-model"
+
+    def __init__(self, model: TemporalModel):
+        super().__init__()
+        self.model = model
+
+    def training_step(self, batch: dict, step: int):
+        from selfpose.methods.base import MethodError
+
+        raise MethodError("a bare TemporalModel cannot be trained; build a TemporalMethod")
+
+
+class TemporalMethod(TemporalPoseInterface, Method):
     """The main method and its ablations (which only switch model/loss parts off)."""
 
     name = "temporal"
@@ -240,10 +359,6 @@ class TemporalMethod(Method):
         if self.two_stage and stage == 1:
             return "gravity"
         return {"css": "contrastive", "tcn": "tcn"}.get(self.cfg.loss.contrastive, "dsl")
-
-    def pose_features(self, frames: torch.Tensor) -> torch.Tensor:
-        """Frozen pose features: ``v`` (split models) or the whole latent ``z``."""
-        return self.model.encode(self.model.prepare(frames))["v"]
 
     def training_step(self, batch: dict, step: int) -> tuple[torch.Tensor, dict[str, float]]:
         total, logs, _ = self.loss_terms(batch, step)
@@ -455,4 +570,5 @@ def _u8(x: torch.Tensor) -> np.ndarray:
     return (x.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
 
 
-__all__ = ("LossConfig", "SamplerConfig", "TemporalConfig", "TemporalMethod")
+__all__ = ("LossConfig", "SamplerConfig", "TemporalConfig", "TemporalMethod", "TemporalModelMethod",
+           "TemporalPoseInterface")

@@ -118,31 +118,41 @@ def sample_frames_by_subject(ds, max_frames: int = 2000) -> np.ndarray:
     return np.concatenate(out).astype(np.int64)
 
 
-# -- feature functions of a TemporalModel --------------------------------------------------
+# -- feature functions of a method (its codes) ----------------------------------------------
+
+
+def _has_i(method) -> bool:
+    """Whether the method has an appearance code ``i``."""
+    return "i" in method.code_names()
 
 
 def code_fn(model, which: str) -> Callable:
-    """``frames float32 (B, 3, H, W) in [0, 1] → (B, D)``: the model's ``v`` (pose), ``i`` (appearance) or both.
+    """``frames float32 (B, 3, H, W) in [0, 1] → (B, D)``: the method's ``v`` (pose), ``i`` (appearance) or both.
 
-    ``which``: ``"v"``, ``"i"`` or ``"vi"`` (concatenated ``[v, i]``). The
-    function follows the pose stage's feature-function contract
-    (:mod:`selfpose.pose.features`); it does not switch the model to eval mode.
+    ``model``: a :class:`~selfpose.methods.base.Method` (or a bare ``TemporalModel``);
+    its ``codes`` give the codes. ``which``: ``"v"``, ``"i"`` or ``"vi"``
+    (concatenated ``[v, i]``). The function follows the pose stage's
+    feature-function contract (:mod:`selfpose.pose.features`); it does not
+    switch the model to eval mode.
     """
+    from selfpose.methods.base import as_method
+
+    method = as_method(model)
     if which not in ("v", "i", "vi"):
         raise AnalyzeError(f"which must be 'v', 'i' or 'vi', got {which!r}")
-    if "i" in which and not model.cfg.split:
-        raise AnalyzeError("this model has no separate appearance code i (model.split=false); "
+    if "i" in which and not _has_i(method):
+        raise AnalyzeError(f"method {method.name!r} has no separate appearance code i (e.g. model.split=false); "
                            "only 'v' (the whole latent) exists")
 
     def fn(frames):
         import torch
 
-        enc = model.encode(model.prepare(frames))
+        c = method.codes(frames)
         if which == "v":
-            return enc["v"]
+            return c["v"]
         if which == "i":
-            return enc["i"]
-        return torch.cat([enc["v"], enc["i"]], dim=1)
+            return c["i"]
+        return torch.cat([c["v"], c["i"]], dim=1)
 
     return fn
 
@@ -168,7 +178,7 @@ def analyze(model, ds, fit_fn: Callable[[Callable], Any] | None = None, max_fram
     """KMeans subject accuracy of ``v`` and ``i`` and, optionally, pose from ``i`` vs from ``v``.
 
     Args:
-        model: a :class:`~selfpose.models.temporal.TemporalModel`.
+        model: a :class:`~selfpose.methods.base.Method` (or a bare ``TemporalModel``).
         ds: a :class:`~selfpose.data.store.Dataset` with at least 2 subjects.
         fit_fn: optional pose-fitting callback ``fit_fn(feature_fn) -> result``
             where ``feature_fn`` maps frames float32 ``(B, 3, H, W)`` in [0, 1]
@@ -189,18 +199,20 @@ def analyze(model, ds, fit_fn: Callable[[Callable], Any] | None = None, max_fram
         ignores identity scores); ``kmeans_i``/``pose_from_i`` are None for a
         model without split, ``pose_from_*`` None without ``fit_fn``.
     """
+    from selfpose.methods.base import as_method
     from selfpose.pose.features import extract
 
+    model = as_method(model)
     if len(ds.subjects()) < 2:
         raise AnalyzeError(f"the KMeans analysis needs at least 2 subjects; {ds.root} has "
                            f"{len(ds.subjects())} ({', '.join(ds.subjects())})")
     frames = sample_frames_by_subject(ds, max_frames)
-    split = bool(model.cfg.split)
+    split = _has_i(model)
     device = next(model.parameters()).device
     with _EvalMode(model):
+        v_dim = int(model.feature_dim)
         fs = extract(code_fn(model, "vi" if split else "v"), ds, frames, batch_size=batch_size, device=device,
                      progress=progress)
-    v_dim = model.cfg.v_dim if split else fs.dim
     v, i = fs.features[:, :v_dim], (fs.features[:, v_dim:] if split else None)
     _, counts = np.unique(fs.subjects, return_counts=True)
     out: dict[str, Any] = {
@@ -245,7 +257,6 @@ def pick_transfer_frames(ds, num: int = 4, seed: int = 0) -> list[tuple[str, int
     return picks
 
 
-TRANSFER_GREY = 0.5   # backdrop of the decoded person in transfer pictures
 
 
 def transfer_pictures(model, ds, frames: Sequence[tuple[str, int]] | None = None,
@@ -257,7 +268,9 @@ def transfer_pictures(model, ds, frames: Sequence[tuple[str, int]] | None = None
     (what the composite of Eq. 1 pastes into the frame).
 
     Args:
-        model: a split :class:`~selfpose.models.temporal.TemporalModel` with a decoder.
+        model: a :class:`~selfpose.methods.base.Method` that can draw transfers
+            (``"transfers"`` in its ``drawings()``; e.g. a split temporal model
+            with a decoder), or such a bare ``TemporalModel``.
         ds: the dataset the frames come from.
         frames: (sequence id, stored frame index) pairs used both as pose
             sources (rows) and appearance sources (columns), so the diagonal is
@@ -271,17 +284,20 @@ def transfer_pictures(model, ds, frames: Sequence[tuple[str, int]] | None = None
         first column and first row are the crops the detector cut.
 
     Raises:
-        AnalyzeError: the model has no decoder or no v/i split; unknown frames.
+        AnalyzeError: the method cannot draw transfers (e.g. no decoder or no v/i split); unknown frames.
     """
     import torch
 
-    from selfpose.viz.model_pictures import save_png, transfer_grid
+    from selfpose.methods.base import MethodError, as_method
+    from selfpose.viz.model_pictures import save_png
 
-    if getattr(model, "decoder", None) is None:
-        raise AnalyzeError("transfer pictures need a decoder; this model has none (model.decoder=false)")
-    if not model.cfg.split:
-        raise AnalyzeError("transfer pictures need separate pose and appearance codes; this model has one latent "
-                           "(model.split=false)")
+    method = as_method(model)
+    if "transfers" not in method.drawings():
+        try:
+            method.draw_transfers(torch.zeros(0, 3, 8, 8), [], cell_px)   # its own reason why not
+        except MethodError as e:
+            raise AnalyzeError(str(e)) from None
+        raise AnalyzeError(f"method {method.name!r} cannot draw transfers")
     picks = list(frames) if frames is not None else pick_transfer_frames(ds, num, seed)
     if not picks:
         raise AnalyzeError("no frame to show")
@@ -298,20 +314,13 @@ def transfer_pictures(model, ds, frames: Sequence[tuple[str, int]] | None = None
     if len({im.shape for im in imgs}) > 1:
         raise AnalyzeError(f"the frames have different sizes {sorted({im.shape for im in imgs})}; "
                            "pick frames of one size")
-    n = len(imgs)
-    device = next(model.parameters()).device
-    with _EvalMode(model), torch.no_grad():
+    device = next(method.parameters()).device
+    with _EvalMode(method), torch.no_grad():
         x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).to(device)
-        enc = model.encode(model.prepare(x))
-        rows = torch.arange(n, device=device).repeat_interleave(n)   # v of frame r ...
-        cols = torch.arange(n, device=device).repeat(n)              # ... with i of frame c
-        rgb, mask = model.decode(enc["v"][rows], enc["i"][cols])
-        # The decoded person as Eq. 1 pastes it (rgb weighted by its mask), over
-        # grey: the decoder's rgb outside the mask is never seen in a composite,
-        # and the mask is where the pose shows.
-        shown = rgb * mask + TRANSFER_GREY * (1 - mask)
-    grid = transfer_grid(enc["crop"], enc["crop"], shown.reshape(n, n, *rgb.shape[1:]), cell_px=cell_px,
-                         pose_labels=labels, appearance_labels=labels)
+        try:
+            grid = method.draw_transfers(x, labels, cell_px=cell_px)
+        except MethodError as e:
+            raise AnalyzeError(str(e)) from None
     if out_png is not None:
         save_png(grid, Path(out_png))
     return grid

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -315,11 +315,13 @@ class FeatureCache:
 
     Args:
         feature_fn, ds: as for :func:`extract` (the model in eval mode).
+        source: what made the features (the loaded :class:`~selfpose.pretrain.Run`),
+            so that a pose folder fitted on them records that exact encoder.
         **extract_kw: further :func:`extract` arguments (batch size, autocast, progress...).
     """
 
-    def __init__(self, feature_fn: FeatureFn, ds: Dataset, **extract_kw):
-        self.feature_fn, self.ds, self.extract_kw = feature_fn, ds, extract_kw
+    def __init__(self, feature_fn: FeatureFn, ds: Dataset, source: Any = None, **extract_kw):
+        self.feature_fn, self.ds, self.extract_kw, self.source = feature_fn, ds, extract_kw, source
         self._fs: FeatureSet | None = None
         self._keys = np.zeros(0, np.int64)
         self.extracted = 0   # frames encoded so far

@@ -17,9 +17,10 @@ video, into ``OUT/<name>/``:
     The same as lists (mm rounded to 0.1, px to 0.01; NaN → null) plus units
     and the video's name.
 ``overlay.mp4``
-    The video (longer side ``overlay_px``) with the detected box (yellow), the
-    decoded mask's outline (magenta, when the model has a decoder) and the
-    predicted skeleton (left blue, right red, centre green).
+    The video (longer side ``overlay_px``) with the detected box (yellow; the
+    whole frame for a method without a detector), the decoded mask's outline
+    (magenta, when the method can draw masks) and the predicted skeleton
+    (left blue, right red, centre green).
 ``skeleton3d.png``
     ``num_skeletons`` evenly spaced frames: the overlay frame, then the 3D
     skeleton seen from the front (as the camera sees it) and from the side.
@@ -120,22 +121,25 @@ def _video_list(video: Path, out_dir: Path) -> list[tuple[Path, str]]:
     return [(v, safe_id(*v.relative_to(video).with_suffix("").parts)) for v in vids]
 
 
-def predict_video(model, head: Callable, video: str | os.PathLike, out_dir: str | os.PathLike,
+def predict_video(method, head: Callable, video: str | os.PathLike, out_dir: str | os.PathLike,
                   size: int | None = None, step: int = 1, batch_size: int = 32, *, background: str = "auto",
                   overlay_px: int = 720, num_skeletons: int = 6, fit: float = 0.9,
                   progress: bool | None = None) -> dict[str, Any]:
     """Predict 3D poses on a video (or every video of a folder) and write the outputs.
 
     Args:
-        model: a :class:`~selfpose.models.temporal.TemporalModel` (its device is used).
+        method: a :class:`~selfpose.methods.base.Method` (or a bare
+            ``TemporalModel``); its device is used. Everything goes through
+            its interface: ``encode_for_pose`` (features, boxes when it has a
+            detector) and, when it can draw them, ``draw_masks``.
         head: callable ``features (B, D) → (B, 17, 3)`` mm, camera frame,
-            pelvis-centred; ``features`` are the model's pose features
-            (``encode(...)["v"]``: v, or z when ``split=False``). A torch
-            module is put in eval mode for the call and restored after.
+            pelvis-centred; ``features`` are the method's pose features
+            (``encode_for_pose(...)["features"]``). A torch module is put in
+            eval mode for the call and restored after.
         video: a video file, or a folder (every video under it, recursively).
         out_dir: outputs go to ``out_dir/<name>/`` (see the module docstring).
-        size: letterbox side the frames are prepared at (default: the model's
-            ``image_size``, as ``selfpose prepare`` would store them).
+        size: letterbox side the frames are prepared at (default: the method's
+            ``input_size``, as ``selfpose prepare`` would store them; 128 when it has none).
         step: keep every ``step``-th frame.
         batch_size: frames per forward pass (and per decoded chunk).
         background: background estimator (``auto``, ``median``, ``dive``,
@@ -165,10 +169,13 @@ def predict_video(model, head: Callable, video: str | os.PathLike, out_dir: str 
         head = head.predict  # e.g. a fitted pose head object (features → mm)
     if not callable(head):
         raise PredictError(f"head must be a callable features (B, D) → (B, 17, 3) mm, got {type(head).__name__}")
-    size = int(size or model.cfg.image_size)
+    from selfpose.methods.base import as_method
+
+    method = as_method(method)
+    size = int(size or method.input_size or 128)
     out_dir = Path(out_dir)
     videos = _video_list(Path(video), out_dir)
-    summaries = [_predict_one(model, head, v, out_dir / name, size, step, batch_size, background, overlay_px,
+    summaries = [_predict_one(method, head, v, out_dir / name, size, step, batch_size, background, overlay_px,
                               num_skeletons, fit, progress) for v, name in videos]
     return {"out_dir": str(out_dir), "videos": summaries}
 
@@ -192,10 +199,9 @@ def _prepare_store(video: Path, tmp: Path, size: int, step: int, background: str
     return ds.sequences[0]
 
 
-def _predict_one(model, head, video: Path, out: Path, size: int, step: int, batch_size: int, background: str,
+def _predict_one(method, head, video: Path, out: Path, size: int, step: int, batch_size: int, background: str,
                  overlay_px: int, num_skeletons: int, fit: float, progress: bool | None) -> dict[str, Any]:
     import torch
-    import torch.nn.functional as F
 
     from selfpose.data.datasets.framing import FrameTransform
     from selfpose.data.video import iter_frames
@@ -218,8 +224,8 @@ def _predict_one(model, head, video: Path, out: Path, size: int, step: int, batc
         bg_static = rec["background"] if rec.has("background") else None
         bg_frames = rec["backgrounds"] if rec.has("backgrounds") else None
 
-        device = next(model.parameters()).device
-        has_decoder = getattr(model, "decoder", None) is not None
+        device = next(method.parameters()).device
+        draws_masks = "masks" in method.drawings()
         s_ov = 1.0 if overlay_px == 0 else min(1.0, overlay_px / max(src_w, src_h))
         ow, oh = max(2, int(round(src_w * s_ov))), max(2, int(round(src_h * s_ov)))
         picks = (np.unique(np.linspace(0, T - 1, min(num_skeletons, T)).round().astype(int))
@@ -228,7 +234,7 @@ def _predict_one(model, head, video: Path, out: Path, size: int, step: int, batc
 
         joints = np.empty((T, H36M17.num_joints, 3), np.float32)
         theta_all = np.empty((T, 4), np.float32)
-        modules = [m for m in (model, head) if isinstance(m, torch.nn.Module)]
+        modules = [m for m in (method, head) if isinstance(m, torch.nn.Module)]
         was_training = [m.training for m in modules]
         t1 = time.perf_counter()
         model_s = 0.0  # time in the networks (the rest of the pass: decoding, drawing, encoding the overlay)
@@ -246,20 +252,16 @@ def _predict_one(model, head, video: Path, out: Path, size: int, step: int, batc
                                            f"({k + n} > {T}); the file decodes inconsistently — re-encode it")
                     tm = time.perf_counter()
                     x = torch.from_numpy(np.array(frames[k:k + n])).permute(0, 3, 1, 2).to(device)
-                    x = model.prepare(x)
-                    enc = model.encode(x)
-                    pose = _run_head(head, enc["v"], n)
-                    theta = enc["box_theta"].float()     # the detector's box (the crop may be a larger square)
+                    enc = method.encode_for_pose(x)
+                    pose = _run_head(head, enc["features"], n)
+                    theta = _theta_of(enc, n, size)      # the detector's box (the crop may be a larger square)
                     mask = None
-                    if has_decoder:
+                    if draws_masks:
                         bg = _background(bg_static, bg_frames, k, n, size)
-                        bg = model.prepare(torch.from_numpy(bg).permute(0, 3, 1, 2).to(device))
-                        rgb, m_crop = model.decode(enc["v"], enc["i"])
-                        mask = model.composite(rgb, m_crop, enc["theta"], bg)["mask"].float()
-                        if mask.shape[-1] != size:  # the model works at image_size, the overlay maps stored px
-                            mask = F.interpolate(mask, size=(size, size), mode="bilinear", align_corners=False)
-                        mask = mask[:, 0].cpu().numpy()
-                    theta_np = theta.cpu().numpy()
+                        bg = torch.from_numpy(bg).permute(0, 3, 1, 2).to(device)
+                        mask = method.draw_masks(x, bg, **({"encoded": enc["encoded"]} if "encoded" in enc else {}))
+                        mask = mask.float().cpu().numpy()   # (n, size, size): stored px, as the overlay maps them
+                    theta_np = theta
                     model_s += time.perf_counter() - tm
                     joints[k:k + n] = pose
                     theta_all[k:k + n] = theta_np
@@ -303,7 +305,18 @@ def _predict_one(model, head, video: Path, out: Path, size: int, step: int, batc
     return {"video": str(video), "out": str(out), "files": files, "num_frames": int(T), "fps": float(meta.fps),
             "source_size": [int(src_w), int(src_h)], "stored_size": size,
             "background": "static" if bg_static is not None else "moving" if bg_frames is not None else "none",
-            "decoder": has_decoder, "seconds": {k_: round(v, 3) for k_, v in times.items()}}
+            "decoder": draws_masks, "seconds": {k_: round(v, 3) for k_, v in times.items()}}
+
+
+def _theta_of(enc: dict, n: int, size: int) -> np.ndarray:
+    """θ (n, 4) of an ``encode_for_pose`` output: its ``theta``, else from its ``boxes``, else the whole frame."""
+    from selfpose.models.stn import box_px_to_theta
+
+    if enc.get("theta") is not None:
+        return enc["theta"].float().cpu().numpy()
+    if enc.get("boxes") is not None:   # px of the stored frame, measured from its outer edge (as encode_for_pose gives)
+        return box_px_to_theta(enc["boxes"].float().cpu(), size, size).numpy().astype(np.float32)
+    return np.tile(np.array([[1.0, 1.0, 0.0, 0.0]], np.float32), (n, 1))   # no detector: the whole frame
 
 
 def _run_head(head: Callable, feats, n: int) -> np.ndarray:

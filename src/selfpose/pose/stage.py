@@ -2,9 +2,17 @@
 ``predict`` and ``analyze`` call.
 
 A *pose folder* (``fit-pose --out POSE``) holds ``pose.json`` (which run,
-which data, which labels, the config) and the fitted head
-(``pose_head.safetensors`` + ``.json``); with the run's weights it is
-everything needed to predict. Nothing is unpickled.
+which data, which labels, the config, and ``encoder``: the checkpoint step
+and sha256 of the weights it was fitted on), the fitted head
+(``pose_head.safetensors`` + ``.json``) and its own link to those weights
+and the run's config (``encoder/``, see :mod:`selfpose.pose.encoder`): it is
+everything needed to predict, whatever later happens to the run. Nothing is
+unpickled.
+
+Every model access goes through the method interface
+(:class:`~selfpose.methods.base.Method`): ``encode_for_pose`` for features
+and boxes, ``codes`` and ``drawings`` for the analyses, so any registered
+method runs through this stage.
 """
 
 from __future__ import annotations
@@ -47,28 +55,24 @@ class PoseStageConfig:
     autocast: bool = True
 
 
-def model_fns(model, stored_hw: tuple[int, int]):
-    """``feature_fn`` returning ``{"features": v, "boxes": box px of the stored frame}``.
+def pose_feature_fn(method):
+    """``feature_fn`` of :mod:`selfpose.pose.features`: ``{"features", "boxes" (with a detector)}`` of ``method``.
 
-    The model works at ``image_size``; boxes are scaled back to the stored
-    frame so they compare with the dataset's boxes.
+    Boxes are in pixels of the frames given (the stored frames), as the
+    dataset's boxes are.
     """
-    H, W = stored_hw
+    from selfpose.methods.base import as_method
+
+    method = as_method(method)
 
     def fn(frames: torch.Tensor) -> dict:
-        out = model.encode(model.prepare(frames))
-        s = model.cfg.image_size
-        scale = torch.tensor([W / s, H / s, W / s, H / s], device=out["box_px"].device)
-        return {"features": out["v"].float(), "boxes": out["box_px"].float() * scale}
+        out = method.encode_for_pose(frames)
+        res = {"features": out["features"].float()}
+        if out.get("boxes") is not None:
+            res["boxes"] = out["boxes"].float()
+        return res
 
     return fn
-
-
-def _stored_hw(ds) -> tuple[int, int]:
-    sizes = {(s.meta.height, s.meta.width) for s in ds.sequences}
-    if len(sizes) != 1:
-        raise PoseStageError(f"{ds.root} mixes frame sizes {sorted(sizes)}; prepare it at one size")
-    return sizes.pop()
 
 
 def _select(ds, subjects):
@@ -90,6 +94,7 @@ def fit_pose_stage(run_dir, data, out, cfg: PoseStageConfig, overwrite: bool = F
     this run's model on ``data`` (a benchmark shares one across label shares).
     """
     from selfpose.data.store import Dataset
+    from selfpose.pose.encoder import pin_encoder
     from selfpose.pose.features import extract
     from selfpose.pose.fit import fit_pose
     from selfpose.pose.labels import label_subset, split_validation
@@ -100,9 +105,11 @@ def fit_pose_stage(run_dir, data, out, cfg: PoseStageConfig, overwrite: bool = F
         if not overwrite:
             raise OutputError(f"{out} already exists; choose another --out or pass --overwrite")
         shutil.rmtree(out)
-    run = load_run(run_dir)
+    run = getattr(features, "source", None) if features is not None else None
+    if run is None or Path(run.path).resolve() != Path(run_dir).resolve():
+        run = load_run(run_dir)
     ds = _select(Dataset.open(data), cfg.subjects)
-    fn = model_fns(run.model, _stored_hw(ds))
+    fn = pose_feature_fn(run.method)
     labelled = label_subset(ds, cfg.pose.fraction, seed=cfg.pose.seed)
     tr, va = split_validation(ds, labelled, cfg.pose.val_fraction, cfg.pose.val_by, cfg.pose.seed)
     kw = dict(batch_size=cfg.batch_size, autocast=cfg.autocast, progress=progress)
@@ -115,7 +122,9 @@ def fit_pose_stage(run_dir, data, out, cfg: PoseStageConfig, overwrite: bool = F
     fitted = fit_pose(train_fs, cfg.pose, val_fs, progress=progress)
     out.mkdir(parents=True)
     fitted.save(out / "pose_head")
+    encoder = pin_encoder(run, out)   # the exact weights the features came from, kept with the head
     info = {"run": str(Path(run_dir).resolve()), "data": str(Path(data).resolve()), "config": to_dict(cfg),
+            "method": run.config.method, "encoder": encoder,
             "num_labelled": int(len(labelled)), "train_frames": int(len(tr)), "val_frames": int(len(va)),
             "val_n_mpjpe": float(fitted.best_val_n_mpjpe), "best_step": int(fitted.best_step)}
     (out / POSE_JSON).write_text(json.dumps(info, indent=1))
@@ -124,7 +133,7 @@ def fit_pose_stage(run_dir, data, out, cfg: PoseStageConfig, overwrite: bool = F
 
 @dataclass
 class LoadedPose:
-    """A pose folder, loaded: the run's method (eval mode) and the fitted head."""
+    """A pose folder, loaded: the method it was fitted on (its pinned weights, eval mode) and the fitted head."""
 
     path: Path
     info: dict
@@ -132,33 +141,42 @@ class LoadedPose:
     head: Any
 
     @property
+    def method(self):
+        return self.run.method
+
+    @property
     def model(self):
         return self.run.model
 
     @torch.inference_mode()
     def predict_frames(self, frames: torch.Tensor) -> dict:
-        """uint8/float frames (B, 3, H, W) → {"joints3d" (B,17,3) mm pelvis-centred, "boxes" px, "v"}."""
-        m = self.model
-        out = m.encode(m.prepare(frames))
-        s, (H, W) = m.cfg.image_size, frames.shape[-2:]
-        boxes = out["box_px"] * torch.tensor([W / s, H / s, W / s, H / s])
-        return {"joints3d": torch.as_tensor(self.head.predict(out["v"].float().numpy())), "boxes": boxes,
-                "v": out["v"]}
+        """uint8/float frames (B, 3, H, W) → {"joints3d" (B,17,3) mm pelvis-centred, "features", "boxes" px/None}."""
+        out = self.method.encode_for_pose(frames)
+        feats = out["features"].float()
+        return {"joints3d": torch.as_tensor(self.head.predict(feats.cpu().numpy())), "features": feats,
+                "boxes": out.get("boxes"), "v": feats}
 
 
 def load_pose(pose_dir) -> LoadedPose:
-    """Load a pose folder written by :func:`fit_pose_stage`."""
+    """Load a pose folder written by :func:`fit_pose_stage`, with exactly the encoder it was fitted on.
+
+    Raises:
+        PoseStageError: not a pose folder.
+        EncoderMismatch: its encoder weights are missing or were changed.
+    """
+    from selfpose.pose.encoder import load_pinned
     from selfpose.pose.fit import FittedPose
-    from selfpose.pretrain import load_run
 
     pose_dir = Path(pose_dir)
     p = pose_dir / POSE_JSON
     if not p.is_file():
         raise PoseStageError(f"{pose_dir} is not a pose folder (no {POSE_JSON}); create one with `selfpose fit-pose`")
-    info = json.loads(p.read_text())
-    if not Path(info["run"]).is_dir():
-        raise PoseStageError(f"the pretraining run {info['run']} of {pose_dir} is gone; fit the pose head again")
-    return LoadedPose(pose_dir, info, load_run(info["run"]), FittedPose.load(pose_dir / "pose_head"))
+    try:
+        info = json.loads(p.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise PoseStageError(f"{p} is unreadable ({e}); fit the pose head again") from None
+    run = load_pinned(pose_dir, info.get("encoder"))
+    return LoadedPose(pose_dir, info, run, FittedPose.load(pose_dir / "pose_head"))
 
 
 def evaluate_pose_stage(pose_dir, data, subjects=None, every: int = 1, progress: bool = True,
@@ -180,9 +198,13 @@ def evaluate_pose_stage(pose_dir, data, subjects=None, every: int = 1, progress:
     if features is not None:
         if subjects or Path(features.ds.root).resolve() != Path(ds.root).resolve():
             raise PoseStageError("a feature cache serves the whole dataset it was made for, without --subjects")
+        src = getattr(features, "source", None)
+        if src is not None and src.weights_sha256 != lp.run.weights_sha256:
+            raise PoseStageError(f"the feature cache was made with other encoder weights than {pose_dir} was "
+                                 "fitted on; evaluate without the cache")
         fs = features.get(frames)
     else:
-        fs = extract(model_fns(lp.model, _stored_hw(ds)), ds, frames, batch_size=cfg.batch_size,
+        fs = extract(pose_feature_fn(lp.method), ds, frames, batch_size=cfg.batch_size,
                      autocast=cfg.autocast, progress=progress)
     results = evaluate(lp.head.predict(fs), fs)
     results["box_iou"] = results.get("detection", {}).get("mean_iou", float("nan"))
@@ -197,11 +219,17 @@ def predict_with_pose(pose_dir, video, out, step: int = 1, progress: bool = True
     from selfpose.pose.predict import predict_video
 
     lp = load_pose(pose_dir)
-    return predict_video(lp.model, lp.head, video, out, step=step, progress=progress)
+    return predict_video(lp.method, lp.head, video, out, step=step, progress=progress)
 
 
 def analyze_run(run_dir, data, out=None, labels: float = 0.1, pose_steps: int = 1000, progress: bool = True) -> dict:
-    """Transfers, KMeans subject accuracy of v and i, and pose from i vs v (validation N-MPJPE)."""
+    """Transfers, KMeans subject accuracy of v and i, and pose from i vs v (validation N-MPJPE).
+
+    ``run_dir``: a pretraining run (its latest valid checkpoint) or a pose
+    folder (exactly the encoder it was fitted on; the default output is then
+    ``POSE/analysis``). Transfer pictures are drawn when the method can draw
+    them (``"transfers"`` in its ``drawings()``).
+    """
     from selfpose.data.store import Dataset
     from selfpose.pose.analyze import analyze, transfer_pictures
     from selfpose.pose.features import extract
@@ -209,14 +237,14 @@ def analyze_run(run_dir, data, out=None, labels: float = 0.1, pose_steps: int = 
     from selfpose.pose.labels import label_subset, split_validation
     from selfpose.pretrain import load_run
 
-    run = load_run(run_dir)
+    run = load_pose(run_dir).run if (Path(run_dir) / POSE_JSON).is_file() else load_run(run_dir)
     ds = Dataset.open(data)
     out = Path(out) if out is not None else Path(run_dir) / "analysis"
     out.mkdir(parents=True, exist_ok=True)
-    model = run.model
+    method = run.method
     pics = {}
-    if model.cfg.split and model.decoder is not None:
-        transfer_pictures(model, ds, out_png=out / "transfers.png")
+    if "transfers" in method.drawings():
+        transfer_pictures(method, ds, out_png=out / "transfers.png")
         pics["transfers"] = str(out / "transfers.png")
 
     has3d = all(s.has("joints3d") for s in ds.sequences)
@@ -233,8 +261,8 @@ def analyze_run(run_dir, data, out=None, labels: float = 0.1, pose_steps: int = 
                               progress=progress)
             return {"val_n_mpjpe": float(fitted.best_val_n_mpjpe)}
 
-    res = analyze(model, ds, fit_fn=fit_fn, progress=progress)
+    res = analyze(method, ds, fit_fn=fit_fn, progress=progress)
     res.update(pics)
+    res["encoder"] = {"run": str(run.path), "step": run.step, "sha256": run.weights_sha256}
     (out / "analysis.json").write_text(json.dumps(res, indent=1, default=str))
     return res
-
