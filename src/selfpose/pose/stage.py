@@ -194,7 +194,7 @@ def evaluate_pose_stage(pose_dir, data, subjects=None, every: int = 1, progress:
     lp = load_pose(pose_dir)
     cfg = from_dict(PoseStageConfig, lp.info["config"])
     ds = _select(Dataset.open(data), subjects)
-    frames = label_subset(ds, 1.0 / every if every > 1 else 1.0)
+    frames = label_subset(ds, 1.0 / every if every > 1 else 1.0, finite_only=False)
     if features is not None:
         if subjects or Path(features.ds.root).resolve() != Path(ds.root).resolve():
             raise PoseStageError("a feature cache serves the whole dataset it was made for, without --subjects")
