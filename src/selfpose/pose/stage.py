@@ -175,6 +175,8 @@ def load_pose(pose_dir) -> LoadedPose:
         info = json.loads(p.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise PoseStageError(f"{p} is unreadable ({e}); fit the pose head again") from None
+    if not isinstance(info, dict):
+        raise PoseStageError(f"{p} does not hold a pose-folder record (a JSON object); fit the pose head again")
     run = load_pinned(pose_dir, info.get("encoder"))
     return LoadedPose(pose_dir, info, run, FittedPose.load(pose_dir / "pose_head"))
 
