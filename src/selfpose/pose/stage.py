@@ -88,18 +88,27 @@ def fit_pose_stage(run_dir, data, out, cfg: PoseStageConfig, overwrite: bool = F
 
     ``features``: an optional :class:`~selfpose.pose.features.FeatureCache` of
     this run's model on ``data`` (a benchmark shares one across label shares).
+
+    The pose folder is built beside ``out`` and swapped in only when complete
+    (:func:`selfpose.outputs.atomic_output`): a failing fit leaves an earlier
+    pose folder as it was, and ``--overwrite`` replaces only a pose folder —
+    never the run, the dataset or a folder holding other files.
     """
+    from selfpose.outputs import atomic_output
+
+    # The pose folder may live inside its run folder (RUN/pose), not inside the dataset.
+    with atomic_output(out, "pose", overwrite=overwrite, inputs=[(run_dir, True), data]) as tmp:
+        return _fit_pose_into(tmp, run_dir, data, cfg, progress, features)
+
+
+def _fit_pose_into(out: Path, run_dir, data, cfg: PoseStageConfig, progress: bool, features) -> dict:
+    """The body of :func:`fit_pose_stage`, writing into the (partial) folder ``out``."""
     from selfpose.data.store import Dataset
     from selfpose.pose.features import extract
     from selfpose.pose.fit import fit_pose
     from selfpose.pose.labels import label_subset, split_validation
     from selfpose.pretrain import load_run
 
-    out = Path(out)
-    if out.exists():
-        if not overwrite:
-            raise OutputError(f"{out} already exists; choose another --out or pass --overwrite")
-        shutil.rmtree(out)
     run = load_run(run_dir)
     ds = _select(Dataset.open(data), cfg.subjects)
     fn = model_fns(run.model, _stored_hw(ds))
@@ -113,7 +122,7 @@ def fit_pose_stage(run_dir, data, out, cfg: PoseStageConfig, overwrite: bool = F
     train_fs = get(tr)
     val_fs = get(va) if len(va) else None
     fitted = fit_pose(train_fs, cfg.pose, val_fs, progress=progress)
-    out.mkdir(parents=True)
+    out.mkdir(parents=True, exist_ok=True)
     fitted.save(out / "pose_head")
     info = {"run": str(Path(run_dir).resolve()), "data": str(Path(data).resolve()), "config": to_dict(cfg),
             "num_labelled": int(len(labelled)), "train_frames": int(len(tr)), "val_frames": int(len(va)),
