@@ -79,7 +79,8 @@ class Kind:
 _RUN_ENTRIES = ("checkpoints", "metrics.csv", "tb", "pictures", "config.yaml", "environment.yaml", "log.txt",
                 "run.json", ".run.json.tmp", "analysis")
 KINDS: dict[str, Kind] = {
-    "dataset": Kind(("index.json", "sequences"), (("index.json", "sequences"),)),
+    # bench_synth.json: the benchmark's note of the settings it rendered a dataset with
+    "dataset": Kind(("index.json", "sequences", "bench_synth.json"), (("index.json", "sequences"),)),
     "run": Kind(_RUN_ENTRIES, (("config.yaml", "checkpoints"), ("config.yaml", "run.json"))),
     "pose": Kind(("pose.json", "pose_head.*", "results.json", "results.md"), (("pose.json",),)),
     "benchmark": Kind(("data", "runs", "pose", "cells", "analysis", "results.json", "results.md", "cells.csv",

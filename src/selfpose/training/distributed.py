@@ -6,6 +6,12 @@ spawn), joins them into a gloo process group on a free port of 127.0.0.1
 return value. The helpers below are no-ops when torch.distributed is not
 initialised, so the loop runs unchanged with one process.
 
+The run folder's lock (:func:`selfpose.outputs.inplace_output`) is taken by
+the launching process before :func:`launch` and held until every rank has
+returned: the spawned ranks belong to it and never take it themselves (they
+do not inherit its file descriptor), so a second writer of the folder is
+refused for the whole multi-process run, and a killed parent frees it.
+
 Ctrl-C during a multi-process run: the terminal signals every process; the
 parent keeps waiting while the ranks agree to stop (:func:`any_true`), save a
 checkpoint and return, then it re-raises the interrupt.
