@@ -94,6 +94,14 @@ def test_synth_overwrite_refuses_a_users_folder(w):
     (user / "thesis.txt").write_text("mine")
     one_line_error(invoke("synth", "lab", "--out", user, "--overwrite", *SYNTH), str(user), "not written by selfpose")
     assert (user / "thesis.txt").read_text() == "mine" and sorted(os.listdir(user)) == ["thesis.txt"]
+    src = w / "videos"
+    src.mkdir()
+    one_line_error(invoke("prepare", "videos", src, "--out", user, "--overwrite"), str(user), "not written by selfpose")
+    # the work folders of demo and benchmark are refused too, before anything is written
+    one_line_error(invoke("demo", "--out", user, "--quick"), "will not write a demo into it")
+    one_line_error(invoke("benchmark", "--work", user), "will not write a benchmark into it")
+    one_line_error(invoke("benchmark", "--work", w / "D"), "dataset folder, not a benchmark")
+    assert sorted(os.listdir(user)) == ["thesis.txt"]
     # a dataset with a user's file dropped in is refused too
     (w / "D" / "notes.txt").write_text("mine")
     one_line_error(invoke("synth", "lab", "--out", w / "D", "--overwrite", *SYNTH), "notes.txt")
@@ -160,44 +168,48 @@ def test_pretrain_out_is_the_data_or_holds_foreign_files(w):
     assert (w / "RUN" / "my_notes.txt").read_text() == "mine"
 
 
-def _hold_lock(folder: Path) -> subprocess.Popen:
-    code = textwrap.dedent(f"""
-        import sys, time
-        sys.path.insert(0, {SRC!r})
-        from selfpose.outputs import folder_lock
-        with folder_lock({str(folder)!r}):
-            print("locked", flush=True)
-            time.sleep(120)
-    """)
-    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert p.stdout.readline().strip() == "locked"
-    return p
+def _wait_for(cond, what: str, proc: subprocess.Popen, limit_s: float = 300) -> None:
+    """Poll ``cond`` until true (a guard against hanging, not a timing assertion)."""
+    import time
+
+    end = time.monotonic() + limit_s
+    while not cond():
+        assert proc.poll() is None, f"the writer exited ({proc.returncode}) before {what}"
+        assert time.monotonic() < end, f"gave up waiting for {what}"
+        time.sleep(0.05)
 
 
 def test_second_writer_of_a_run_is_refused_and_a_killed_one_does_not_block(w):
-    holder = _hold_lock(w / "RUN")
+    from selfpose.outputs import lock_holder
+
+    run = w / "RUN"
+    env = {**os.environ, "PYTHONPATH": SRC, "SELFPOSE_PROGRESS": "0"}
+    args = [sys.executable, "-m", "selfpose", "pretrain", "--data", str(w / "D"), "--out", str(run), "--resume",
+            *TRAIN, "train.steps=1000000", "train.checkpoint_every=100000"]
+    first = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        metrics = (w / "RUN" / "metrics.csv").read_text()
-        line = one_line_error(invoke("pretrain", "--data", w / "D", "--out", w / "RUN", "--resume", *TRAIN),
-                              f"process {holder.pid}")
+        def training() -> bool:
+            st = json.loads((run / "run.json").read_text())
+            return st["status"] == "running" and st["steps"] == 1000000 and (lock_holder(run) or {}).get("pid")
+        _wait_for(training, "the first pretrain to train", first)
+        assert lock_holder(run)["pid"] == first.pid
+        # the issue's cases: a second --resume, an --overwrite, a fit-pose into the run — all refused
+        line = one_line_error(invoke("pretrain", "--data", w / "D", "--out", run, "--resume", *TRAIN),
+                              f"process {first.pid}")
         assert "wait for it" in line
-        one_line_error(invoke("pretrain", "--data", w / "D", "--out", w / "RUN", "--overwrite", *TRAIN),
-                       f"process {holder.pid}")
-        one_line_error(invoke("fit-pose", w / "RUN", "--data", w / "D", "--out", w / "RUN", "--overwrite", *FIT))
-        assert (w / "RUN" / "metrics.csv").read_text() == metrics   # nothing written while it was held
-        # The holder is killed mid-run (run.json still says "running"): described as interrupted, resumable.
-        st = json.loads((w / "RUN" / "run.json").read_text())
-        (w / "RUN" / "run.json").write_text(json.dumps({**st, "status": "running"}))
-        holder.kill()
-        holder.wait()
-        one_line_error(invoke("pretrain", "--data", w / "D", "--out", w / "RUN", *TRAIN), "an interrupted run")
-        r = invoke("pretrain", "--data", w / "D", "--out", w / "RUN", "--resume", *TRAIN[:1], "train.steps=3",
-                   *TRAIN[1:])
+        one_line_error(invoke("pretrain", "--data", w / "D", "--out", run, "--overwrite", *TRAIN),
+                       f"process {first.pid}")
+        first.kill()                     # SIGKILL: run.json still says "running"
+        first.wait()
+        assert json.loads((run / "run.json").read_text())["status"] == "running"
+        one_line_error(invoke("pretrain", "--data", w / "D", "--out", run, *TRAIN), "an interrupted run")
+        r = invoke("pretrain", "--data", w / "D", "--out", run, "--resume", *TRAIN, "train.steps=3")
         assert r.exit_code == 0, r.output
-        assert json.loads((w / "RUN" / "run.json").read_text())["status"] == "finished"
+        assert json.loads((run / "run.json").read_text())["status"] == "finished"
+        run_ok(run)
     finally:
-        holder.kill()
-        holder.wait()
+        first.kill()
+        first.wait()
 
 
 def test_killed_synth_partial_is_cleaned_by_the_next_synth(w):
