@@ -217,3 +217,30 @@ def test_inplace_refuses_user_folder_and_other_kinds(tmp_path):
     with inplace_output(tmp_path / "new", "benchmark"):
         pass
     assert json.loads((tmp_path / "new" / MARKER).read_text())["kind"] == "benchmark"
+
+
+def test_unwritable_folder_and_lockless_filesystem(tmp_path, monkeypatch, caplog):
+    import fcntl
+
+    import selfpose.outputs as outputs
+
+    real_open = os.open
+
+    def no_permission(path, *a, **k):
+        if str(path).endswith(LOCK):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real_open(path, *a, **k)
+
+    monkeypatch.setattr(outputs.os, "open", no_permission)
+    with pytest.raises(OutputError, match="cannot write in .*run.*Permission denied"):
+        with inplace_output(tmp_path / "run", "run"):
+            pass
+    monkeypatch.setattr(outputs.os, "open", real_open)
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with inplace_output(tmp_path / "run", "run"):     # writes, unprotected, and says so
+        (tmp_path / "run" / "config.yaml").write_text("a: 1")
+    assert "filesystem has no locks" in caplog.text

@@ -230,6 +230,16 @@ def _read_holder(path: Path) -> dict:
         return {}
 
 
+def _unwritable(e: OSError, folder: Path) -> Exception:
+    """A user error for an output folder that cannot be written (no permission, read-only, full), else ``e``."""
+    full = disk_full(e, folder)
+    if full is not None:
+        return full
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return OutputError(f"cannot write in {folder} ({e.strerror}); choose an output folder you can write to")
+    return e
+
+
 def _busy_error(folder: Path, holder: dict) -> OutputError:
     who = f"process {holder.get('pid', '?')}"
     if holder.get("host") and holder["host"] != socket.gethostname():
@@ -256,12 +266,23 @@ class OutputLock:
         import fcntl
 
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as e:
+                raise _unwritable(e, self.folder) from e
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)
                 raise _busy_error(self.folder, _read_holder(self.path)) from None
+            except OSError as e:
+                os.close(fd)
+                if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                    raise
+                # Some network filesystems have no locks: write unprotected rather than not at all.
+                logger.warning("cannot lock %s (%s): the filesystem has no locks; make sure no other selfpose "
+                               "process writes %s", self.path, e.strerror, self.folder)
+                return self
             try:
                 same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
             except FileNotFoundError:
@@ -269,8 +290,9 @@ class OutputLock:
             if same:
                 break
             os.close(fd)  # removed by its previous holder meanwhile: lock the new file
-        os.ftruncate(fd, 0)
-        os.write(fd, _holder_text().encode())
+        with contextlib.suppress(OSError):   # the holder's note is a courtesy (a full disk must not stop here)
+            os.ftruncate(fd, 0)
+            os.write(fd, _holder_text().encode())
         self._fd = fd
         return self
 
@@ -325,6 +347,8 @@ def lock_holder(folder: str | os.PathLike) -> dict | None:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
         return _read_holder(path) or {"pid": "?"}
+    except OSError:
+        return None   # a filesystem without locks: nobody can be seen holding one
     finally:
         os.close(fd)
     return None
@@ -418,7 +442,10 @@ def atomic_output(out: str | os.PathLike, kind: str, *, overwrite: bool = False,
         check_output(out, kind, overwrite=overwrite, inputs=inputs, entries=entries, flag=flag)
 
     check()
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _unwritable(e, out.parent) from e
     with sibling_lock(out):
         holder = lock_holder(out) if out.is_dir() else None
         if holder is not None:   # a writer works in place there (a run being trained)
@@ -480,7 +507,10 @@ def inplace_output(folder: str | os.PathLike, kind: str, *, inputs: Iterable = (
                               refusal=f"selfpose will not write a {kind} into it")
 
     check()
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _unwritable(e, folder) from e
     with folder_lock(folder) as lock:
         with sibling_lock(folder):  # nobody is building a replacement of the whole folder
             pass
