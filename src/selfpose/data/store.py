@@ -18,7 +18,7 @@ complete. An interrupted write therefore leaves no folder that looks valid.
 
 from __future__ import annotations
 
-from selfpose.errors import OutputError, SelfposeError
+from selfpose.errors import SelfposeError
 
 import json
 import os

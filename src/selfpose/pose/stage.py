@@ -9,10 +9,9 @@ everything needed to predict. Nothing is unpickled.
 
 from __future__ import annotations
 
-from selfpose.errors import OutputError, SelfposeError
+from selfpose.errors import SelfposeError
 
 import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
