@@ -217,9 +217,18 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _command() -> str:
+    """This process's command line, ``selfpose ...`` for the CLI however it was started (for lock messages)."""
+    argv = list(sys.argv) or ["python"]
+    first = Path(argv[0])
+    if first.name == "selfpose" or (first.name == "__main__.py" and first.parent.name == "selfpose"):
+        argv[0] = "selfpose"
+    return " ".join(argv)[:200]
+
+
 def _holder_text() -> str:
-    return json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                       "command": " ".join(sys.argv)[:300], "since": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    return json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "command": _command(),
+                       "since": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
 
 def _read_holder(path: Path) -> dict:
