@@ -386,7 +386,7 @@ def clean_stale(out: str | os.PathLike) -> list[Path]:
     host = socket.gethostname()
     for kind in ("old", "partial"):
         prefix = f".{out.name}.{kind}-"
-        for p in sorted(out.parent.glob(glob_escape(prefix) + "*")):
+        for p in sorted(out.parent.glob(_glob_escape(prefix) + "*")):
             pid = _owner_pid(p.name, prefix)
             if pid is None:
                 logger.warning("%s was left by an interrupted selfpose write; delete it if no other selfpose "
@@ -405,7 +405,7 @@ def clean_stale(out: str | os.PathLike) -> list[Path]:
     return removed
 
 
-def glob_escape(s: str) -> str:
+def _glob_escape(s: str) -> str:
     import glob
 
     return glob.escape(s)
