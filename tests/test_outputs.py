@@ -244,3 +244,34 @@ def test_unwritable_folder_and_lockless_filesystem(tmp_path, monkeypatch, caplog
     with inplace_output(tmp_path / "run", "run"):     # writes, unprotected, and says so
         (tmp_path / "run" / "config.yaml").write_text("a: 1")
     assert "filesystem has no locks" in caplog.text
+
+
+def test_dataset_writer_disk_full_keeps_the_old_store(tmp_path, monkeypatch):
+    """What prepare and synth write through: ENOSPC mid-sequence → DiskFullError, the old store intact."""
+    import numpy as np
+
+    import selfpose.data.store as store
+    from selfpose.data.sequence import SequenceMeta
+
+    def write(path, n):
+        with store.DatasetWriter(path, overwrite=path.exists()) as w:
+            for i in range(n):
+                meta = SequenceMeta(f"s{i}", "S1", "walk", f"t{i}", "c0", 10.0, 3, 8, 8)
+                w.write_sequence(meta, frames=np.zeros((3, 8, 8, 3), np.uint8))
+
+    out = tmp_path / "ds"
+    write(out, 1)
+    real = store._StreamedArray.append
+    calls = []
+
+    def append(self, chunk):
+        calls.append(1)
+        if len(calls) > 1:
+            self._fh.write(b"half")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(self, chunk)
+
+    monkeypatch.setattr(store._StreamedArray, "append", append)
+    with pytest.raises(DiskFullError, match=rf"disk full while writing {out}"):
+        write(out, 3)
+    assert len(store.Dataset.open(out)) == 1 and siblings(out) == []
