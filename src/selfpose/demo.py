@@ -51,7 +51,18 @@ def _timed(log: dict, name: str, fn, *args, **kwargs):
 
 def run_demo(out: str | Path, *, quick: bool = False, overwrite: bool = True, progress: bool = True,
              budget: DemoBudget | None = None) -> Path:
-    """Run the demo into ``out`` and return the path of ``report.md`` (``budget`` overrides the profile)."""
+    """Run the demo into ``out`` and return the path of ``report.md`` (``budget`` overrides the profile).
+
+    ``out`` must be new, empty or an earlier demo's folder (it is locked while the
+    demo runs); ``overwrite`` replaces the earlier demo's outputs there, and only those.
+    """
+    from selfpose.outputs import inplace_output
+
+    with inplace_output(out, "demo"):
+        return _run_demo(out, quick=quick, overwrite=overwrite, progress=progress, budget=budget)
+
+
+def _run_demo(out: str | Path, *, quick: bool, overwrite: bool, progress: bool, budget: DemoBudget | None) -> Path:
     import torch
 
     from selfpose.config import from_dict

@@ -8,8 +8,6 @@ prediction and analyses.
 
 from __future__ import annotations
 
-from selfpose.errors import OutputError
-
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,24 +204,21 @@ def init_run(cfg: PretrainConfig, data: str | Path, out: str | Path, overwrite: 
     It is the "frozen randomly initialised encoder" reference: the pose
     stage, evaluation and analyses work on it exactly as on a trained run.
     """
-    import shutil
-
     import torch
 
     from selfpose.data.store import Dataset
+    from selfpose.outputs import atomic_output, check_output
     from selfpose.training.checkpoint import save_checkpoint
     from selfpose.training.config import save_config
 
     cfg = _resolve(cfg)
     out = Path(out)
-    if out.exists():
-        if not overwrite:
-            raise OutputError(f"{out} already exists; choose another folder or pass overwrite")
-        shutil.rmtree(out)
+    check_output(out, "run", overwrite=overwrite, inputs=[data])
     ds = select_data(Dataset.open(data), cfg.data)
-    torch.manual_seed(cfg.train.seed)
-    method = _build_method(cfg, is_two_stage(cfg, ds))
-    out.mkdir(parents=True)
-    save_config(cfg, out / "config.yaml")
-    save_checkpoint(out, 0, method.state_dict(), None, {"step": 0, "note": "initial weights, not trained"})
+    # Built beside `out` and swapped in complete: only a run folder is ever replaced.
+    with atomic_output(out, "run", overwrite=overwrite, inputs=[data]) as tmp:
+        torch.manual_seed(cfg.train.seed)
+        method = _build_method(cfg, is_two_stage(cfg, ds))
+        save_config(cfg, tmp / "config.yaml")
+        save_checkpoint(tmp, 0, method.state_dict(), None, {"step": 0, "note": "initial weights, not trained"})
     return out

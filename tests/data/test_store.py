@@ -4,6 +4,8 @@ import pickle
 import numpy as np
 import pytest
 
+from selfpose.errors import OutputError
+
 from selfpose.data.sequence import SequenceMeta, safe_id
 from selfpose.data.store import Dataset, DatasetError, DatasetWriter
 from selfpose.geometry.camera import Camera
@@ -48,7 +50,7 @@ def test_existing_folder_needs_overwrite(tmp_path):
     for _ in range(2):
         with DatasetWriter(tmp_path / "ds", overwrite=True) as w:
             w.write_sequence(_meta(T=1), frames=np.zeros((1, 8, 6, 3), np.uint8))
-    with pytest.raises(FileExistsError, match="--overwrite"):
+    with pytest.raises(OutputError, match="--overwrite"):
         DatasetWriter(tmp_path / "ds")
     assert [p.name for p in tmp_path.iterdir()] == ["ds"]
 

@@ -19,6 +19,7 @@ from selfpose.config import load
 from selfpose.training.checkpoint import MODEL_FILE, list_checkpoints, load_weights
 from selfpose.training.config import RunConfig
 from selfpose.training.logs import read_metrics
+from selfpose.errors import OutputError
 from selfpose.training.loop import TrainingError, TrainingInterrupted, lr_at, prepare_out_dir, train
 from selfpose.training.toy import ToyAutoencoder, toy_sampler
 
@@ -88,9 +89,14 @@ def test_existing_run_needs_resume_or_overwrite(blobs, tmp_path, run_config):
     # Resuming a finished run does nothing; overwriting starts over.
     r = train(ToyAutoencoder, blobs, toy_sampler, cfg, tmp_path / "run", resume=True, progress=False)
     assert r.step == 2 and r.resumed_from == 2
+    # A file selfpose did not write: --overwrite refuses (issue 11) and deletes nothing.
     (tmp_path / "run" / "keep.txt").write_text("not a run file")
+    with pytest.raises(OutputError, match="keep.txt"):
+        train(ToyAutoencoder, blobs, toy_sampler, cfg, tmp_path / "run", overwrite=True, progress=False)
+    assert (tmp_path / "run" / "keep.txt").exists() and (tmp_path / "run" / "checkpoints").is_dir()
+    (tmp_path / "run" / "keep.txt").unlink()
     r = train(ToyAutoencoder, blobs, toy_sampler, cfg, tmp_path / "run", overwrite=True, progress=False)
-    assert r.resumed_from is None and (tmp_path / "run" / "keep.txt").exists()
+    assert r.resumed_from is None
     assert len(read_metrics(tmp_path / "run")) == 2
 
 

@@ -130,6 +130,20 @@ def _ensure_run(pcfg, train_dir: Path, run_dir: Path, random_init: bool, progres
 
 def run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True,
                   log: Callable[[str], None] = print) -> dict:
+    """Run every missing cell of ``cfg`` in ``work`` and write the report (see :func:`_run_benchmark`).
+
+    The work folder is locked while the benchmark runs (a second benchmark on it
+    gets an :class:`~selfpose.errors.OutputError` naming this process) and must be
+    new, empty or a benchmark work folder (:mod:`selfpose.outputs`).
+    """
+    from selfpose.outputs import inplace_output
+
+    with inplace_output(work, "benchmark"):
+        return _run_benchmark(cfg, work, progress, log)
+
+
+def _run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True,
+                   log: Callable[[str], None] = print) -> dict:
     """Run every missing cell of ``cfg`` in ``work`` and write the report.
 
     Returns:

@@ -18,7 +18,7 @@ complete. An interrupted write therefore leaves no folder that looks valid.
 
 from __future__ import annotations
 
-from selfpose.errors import OutputError, SelfposeError
+from selfpose.errors import SelfposeError
 
 import functools
 import json
@@ -26,7 +26,6 @@ import os
 import re
 import shutil
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -164,27 +163,48 @@ class SequenceWriter:
 
 
 class DatasetWriter:
-    """Builds a dataset folder atomically.
+    """Builds a dataset folder atomically (see :func:`selfpose.outputs.atomic_output`).
 
-    Use as a context manager: on a clean exit the folder appears at ``path``;
-    on an exception (or Ctrl-C) the partial folder is removed and ``path`` is
-    left as it was.
+    Use as a context manager: on a clean exit the folder appears at ``path``
+    (replacing, with ``overwrite``, an earlier *dataset* there — never a
+    folder selfpose did not write); on an exception (or Ctrl-C) the partial
+    folder is removed and ``path`` is left as it was. A full disk becomes a
+    :class:`~selfpose.errors.DiskFullError` naming ``path``.
+
+    Args:
+        path: the dataset folder.
+        attrs: dataset attributes (the writer's ``attrs`` may be updated until the end).
+        overwrite: replace an existing dataset at ``path``.
+        inputs: the command's input paths; ``path`` may not be, contain or lie in one.
+        finish: called with the complete partial folder (index written) before it
+            is swapped in, e.g. to pool backgrounds, so the swap stays the last step.
     """
 
-    def __init__(self, path: str | os.PathLike, attrs: dict[str, Any] | None = None, overwrite: bool = False):
+    def __init__(self, path: str | os.PathLike, attrs: dict[str, Any] | None = None, overwrite: bool = False,
+                 inputs=(), finish=None):
+        from selfpose.outputs import check_output
+
         self.path = Path(path)
-        if self.path.exists() and not overwrite:
-            raise OutputError(f"{self.path} already exists; choose another --out or pass --overwrite")
+        self.overwrite, self.inputs, self.finish = overwrite, list(inputs), finish
+        check_output(self.path, "dataset", overwrite=overwrite, inputs=self.inputs)  # fail before any work
         self.attrs = dict(attrs or {})
-        self.tmp = self.path.parent / f".{self.path.name}.partial-{uuid.uuid4().hex[:8]}"
-        self.overwrite = overwrite
+        self.tmp: Path | None = None
         self._sequences: list[SequenceWriter] = []
         self._ids: set[str] = set()
 
     def __enter__(self) -> "DatasetWriter":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp.mkdir()
-        (self.tmp / "sequences").mkdir()
+        import contextlib
+
+        from selfpose.outputs import atomic_output
+
+        self._stack = contextlib.ExitStack()
+        self.tmp = self._stack.enter_context(atomic_output(self.path, "dataset", overwrite=self.overwrite,
+                                                           inputs=self.inputs))
+        try:
+            (self.tmp / "sequences").mkdir()
+        except BaseException as e:
+            if not self._stack.__exit__(type(e), e, e.__traceback__):
+                raise
         return self
 
     def add_sequence(self, meta: SequenceMeta) -> SequenceWriter:
@@ -201,24 +221,25 @@ class DatasetWriter:
         w.set(**arrays)
         return w.close()
 
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            return
-        try:
-            metas = [w.close() for w in self._sequences]
-            index = {"format": FORMAT, "version": VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                     "attrs": self.attrs, "sequences": [m.to_dict() for m in metas]}
-            with open(self.tmp / INDEX, "w") as fh:
-                json.dump(index, fh, indent=1)
-            if self.path.exists():
-                trash = self.path.parent / f".{self.path.name}.old-{uuid.uuid4().hex[:8]}"
-                os.replace(self.path, trash)
-                shutil.rmtree(trash, ignore_errors=True)
-            os.replace(self.tmp, self.path)
-        except BaseException:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            raise
+    def _complete(self) -> None:
+        metas = [w.close() for w in self._sequences]
+        index = {"format": FORMAT, "version": VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                 "attrs": self.attrs, "sequences": [m.to_dict() for m in metas]}
+        with open(self.tmp / INDEX, "w") as fh:
+            json.dump(index, fh, indent=1)
+        if self.finish is not None:
+            self.finish(self.tmp)
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            try:
+                self._complete()
+            except BaseException as e:
+                # the partial folder goes; ENOSPC becomes a DiskFullError naming the dataset
+                if not self._stack.__exit__(type(e), e, e.__traceback__):
+                    raise
+                return False
+        return bool(self._stack.__exit__(exc_type, exc, tb))
 
 
 class SequenceRecord:

@@ -17,10 +17,9 @@ method runs through this stage.
 
 from __future__ import annotations
 
-from selfpose.errors import OutputError, SelfposeError
+from selfpose.errors import SelfposeError
 
 import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,7 +91,21 @@ def fit_pose_stage(run_dir, data, out, cfg: PoseStageConfig, overwrite: bool = F
 
     ``features``: an optional :class:`~selfpose.pose.features.FeatureCache` of
     this run's model on ``data`` (a benchmark shares one across label shares).
+
+    The pose folder is built beside ``out`` and swapped in only when complete
+    (:func:`selfpose.outputs.atomic_output`): a failing fit leaves an earlier
+    pose folder as it was, and ``--overwrite`` replaces only a pose folder —
+    never the run, the dataset or a folder holding other files.
     """
+    from selfpose.outputs import atomic_output
+
+    # The pose folder may live inside its run folder (RUN/pose), not inside the dataset.
+    with atomic_output(out, "pose", overwrite=overwrite, inputs=[(run_dir, True), data]) as tmp:
+        return _fit_pose_into(tmp, run_dir, data, cfg, progress, features)
+
+
+def _fit_pose_into(out: Path, run_dir, data, cfg: PoseStageConfig, progress: bool, features) -> dict:
+    """The body of :func:`fit_pose_stage`, writing into the (partial) folder ``out``."""
     from selfpose.data.store import Dataset
     from selfpose.pose.encoder import pin_encoder
     from selfpose.pose.features import extract
@@ -100,11 +113,6 @@ def fit_pose_stage(run_dir, data, out, cfg: PoseStageConfig, overwrite: bool = F
     from selfpose.pose.labels import label_subset, split_validation
     from selfpose.pretrain import load_run
 
-    out = Path(out)
-    if out.exists():
-        if not overwrite:
-            raise OutputError(f"{out} already exists; choose another --out or pass --overwrite")
-        shutil.rmtree(out)
     run = getattr(features, "source", None) if features is not None else None
     if run is None or Path(run.path).resolve() != Path(run_dir).resolve():
         run = load_run(run_dir)
@@ -120,7 +128,7 @@ def fit_pose_stage(run_dir, data, out, cfg: PoseStageConfig, overwrite: bool = F
     train_fs = get(tr)
     val_fs = get(va) if len(va) else None
     fitted = fit_pose(train_fs, cfg.pose, val_fs, progress=progress)
-    out.mkdir(parents=True)
+    out.mkdir(parents=True, exist_ok=True)
     fitted.save(out / "pose_head")
     encoder = pin_encoder(run, out)   # the exact weights the features came from, kept with the head
     info = {"run": str(Path(run_dir).resolve()), "data": str(Path(data).resolve()), "config": to_dict(cfg),

@@ -6,6 +6,12 @@ spawn), joins them into a gloo process group on a free port of 127.0.0.1
 return value. The helpers below are no-ops when torch.distributed is not
 initialised, so the loop runs unchanged with one process.
 
+The run folder's lock (:func:`selfpose.outputs.inplace_output`) is taken by
+the launching process before :func:`launch` and held until every rank has
+returned: the spawned ranks belong to it and never take it themselves (they
+do not inherit its file descriptor), so a second writer of the folder is
+refused for the whole multi-process run, and a killed parent frees it.
+
 Ctrl-C during a multi-process run: the terminal signals every process; the
 parent keeps waiting while the ranks agree to stop (:func:`any_true`), save a
 checkpoint and return, then it re-raises the interrupt.
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 from selfpose.errors import SelfposeError
 
+import contextlib
 import logging
 import os
 import signal
@@ -159,13 +166,23 @@ def launch(fn: Callable[..., Any], world_size: int, args: tuple = ()) -> list[An
     port = free_port()
     queue = mp.get_context("spawn").SimpleQueue()
     results: dict[int, Any] = {}
-    def on_signal(signum, frame):  # the ranks see the same signal and stop cleanly
+    spawned: list = []
+
+    def on_signal(signum, frame):
+        # Ctrl-C reaches every process of the terminal's group: the ranks see it themselves. A SIGTERM
+        # (kill, a batch system) reaches this process only: pass it on. Either way this process keeps
+        # the run folder's lock until the ranks have saved a checkpoint and stopped.
+        if signum == signal.SIGTERM:
+            for proc in (spawned[0].processes if spawned else ()):
+                with contextlib.suppress(OSError):
+                    os.kill(proc.pid, signal.SIGTERM)
         logger.warning("interrupt received: waiting for the %d processes to save a checkpoint and stop", world_size)
 
     main = threading.current_thread() is threading.main_thread()
-    old = signal.signal(signal.SIGINT, on_signal) if main else None
+    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)} if main else {}
     try:
         ctx = mp.spawn(_entry, args=(fn, world_size, port, queue, args), nprocs=world_size, join=False)
+        spawned.append(ctx)
         try:
             while not ctx.join(timeout=0.2):
                 while not queue.empty():  # drain as we go: a full pipe would block a rank
@@ -179,8 +196,8 @@ def launch(fn: Callable[..., Any], world_size: int, args: tuple = ()) -> list[An
             r, v = queue.get()
             results[r] = v
     finally:
-        if main:
-            signal.signal(signal.SIGINT, old)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
     missing = [r for r in range(world_size) if r not in results]
     if missing:
         raise DistributedError(f"rank(s) {missing} returned no result")

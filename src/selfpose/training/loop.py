@@ -32,8 +32,9 @@ raises :class:`TrainingInterrupted`; a second Ctrl-C stops at once.
 
 from __future__ import annotations
 
-from selfpose.errors import SelfposeError
+from selfpose.errors import SelfposeError, disk_full
 
+import contextlib
 import functools
 import json
 import logging
@@ -161,21 +162,37 @@ def _write_run(out_dir: Path, **status: Any) -> None:
 
 
 def _describe_run(out_dir: Path) -> str:
+    """'a finished run (step 40 of 40)'...; a run whose run.json says running while nobody holds its lock was killed."""
+    from selfpose.outputs import lock_holder
+
     p = out_dir / RUN
     try:
         st = json.loads(p.read_text())
-        return f"a {st['status']} run (step {st['step']} of {st['steps']})"
+        status = st["status"]
+        holder = lock_holder(out_dir)
+        if status == "running" and (holder is None or holder.get("pid") == os.getpid()):
+            status = "interrupted"   # its process died (killed, power cut) without saying so
+        return f"a{'n' if status[:1] in 'aeiou' else ''} {status} run (step {st['step']} of {st['steps']})"
     except (OSError, ValueError, KeyError, TypeError):
         found = list_checkpoints(out_dir)
         return f"a run (last checkpoint at step {found[-1][0]})" if found else "run files"
 
 
-def prepare_out_dir(out_dir: str | os.PathLike, resume: bool, overwrite: bool) -> Path:
+def prepare_out_dir(out_dir: str | os.PathLike, resume: bool, overwrite: bool, inputs=()) -> Path:
     """Create the run folder, or check that an existing one may be used.
+
+    ``overwrite`` deletes only what a run writes (:data:`RUN_ARTIFACTS`), and only
+    in a folder that holds nothing else (selfpose outputs inside it, such as a
+    pose folder or an analysis, are kept); ``inputs`` (the dataset folder) may be
+    neither the run folder nor inside it. Call it holding the folder's lock
+    (:func:`train` does).
 
     Raises:
         TrainingError: it holds a run and neither ``resume`` nor ``overwrite`` is set.
+        OutputError: ``overwrite`` of a folder holding files selfpose did not write, or of an input.
     """
+    from selfpose.outputs import check_inputs, check_replaceable, read_marker, write_marker
+
     out_dir = Path(out_dir)
     if resume and overwrite:
         raise TrainingError("choose either resume (continue the run) or overwrite (start over), not both")
@@ -184,11 +201,59 @@ def prepare_out_dir(out_dir: str | os.PathLike, resume: bool, overwrite: bool) -
         if not overwrite:
             raise TrainingError(f"{out_dir} already holds {_describe_run(out_dir)}; pass --resume to continue it, "
                                 "--overwrite to start over, or choose another output folder")
+        check_inputs(out_dir, inputs, replacing=True)
+        check_replaceable(out_dir.resolve(), "run", nested_outputs_ok=True)
         for a in existing:
             p = out_dir / a
             shutil.rmtree(p) if p.is_dir() else p.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
+    if read_marker(out_dir) is None:
+        write_marker(out_dir, "run", entries=())
     return out_dir
+
+
+def _dataset_fingerprint(ds) -> dict:
+    """Where the dataset is and a cheap fingerprint of it (sha256 of its index.json), for run.json."""
+    import hashlib
+
+    from selfpose.data.store import INDEX
+
+    root = Path(ds.root)
+    try:
+        digest = hashlib.sha256((root / INDEX).read_bytes()).hexdigest()[:16]
+    except OSError:
+        digest = None
+    return {"path": str(root.resolve()), "index_sha256": digest}
+
+
+class _TerminalWarnings:
+    """While active, warnings of ``selfpose`` loggers also reach the terminal (stderr), not only log.txt.
+
+    Resuming with a changed config or on another dataset, or from an older
+    checkpoint because the newest is broken, changes what the user gets: it
+    must be seen. Nothing is added when a stderr handler is already there.
+    """
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self.handler: logging.Handler | None = None
+
+    def __enter__(self) -> "_TerminalWarnings":
+        if not self.enabled:
+            return self
+        log = logging.getLogger("selfpose")
+        streams = [h for lg in (log, logging.getLogger()) for h in lg.handlers
+                   if isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) in (sys.stderr, sys.stdout)]
+        if not streams:
+            self.handler = logging.StreamHandler(sys.stderr)
+            self.handler.setLevel(logging.WARNING)
+            self.handler.setFormatter(logging.Formatter("warning: %(message)s"))
+            log.addHandler(self.handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.handler is not None:
+            logging.getLogger("selfpose").removeHandler(self.handler)
 
 
 # --- the loop ---------------------------------------------------------------------
@@ -224,10 +289,20 @@ def train(method_factory: Callable[[], Any], data, sampler_factory: Callable[[st
         CheckpointError: resuming from checkpoints that are all broken or do not fit the model.
         TrainingInterrupted: stopped by Ctrl-C/SIGTERM (after saving a checkpoint).
     """
+    from selfpose.outputs import inplace_output
+
     data = _open_data(data)  # fail here, with the store's own message, rather than in every process
-    out_dir = prepare_out_dir(out_dir, resume, overwrite)
-    args = (method_factory, data, sampler_factory, cfg, out_dir, resume, progress)
-    results = D.launch(_run, cfg.train.processes, args)
+    if resume and overwrite:
+        raise TrainingError("choose either resume (continue the run) or overwrite (start over), not both")
+    # The run folder is locked for the whole run (the spawned ranks of processes>1 work under the
+    # parent's lock); a second writer gets an OutputError naming this process.
+    with inplace_output(out_dir, "run", inputs=[data.root]):
+        out_dir = prepare_out_dir(out_dir, resume, overwrite, inputs=[data.root])
+        args = (method_factory, data, sampler_factory, cfg, out_dir, resume, progress)
+        try:
+            results = D.launch(_run, cfg.train.processes, args)
+        except OSError as e:
+            raise disk_full(e, out_dir) or e
     result = results[0]
     if len({r.weights_digest for r in results}) > 1:
         raise D.DistributedError("the processes ended with different weights (replicas diverged); "
@@ -254,7 +329,8 @@ def _run(rank: int, world: int, method_factory, data, sampler_factory, cfg, out_
     to_stderr = world > 1 and not logging.getLogger().handlers
     try:
         # The stop request covers set-up and tear-down too: a Ctrl-C then is not a traceback.
-        with _StopRequest() as stop, run_log(out_dir, enabled=is_main, to_stderr=to_stderr):
+        with _StopRequest() as stop, run_log(out_dir, enabled=is_main, to_stderr=to_stderr), \
+                _TerminalWarnings(enabled=is_main):
             return _Trainer(rank, world, method_factory, data, sampler_factory, cfg, out_dir, resume,
                             progress).run(stop)
     finally:
@@ -293,6 +369,7 @@ class _Trainer:
         seed_all(derive_seed(self.tc.seed, rank, 1))
         self.step, self.resumed_from, self.elapsed_before = 0, None, 0.0
         self.last_checkpoint: Path | None = None
+        self.data_info = _dataset_fingerprint(self.ds) if self.is_main else {}
         if resume:
             self._resume()
         if self.is_main:
@@ -301,7 +378,23 @@ class _Trainer:
         D.barrier()
 
     # -- start -------------------------------------------------------------------
+    def _check_same_data(self) -> None:
+        """Warn (on the terminal) when the run resumes on another dataset than it started on."""
+        try:
+            before = json.loads((self.out_dir / RUN).read_text()).get("data") or {}
+        except (OSError, ValueError, AttributeError):
+            return
+        now = self.data_info
+        if before.get("index_sha256") and now.get("index_sha256") and before["index_sha256"] != now["index_sha256"]:
+            logger.warning("resuming on a different dataset: the run started on %s (index %s), now %s (index %s); "
+                           "the remaining steps train on the new data", before.get("path"), before["index_sha256"],
+                           now["path"], now["index_sha256"])
+        elif before.get("path") and before["path"] != now.get("path"):
+            logger.info("resuming with the dataset at %s (it was at %s; same index)", now.get("path"), before["path"])
+
     def _resume(self) -> None:
+        if self.is_main:
+            self._check_same_data()
         ck = latest_checkpoint(self.out_dir)  # warns and falls back when the newest is broken
         if ck is None:
             if self.is_main:
@@ -350,7 +443,7 @@ class _Trainer:
     def _status(self, status: str, **extra: Any) -> None:
         if self.is_main:
             _write_run(self.out_dir, status=status, step=self.step, steps=self.tc.steps,
-                       config_hash=self.hash, **extra)
+                       config_hash=self.hash, data=self.data_info, **extra)
 
     # -- data --------------------------------------------------------------------
     def _start_stage(self, stage: int):
@@ -392,8 +485,11 @@ class _Trainer:
                      "elapsed_s": self.elapsed(),
                      "sampler": {"stage": self.stage, "kind": self.sampler_kind, "seed": self.tc.seed,
                                  "epoch": self.stage, "position": self.step - self.stage_first}}
-            path = save_checkpoint(self.out_dir, self.step, self.method.state_dict(), self.optimizer.state_dict(),
-                                   state, keep=self.tc.keep_checkpoints)
+            try:
+                path = save_checkpoint(self.out_dir, self.step, self.method.state_dict(),
+                                       self.optimizer.state_dict(), state, keep=self.tc.keep_checkpoints)
+            except OSError as e:  # the half-written checkpoint is already gone; earlier ones are kept
+                raise disk_full(e, checkpoints_dir(self.out_dir)) or e
             self._status("running", checkpoint=path.name)
         D.barrier()  # no rank runs ahead (or exits) while the checkpoint is written
         self.last_checkpoint = path
@@ -499,8 +595,9 @@ class _Trainer:
                         result.interrupted = True
                         break
         except BaseException as e:
-            self._status("interrupted" if isinstance(e, KeyboardInterrupt) else "failed",
-                         error=f"{type(e).__name__}: {e}"[:500])
+            with contextlib.suppress(OSError):  # a full disk must not hide the error being reported
+                self._status("interrupted" if isinstance(e, KeyboardInterrupt) else "failed",
+                             error=f"{type(e).__name__}: {e}"[:500])
             raise
         finally:
             it = None

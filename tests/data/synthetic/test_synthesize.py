@@ -3,6 +3,8 @@ import json
 import numpy as np
 import pytest
 
+from selfpose.errors import OutputError
+
 import selfpose
 from selfpose.config import ConfigError, from_dict
 from selfpose.data.store import Dataset
@@ -112,7 +114,7 @@ def test_unknown_subject_is_a_clear_error_and_leaves_no_folder(tmp_path, mocap):
 
 def test_existing_output_needs_overwrite(tmp_path):
     (tmp_path / "ds").mkdir()
-    with pytest.raises(FileExistsError, match="overwrite"):
+    with pytest.raises(OutputError, match="overwrite"):
         synthesize(_cfg(scenario="dive", num_sequences=1), tmp_path / "ds", progress=False)
 
 

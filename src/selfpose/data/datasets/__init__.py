@@ -76,7 +76,8 @@ def prepare(fmt: str, source: str | os.PathLike, out: str | os.PathLike, cfg: Pr
         raise PrepareError(f"output {out} would contain or replace the source {source}; choose another --out")
     attrs = {"kind": "real", "source_format": fmt, "source": str(source), "prepare": to_dict(cfg),
              "skeleton": "h36m17", "units": {"joints3d": "mm, camera frame", "joints2d": "px of the stored frame"}}
-    with DatasetWriter(out, attrs=attrs, overwrite=overwrite) as writer:
+    # A store inside its source folder is allowed (replacing it deletes only the store).
+    with DatasetWriter(out, attrs=attrs, overwrite=overwrite, inputs=[(source, True)]) as writer:
         # None lets the progress module decide (on, unless SELFPOSE_PROGRESS=0).
         facts = PREPARERS[fmt](source, writer, cfg, None if progress else False)
         writer.attrs.update(facts)

@@ -16,8 +16,6 @@ and adding or removing motions does not change the other takes.
 
 from __future__ import annotations
 
-from selfpose.errors import OutputError
-
 import time
 import zlib
 from dataclasses import dataclass
@@ -294,7 +292,7 @@ def synthesize(cfg: SynthConfig, out: str | Path, overwrite: bool = False, progr
     Args:
         cfg: what to render.
         out: dataset folder to create.
-        overwrite: replace an existing ``out``.
+        overwrite: replace an existing ``out`` (only a dataset selfpose wrote; see :mod:`selfpose.outputs`).
         progress: show a progress bar counting frames (``SELFPOSE_PROGRESS=0`` also hides it).
 
     Returns:
@@ -305,9 +303,11 @@ def synthesize(cfg: SynthConfig, out: str | Path, overwrite: bool = False, progr
     from selfpose.data.synthetic.render import Renderer
     from selfpose.utils.progress import progress_bar
 
+    from selfpose.outputs import check_output
+
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise OutputError(f"{out} already exists; choose another output folder or pass overwrite=True")
+    inputs = [cfg.motion_path] if not cfg.procedural and cfg.motion_path is not None else []
+    check_output(out, "dataset", overwrite=overwrite, inputs=inputs)  # before the renderer is built
     renderer = Renderer(cfg.height, cfg.width, batch_size=cfg.batch_size, supersample=cfg.supersample,
                         num_threads=cfg.threads)
     mf = None if cfg.procedural else MotionFile(cfg.motion_path, fps=cfg.motion_fps)
@@ -324,7 +324,12 @@ def synthesize(cfg: SynthConfig, out: str | Path, overwrite: bool = False, progr
                  "motion_source": cfg.motion_source, "selfpose_version": selfpose.__version__,
                  "generator": "selfpose.data.synthetic", "fps": cfg.resolved_fps, "views": views,
                  "skipped": skipped}
-        with DatasetWriter(out, attrs=attrs, overwrite=overwrite) as writer, \
+        finish = None
+        if cfg.estimate_backgrounds and cfg.pool_backgrounds and cfg.scenario == "lab":
+            from selfpose.data.background_pool import pool_dataset_backgrounds
+
+            finish = pool_dataset_backgrounds  # on the complete partial folder, before it is swapped in
+        with DatasetWriter(out, attrs=attrs, overwrite=overwrite, inputs=inputs, finish=finish) as writer, \
                 progress_bar(None if progress else False) as bar:
             task = bar.add_task(f"synth {cfg.scenario}", total=total)
             frames = 0
@@ -345,8 +350,4 @@ def synthesize(cfg: SynthConfig, out: str | Path, overwrite: bool = False, progr
     finally:
         if mf is not None:
             mf.close()
-    if cfg.estimate_backgrounds and cfg.pool_backgrounds and cfg.scenario == "lab":
-        from selfpose.data.background_pool import pool_dataset_backgrounds
-
-        pool_dataset_backgrounds(out)
     return out
