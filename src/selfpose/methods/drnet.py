@@ -31,7 +31,7 @@ from selfpose.methods.temporal import TemporalConfig, TemporalMethod
 
 @dataclass
 class DrNetConfig:
-    """DrNet's own weights (section ``drnet`` of the pretraining config).
+    """DrNet's own weights (section ``method_config.drnet`` of the pretraining config).
 
     Attributes:
         w_similarity: weight of the content similarity term (DrNet: 1).
