@@ -183,7 +183,7 @@ def test_lock_held_by_another_process_names_its_pid(tmp_path):
         p.kill()       # SIGKILL: no clean-up; the kernel drops the flock
         p.wait()
         assert lock_holder(run) is None
-        with inplace_output(run, "run") as lock:
+        with inplace_output(run, "run"):
             assert lock_holder(run)["pid"] == os.getpid()
             with pytest.raises(OutputError, match=str(os.getpid())):
                 folder_lock(run).acquire()       # a second handle, even in this process

@@ -9,8 +9,6 @@ to a default. :func:`load` reads YAML and applies ``key=value`` overrides
 
 from __future__ import annotations
 
-from selfpose.errors import SelfposeError
-
 import dataclasses
 import difflib
 import math
@@ -20,6 +18,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+
+from selfpose.errors import SelfposeError
 
 T = TypeVar("T")
 

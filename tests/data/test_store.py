@@ -4,10 +4,9 @@ import pickle
 import numpy as np
 import pytest
 
-from selfpose.errors import OutputError
-
 from selfpose.data.sequence import SequenceMeta, safe_id
 from selfpose.data.store import Dataset, DatasetError, DatasetWriter
+from selfpose.errors import OutputError
 from selfpose.geometry.camera import Camera
 
 

@@ -16,10 +16,10 @@ import torch
 import yaml
 
 from selfpose.config import load
+from selfpose.errors import OutputError
 from selfpose.training.checkpoint import MODEL_FILE, list_checkpoints, load_weights
 from selfpose.training.config import RunConfig
 from selfpose.training.logs import read_metrics
-from selfpose.errors import OutputError
 from selfpose.training.loop import TrainingError, TrainingInterrupted, lr_at, prepare_out_dir, train
 from selfpose.training.toy import ToyAutoencoder, toy_sampler
 

@@ -17,8 +17,6 @@ difference, since new fields default to the old behaviour.
 
 from __future__ import annotations
 
-from selfpose.errors import SelfposeError
-
 import json
 import time
 from pathlib import Path
@@ -27,6 +25,7 @@ from typing import Callable
 from selfpose.bench.config import BenchmarkConfig
 from selfpose.config import ConfigError, to_dict
 # The one config comparer; keys on one side only are ignored (see the module docstring).
+from selfpose.errors import SelfposeError
 from selfpose.training.config import changed_keys as differences
 
 # Keys that change speed, not results: a run may be resumed with other values.

@@ -26,8 +26,6 @@ medians, processed in row tiles.
 
 from __future__ import annotations
 
-from selfpose.errors import SelfposeError
-
 import logging
 import math
 import warnings
@@ -35,6 +33,8 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
+
+from selfpose.errors import SelfposeError
 
 logger = logging.getLogger(__name__)
 

@@ -38,8 +38,6 @@ true_background     (N, K, 3, H, W) uint8   the same for the synthetic ground tr
 
 from __future__ import annotations
 
-from selfpose.errors import SelfposeError
-
 import random
 from typing import Iterator, Sequence
 
@@ -49,6 +47,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from selfpose.data.samplers import IndexBatch, SamplerError
 from selfpose.data.store import Dataset
+from selfpose.errors import SelfposeError
 
 #: Per-frame labels a batch can carry (temporal store arrays), besides frames.
 FRAME_LABELS = ("frame_ids", "boxes", "joints2d", "joints2d_conf", "joints3d", "camera_R", "camera_t", "masks")

@@ -31,14 +31,13 @@ too-short sequence when the sampler is built with ``strict=True``.
 
 from __future__ import annotations
 
-from selfpose.errors import SelfposeError
-
 import logging
 from dataclasses import dataclass, field
 from typing import Callable
 import numpy as np
 
 from selfpose.data.sequence import SequenceMeta
+from selfpose.errors import SelfposeError
 
 logger = logging.getLogger(__name__)
 

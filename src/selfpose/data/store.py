@@ -18,13 +18,10 @@ complete. An interrupted write therefore leaves no folder that looks valid.
 
 from __future__ import annotations
 
-from selfpose.errors import SelfposeError
-
 import functools
 import json
 import os
 import re
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -32,6 +29,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from selfpose.data.sequence import ARRAY_SPECS, SequenceMeta, check_array
+from selfpose.errors import SelfposeError
 
 FORMAT = "selfpose-dataset"
 VERSION = 1

@@ -17,8 +17,6 @@ lists (a truncated file), or no decodable frame at all.
 
 from __future__ import annotations
 
-from selfpose.errors import SelfposeError
-
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -28,6 +26,7 @@ from typing import Iterator
 import numpy as np
 
 from selfpose.data.datasets.framing import FrameTransform
+from selfpose.errors import SelfposeError
 
 #: File extensions treated as videos when scanning folders.
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".mts")

@@ -22,13 +22,13 @@ weights expect and which is a harmless fixed affine map for random ones.
 
 from __future__ import annotations
 
-from selfpose.errors import SelfposeError
-
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from selfpose.errors import SelfposeError
 
 #: ImageNet channel statistics that torchvision's weights were trained with (RGB, images in [0, 1]).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -12,11 +12,11 @@ of the c×c block costing 16× the first one.
 
 from __future__ import annotations
 
-from selfpose.errors import SelfposeError
-
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from selfpose.errors import SelfposeError
 
 
 class DecoderError(SelfposeError, ValueError):

@@ -13,10 +13,10 @@ out_dim is 3·J for 3D joints (mm) and 2·J for 2D joints (px); reshape with
 
 from __future__ import annotations
 
-from selfpose.errors import SelfposeError
-
 import torch
 from torch import nn
+
+from selfpose.errors import SelfposeError
 
 
 class HeadError(SelfposeError, ValueError):

@@ -14,8 +14,6 @@ float32, the convolutions in the autocast dtype.
 
 from __future__ import annotations
 
-from selfpose.errors import SelfposeError
-
 from dataclasses import dataclass
 
 import torch
@@ -23,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from selfpose.config import ConfigError
+from selfpose.errors import SelfposeError
 from selfpose.models.backbones import ARCHS
 from selfpose.models.decoder import Decoder
 from selfpose.models.detector import Detector

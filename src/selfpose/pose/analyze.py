@@ -18,13 +18,13 @@ Does the time-variant code ``v`` hold the pose and the time-invariant code
 
 from __future__ import annotations
 
-from selfpose.errors import SelfposeError
-
 import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from selfpose.errors import SelfposeError
 
 
 class AnalyzeError(SelfposeError, ValueError):

@@ -20,8 +20,6 @@ Feature function contract::
 
 from __future__ import annotations
 
-from selfpose.errors import SelfposeError
-
 import json
 from collections.abc import Mapping
 from contextlib import nullcontext
@@ -33,6 +31,7 @@ import numpy as np
 import torch
 
 from selfpose.data.store import Dataset
+from selfpose.errors import SelfposeError
 from selfpose.pose.labels import check_frames
 from selfpose.utils.progress import track
 

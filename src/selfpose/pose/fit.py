@@ -22,8 +22,6 @@ Normalisation (fitted on the training labels, stored with the head):
 
 from __future__ import annotations
 
-from selfpose.errors import SelfposeError
-
 import json
 import math
 import time
@@ -36,6 +34,7 @@ import torch
 from torch import nn
 
 from selfpose.config import ConfigError, from_dict, to_dict
+from selfpose.errors import SelfposeError
 from selfpose.evaluation.metrics import mpjpe, n_mpjpe
 from selfpose.models.heads import make_head
 from selfpose.pose.features import FeatureError, FeatureSet

@@ -19,8 +19,6 @@ default.
 
 from __future__ import annotations
 
-from selfpose.errors import SelfposeError
-
 import logging
 import zlib
 from typing import Literal
@@ -28,6 +26,7 @@ from typing import Literal
 import numpy as np
 
 from selfpose.data.store import Dataset
+from selfpose.errors import SelfposeError
 
 logger = logging.getLogger(__name__)
 

@@ -49,8 +49,6 @@ heads that return the wrong shape raise :class:`PredictError`.
 
 from __future__ import annotations
 
-from selfpose.errors import SelfposeError
-
 import json
 import os
 import shutil
@@ -61,6 +59,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from selfpose.errors import SelfposeError
 from selfpose.geometry.skeleton import H36M17
 
 

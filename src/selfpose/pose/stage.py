@@ -17,8 +17,6 @@ method runs through this stage.
 
 from __future__ import annotations
 
-from selfpose.errors import SelfposeError
-
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +25,7 @@ from typing import Any
 import torch
 
 from selfpose.config import from_dict, to_dict
+from selfpose.errors import SelfposeError
 from selfpose.pose.fit import PoseConfig
 
 POSE_JSON = "pose.json"

@@ -32,8 +32,6 @@ same :func:`~selfpose.pose.features.extract` +
 
 from __future__ import annotations
 
-from selfpose.errors import SelfposeError
-
 import dataclasses
 import json
 import math
@@ -48,6 +46,7 @@ from torch import nn
 
 from selfpose.config import ConfigError, from_dict, to_dict
 from selfpose.data.store import Dataset
+from selfpose.errors import SelfposeError
 from selfpose.evaluation.metrics import mpjpe, n_mpjpe
 from selfpose.models.heads import make_head
 from selfpose.models.temporal import ModelConfig, TemporalModel

@@ -23,8 +23,6 @@ checkpoint is used, with a warning for each newer one that is broken; the
 
 from __future__ import annotations
 
-from selfpose.errors import SelfposeError
-
 import base64
 import hashlib
 import json
@@ -40,6 +38,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from selfpose.errors import SelfposeError
 
 logger = logging.getLogger(__name__)
 

@@ -19,8 +19,6 @@ checkpoint and return, then it re-raises the interrupt.
 
 from __future__ import annotations
 
-from selfpose.errors import SelfposeError
-
 import contextlib
 import logging
 import os
@@ -33,6 +31,8 @@ from typing import Any, Callable
 
 import torch
 import torch.distributed as dist
+
+from selfpose.errors import SelfposeError
 
 logger = logging.getLogger(__name__)
 

@@ -32,8 +32,6 @@ raises :class:`TrainingInterrupted`; a second Ctrl-C stops at once.
 
 from __future__ import annotations
 
-from selfpose.errors import SelfposeError, disk_full
-
 import contextlib
 import functools
 import json
@@ -52,6 +50,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from selfpose.errors import SelfposeError, disk_full
 from selfpose.training import distributed as D
 from selfpose.training.checkpoint import (CHECKPOINTS, CheckpointError, checkpoint_name, checkpoints_dir,
                                           latest_checkpoint, list_checkpoints, load_checkpoint, rng_state,

@@ -12,14 +12,14 @@ instructions bf16 is emulated and slower, hence ``auto`` checks the CPU.
 
 from __future__ import annotations
 
-from selfpose.errors import SelfposeError
-
 import contextlib
 import functools
 import platform
 from pathlib import Path
 
 import torch
+
+from selfpose.errors import SelfposeError
 
 #: CPU flags (Linux ``/proc/cpuinfo``) meaning native bf16 arithmetic.
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")

@@ -13,8 +13,6 @@ looks finished.
 
 from __future__ import annotations
 
-from selfpose.errors import SelfposeError
-
 import os
 import uuid
 from fractions import Fraction
@@ -23,6 +21,7 @@ from typing import Iterable
 
 import numpy as np
 
+from selfpose.errors import SelfposeError
 from selfpose.viz.skeleton import VizError
 
 #: Codecs tried in order (FFmpeg encoder names).

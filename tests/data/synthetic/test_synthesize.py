@@ -3,14 +3,13 @@ import json
 import numpy as np
 import pytest
 
-from selfpose.errors import OutputError
-
 import selfpose
 from selfpose.config import ConfigError, from_dict
 from selfpose.data.store import Dataset
 from selfpose.data.synthetic.kinematics import forward_kinematics
 from selfpose.data.synthetic.motion import MotionError
 from selfpose.data.synthetic.synthesize import SynthConfig, synthesize
+from selfpose.errors import OutputError
 
 
 def _cfg(**kw) -> SynthConfig:

@@ -15,14 +15,13 @@ directions are used, so the same function serves world and camera frames.
 
 from __future__ import annotations
 
-from selfpose.errors import SelfposeError
-
 import colorsys
 import zlib
 from dataclasses import dataclass, fields
 
 import numpy as np
 
+from selfpose.errors import SelfposeError
 from selfpose.geometry.skeleton import H36M17
 
 Color = tuple[float, float, float]

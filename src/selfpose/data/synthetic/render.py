@@ -18,8 +18,6 @@ camera depth in mm.
 
 from __future__ import annotations
 
-from selfpose.errors import SelfposeError
-
 import math
 import time
 from contextlib import contextmanager
@@ -30,6 +28,7 @@ import numpy as np
 
 from selfpose.data.synthetic.bodies import (PATTERNS, REGION_BOTTOM, REGION_HEAD, REGION_SHOE, REGION_SKIN,
                                             REGION_TOP, BodyPrimitives, Identity, body_primitives)
+from selfpose.errors import SelfposeError
 from selfpose.geometry.camera import Camera
 
 # Rays per inner chunk of frames: bounds the memory of the tile buffers.

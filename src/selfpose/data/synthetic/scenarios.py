@@ -29,8 +29,6 @@ would fill more than :data:`MAX_FILL` of the frame height in any frame.
 
 from __future__ import annotations
 
-from selfpose.errors import SelfposeError
-
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Iterator
 
@@ -41,6 +39,7 @@ from selfpose.data.synthetic import textures
 from selfpose.data.synthetic.bodies import Identity, retarget
 from selfpose.data.synthetic.motion import GRAVITY_MM_S2, Motion
 from selfpose.data.synthetic.procedural import procedural_motion
+from selfpose.errors import SelfposeError
 from selfpose.geometry.camera import Camera, look_at
 
 if TYPE_CHECKING:  # the renderer imports torch when it renders; typing it costs nothing

@@ -12,12 +12,12 @@ uint8 RGB, so a seed fixes the image exactly.
 
 from __future__ import annotations
 
-from selfpose.errors import SelfposeError
-
 import colorsys
 from functools import lru_cache
 
 import numpy as np
+
+from selfpose.errors import SelfposeError
 
 #: skimage sample images without people (astronaut and camera are excluded).
 PHOTO_NAMES = ("coffee", "chelsea", "rocket", "brick", "grass", "gravel", "hubble_deep_field",
