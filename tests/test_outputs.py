@@ -95,6 +95,25 @@ def test_legacy_outputs_without_marker_are_recognised(tmp_path):
         make(legacy_run, "run", **{"config.yaml": "b"})
 
 
+def test_pose_folder_of_an_older_selfpose_and_one_analysed_can_be_replaced(tmp_path):
+    # Before markers a pose folder held pose.json, the head's folder pose_head/ and evaluate's results;
+    # the later commands add analysis/ (analyze POSE). --overwrite (fit again) must replace both.
+    legacy = tmp_path / "legacy_pose"
+    (legacy / "pose_head").mkdir(parents=True)
+    (legacy / "pose_head" / "pose_head.json").write_text("{}")
+    for name in ("pose.json", "results.json", "results.md"):
+        (legacy / name).write_text("{}")
+    assert output_kind(legacy) == "pose"
+    make(legacy, "pose", **{"pose.json": "new"})
+    assert (legacy / "pose.json").read_text() == "new" and not (legacy / "pose_head").exists()
+    analysed = make(tmp_path / "pose", **{"pose.json": "1"})
+    for sub in ("encoder", "analysis"):
+        (analysed / sub).mkdir()
+        (analysed / sub / "x").write_text("x")
+    make(analysed, **{"pose.json": "2"})
+    assert (analysed / "pose.json").read_text() == "2" and not (analysed / "analysis").exists()
+
+
 def test_new_kinds_need_no_special_case(tmp_path):
     out = make(tmp_path / "lift", "lifter", **{"weights.bin": "w"})
     make(out, "lifter", **{"weights.bin": "w2", "extra.json": "{}"})   # its marker lists what it wrote

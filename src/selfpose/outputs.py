@@ -82,7 +82,9 @@ KINDS: dict[str, Kind] = {
     # bench_synth.json: the benchmark's note of the settings it rendered a dataset with
     "dataset": Kind(("index.json", "sequences", "bench_synth.json"), (("index.json", "sequences"),)),
     "run": Kind(_RUN_ENTRIES, (("config.yaml", "checkpoints"), ("config.yaml", "run.json"))),
-    "pose": Kind(("pose.json", "pose_head.*", "results.json", "results.md"), (("pose.json",),)),
+    # pose_head/ (the fitted head), encoder/ (its pinned weights), analysis/ (analyze POSE), evaluate's results
+    "pose": Kind(("pose.json", "pose_head", "pose_head.*", "encoder", "results.json", "results.md", "analysis"),
+                 (("pose.json",),)),
     "benchmark": Kind(("data", "runs", "pose", "cells", "analysis", "results.json", "results.md", "cells.csv",
                        "*.png", "log.txt"), (("cells",),)),
     "demo": Kind(("data", "run", "pose", "random_init", "pose_random", "analysis", "results.json", "report.md",
