@@ -24,8 +24,8 @@ from typing import Callable
 
 from selfpose.bench.config import BenchmarkConfig
 from selfpose.config import ConfigError, to_dict
-# The one config comparer; keys on one side only are ignored (see the module docstring).
 from selfpose.errors import SelfposeError
+# The one config comparer; keys on one side only are ignored (see the module docstring).
 from selfpose.training.config import changed_keys as differences
 
 # Keys that change speed, not results: a run may be resumed with other values.
