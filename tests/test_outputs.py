@@ -238,6 +238,26 @@ def test_inplace_refuses_user_folder_and_other_kinds(tmp_path):
     assert json.loads((tmp_path / "new" / MARKER).read_text())["kind"] == "benchmark"
 
 
+def test_run_overwrite_keeps_a_nested_pose_folder_and_what_its_killed_writer_left(tmp_path):
+    # fit-pose --out RUN/pose SIGKILLed leaves RUN/.pose.lock and RUN/.pose.partial-PID-RAND; neither is a
+    # user's file, so pretrain --overwrite RUN goes on (keeping them, like the pose folder itself).
+    from selfpose.training.loop import prepare_out_dir
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text("a: 1")
+    make(run / "pose", **{"pose.json": "{}"})
+    (run / ".pose.lock").write_text("")
+    (run / ".pose.partial-999999-0123abcd").mkdir()
+    prepare_out_dir(run, resume=False, overwrite=True)
+    assert sorted(os.listdir(run)) == [".pose.lock", ".pose.partial-999999-0123abcd", MARKER, "pose"]
+    (run / "config.yaml").write_text("a: 1")
+    (run / ".notes.txt").write_text("mine")    # a hidden file of the user's is still refused
+    with pytest.raises(OutputError, match=r"\.notes\.txt"):
+        prepare_out_dir(run, resume=False, overwrite=True)
+    assert (run / ".notes.txt").exists() and (run / "config.yaml").exists()
+
+
 def test_unwritable_folder_and_lockless_filesystem(tmp_path, monkeypatch, caplog):
     import fcntl
 

@@ -42,6 +42,7 @@ import fnmatch
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import sys
@@ -178,11 +179,22 @@ def check_replaceable(folder: str | os.PathLike, kind: str, entries: Iterable[st
                           "choose another output folder")
     foreign = foreign_entries(folder, kind, entries)
     if nested_outputs_ok:
-        foreign = [n for n in foreign if not (folder / n).is_dir() or output_kind(folder / n) is None]
+        # Nested outputs are kept, and so are the lock file and partial folders a killed writer of one
+        # (e.g. fit-pose --out RUN/pose, SIGKILLed) left beside it; its next writer cleans them.
+        foreign = [n for n in foreign if not _sibling_artefact(n)
+                   and (not (folder / n).is_dir() or output_kind(folder / n) is None)]
     if foreign:
         shown = ", ".join(foreign[:3]) + (f" (+{len(foreign) - 3} more)" if len(foreign) > 3 else "")
         raise OutputError(f"{folder} holds files selfpose did not write ({shown}); {flag} could delete or "
                           "mix with them — move them out, or choose another output folder")
+
+
+_ARTEFACT = re.compile(r"\..+\.(lock|(partial|old)-\d+-[0-9a-f]{8})")
+
+
+def _sibling_artefact(name: str) -> bool:
+    """Whether ``name`` is the sibling lock file or a partial/old folder of an atomically written output."""
+    return _ARTEFACT.fullmatch(name) is not None
 
 
 def check_inputs(out: str | os.PathLike, inputs: Iterable, replacing: bool = True) -> None:
