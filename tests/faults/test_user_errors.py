@@ -224,6 +224,27 @@ def test_all_labels_nan_is_one_line_and_keeps_the_old_results(tiny, tmp_path):
     assert digest(tiny / "pose") == before
 
 
+def test_disk_full_while_evaluate_writes_keeps_the_old_results(tiny, tmp_path, monkeypatch):
+    import errno
+
+    pose = tmp_path / "pose"
+    shutil.copytree(tiny / "pose", pose)
+    (pose / "results.json").write_text('{"old": true}')
+    real = Path.write_text
+
+    def full(self, text, *a, **kw):
+        if self.name.endswith(".tmp") and "results" in self.name:
+            real(self, text[: len(text) // 2], *a, **kw)     # half of it reached the disk
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, text, *a, **kw)
+
+    monkeypatch.setattr(Path, "write_text", full)
+    one_line_error(invoke("evaluate", pose, "--data", tiny / "lab"), "disk full", str(pose))
+    monkeypatch.undo()
+    assert json.loads((pose / "results.json").read_text()) == {"old": True}
+    assert not [p.name for p in pose.iterdir() if p.name.endswith(".tmp")]
+
+
 def test_p_mpjpe_names_non_finite_input():
     from selfpose.evaluation.metrics import MetricError, p_mpjpe
 

@@ -163,12 +163,30 @@ def results_markdown(results: dict, title: str = "Pose evaluation") -> str:
 
 
 def write_report(results: dict, out_dir: str | Path, title: str = "Pose evaluation") -> tuple[Path, Path]:
-    """Write ``out_dir/results.json`` (everything, NaN → null) and ``out_dir/results.md``."""
+    """Write ``out_dir/results.json`` (everything, NaN → null) and ``out_dir/results.md``.
+
+    Each file is replaced whole (written beside, then renamed): a full disk
+    leaves the earlier results as they were and is a one-line
+    :class:`~selfpose.errors.DiskFullError`.
+    """
+    import os
+
+    from selfpose.errors import disk_full
+
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     js, md = out / "results.json", out / "results.md"
-    js.write_text(json.dumps(jsonable(results), indent=1))
-    md.write_text(results_markdown(results, title))
+    texts = {js: json.dumps(jsonable(results), indent=1), md: results_markdown(results, title)}
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for path, text in texts.items():
+            tmp = path.with_name(f".{path.name}.tmp")
+            try:
+                tmp.write_text(text, encoding="utf-8")
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
+    except OSError as e:
+        raise disk_full(e, out) or e
     return js, md
 
 
