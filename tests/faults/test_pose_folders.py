@@ -95,6 +95,16 @@ def test_changed_or_missing_encoder_is_a_one_line_error(fitted, tmp_path):
     assert not (pose / "results.md").exists() or (pose / "results.md").read_text() == \
         (fitted["pose"] / "results.md").read_text()   # nothing overwritten with other figures
 
+    # the pinned config is a copy (an edit of the run's config made in place does not reach it), hash-checked
+    c = pose / "encoder" / "config.yaml"
+    assert c.stat().st_ino != (fitted["run"] / "config.yaml").stat().st_ino
+    text = c.read_text()
+    w.write_bytes((fitted["pose"] / "encoder" / "model.safetensors").read_bytes())   # the weights intact again
+    c.write_text(text + "\n# edited\n")
+    with pytest.raises(EncoderMismatch, match="not the run config it was fitted with"):
+        evaluate_pose_stage(pose, fitted["data"], progress=False)
+    c.write_text(text)
+
     w.unlink()
     with pytest.raises(EncoderMismatch, match="is missing"):
         evaluate_pose_stage(pose, fitted["data"], progress=False)

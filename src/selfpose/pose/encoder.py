@@ -4,10 +4,11 @@ A pose head is only meaningful with the exact weights whose features it was
 fitted on. ``fit-pose`` therefore keeps, inside the pose folder::
 
     POSE/encoder/model.safetensors   the checkpoint's weights (a hard link; a copy where linking fails)
-    POSE/encoder/config.yaml         the run's config at that time (same)
+    POSE/encoder/config.yaml         a copy of the run's config at that time (a link would follow an
+                                     edit of the run's file made in place)
 
 and records in ``pose.json`` under ``encoder`` the run, the checkpoint step
-and the sha256 of the weights. ``evaluate``, ``predict`` and ``analyze``
+and the sha256 of the weights and of the config. ``evaluate``, ``predict`` and ``analyze``
 load exactly these weights and refuse (one-line :class:`EncoderMismatch`)
 when the file is missing or its hash differs — never another step of the run.
 
@@ -73,7 +74,7 @@ def pin_encoder(run, pose_dir: str | os.PathLike) -> dict:
     try:
         d.mkdir(parents=True, exist_ok=True)
         how = _link_or_copy(Path(run.weights_file), d / WEIGHTS)
-        _link_or_copy(Path(run.path) / CONFIG, d / CONFIG)
+        shutil.copyfile(Path(run.path) / CONFIG, d / CONFIG)
     except FileNotFoundError:
         raise EncoderMismatch(f"checkpoint step {run.step} of {run.path} was removed while the pose head was "
                               "fitted (the run was resumed meanwhile?); fit the pose head again") from None
@@ -84,7 +85,7 @@ def pin_encoder(run, pose_dir: str | os.PathLike) -> dict:
         raise EncoderMismatch(f"the weights of {run.weights_file} changed while the pose head was fitted (another "
                               "process resumed the run?); fit the pose head again")
     return {"run": str(Path(run.path).resolve()), "step": run.step, "sha256": got,
-            "bytes": (d / WEIGHTS).stat().st_size, "kept_as": how}
+            "bytes": (d / WEIGHTS).stat().st_size, "kept_as": how, "config_sha256": sha256_file(d / CONFIG)}
 
 
 def load_pinned(pose_dir: str | os.PathLike, record: dict | None):
@@ -112,6 +113,10 @@ def load_pinned(pose_dir: str | os.PathLike, record: dict | None):
         raise EncoderMismatch(f"{pose_dir}: {w} is not the encoder it was fitted on (step {step} of "
                               f"{record.get('run')}: sha256 {str(record.get('sha256'))[:12]}…, found {got[:12]}…); "
                               "it was changed — fit the pose head again")
+    want = record.get("config_sha256")   # absent in pose folders fitted before it was recorded
+    if want is not None and sha256_file(d / CONFIG) != want:
+        raise EncoderMismatch(f"{pose_dir}: {d / CONFIG} is not the run config it was fitted with (it was "
+                              "changed); fit the pose head again")
     cfg = load_config(d)
     method = build_trained_method(cfg, _load_safetensors(w), d)
     return Run(Path(record.get("run", d)), cfg, method, None, step, w, got)
