@@ -5,7 +5,7 @@ A *pose folder* (``fit-pose --out POSE``) holds ``pose.json`` (which run,
 which data, which labels, the config, and ``encoder``: the checkpoint step
 and sha256 of the weights it was fitted on), the fitted head (``pose_head/``:
 ``pose_head.safetensors``, ``.json``, ``metrics.csv``) and its own link to
-those weights and the run's config (``encoder/``, see
+those weights and copy of the run's config (``encoder/``, see
 :mod:`selfpose.pose.encoder`): it is everything needed to predict, whatever
 later happens to the run. Later commands may add ``results.json``/``.md``
 (``evaluate``) and ``analysis/`` (``analyze POSE``). Nothing is unpickled.
