@@ -249,8 +249,10 @@ def test_run_overwrite_keeps_a_nested_pose_folder_and_what_its_killed_writer_lef
     make(run / "pose", **{"pose.json": "{}"})
     (run / ".pose.lock").write_text("")
     (run / ".pose.partial-999999-0123abcd").mkdir()
+    (run / "metrics.csv.tmp").write_text("step")   # and a run killed while it rewrote its metrics
     prepare_out_dir(run, resume=False, overwrite=True)
-    assert sorted(os.listdir(run)) == [".pose.lock", ".pose.partial-999999-0123abcd", MARKER, "pose"]
+    assert sorted(os.listdir(run)) == [".pose.lock", ".pose.partial-999999-0123abcd", MARKER, "metrics.csv.tmp",
+                                       "pose"]
     (run / "config.yaml").write_text("a: 1")
     (run / ".notes.txt").write_text("mine")    # a hidden file of the user's is still refused
     with pytest.raises(OutputError, match=r"\.notes\.txt"):

@@ -77,8 +77,10 @@ class Kind:
     legacy: tuple[tuple[str, ...], ...] = ()
 
 
+# (the *.tmp files: what a run killed while it replaced one of its files leaves behind)
 _RUN_ENTRIES = ("checkpoints", "metrics.csv", "tb", "pictures", "config.yaml", "environment.yaml", "log.txt",
-                "run.json", ".run.json.tmp", "analysis")
+                "run.json", ".run.json.tmp", "metrics.csv.tmp", "config.yaml.tmp", "environment.yaml.tmp",
+                "analysis")
 KINDS: dict[str, Kind] = {
     # bench_synth.json: the benchmark's note of the settings it rendered a dataset with
     "dataset": Kind(("index.json", "sequences", "bench_synth.json"), (("index.json", "sequences"),)),
