@@ -18,12 +18,12 @@ from selfpose.errors import DiskFullError, SelfposeError, disk_full
 # Not user errors: violated internal contracts (shapes handed between our own
 # functions), where a traceback is what a developer needs, and Ctrl-C.
 NOT_USER_ERRORS = {
-    "LossInputError",        # loss inputs of the wrong shape: a bug in the caller
-    "PoseShapeError",    # pose arrays of the wrong shape: a bug in the caller
-    "STNError",                  # theta/crop shapes: a bug in the model code
-    "VizError",                # drawing inputs of the wrong shape: a bug in the caller
-    "MetricError",       # bad metric arguments from our own code
-    "TrainingInterrupted",    # a KeyboardInterrupt: Ctrl-C, exit 130
+    "LossInputError",       # loss inputs of the wrong shape: a bug in the caller
+    "PoseShapeError",       # pose arrays of the wrong shape: a bug in the caller
+    "STNError",             # theta/crop shapes: a bug in the model code
+    "VizError",             # drawing inputs of the wrong shape: a bug in the caller
+    "MetricError",          # bad metric arguments from our own code
+    "TrainingInterrupted",  # a KeyboardInterrupt: Ctrl-C, exit 130
 }
 
 
