@@ -295,6 +295,12 @@ def test_predict_prints_frames_and_folder(tiny, tmp_path):
     line = r.stdout.strip().splitlines()[-1]
     assert line == f"{video}: 6 frames → {tmp_path / 'pred' / 'clip'}", line
     assert (tmp_path / "pred" / "clip").is_dir() and "None" not in r.stdout
+    # predictions do not go into a selfpose output folder (the pose folder, its run, the dataset)
+    before = digest(tiny / "pose")
+    for folder, kind in ((tiny / "pose", "pose"), (tiny / "run", "run"), (tiny / "lab", "dataset")):
+        one_line_error(invoke("predict", tiny / "pose", video, "--out", folder), f"selfpose {kind} folder")
+        assert not (folder / "clip").exists()
+    assert digest(tiny / "pose") == before
 
 
 # --------------------------------------------------------------------------- run config.yaml

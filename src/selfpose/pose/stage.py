@@ -225,9 +225,19 @@ def evaluate_pose_stage(pose_dir, data, subjects=None, every: int = 1, progress:
 
 
 def predict_with_pose(pose_dir, video, out, step: int = 1, progress: bool = True) -> dict:
-    """Run :func:`selfpose.pose.predict.predict_video` with a pose folder's model and head."""
-    from selfpose.pose.predict import predict_video
+    """Run :func:`selfpose.pose.predict.predict_video` with a pose folder's model and head.
 
+    ``out`` may not be a dataset, run, pose or other selfpose output folder:
+    predictions written into one would mix with its files (and make its
+    ``--overwrite`` refuse it as holding files selfpose did not write).
+    """
+    from selfpose.outputs import output_kind
+    from selfpose.pose.predict import PredictError, predict_video
+
+    kind = output_kind(out) if Path(out).is_dir() else None
+    if kind is not None:
+        raise PredictError(f"{out} is a selfpose {kind} folder; predictions go into a folder of their own — "
+                           "choose another --out")
     lp = load_pose(pose_dir)
     return predict_video(lp.method, lp.head, video, out, step=step, progress=progress)
 
