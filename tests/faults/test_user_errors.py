@@ -303,6 +303,13 @@ def test_predict_prints_frames_and_folder(tiny, tmp_path):
     assert digest(tiny / "pose") == before
 
 
+def test_analyze_out_may_not_be_a_selfpose_output(tiny):
+    before = digest(tiny / "lab")
+    one_line_error(invoke("analyze", tiny / "run", "--data", tiny / "lab", "--out", tiny / "lab"),
+                   "selfpose dataset folder")
+    assert digest(tiny / "lab") == before
+
+
 # --------------------------------------------------------------------------- run config.yaml
 
 

@@ -257,6 +257,13 @@ def analyze_run(run_dir, data, out=None, labels: float = 0.1, pose_steps: int = 
     from selfpose.pose.labels import label_subset, split_validation
     from selfpose.pretrain import load_run
 
+    from selfpose.outputs import output_kind
+    from selfpose.pose.analyze import AnalyzeError
+
+    kind = output_kind(out) if out is not None and Path(out).is_dir() else None
+    if kind is not None:   # its pictures and analysis.json would mix with that output's files
+        raise AnalyzeError(f"{out} is a selfpose {kind} folder; the analysis goes into a folder of its own "
+                           "(default: RUN/analysis) — choose another --out")
     run = load_pose(run_dir).run if (Path(run_dir) / POSE_JSON).is_file() else load_run(run_dir)
     ds = Dataset.open(data)
     out = Path(out) if out is not None else Path(run_dir) / "analysis"
