@@ -114,6 +114,15 @@ def test_pose_folder_of_an_older_selfpose_and_one_analysed_can_be_replaced(tmp_p
     assert (analysed / "pose.json").read_text() == "2" and not (analysed / "analysis").exists()
 
 
+def test_out_given_as_dot_is_replaced_by_its_own_name(tmp_path, monkeypatch):
+    # `--out .` inside an output: its lock and partial folder go beside it (they went inside it, as "..lock",
+    # and the overwrite was refused as holding a file selfpose did not write)
+    out = make(tmp_path / "pose", **{"pose.json": "1"})
+    monkeypatch.chdir(out)
+    make(Path("."), **{"pose.json": "2"})
+    assert (out / "pose.json").read_text() == "2" and siblings(out) == []
+
+
 def test_new_kinds_need_no_special_case(tmp_path):
     out = make(tmp_path / "lift", "lifter", **{"weights.bin": "w"})
     make(out, "lifter", **{"weights.bin": "w2", "extra.json": "{}"})   # its marker lists what it wrote

@@ -348,9 +348,15 @@ def folder_lock(folder: str | os.PathLike) -> OutputLock:
     return OutputLock(folder / LOCK, folder)
 
 
+def _named(path: str | os.PathLike) -> Path:
+    """``path``, made absolute when it has no name of its own (``.``, ``..``): its siblings need its name."""
+    p = Path(path)
+    return Path(os.path.abspath(p)) if p.name in ("", "..") else p
+
+
 def sibling_lock(folder: str | os.PathLike) -> OutputLock:
     """The lock of an atomically replaced output (``.NAME.lock`` beside it)."""
-    folder = Path(folder)
+    folder = _named(folder)
     return OutputLock(folder.parent / f".{folder.name}.lock", folder, remove=True)
 
 
@@ -436,7 +442,7 @@ def _rmtree_quiet(p: Path) -> None:
 def check_output(out: str | os.PathLike, kind: str, *, overwrite: bool = False, inputs: Iterable = (),
                  entries: Iterable[str] = (), flag: str = "--overwrite") -> None:
     """The checks of :func:`atomic_output`, without writing anything (to fail before a long set-up)."""
-    out = Path(out)
+    out = _named(out)
     check_inputs(out, inputs, replacing=True)
     if out.exists() or out.is_symlink():
         if not overwrite:
@@ -460,7 +466,7 @@ def atomic_output(out: str | os.PathLike, kind: str, *, overwrite: bool = False,
     that is removed before the swap. The marker is written last, listing the
     top-level names the command wrote.
     """
-    out = Path(out)
+    out = _named(out)   # `--out .` works on the folder's own name (its lock and partial sit beside it)
     inputs, entries = list(inputs), tuple(entries)
 
     def check() -> None:
