@@ -285,6 +285,16 @@ def test_unwritable_folder_and_lockless_filesystem(tmp_path, monkeypatch, caplog
     with pytest.raises(OutputError, match="cannot write in .*run.*Permission denied"):
         with inplace_output(tmp_path / "run", "run"):
             pass
+    # A run folder of one's own inside a folder one may not write: the in-place writer works (only the
+    # check for a replacement being built beside it needs the parent, and none can be built there).
+    def parent_read_only(path, *a, **k):
+        if Path(path) == tmp_path / ".run.lock":
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real_open(path, *a, **k)
+
+    monkeypatch.setattr(outputs.os, "open", parent_read_only)
+    with inplace_output(tmp_path / "run", "run"):
+        assert lock_holder(tmp_path / "run")["pid"] == os.getpid()
     monkeypatch.setattr(outputs.os, "open", real_open)
 
     def no_locks(fd, op):

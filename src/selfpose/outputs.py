@@ -286,6 +286,8 @@ class OutputLock:
     def __init__(self, path: Path, folder: Path, remove: bool = False):
         self.path, self.folder, self.remove = path, folder, remove
         self._fd: int | None = None
+        #: a lock file that cannot be created (no permission, read-only) is skipped rather than an error
+        self.skip_unwritable = False
 
     def acquire(self) -> "OutputLock":
         import fcntl
@@ -294,6 +296,8 @@ class OutputLock:
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError as e:
+                if self.skip_unwritable and e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                    return self
                 raise _unwritable(e, self.folder) from e
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -543,7 +547,11 @@ def inplace_output(folder: str | os.PathLike, kind: str, *, inputs: Iterable = (
     except OSError as e:
         raise _unwritable(e, folder) from e
     with folder_lock(folder) as lock:
-        with sibling_lock(folder):  # nobody is building a replacement of the whole folder
+        # Nobody is building a replacement of the whole folder. A parent we may not write (a folder of
+        # one's own in a shared one) cannot hold such a replacement either: then there is nothing to check.
+        sib = sibling_lock(folder)
+        sib.skip_unwritable = True
+        with sib:
             pass
         check()
         if read_marker(folder) is None:
