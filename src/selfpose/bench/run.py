@@ -257,8 +257,8 @@ def _cell(path: Path, made_with: dict, computed: list, key: str, log, compute, *
     tmp.write_text(json.dumps({**cell, "made_with": made_with}, indent=1, default=str))
     tmp.replace(path)
     computed.append(key)
-    log(f"{key}: " + ", ".join(f"{k} {v:.1f}" for k, v in cell.items() if k in ("n_mpjpe", "mpjpe", "p_mpjpe")
-                                 and isinstance(v, float)))
+    shown = {"n_mpjpe": ".1f", "mpjpe": ".1f", "p_mpjpe": ".1f", "kmeans_v": ".2f", "kmeans_i": ".2f"}
+    log(f"{key}: " + ", ".join(f"{k} {v:{shown[k]}}" for k, v in cell.items() if k in shown and isinstance(v, float)))
     return cell
 
 
