@@ -164,10 +164,12 @@ class Method(nn.Module, metaclass=abc.ABCMeta):
         """What this method can draw, among :data:`DRAWINGS` (default: nothing)."""
         return frozenset()
 
-    def draw_masks(self, frames: torch.Tensor, backgrounds: torch.Tensor) -> torch.Tensor:
+    def draw_masks(self, frames: torch.Tensor, backgrounds: torch.Tensor, encoded: dict | None = None) -> torch.Tensor:
         """``(B, H, W)`` float person masks in [0, 1] at the frames' size (``"masks"`` in :meth:`drawings`).
 
         ``backgrounds``: uint8 ``(B, 3, H, W)`` background estimates of the frames.
+        ``encoded``: what :meth:`encode_for_pose` returned under ``"encoded"`` for the
+        same frames, if anything (saves a second encoder pass); may be ignored.
         """
         raise MethodError(f"method {self.name!r} cannot draw masks (it has no decoder)")
 

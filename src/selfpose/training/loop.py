@@ -363,7 +363,8 @@ class _Trainer:
         self.stepper = Stepper(self.optimizer, cfg.optim, self.tc.steps,
                                [p for p in method.parameters() if p.requires_grad],
                                hint=f"the checkpoints in {self.out_dir} are untouched: after the fix, continue "
-                                    "from the last one with --resume")
+                                    "from the last one with --resume (or start again with --overwrite if there "
+                                    "is none yet)")
         # Per-rank randomness of the steps (augmentation, dropout, permutations).
         seed_all(derive_seed(self.tc.seed, rank, 1))
         self.step, self.resumed_from, self.elapsed_before = 0, None, 0.0
@@ -429,8 +430,13 @@ class _Trainer:
                 except ConfigError as e:
                     logger.warning("the run's old config cannot be compared (%s); it is replaced by the current one", e)
                     old = {}
-                changes = config_diff(old, config_dict(self.cfg))
-                logger.warning("resuming with a changed config: %s", "; ".join(changes) or "(hash differs)")
+                from selfpose.pretrain import upgrade_config_dict   # runs saved before method_config existed
+
+                changes = config_diff(upgrade_config_dict(old), config_dict(self.cfg)) if old else ["(unreadable)"]
+                if changes:
+                    logger.warning("resuming with a changed config: %s", "; ".join(changes))
+                else:   # same settings in a newer layout (e.g. drnet → method_config.drnet): nothing to warn about
+                    logger.info("resuming: the run's config was saved in an older layout; settings unchanged")
 
     def _write_setup(self) -> None:
         save_config(self.cfg, self.out_dir / CONFIG)
