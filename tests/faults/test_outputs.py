@@ -311,3 +311,14 @@ def test_resume_warnings_reach_the_terminal(w):
                "optim.lr=0.0005")
     assert r.exit_code == 0, r.output
     assert "falling back to an earlier checkpoint" in r.stderr
+
+
+def test_evaluate_is_refused_while_the_pose_folder_is_being_replaced(w):
+    """evaluate takes the pose folder's lock (the one fit-pose holds while it replaces the folder)."""
+    from selfpose.outputs import sibling_lock
+
+    with sibling_lock(w / "P"):          # as a fit-pose --overwrite of P in progress holds it
+        one_line_error(invoke("evaluate", w / "P", "--data", w / "D"), str(w / "P"))
+    pose_ok(w / "P", mark="old")
+    r = invoke("evaluate", w / "P", "--data", w / "D")    # free again
+    assert r.exit_code == 0, r.output

@@ -196,6 +196,15 @@ def evaluate_pose_stage(pose_dir, data, subjects=None, every: int = 1, progress:
     ``features``: an optional :class:`~selfpose.pose.features.FeatureCache` of
     the pose folder's run on ``data`` (without subject selection).
     """
+    from selfpose.outputs import sibling_lock
+
+    # The pose folder's own lock (the one fit-pose holds while it builds or replaces it): an evaluation never
+    # reads a folder that is being replaced, nor writes results into it meanwhile.
+    with sibling_lock(pose_dir):
+        return _evaluate_locked(pose_dir, data, subjects, every, progress, features)
+
+
+def _evaluate_locked(pose_dir, data, subjects, every: int, progress: bool, features) -> dict:
     from selfpose.data.store import Dataset
     from selfpose.pose.evaluate import evaluate, write_report
     from selfpose.pose.features import extract
