@@ -151,9 +151,12 @@ class _TemporalSampler:
                                + (f"; ... and {len(msgs) - 10} more" if len(msgs) > 10 else "")
                                + f". {self._advice()}")
         if short:
-            logger.warning("%s: excluding %d of %d sequences that are too short: %s. %s", type(self).__name__,
-                           len(short), len(self.metas), "; ".join(msgs[:10]) + (" ..." if len(msgs) > 10 else ""),
-                           self._advice())
+            # One example in full and a few names: the warning reaches the terminal, so it stays readable.
+            others = [repr(self.metas[i].id) for i in short[1:4]]
+            more = f" and {len(short) - 4} more" if len(short) > 4 else ""
+            logger.warning("%s: excluding %d of %d sequences that are too short, e.g. %s%s. %s",
+                           type(self).__name__, len(short), len(self.metas), msgs[0],
+                           f" (also {', '.join(others)}{more})" if others else "", self._advice())
         self.excluded = [self.metas[i].id for i in short]
         self.active = np.setdiff1d(np.arange(len(self.metas)), short).astype(np.int64)
         self.lengths = np.array([m.num_frames for m in self.metas], np.int64)
