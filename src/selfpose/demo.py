@@ -62,16 +62,36 @@ def run_demo(out: str | Path, *, quick: bool = False, overwrite: bool = True, pr
         return _run_demo(out, quick=quick, overwrite=overwrite, progress=progress, budget=budget)
 
 
+def pretrain_config(b: DemoBudget, seed: int = 0):
+    """The demo's pretraining config (the defaults, with the demo's sampler distances and budget)."""
+    from selfpose.config import from_dict
+    from selfpose.pretrain import PretrainConfig
+
+    return from_dict(PretrainConfig, {
+        # CMU takes are short (some under 2 s at 10 fps): far frames at ≥ 1.5 s keep them usable.
+        "sampler": {"d_pos_s": 0.2, "d_neg_s": 1.5},
+        "train": {"steps": b.steps, "checkpoint_every": max(b.steps // 4, 10), "picture_every": max(b.steps // 4, 10),
+                  "log_every": max(b.steps // 100, 1), "seed": seed},
+    })
+
+
+def pose_config(b: DemoBudget):
+    """The demo's pose-head config (``b.labels`` of the training frames, ``b.pose_steps`` steps)."""
+    from selfpose.config import from_dict
+    from selfpose.pose.stage import PoseStageConfig
+
+    return from_dict(PoseStageConfig, {"pose": {"fraction": b.labels, "steps": b.pose_steps}})
+
+
 def _run_demo(out: str | Path, *, quick: bool, overwrite: bool, progress: bool, budget: DemoBudget | None) -> Path:
     import torch
 
-    from selfpose.config import from_dict
     from selfpose.data import inspect
     from selfpose.data.store import Dataset
     from selfpose.data.synthetic.synthesize import SynthConfig, synthesize
     from selfpose.pose.evaluate import summary
-    from selfpose.pose.stage import PoseStageConfig, analyze_run, evaluate_pose_stage, fit_pose_stage
-    from selfpose.pretrain import PretrainConfig, pretrain
+    from selfpose.pose.stage import analyze_run, evaluate_pose_stage, fit_pose_stage
+    from selfpose.pretrain import pretrain
 
     b = budget or (QUICK if quick else FULL)
     out = Path(out)
@@ -86,16 +106,11 @@ def _run_demo(out: str | Path, *, quick: bool, overwrite: bool, progress: bool, 
     train_ds = Dataset.open(train_dir)
     check = inspect.check(train_ds)
 
-    cfg = from_dict(PretrainConfig, {
-        # CMU takes are short (some under 2 s at 10 fps): far frames at ≥ 1.5 s keep them usable.
-        "sampler": {"d_pos_s": 0.2, "d_neg_s": 1.5},
-        "train": {"steps": b.steps, "checkpoint_every": max(b.steps // 4, 10), "picture_every": max(b.steps // 4, 10),
-                  "log_every": max(b.steps // 100, 1)},
-    })
+    cfg = pretrain_config(b)
     run_dir = out / "run"
     result = _timed(times, "pretrain", pretrain, cfg, train_dir, run_dir, overwrite=overwrite, progress=progress)
 
-    pose_cfg = from_dict(PoseStageConfig, {"pose": {"fraction": b.labels, "steps": b.pose_steps}})
+    pose_cfg = pose_config(b)
     pose_dir = out / "pose"
     fit = _timed(times, "fit_pose", fit_pose_stage, run_dir, train_dir, pose_dir, pose_cfg, overwrite=True,
                  progress=progress)
