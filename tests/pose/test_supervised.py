@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from selfpose.config import ConfigError, from_dict
 from selfpose.data.store import Dataset
@@ -21,25 +20,6 @@ TINY = ModelConfig(image_size=32, crop_size=16, detector_input=16, detector_widt
                    i_dim=8)
 
 
-class StandIn(nn.Module):
-    """A small conv net with TemporalModel's pose-stage interface (prepare / encode / feature_dim)."""
-
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU(),
-                                 nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(64, 16))
-
-    def prepare(self, frames):
-        return frames.float()
-
-    def encode(self, frames):
-        B, _, H, W = frames.shape
-        return {"v": self.net(frames), "box_px": torch.tensor([[0.0, 0, W, H]]).repeat(B, 1)}
-
-    def feature_dim(self):
-        return 16
-
-
 @pytest.fixture(scope="module")
 def ds(tmp_path_factory):
     path = synthesize(SynthConfig(scenario="lab", height=32, width=32, max_sequences=3, max_seconds=3,
@@ -47,13 +27,13 @@ def ds(tmp_path_factory):
     return Dataset.open(path)
 
 
-def test_loss_goes_down_with_a_stand_in(ds):
+def test_loss_goes_down_with_a_stand_in(ds, stand_in_net):
     torch.manual_seed(0)
     cfg = SupervisedConfig(model=TINY, hidden=64, dropout=0.0, fraction=0.5, steps=90, eval_every=30,
                            batch_size=16, lr=5e-3, colour_jitter=0.2, val_by="take", val_fraction=0.3,
                            threads=1)
     before = torch.get_num_threads()
-    sm = train_supervised(ds, cfg, model=StandIn(), progress=False)
+    sm = train_supervised(ds, cfg, model=stand_in_net(), progress=False)
     assert torch.get_num_threads() == before
     losses = [r["train_loss"] for r in sm.curve]
     assert losses[-1] < 0.85 * losses[0], losses

@@ -170,25 +170,7 @@ def test_pose_and_supervised_configs_refuse_nan_lr():
         SupervisedConfig(lr=float("inf"))
 
 
-class _StandIn(nn.Module):
-    """The supervised baseline's network interface (prepare / encode / feature_dim), tiny."""
-
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(3, 4, 3, 2, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-
-    def prepare(self, frames):
-        return frames.float()
-
-    def encode(self, frames):
-        B, _, H, W = frames.shape
-        return {"v": self.net(frames), "box_px": torch.tensor([[0.0, 0, W, H]]).repeat(B, 1)}
-
-    def feature_dim(self):
-        return 4
-
-
-def test_supervised_follows_the_shared_schedule(tmp_path):
+def test_supervised_follows_the_shared_schedule(tmp_path, stand_in_net):
     from selfpose.data.sequence import SequenceMeta
     from selfpose.data.store import Dataset, DatasetWriter
     from selfpose.pose.supervised import SupervisedConfig, train_supervised
@@ -202,7 +184,7 @@ def test_supervised_follows_the_shared_schedule(tmp_path):
             w.write_sequence(meta, frames=rng.integers(0, 255, (n, 16, 16, 3), dtype=np.uint8), joints3d=j3)
     cfg = SupervisedConfig(hidden=8, layers=1, dropout=0.0, steps=5, eval_every=1, batch_size=4, lr=0.01,
                            val_fraction=0.0, colour_jitter=0.0, threads=1)
-    sm = train_supervised(Dataset.open(tmp_path / "ds"), cfg, model=_StandIn(), progress=False)
+    sm = train_supervised(Dataset.open(tmp_path / "ds"), cfg, model=stand_in_net(4), progress=False)
     assert [r["lr"] for r in sm.curve] == pytest.approx([0.01 * lr_at(s, cfg.optim(), 5) for s in range(5)])
     sm.save(tmp_path / "sm")
     assert json.loads((tmp_path / "sm" / "supervised.json").read_text())["curve"][-1]["step"] == 5
