@@ -1,0 +1,1 @@
+"""Lifting 2D keypoints to 3D: data, noise models, lifters."""
