@@ -12,6 +12,7 @@ projections (px). Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import pickle
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import numpy as np
 from selfpose.geometry.camera import Camera
 from selfpose.lifting.noise import NoiseConfig, corrupt, outside_mask
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path(os.environ.get("SELFPOSE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 def main() -> None:
@@ -29,7 +30,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     motion = np.load(DATA / "mocap" / "h36m17_train_S1-S8_25fps.npz")
-    cams = pickle.load(open(DATA / "fixtures" / "h36m" / "cameras.pkl", "rb"))
+    with open(DATA / "fixtures" / "h36m" / "cameras.pkl", "rb") as f:
+        cams = pickle.load(f)
     cfg = NoiseConfig()
     rng = np.random.default_rng(args.seed)
     err, vis_all, outside, heights = [], [], [], []

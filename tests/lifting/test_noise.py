@@ -7,9 +7,20 @@ import pytest
 
 from selfpose.config import ConfigError, from_dict
 from selfpose.geometry.skeleton import H36M17
-from selfpose.lifting.noise import (DEFAULT_JOINT_SCALE, LIMB_PAIRS, NoiseConfig, NoiseInputError, corrupt,
-                                    dropout_mask, jitter, missing_mask, outliers, sample_rng, swap_limbs,
-                                    zero_noise)
+from selfpose.lifting.noise import (
+    DEFAULT_JOINT_SCALE,
+    LIMB_PAIRS,
+    NoiseConfig,
+    NoiseInputError,
+    corrupt,
+    dropout_mask,
+    jitter,
+    missing_mask,
+    outliers,
+    sample_rng,
+    swap_limbs,
+    zero_noise,
+)
 
 
 def poses(shape=(50, 17), seed=0) -> np.ndarray:
@@ -192,9 +203,13 @@ def test_joints_outside_the_image_go_missing_unless_kept():
 
 
 def test_combined_default_noise_statistics():
-    noisy, vis = corrupt(poses((20, 500, 17)), NoiseConfig(), np.random.default_rng(0), (1000, 1000))
+    clean = poses((20, 500, 17))
+    noisy, vis = corrupt(clean, NoiseConfig(), np.random.default_rng(0), (1000, 1000))
     # missing: i.i.d. 1% + joint dropouts (p·L/(1+p·L) ≈ 2%) + person dropouts (≈ 0.5%) ≈ 3.4%
     assert 0.02 < 1 - vis.mean() < 0.05
+    # mean 2D error of the visible joints: jitter ≈ 4·√(π/2) = 5 px, plus ~1% outliers and swaps (documented ≈ 5.9 px)
+    err = np.linalg.norm(noisy - clean, axis=-1)[vis > 0]
+    assert 5.0 < err.mean() < 7.5
 
 
 @pytest.mark.parametrize("key,value,words", [
