@@ -306,7 +306,10 @@ def corrupt(joints2d: np.ndarray, cfg: NoiseConfig, rng: np.random.Generator,
     Args:
         joints2d: ``(T, J, 2)`` or ``(N, T, J, 2)`` px (any leading dims before T).
             Non-finite input joints count as missing.
-        cfg: the noise settings; all zero returns the input unchanged.
+        cfg: the noise settings. All rates and magnitudes zero returns the input
+            unchanged (visible all 1 for finite input), except that joints outside
+            ``image_size`` still go missing unless ``outside_image == "keep"``
+            (:func:`zero_noise` sets it).
         rng: the only source of randomness (see :func:`sample_rng`).
         image_size: ``(H, W)`` px; with ``cfg.outside_image == "missing"``,
             joints that end up outside it are missing. None: no bounds.
