@@ -23,6 +23,7 @@ CLASSES = [
     ("selfpose.pose.supervised", "SupervisedConfig"),
     ("selfpose.bench.config", "BenchmarkConfig"),
     ("selfpose.training.config", "RunConfig"),
+    ("selfpose.lifting.noise", "NoiseConfig"),
 ]
 
 
