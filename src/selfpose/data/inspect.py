@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from selfpose.data.sequence import ARRAY_SPECS
+from selfpose.data.sequence import ARRAY_SPECS, outside_image
 from selfpose.data.store import Dataset, DatasetError, SequenceRecord
 from selfpose.geometry.skeleton import H36M17, bone_lengths
 from selfpose.utils.progress import track
@@ -331,6 +331,9 @@ def _check_sequence(rec: SequenceRecord, problems: _Problems, warnings: _Problem
             counts.add("boxes_outside", finite & outside, s)
         if j2 is not None:
             counts.add("joints2d_inf", np.isinf(np.asarray(j2[s:e])).any(axis=-1), s)
+            if "joints2d_outside" in arrays:  # the flag must say what the 2D says
+                flag = np.asarray(arrays["joints2d_outside"][s:e])
+                counts.add("outside_flag", flag != outside_image(np.asarray(j2[s:e]), m.width, m.height), s)
         c = None
         if conf is not None:
             c = np.asarray(conf[s:e])
@@ -396,6 +399,7 @@ _COUNT_MESSAGES = {
     "boxes_empty": "{n:,} boxes are empty or inverted (need x0 < x1, y0 < y1)",
     "boxes_outside": "{n:,} boxes lie outside the {w}x{h} image",
     "joints2d_inf": "{n:,} 2D joints are infinite (use NaN for unknown)",
+    "outside_flag": "{n:,} joints2d_outside flags disagree with the 2D joints and the {w}x{h} image",
     "conf": "{n:,} joints2d_conf values are outside [0, 1]",
     "joints3d_nan": "{n:,} 3D joints are NaN or infinite (3D must be complete)",
     "joints3d_behind": "{n:,} 3D joints are not in front of the camera (z <= 0 mm)",

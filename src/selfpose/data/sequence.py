@@ -35,6 +35,7 @@ ARRAY_SPECS: dict[str, ArraySpec] = {
     "boxes": ArraySpec(("T", 4), "float32", "person boxes x0, y0, x1, y1 in pixels of the stored frame"),
     "joints2d": ArraySpec(("T", "J", 2), "float32", "2D joints, pixels of the stored frame, house order; NaN = unknown"),
     "joints2d_conf": ArraySpec(("T", "J"), "float32", "2D joint confidence in [0, 1] (1 = ground truth)"),
+    "joints2d_outside": ArraySpec(("T", "J"), "bool", "2D joint lies outside the image (kept, flagged)"),
     "joints3d": ArraySpec(("T", "J", 3), "float32", "3D joints, camera frame, millimetres, house order"),
     "camera_R": ArraySpec(("T", 3, 3), "float32", "per-frame world→camera rotation (moving cameras)"),
     "camera_t": ArraySpec(("T", 3), "float32", "per-frame world→camera translation, mm (moving cameras)"),
@@ -94,6 +95,19 @@ class SequenceMeta:
         d = dict(d)
         cam = d.pop("camera", None)
         return cls(camera=None if cam is None else Camera.from_dict(cam), **d)
+
+
+def outside_image(uv: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``(...)`` bool: pixels ``(..., 2)`` outside the image ``[-0.5, W-0.5] × [-0.5, H-0.5]``.
+
+    Integer pixel coordinates are pixel centres (OpenCV), so the image's edge
+    is half a pixel beyond the outer centres. NaN (unknown) is not outside.
+    This is what the ``joints2d_outside`` array flags.
+    """
+    uv = np.asarray(uv)
+    u, v = uv[..., 0], uv[..., 1]
+    with np.errstate(invalid="ignore"):
+        return (u < -0.5) | (u > width - 0.5) | (v < -0.5) | (v > height - 0.5)
 
 
 def check_array(name: str, arr: np.ndarray, meta: SequenceMeta, num_frames: int | None = None) -> np.ndarray:

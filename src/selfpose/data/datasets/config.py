@@ -53,6 +53,14 @@ class PrepareConfig:
         calib_max_px: HumanEva cameras are estimated from its 2D/3D pairs and
             used only if their worst reprojection error is below this (pixels).
         chunk: frames decoded/written per chunk (memory bound while streaming).
+        cameras: ``mocap`` only: a Human3.6M ``cameras.pkl`` whose cameras of
+            each motion subject view it; empty = seeded synthetic cameras.
+        seed: ``mocap`` only: seeds the synthetic cameras and the bone scaling.
+        bone_scale_std: ``mocap`` only: per take, each bone group (left and
+            right together) is scaled by ``1 + bone_scale_std·N(0, 1)`` (clipped
+            to ±3 std) before projection; 0 = off.
+        motion_fps: ``mocap`` only: the motion's frame rate when no sibling
+            ``.json`` gives one (0 = require the ``.json``).
     """
 
     size: int = 128
@@ -67,6 +75,10 @@ class PrepareConfig:
     smpl_model: str = ""
     calib_max_px: float = 2.0
     chunk: int = 64
+    cameras: str = ""
+    seed: int = 0
+    bone_scale_std: float = 0.0
+    motion_fps: float = 0.0
 
     def __post_init__(self) -> None:
         if self.size < 0 or 0 < self.size < 16:
@@ -79,6 +91,10 @@ class PrepareConfig:
             raise ConfigError(f"prepare.crop_scale must be > 0, got {self.crop_scale}")
         if self.chunk < 1:
             raise ConfigError(f"prepare.chunk must be >= 1, got {self.chunk}")
+        if not 0 <= self.bone_scale_std <= 0.25:
+            raise ConfigError(f"prepare.bone_scale_std must be in [0, 0.25] (0 = off), got {self.bone_scale_std}")
+        if self.motion_fps < 0:
+            raise ConfigError(f"prepare.motion_fps must be >= 0 (0 = from the motion's .json), got {self.motion_fps}")
         self.subjects = tuple(self.subjects)
 
 
