@@ -195,6 +195,27 @@ def fit_pose(
     typer.echo(f"pose head fitted on {res['num_labelled']} frames; validation N-MPJPE {res['val_n_mpjpe']:.1f} mm → {out}")
 
 
+@app.command("fit-lifter")
+def fit_lifter(
+    data: Path = typer.Option(..., "--data", "-d", help="keypoint dataset with joints2d and joints3d (prepare mocap)"),
+    out: Path = typer.Option(..., "--out", "-o", help="lifter run folder to create"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML of LifterConfig keys"),
+    overwrite: bool = typer.Option(False, help="replace an existing lifter run folder"),
+    set_: Optional[List[str]] = typer.Argument(None, metavar="[KEY=VALUE]...",
+                                               help="LifterConfig overrides, e.g. method=martinez steps=500"),
+) -> None:
+    """Train a 2D→3D lifter (default: martinez) on the training subjects' 2D/3D pairs; evaluate it with `evaluate`."""
+    from selfpose.config import load
+    from selfpose.lifting.train import LifterConfig, fit_lifter_run
+
+    cfg = _run(load, LifterConfig, config, list(set_ or []))
+    info = _run(fit_lifter_run, data, out, cfg, overwrite=overwrite)
+    val = info.get("best_val_n_mpjpe")
+    val_text = "no validation" if val is None else f"validation N-MPJPE {val:.1f} mm at step {info['best_step']}"
+    typer.echo(f"{cfg.method} trained {info['steps_done']} steps on {info['train_frames']} frames in "
+               f"{info['train_seconds']:.0f} s; {val_text} → {out}")
+
+
 def evaluate_line(res: dict, pose: Path) -> str:
     """The one-line summary of an evaluation result (``–`` where a metric does not apply)."""
     import math
@@ -217,16 +238,24 @@ def predict_line(v: dict) -> str:
 
 @app.command()
 def evaluate(
-    pose: Path = typer.Argument(..., help="pose folder from fit-pose"),
+    pose: Path = typer.Argument(..., help="pose folder from fit-pose, or lifter run from fit-lifter"),
     data: Path = typer.Option(..., "--data", "-d", help="dataset with 3D labels to evaluate on"),
     subjects: Optional[str] = typer.Option(None, help="comma-separated test subjects (default: all)"),
     as_json: bool = typer.Option(False, "--json", help="print the results as JSON"),
 ) -> None:
-    """MPJPE, N-MPJPE, P-MPJPE overall and per action, and detection IoU; written into the pose folder."""
+    """MPJPE, N-MPJPE, P-MPJPE overall and per action (and detection IoU for pose folders); written into the folder."""
+    from selfpose.lifting.train import evaluate_lifter_run, is_lifter_run
     from selfpose.pose.stage import evaluate_pose_stage
     from selfpose.utils.jsonsafe import dumps
 
-    res = _run(evaluate_pose_stage, pose, data, subjects=subjects.split(",") if subjects else None)
+    chosen = subjects.split(",") if subjects else None
+    if is_lifter_run(pose):
+        res = _run(evaluate_lifter_run, pose, data, subjects=chosen)
+    elif not (pose / "pose.json").is_file():
+        _fail(f"{pose} is not a pose folder (no pose.json, see `selfpose fit-pose`) nor a lifter run "
+              "(no lifter.json, see `selfpose fit-lifter`)")
+    else:
+        res = _run(evaluate_pose_stage, pose, data, subjects=chosen)
     if as_json:
         typer.echo(dumps(res))   # strict JSON: null where a metric does not apply, never NaN
     else:

@@ -88,6 +88,9 @@ KINDS: dict[str, Kind] = {
     # pose_head/ (the fitted head), encoder/ (its pinned weights), analysis/ (analyze POSE), evaluate's results
     "pose": Kind(("pose.json", "pose_head", "pose_head.*", "encoder", "results.json", "results.md", "analysis"),
                  (("pose.json",),)),
+    # a 2D→3D lifter run (fit-lifter): weights, config, validation curve, evaluate's results
+    "lifter": Kind(("lifter.json", "lifter.safetensors", "metrics.csv", "results.json", "results.md"),
+                   (("lifter.json", "lifter.safetensors"),)),
     "benchmark": Kind(("data", "runs", "pose", "cells", "analysis", "results.json", "results.md", "cells.csv",
                        "*.png", "log.txt"), (("cells",),)),
     "demo": Kind(("data", "run", "pose", "random_init", "pose_random", "analysis", "results.json", "report.md",

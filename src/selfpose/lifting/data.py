@@ -1,0 +1,234 @@
+"""Keypoint datasets → arrays for lifting 2D to 3D, and the lifter's input encoding.
+
+A lifter reads a store with ``joints2d`` (px) and ``joints3d`` (camera frame,
+mm) per frame — e.g. ``selfpose prepare mocap`` — and never touches a frame.
+
+What a lifter is fed (:func:`encode_2d`), per frame, and why:
+
+1. **Root-centred 2D.** The pelvis's 2D position is subtracted (the midpoint of
+   the visible hips when the pelvis is missing, else the mean of the visible
+   joints): the target is pelvis-centred 3D, so where the person stands in the
+   image should not matter much.
+2. **Scaled by the focal length** (``input_norm="focal"``, default, needs the
+   sequence's camera): ``(u − u_root) / f`` is the angle a limb subtends, the
+   same for a 1000-px and a 500-px image of the same view. ``"image"`` divides
+   by half the image width instead (VideoPose3D's normalisation), for data
+   without intrinsics.
+3. **The root's own position** ``((u_root − c_x)/f, (v_root − c_y)/f)`` (or the
+   image-scaled equivalent) as 2 extra inputs: a person off the optical axis is
+   seen obliquely, which the centred 2D alone cannot tell.
+4. **Visibility** ``(J,)`` 0/1: a missing joint (NaN after 2D noise, see
+   :mod:`selfpose.lifting.noise`) has its coordinates set to 0 — after the
+   per-input z-scoring fitted on the training set, i.e. the training mean — and
+   its visibility to 0, so the network can tell "missing" from "at the mean".
+
+So ``in_dim = 2J + 2 + J`` (53 for J = 17). Targets: pelvis-centred 3D in the
+camera frame, mm, ``(N, J, 3)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from selfpose.errors import SelfposeError
+
+InputNorm = Literal["focal", "image"]
+PELVIS, HIPS = 0, (1, 4)
+
+
+class LiftingDataError(SelfposeError, ValueError):
+    """The dataset cannot be read for lifting (no 2D, no 3D, no camera where one is needed)."""
+
+
+@dataclass
+class LiftingArrays:
+    """All frames of a keypoint dataset (or a selection), flat.
+
+    Attributes:
+        joints2d: ``(N, J, 2)`` float32 px (as stored: distorted projection).
+        joints3d: ``(N, J, 3)`` float32 mm, camera frame, pelvis-centred; None without 3D.
+        visible: ``(N, J)`` float32 0/1 (stored 2D that is NaN counts as missing).
+        image_hw: ``(N, 2)`` float32 image height and width, px.
+        focal: ``(N, 2)`` float32 ``(fx, fy)`` px; NaN where the sequence has no camera.
+        principal: ``(N, 2)`` float32 ``(cx, cy)`` px; NaN likewise.
+        subjects, actions, takes, sequences: ``(N,)`` str.
+        frame_ids: ``(N,)`` int64 frame id within its take.
+    """
+
+    joints2d: np.ndarray
+    joints3d: np.ndarray | None
+    visible: np.ndarray
+    image_hw: np.ndarray
+    focal: np.ndarray
+    principal: np.ndarray
+    subjects: np.ndarray
+    actions: np.ndarray
+    takes: np.ndarray
+    sequences: np.ndarray
+    frame_ids: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.joints2d)
+
+    @property
+    def num_joints(self) -> int:
+        return int(self.joints2d.shape[1])
+
+    def subset(self, mask_or_index: np.ndarray) -> "LiftingArrays":
+        """The frames selected by a bool mask or an index array."""
+        pick = lambda a: None if a is None else a[mask_or_index]  # noqa: E731
+        return LiftingArrays(**{k: pick(v) for k, v in self.__dict__.items()})
+
+
+def load_arrays(data: str | Path, subjects=None, require_3d: bool = True) -> LiftingArrays:
+    """Read every frame of the store ``data`` (optionally only ``subjects``) for lifting.
+
+    Raises:
+        LiftingDataError: no sequence selected, a sequence without ``joints2d``
+            (or without ``joints3d`` when ``require_3d``).
+    """
+    from selfpose.data.store import Dataset
+
+    ds = Dataset.open(data)
+    if subjects:
+        wanted = set(subjects)
+        ds = ds.select(subjects=wanted)
+        if not len(ds):
+            raise LiftingDataError(f"no sequence of {data} has subjects {sorted(wanted)}")
+    if not len(ds):
+        raise LiftingDataError(f"{data} holds no sequence")
+    parts: dict[str, list] = {k: [] for k in ("j2", "j3", "hw", "f", "c", "sub", "act", "take", "seq", "fid")}
+    for rec in ds:
+        if not rec.has("joints2d"):
+            raise LiftingDataError(f"sequence {rec.id} of {data} has no joints2d; a lifter needs 2D keypoints "
+                                   "(prepare the data with `selfpose prepare mocap`)")
+        n = len(rec)
+        parts["j2"].append(np.asarray(rec["joints2d"], np.float32))
+        if rec.has("joints3d"):
+            j3 = np.asarray(rec["joints3d"], np.float32)
+            parts["j3"].append(j3 - j3[:, PELVIS:PELVIS + 1])
+        elif require_3d:
+            raise LiftingDataError(f"sequence {rec.id} of {data} has no joints3d; training and evaluation need 3D")
+        else:
+            parts["j3"].append(np.full((n, parts["j2"][-1].shape[1], 3), np.nan, np.float32))
+        m, cam = rec.meta, rec.meta.camera
+        parts["hw"].append(np.tile(np.float32([m.height, m.width]), (n, 1)))
+        parts["f"].append(np.tile(np.float32([cam.fx, cam.fy] if cam else [np.nan, np.nan]), (n, 1)))
+        parts["c"].append(np.tile(np.float32([cam.cx, cam.cy] if cam else [np.nan, np.nan]), (n, 1)))
+        for key, v in (("sub", m.subject), ("act", m.action), ("take", m.take), ("seq", m.id)):
+            parts[key].append(np.full(n, v, dtype=object))
+        parts["fid"].append(np.asarray(rec["frame_ids"], np.int64) if rec.has("frame_ids") else np.arange(n))
+    j2 = np.concatenate(parts["j2"])
+    return LiftingArrays(
+        joints2d=j2, joints3d=np.concatenate(parts["j3"]),
+        visible=np.isfinite(j2).all(axis=-1).astype(np.float32),
+        image_hw=np.concatenate(parts["hw"]), focal=np.concatenate(parts["f"]),
+        principal=np.concatenate(parts["c"]),
+        **{name: np.concatenate(parts[key]).astype(str) for name, key in
+           (("subjects", "sub"), ("actions", "act"), ("takes", "take"), ("sequences", "seq"))},
+        frame_ids=np.concatenate(parts["fid"]))
+
+
+def _root(j2: np.ndarray, visible: np.ndarray) -> np.ndarray:
+    """``(N, 2)`` the pelvis, else the midpoint of the visible hips, else the mean of the visible joints (0 if none)."""
+    vis = visible > 0
+    z = np.where(vis[..., None], j2, 0.0)
+
+    def mean_of(idx) -> tuple[np.ndarray, np.ndarray]:
+        cnt = vis[:, idx].sum(1, keepdims=True)
+        return z[:, idx].sum(1) / np.maximum(cnt, 1), cnt[:, 0] > 0
+
+    hips, has_hips = mean_of(list(HIPS))
+    every, has_any = mean_of(slice(None))
+    root = np.where(has_any[:, None], every, 0.0)
+    root = np.where(has_hips[:, None], hips, root)
+    return np.where(vis[:, PELVIS, None], z[:, PELVIS], root)
+
+
+def encode_2d(joints2d: np.ndarray, visible: np.ndarray, image_hw: np.ndarray, focal: np.ndarray,
+              principal: np.ndarray, input_norm: InputNorm = "focal") -> np.ndarray:
+    """The lifter's raw input ``(N, 2J + 2 + J)`` float32 (before z-scoring), see the module docstring.
+
+    Args:
+        joints2d: ``(N, J, 2)`` px; NaN where missing.
+        visible: ``(N, J)`` 0/1; a non-finite joint counts as missing whatever it says.
+        image_hw, focal, principal: ``(N, 2)`` px (see :class:`LiftingArrays`).
+        input_norm: ``focal`` or ``image``.
+
+    Missing joints come out as NaN in the coordinate columns (made 0 after
+    z-scoring, by :func:`fill_missing`) and 0 in the visibility columns.
+    """
+    j2 = np.asarray(joints2d, np.float64)
+    vis = (np.asarray(visible) > 0) & np.isfinite(j2).all(axis=-1)
+    if input_norm == "focal":
+        if not np.isfinite(focal).all():
+            raise LiftingDataError("input_norm=focal needs each sequence's camera intrinsics; this data has "
+                                   "sequences without a camera — use input_norm=image")
+        scale = np.asarray(focal, np.float64)                    # (N, 2) fx, fy
+        centre = np.asarray(principal, np.float64)
+    elif input_norm == "image":
+        w = np.asarray(image_hw, np.float64)[:, 1:2]
+        scale = np.repeat(w / 2, 2, axis=1)                       # x and y both by half the width
+        centre = np.asarray(image_hw, np.float64)[:, ::-1] / 2   # image centre (x, y)
+    else:
+        raise LiftingDataError(f"input_norm must be 'focal' or 'image', got {input_norm!r}")
+    root = _root(j2, vis.astype(np.float32))
+    rel = (j2 - root[:, None]) / scale[:, None]
+    rel = np.where(vis[..., None], rel, np.nan)
+    where = (root - centre) / scale
+    n = len(j2)
+    return np.concatenate([rel.reshape(n, -1), where, vis.astype(np.float64)], axis=1).astype(np.float32)
+
+
+def fill_missing(x):
+    """Non-finite inputs (missing joints, after z-scoring) → 0; works on numpy arrays and torch tensors."""
+    try:
+        import torch
+
+        if isinstance(x, torch.Tensor):
+            return torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+    except ImportError:  # pragma: no cover
+        pass
+    return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def noisy_2d(arrays: LiftingArrays, index: np.ndarray, noise, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The 2D of frames ``index`` with detector noise (:func:`selfpose.lifting.noise.corrupt`).
+
+    Each frame is treated as a clip of one frame (a single-frame lifter sees no
+    time: dropout runs reduce to their per-frame start probabilities). Joints
+    outside each frame's own image go missing when ``noise.outside_image ==
+    "missing"``.
+
+    Returns:
+        ``(joints2d (B, J, 2) px with NaN where missing, visible (B, J) 0/1)``.
+    """
+    from selfpose.lifting.noise import corrupt, outside_mask
+
+    j2 = arrays.joints2d[index]
+    noisy, vis = corrupt(j2[:, None], noise, rng, image_size=None)
+    noisy, vis = noisy[:, 0], vis[:, 0]
+    if noise.outside_image == "missing":
+        hw = arrays.image_hw[index]
+        with np.errstate(invalid="ignore"):
+            gone = outside_mask(noisy, (hw[:, 0:1], hw[:, 1:2]))
+        vis = np.where(gone, 0.0, vis).astype(np.float32)
+        noisy = np.where(gone[..., None], np.nan, noisy).astype(np.float32)
+    return noisy, vis * arrays.visible[index]
+
+
+def encode(arrays: LiftingArrays, index=None, input_norm: InputNorm = "focal", noise=None,
+           rng: np.random.Generator | None = None) -> np.ndarray:
+    """:func:`encode_2d` of the frames ``index`` (default all), optionally through 2D ``noise`` (needs ``rng``)."""
+    idx = np.arange(len(arrays)) if index is None else np.asarray(index)
+    if noise is not None:
+        if rng is None:
+            raise LiftingDataError("2D noise needs a seeded rng")
+        j2, vis = noisy_2d(arrays, idx, noise, rng)
+    else:
+        j2, vis = arrays.joints2d[idx], arrays.visible[idx]
+    return encode_2d(j2, vis, arrays.image_hw[idx], arrays.focal[idx], arrays.principal[idx], input_norm)
