@@ -139,3 +139,15 @@ def test_evaluate_refuses_a_folder_that_is_neither_lifter_nor_pose(tmp_path):
     assert r.exit_code == 2
     msg = r.output.strip()
     assert "not a pose folder" in msg and "lifter" in msg and "Traceback" not in r.output
+
+
+def test_fit_lifter_names_the_subjects_a_dataset_has(tmp_path):
+    from pathlib import Path
+
+    import selfpose
+
+    motion = Path(selfpose.__file__).parent / "assets" / "motion" / "cmu_h36m17approx_30fps.npz"
+    run = CliRunner()
+    assert run.invoke(app, ["prepare", "mocap", str(motion), "--out", str(tmp_path / "ds"), "max_frames=4"]).exit_code == 0
+    r = run.invoke(app, ["fit-lifter", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "run")])
+    assert r.exit_code == 2 and "S1" in r.output and "test, train" in r.output and not (tmp_path / "run").exists()

@@ -96,9 +96,11 @@ def load_arrays(data: str | Path, subjects=None, require_3d: bool = True) -> Lif
     ds = Dataset.open(data)
     if subjects:
         wanted = set(subjects)
+        have = ds.subjects()
         ds = ds.select(subjects=wanted)
         if not len(ds):
-            raise LiftingDataError(f"no sequence of {data} has subjects {sorted(wanted)}")
+            raise LiftingDataError(f"no sequence of {data} has subjects {', '.join(sorted(wanted))} (it has "
+                                   f"{', '.join(have)}); choose others (fit-lifter: train_subjects=...)")
     if not len(ds):
         raise LiftingDataError(f"{data} holds no sequence")
     parts: dict[str, list] = {k: [] for k in ("j2", "j3", "hw", "f", "c", "sub", "act", "take", "seq", "fid")}
