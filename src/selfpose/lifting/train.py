@@ -58,8 +58,9 @@ class LifterConfig:
 
     Measured with these defaults (GT 2D, real Human3.6M motion through the real
     cameras, trained on S1, S5, S6, S7, tested on S8; 2 shared CPU cores,
-    2026-12-01): 6000 steps in 324 s (0.05 s/step, batch 256); S8 MPJPE 47.7 mm,
-    N-MPJPE 46.6, P-MPJPE 37.7 (action average 50.0 / 48.6 / 38.5)::
+    2026-12-01): 8500 steps in 444 s (0.05 s/step, batch 256); S8 MPJPE 45.7 mm,
+    N-MPJPE 44.9, P-MPJPE 35.8 (action average 48.0 / 47.0 / 36.7). With
+    ``steps=6000`` (324 s): 47.7 / 46.6 / 37.7 mm::
 
         selfpose prepare mocap h36m17_train_S1-S8_25fps.npz --cameras cameras.pkl --out D
         selfpose fit-lifter --data D --out RUN
@@ -103,7 +104,7 @@ class LifterConfig:
     dropout: float = 0.5
     max_norm: float | None = 1.0
     input_norm: Literal["focal", "image"] = "focal"
-    steps: int = 6000
+    steps: int = 8500
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 0.0
