@@ -154,17 +154,6 @@ class LifterConfig:
                            schedule=self.lr_schedule, min_lr_ratio=self.min_lr_ratio, grad_clip=None)
 
 
-def _spread(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-column mean and std ignoring NaN; std < 1e-6 (constant columns, e.g. the pelvis) → 1."""
-    finite = torch.isfinite(x)
-    cnt = finite.sum(0).clamp_min(1)
-    z = torch.where(finite, x, torch.zeros_like(x))
-    mean = z.sum(0) / cnt
-    var = (torch.where(finite, x - mean, torch.zeros_like(x)) ** 2).sum(0) / cnt
-    std = var.sqrt()
-    return mean, torch.where(std < 1e-6, torch.ones_like(std), std)
-
-
 class Lifter:
     """A trained lifter with its normalisation: encoded 2D → pelvis-centred 3D (mm, camera frame).
 
@@ -265,7 +254,7 @@ def fit_lifter(train: LiftingArrays, cfg: LifterConfig, val: LiftingArrays | Non
     from selfpose.evaluation.metrics import mpjpe, n_mpjpe
     from selfpose.lifting.lifters import LIFTERS, apply_constraints
     from selfpose.pose.fit import BestStep
-    from selfpose.training.toolkit import Stepper, build_optimizer, progress_text
+    from selfpose.training.toolkit import Stepper, build_optimizer, column_spread, progress_text
     from selfpose.utils.progress import progress_bar
 
     if train.joints3d is None or len(train) < 2:
@@ -275,11 +264,11 @@ def fit_lifter(train: LiftingArrays, cfg: LifterConfig, val: LiftingArrays | Non
     J = train.num_joints
     noise = cfg.noise if cfg.train_noise else None
     raw = torch.from_numpy(encode(train, None, cfg.input_norm))
-    in_mean, in_std = _spread(raw)
+    in_mean, in_std = column_spread(raw)
     vis_cols = slice(2 * J + 2, None)   # visibility stays 0/1: "missing" is then exactly 0 after z-scoring too
     in_mean[vis_cols], in_std[vis_cols] = 0.0, 1.0
     y = torch.from_numpy(train.joints3d.reshape(len(train), 3 * J))
-    out_mean, out_std = _spread(y)
+    out_mean, out_std = column_spread(y)
     net = LIFTERS[cfg.method](raw.shape[1], 3 * J, cfg)
     lifter = Lifter(net, cfg, in_mean, in_std, out_mean, out_std, J)
     yn = (y - out_mean) / out_std

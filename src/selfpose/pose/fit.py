@@ -41,7 +41,7 @@ from selfpose.pose.features import FeatureError, FeatureSet
 from selfpose.pose.labels import SPLIT_BY, holdout_mask
 from selfpose.training.config import OptimConfig
 from selfpose.training.logs import write_metrics
-from selfpose.training.toolkit import Stepper, build_optimizer, progress_text
+from selfpose.training.toolkit import Stepper, build_optimizer, column_spread, progress_text
 from selfpose.utils.progress import progress_bar
 
 FORMAT = "selfpose-pose-head"
@@ -175,17 +175,6 @@ def pose_inputs(fs: FeatureSet, use_2d: bool) -> np.ndarray:
         raise FeatureError("pose.use_2d=true but the feature set has no 2D joints (neither stored nor "
                            "predicted); extract with a joints2d_fn or use a dataset with joints2d")
     return np.concatenate([fs.features, j2.reshape(len(fs), -1)], axis=1).astype(np.float32, copy=False)
-
-
-def _spread(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-column mean and std of ``x`` ignoring NaN; std < 1e-6 (constant columns) → 1."""
-    finite = torch.isfinite(x)
-    cnt = finite.sum(0).clamp_min(1)
-    z = torch.where(finite, x, torch.zeros_like(x))
-    mean = z.sum(0) / cnt
-    var = (torch.where(finite, x - mean, torch.zeros_like(x)) ** 2).sum(0) / cnt
-    std = var.sqrt()
-    return mean, torch.where(std < 1e-6, torch.ones_like(std), std)
 
 
 class FittedPose:
@@ -350,15 +339,15 @@ def fit_pose(train: FeatureSet, cfg: PoseConfig, val: FeatureSet | None = None,
     J = train.joints3d.shape[1]
     y = torch.from_numpy(train.joints3d.reshape(n, 3 * J).astype(np.float32))
     if cfg.standardise_features:
-        in_mean, in_std = _spread(x)
+        in_mean, in_std = column_spread(x)
     else:
         in_mean, in_std = torch.zeros(x.shape[1]), torch.ones(x.shape[1])
     if cfg.use_2d and not cfg.standardise_features:
         # 2D in px is never fed raw: z-score its columns even when the features are not.
-        m2, s2 = _spread(x[:, train.dim:])
+        m2, s2 = column_spread(x[:, train.dim:])
         in_mean[train.dim:], in_std[train.dim:] = m2, s2
     if cfg.normalise == "zscore":
-        out_mean, out_std = _spread(y)
+        out_mean, out_std = column_spread(y)
     else:
         out_mean, out_std = torch.zeros(3 * J), torch.full((3 * J,), float(cfg.target_scale_mm))
 

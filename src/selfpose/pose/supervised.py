@@ -51,10 +51,10 @@ from selfpose.evaluation.metrics import mpjpe, n_mpjpe
 from selfpose.models.heads import make_head
 from selfpose.models.temporal import ModelConfig, TemporalModel
 from selfpose.pose.features import extract, frames_to_tensor, read_arrays
-from selfpose.pose.fit import BestStep, FittedPose, PoseConfig, _batches, _spread
+from selfpose.pose.fit import BestStep, FittedPose, PoseConfig, _batches
 from selfpose.pose.labels import SPLIT_BY, label_subset, split_validation
 from selfpose.training.config import OptimConfig
-from selfpose.training.toolkit import Stepper, build_optimizer, progress_text
+from selfpose.training.toolkit import Stepper, build_optimizer, column_spread, progress_text
 from selfpose.utils.progress import progress_bar
 
 META = "supervised.json"
@@ -286,7 +286,7 @@ def train_supervised(train_ds: Dataset, cfg: SupervisedConfig, model: nn.Module 
     J = j3.shape[1]
     y = torch.from_numpy((j3 - j3[:, :1]).reshape(len(tr), 3 * J))
     if cfg.normalise == "zscore":
-        out_mean, out_std = _spread(y)
+        out_mean, out_std = column_spread(y)
     else:
         out_mean, out_std = torch.zeros(3 * J), torch.full((3 * J,), float(cfg.target_scale_mm))
     yn = ((y - out_mean) / out_std).to(dev)

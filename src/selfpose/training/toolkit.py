@@ -237,3 +237,17 @@ class Stepper:
     def _clip_advice(self) -> str:
         # Only pretraining's OptimConfig is a user-facing section with grad_clip.
         return ", set optim.grad_clip" if self.lr_key == "optim.lr" and not self.optim.grad_clip else ""
+
+
+def column_spread(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-column mean and std of ``x`` (N, D), ignoring NaN; a std < 1e-6 (a constant column) becomes 1.
+
+    The z-scoring statistics of the pose heads' and lifters' inputs and targets.
+    """
+    finite = torch.isfinite(x)
+    cnt = finite.sum(0).clamp_min(1)
+    z = torch.where(finite, x, torch.zeros_like(x))
+    mean = z.sum(0) / cnt
+    var = (torch.where(finite, x - mean, torch.zeros_like(x)) ** 2).sum(0) / cnt
+    std = var.sqrt()
+    return mean, torch.where(std < 1e-6, torch.ones_like(std), std)
