@@ -198,18 +198,27 @@ def fit_pose(
 @app.command("fit-lifter")
 def fit_lifter(
     data: Path = typer.Option(..., "--data", "-d", help="keypoint dataset with joints2d and joints3d (prepare mocap)"),
-    out: Path = typer.Option(..., "--out", "-o", help="lifter run folder to create"),
+    out: Path = typer.Option(..., "--out", "-o", help="lifter run folder (written in place, with checkpoints)"),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML of LifterConfig keys"),
-    overwrite: bool = typer.Option(False, help="replace an existing lifter run folder"),
+    labels_3d: Optional[str] = typer.Option(None, "--labels-3d",
+                                            help="comma-separated training subjects whose 3D labels are used; the "
+                                                 "others are 2D-only (pose_machine), e.g. S1"),
+    resume: bool = typer.Option(False, help="continue the run in OUT from its newest checkpoint (its config.yaml)"),
+    overwrite: bool = typer.Option(False, help="start again, deleting the files a lifter run writes in OUT"),
     set_: Optional[List[str]] = typer.Argument(None, metavar="[KEY=VALUE]...",
-                                               help="LifterConfig overrides, e.g. method=martinez steps=500"),
+                                               help="LifterConfig overrides, e.g. method=temporal_conv steps=500"),
 ) -> None:
-    """Train a 2D→3D lifter (default: martinez) on the training subjects' 2D/3D pairs; evaluate it with `evaluate`."""
-    from selfpose.config import load
-    from selfpose.lifting.train import LifterConfig, fit_lifter_run
+    """Train a 2D→3D lifter (martinez, temporal_conv, pose_machine) on the training subjects; score it with `evaluate`.
 
-    cfg = _run(load, LifterConfig, config, list(set_ or []))
-    info = _run(fit_lifter_run, data, out, cfg, overwrite=overwrite)
+    A method's name selects its reported defaults (`method=pose_machine`).
+    """
+    from selfpose.lifting.train import CONFIG_FILE, fit_lifter_run, load_lifter_config
+
+    overrides = list(set_ or []) + ([f"labels_3d={labels_3d}"] if labels_3d else [])
+    if resume and config is None and (out / CONFIG_FILE).is_file():
+        config = out / CONFIG_FILE   # the run's own config; overrides may change its budget
+    cfg = _run(load_lifter_config, config, overrides)
+    info = _run(fit_lifter_run, data, out, cfg, overwrite=overwrite, resume=resume)
     val = info.get("best_val_n_mpjpe")
     val_text = "no validation" if val is None else f"validation N-MPJPE {val:.1f} mm at step {info['best_step']}"
     typer.echo(f"{cfg.method} trained {info['steps_done']} steps on {info['train_frames']} frames in "
@@ -242,6 +251,12 @@ def evaluate(
     data: Path = typer.Option(..., "--data", "-d", help="dataset with 3D labels to evaluate on"),
     subjects: Optional[str] = typer.Option(None, help="comma-separated test subjects (default: all)"),
     as_json: bool = typer.Option(False, "--json", help="print the results as JSON"),
+    noise: Optional[bool] = typer.Option(None, "--noise/--no-noise",
+                                         help="lifter runs: 2D through the run's detector-noise model, or ground "
+                                              "truth (default: the run's test_noise)"),
+    correction: Optional[bool] = typer.Option(None, "--correction/--no-correction",
+                                              help="lifter runs: the method's test-time correction (default: the "
+                                                   "method's; pose_machine: on)"),
 ) -> None:
     """MPJPE, N-MPJPE, P-MPJPE overall and per action (and detection IoU for pose folders); written into the folder."""
     from selfpose.lifting.train import evaluate_lifter_run, is_lifter_run
@@ -250,7 +265,9 @@ def evaluate(
 
     chosen = subjects.split(",") if subjects else None
     if is_lifter_run(pose):
-        res = _run(evaluate_lifter_run, pose, data, subjects=chosen)
+        res = _run(evaluate_lifter_run, pose, data, subjects=chosen, noise=noise, correction=correction)
+    elif noise is not None or correction is not None:
+        _fail("--noise/--correction apply to lifter runs (from fit-lifter) only; drop them for a pose folder")
     elif not (pose / "pose.json").is_file():
         _fail(f"{pose} is not a pose folder (no pose.json, see `selfpose fit-pose`) nor a lifter run "
               "(no lifter.json, see `selfpose fit-lifter`)")

@@ -89,7 +89,8 @@ KINDS: dict[str, Kind] = {
     "pose": Kind(("pose.json", "pose_head", "pose_head.*", "encoder", "results.json", "results.md", "analysis"),
                  (("pose.json",),)),
     # a 2D→3D lifter run (fit-lifter): weights, config, validation curve, evaluate's results
-    "lifter": Kind(("lifter.json", "lifter.safetensors", "metrics.csv", "results.json", "results.md"),
+    "lifter": Kind(("lifter.json", "lifter.safetensors", "metrics.csv", "results.json", "results.md", "config.yaml",
+                    "checkpoints"),
                    (("lifter.json", "lifter.safetensors"),)),
     "benchmark": Kind(("data", "runs", "pose", "cells", "analysis", "results.json", "results.md", "cells.csv",
                        "*.png", "log.txt"), (("cells",),)),

@@ -14,6 +14,7 @@ from selfpose.config import ConfigError, load
 from selfpose.lifting.data import LiftingArrays, encode_2d, noisy_2d
 from selfpose.lifting.lifters import LIFTERS, max_norm_
 from selfpose.lifting.noise import NoiseConfig
+from selfpose.lifting.config import MartinezConfig
 from selfpose.lifting.train import LifterConfig, fit_lifter
 
 J = 17
@@ -30,8 +31,8 @@ def arrays(n: int = 64, seed: int = 0) -> LiftingArrays:
     return LiftingArrays(joints2d=j2, joints3d=j3, visible=np.ones((n, J), np.float32), image_hw=hw,
                          focal=np.tile(np.float32([1000, 1000]), (n, 1)), principal=hw / 2,
                          subjects=np.full(n, "S1"), actions=np.full(n, "walk"),
-                         takes=np.array([f"t{i % 4}" for i in range(n)]), sequences=np.array([f"t{i % 4}"
-                                                                                              for i in range(n)]),
+                         takes=np.array([f"t{i * 4 // n}" for i in range(n)]),
+                         sequences=np.array([f"t{i * 4 // n}" for i in range(n)]),   # 4 contiguous sequences
                          frame_ids=np.arange(n))
 
 
@@ -69,9 +70,9 @@ def test_noise_hook_is_seeded_and_marks_outside_joints_missing():
 
 
 def test_martinez_shapes_and_max_norm():
-    cfg = LifterConfig(width=32, blocks=2)
+    cfg = LifterConfig(martinez=MartinezConfig(width=32, blocks=2))
     net = LIFTERS["martinez"](53, 3 * J, cfg)
-    assert net(torch.randn(5, 53)).shape == (5, 3 * J)
+    assert net(torch.randn(5, 3, 53)).shape == (5, 3, 3 * J)   # frame by frame over a window
     with torch.no_grad():
         for p in net.parameters():
             p.mul_(50)
@@ -83,7 +84,7 @@ def test_martinez_shapes_and_max_norm():
 
 def test_loss_goes_down_on_a_fixed_batch():
     a = arrays(64)
-    cfg = LifterConfig(width=64, blocks=2, dropout=0.0, steps=150, batch_size=64, warmup_steps=0, eval_every=50,
+    cfg = LifterConfig(martinez=MartinezConfig(width=64, blocks=2, dropout=0.0), steps=150, batch_size=64, warmup_steps=0, eval_every=50,
                        lr=3e-3, val_fraction=0.0, threads=1)
     lifter = fit_lifter(a, cfg, None, progress=False)
     curve = lifter.info["curve"]
@@ -91,14 +92,14 @@ def test_loss_goes_down_on_a_fixed_batch():
     pred = lifter.predict(a)
     assert pred.shape == (64, J, 3) and np.allclose(pred[:, 0], 0)
     # with 2D noise at training time the loop still runs (fresh noise per batch)
-    noisy = fit_lifter(a, LifterConfig(width=16, steps=3, batch_size=16, val_fraction=0.0, train_noise=True,
+    noisy = fit_lifter(a, LifterConfig(martinez=MartinezConfig(width=16), steps=3, batch_size=16, val_fraction=0.0, train_noise=True,
                                        threads=1), None, progress=False)
     assert np.isfinite(noisy.predict(a)).all()
 
 
 def test_config_is_strict():
     with pytest.raises(ConfigError, match="unknown config key"):
-        load(LifterConfig, None, ["widht=3"])
+        load(LifterConfig, None, ["martinez.widht=3"])
     with pytest.raises(ConfigError, match="method"):
         load(LifterConfig, None, ["method=nope"])
     assert load(LifterConfig, None, ["noise.jitter_std_px=2", "train_subjects=S1,S5"]).train_subjects == ("S1", "S5")
@@ -116,7 +117,7 @@ def test_prepare_fit_evaluate_through_the_cli(tmp_path):
     r = run.invoke(app, ["prepare", "mocap", str(motion), "--out", str(ds), "max_frames=16"])
     assert r.exit_code == 0, r.output
     r = run.invoke(app, ["fit-lifter", "--data", str(ds), "--out", str(out), "train_subjects=train", "steps=6",
-                         "eval_every=3", "width=32", "batch_size=16", "threads=1"])
+                         "eval_every=3", "martinez.width=32", "batch_size=16", "threads=1"])
     assert r.exit_code == 0, r.output
     assert {"lifter.json", "lifter.safetensors", "metrics.csv"} <= {p.name for p in out.iterdir()}
     meta = json.loads((out / "lifter.json").read_text())
@@ -128,7 +129,7 @@ def test_prepare_fit_evaluate_through_the_cli(tmp_path):
     assert all(np.isfinite(res["overall"][k]) for k in ("mpjpe", "n_mpjpe", "p_mpjpe")) and res["per_action"]
     assert (out / "results.json").is_file() and (out / "results.md").is_file()
     # a second fit needs --overwrite, and replaces only the lifter run (results included)
-    r = run.invoke(app, ["fit-lifter", "--data", str(ds), "--out", str(out), "steps=2", "width=8", "batch_size=4",
+    r = run.invoke(app, ["fit-lifter", "--data", str(ds), "--out", str(out), "steps=2", "martinez.width=8", "batch_size=4",
                          "train_subjects=train", "--overwrite"])
     assert r.exit_code == 0, r.output
 

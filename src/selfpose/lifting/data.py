@@ -57,6 +57,11 @@ class LiftingArrays:
         principal: ``(N, 2)`` float32 ``(cx, cy)`` px; NaN likewise.
         subjects, actions, takes, sequences: ``(N,)`` str.
         frame_ids: ``(N,)`` int64 frame id within its take.
+        has3d: ``(N,)`` bool, whether the frame's 3D label was read (False for
+            2D-only subjects, whose ``joints3d`` rows are NaN and never read).
+
+    Each sequence's frames are contiguous and in time order (temporal lifters
+    cut their windows from them, :mod:`selfpose.lifting.windows`).
     """
 
     joints2d: np.ndarray
@@ -70,6 +75,12 @@ class LiftingArrays:
     takes: np.ndarray
     sequences: np.ndarray
     frame_ids: np.ndarray
+    has3d: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.has3d is None:
+            self.has3d = (np.zeros(len(self.joints2d), bool) if self.joints3d is None
+                          else np.isfinite(self.joints3d).all(axis=(1, 2)))
 
     def __len__(self) -> int:
         return len(self.joints2d)
@@ -84,8 +95,13 @@ class LiftingArrays:
         return LiftingArrays(**{k: pick(v) for k, v in self.__dict__.items()})
 
 
-def load_arrays(data: str | Path, subjects=None, require_3d: bool = True) -> LiftingArrays:
+def load_arrays(data: str | Path, subjects=None, require_3d: bool = True, labels_3d=None) -> LiftingArrays:
     """Read every frame of the store ``data`` (optionally only ``subjects``) for lifting.
+
+    ``labels_3d``: when given, only these subjects' 3D labels are read; the
+    other subjects' sequences are 2D-only (``has3d`` False, ``joints3d`` NaN) —
+    their ``joints3d`` array is never opened (the 2D-only training of
+    ``pose_machine`` must not see it; ``tests/lifting`` asserts this).
 
     Raises:
         LiftingDataError: no sequence selected, a sequence without ``joints2d``
@@ -110,10 +126,11 @@ def load_arrays(data: str | Path, subjects=None, require_3d: bool = True) -> Lif
                                    "(prepare the data with `selfpose prepare mocap`)")
         n = len(rec)
         parts["j2"].append(np.asarray(rec["joints2d"], np.float32))
-        if rec.has("joints3d"):
+        labelled = labels_3d is None or rec.meta.subject in labels_3d
+        if labelled and rec.has("joints3d"):
             j3 = np.asarray(rec["joints3d"], np.float32)
             parts["j3"].append(j3 - j3[:, PELVIS:PELVIS + 1])
-        elif require_3d:
+        elif require_3d and labelled:
             raise LiftingDataError(f"sequence {rec.id} of {data} has no joints3d; training and evaluation need 3D")
         else:
             parts["j3"].append(np.full((n, parts["j2"][-1].shape[1], 3), np.nan, np.float32))
@@ -125,14 +142,15 @@ def load_arrays(data: str | Path, subjects=None, require_3d: bool = True) -> Lif
             parts[key].append(np.full(n, v, dtype=object))
         parts["fid"].append(np.asarray(rec["frame_ids"], np.int64) if rec.has("frame_ids") else np.arange(n))
     j2 = np.concatenate(parts["j2"])
+    j3 = np.concatenate(parts["j3"])
     return LiftingArrays(
-        joints2d=j2, joints3d=np.concatenate(parts["j3"]),
+        joints2d=j2, joints3d=j3,
         visible=np.isfinite(j2).all(axis=-1).astype(np.float32),
         image_hw=np.concatenate(parts["hw"]), focal=np.concatenate(parts["f"]),
         principal=np.concatenate(parts["c"]),
         **{name: np.concatenate(parts[key]).astype(str) for name, key in
            (("subjects", "sub"), ("actions", "act"), ("takes", "take"), ("sequences", "seq"))},
-        frame_ids=np.concatenate(parts["fid"]))
+        frame_ids=np.concatenate(parts["fid"]), has3d=np.isfinite(j3).all(axis=(1, 2)))
 
 
 def _root(j2: np.ndarray, visible: np.ndarray) -> np.ndarray:
@@ -201,31 +219,39 @@ def fill_missing(x):
 def noisy_2d(arrays: LiftingArrays, index: np.ndarray, noise, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """The 2D of frames ``index`` with detector noise (:func:`selfpose.lifting.noise.corrupt`).
 
-    Each frame is treated as a clip of one frame (a single-frame lifter sees no
-    time: dropout runs reduce to their per-frame start probabilities). Joints
+    ``index`` is ``(B,)`` (each frame a clip of one frame: temporal dropouts
+    reduce to their per-frame start probabilities) or ``(B, T)`` windows of
+    consecutive frames (dropout runs then span frames of a window). Joints
     outside each frame's own image go missing when ``noise.outside_image ==
     "missing"``.
 
     Returns:
-        ``(joints2d (B, J, 2) px with NaN where missing, visible (B, J) 0/1)``.
+        ``(joints2d (*index.shape, J, 2) px with NaN where missing, visible (*index.shape, J) 0/1)``.
     """
     from selfpose.lifting.noise import corrupt, outside_mask
 
-    j2 = arrays.joints2d[index]
-    noisy, vis = corrupt(j2[:, None], noise, rng, image_size=None)
-    noisy, vis = noisy[:, 0], vis[:, 0]
+    index = np.asarray(index)
+    clips = index if index.ndim == 2 else index[:, None]
+    j2 = arrays.joints2d[clips]
+    noisy, vis = corrupt(j2, noise, rng, image_size=None)
     if noise.outside_image == "missing":
-        hw = arrays.image_hw[index]
+        hw = arrays.image_hw[clips]
         with np.errstate(invalid="ignore"):
-            gone = outside_mask(noisy, (hw[:, 0:1], hw[:, 1:2]))
+            gone = outside_mask(noisy, (hw[..., 0:1], hw[..., 1:2]))
         vis = np.where(gone, 0.0, vis).astype(np.float32)
         noisy = np.where(gone[..., None], np.nan, noisy).astype(np.float32)
-    return noisy, vis * arrays.visible[index]
+    vis = vis * arrays.visible[clips]
+    if index.ndim == 1:
+        noisy, vis = noisy[:, 0], vis[:, 0]
+    return noisy, vis
 
 
 def encode(arrays: LiftingArrays, index=None, input_norm: InputNorm = "focal", noise=None,
            rng: np.random.Generator | None = None) -> np.ndarray:
-    """:func:`encode_2d` of the frames ``index`` (default all), optionally through 2D ``noise`` (needs ``rng``)."""
+    """:func:`encode_2d` of the frames ``index`` (default all), optionally through 2D ``noise`` (needs ``rng``).
+
+    ``index`` may be ``(B,)`` frames or ``(B, T)`` windows; the result is ``(*index.shape, in_dim)``.
+    """
     idx = np.arange(len(arrays)) if index is None else np.asarray(index)
     if noise is not None:
         if rng is None:
@@ -233,4 +259,7 @@ def encode(arrays: LiftingArrays, index=None, input_norm: InputNorm = "focal", n
         j2, vis = noisy_2d(arrays, idx, noise, rng)
     else:
         j2, vis = arrays.joints2d[idx], arrays.visible[idx]
-    return encode_2d(j2, vis, arrays.image_hw[idx], arrays.focal[idx], arrays.principal[idx], input_norm)
+    flat = idx.reshape(-1)
+    x = encode_2d(j2.reshape(len(flat), *j2.shape[-2:]), vis.reshape(len(flat), -1), arrays.image_hw[flat],
+                  arrays.focal[flat], arrays.principal[flat], input_norm)
+    return x.reshape(*idx.shape, x.shape[-1])

@@ -1,20 +1,30 @@
-"""The lifter networks, by name: encoded 2D ``(B, in_dim)`` → pelvis-centred 3D ``(B, 3J)`` (z-scored).
+"""The lifter methods, by name: one registry that training, saving, evaluation and the benchmark go through.
 
-One registry (:data:`LIFTERS`) so that further methods (``temporal_conv``,
-``pose_machine``) plug into the same training, saving and evaluation:
-a builder takes ``(in_dim, out_dim, cfg)`` and returns an ``nn.Module``;
-:func:`apply_constraints` runs after every optimiser step.
+**The network contract.** Every lifter network maps a window of encoded,
+z-scored 2D frames ``(B, T, in_dim)`` to z-scored pelvis-centred 3D for the
+frames it can see whole, ``(B, T − before − after, 3J)``, where
+``net.context = (before, after)`` is how many input frames each output needs
+before and after its own frame (``(0, 0)`` for a single-frame lifter). Windows
+are cut and edge-padded by :mod:`selfpose.lifting.windows`.
+
+**A method** (:class:`LifterMethod`) is its network builder, the
+:class:`~selfpose.lifting.config.LifterConfig` keys its reported setting
+changes (``defaults``), how many target frames one training window holds
+(``clip``), the training stages (default: one stage of 3D MSE), what it does to
+its weights after a step (``constrain``), and optionally a test-time
+``correct`` hook. Register a new one with :func:`register_lifter`.
 
 * ``martinez`` — Martinez et al., ICCV 2017 ("a simple yet effective
   baseline"): linear → 1024 (BN, ReLU, dropout 0.5), 2 residual blocks of two
-  such layers, linear → 3J; the weights of every linear layer are kept within
-  a max-norm ball after each step (the paper's "max-norm constraint", radius 1:
-  each output unit's incoming weight vector has L2 norm ≤ ``max_norm``).
-  It is :class:`selfpose.models.heads.MartinezHead` plus that constraint.
+  such layers, linear → 3J; every linear layer's output rows are kept within a
+  max-norm ball (radius 1) after each step. Frame by frame.
+* ``temporal_conv`` — VideoPose3D's dilated temporal convolutions
+  (:mod:`selfpose.lifting.temporal_conv`), receptive field 27 by default.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
@@ -23,13 +33,32 @@ from torch import nn
 from selfpose.models.heads import MartinezHead
 
 
+class MartinezLifter(MartinezHead):
+    """:class:`MartinezHead` applied to every frame of a window: ``(B, T, D)`` → ``(B, T, out)``.
+
+    (A subclass, not a wrapper, so its weights keep the head's state-dict keys.)
+    """
+
+    context = (0, 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        return super().forward(x.reshape(b * t, d)).view(b, t, -1)
+
+
 def build_martinez(in_dim: int, out_dim: int, cfg) -> nn.Module:
-    """:class:`MartinezHead` of ``cfg.width`` × ``cfg.blocks`` residual blocks, dropout ``cfg.dropout``."""
-    return MartinezHead(in_dim, out_dim, width=cfg.width, blocks=cfg.blocks, dropout=cfg.dropout)
+    """:class:`MartinezLifter` of ``cfg.martinez`` (width × residual blocks, dropout)."""
+    m = cfg.martinez
+    return MartinezLifter(in_dim, out_dim, width=m.width, blocks=m.blocks, dropout=m.dropout)
 
 
-#: method name → builder ``(in_dim, out_dim, cfg) → nn.Module``.
-LIFTERS: dict[str, Callable[[int, int, object], nn.Module]] = {"martinez": build_martinez}
+def build_temporal_conv(in_dim: int, out_dim: int, cfg) -> nn.Module:
+    """:class:`~selfpose.lifting.temporal_conv.TemporalConvLifter` of ``cfg.temporal_conv``."""
+    from selfpose.lifting.temporal_conv import TemporalConvLifter
+
+    t = cfg.temporal_conv
+    return TemporalConvLifter(in_dim, out_dim, receptive_field=t.receptive_field, channels=t.channels,
+                              dropout=t.dropout, causal=t.causal)
 
 
 @torch.no_grad()
@@ -40,7 +69,63 @@ def max_norm_(module: nn.Module, max_norm: float) -> None:
             m.weight.copy_(torch.renorm(m.weight, p=2, dim=0, maxnorm=max_norm))
 
 
+def martinez_constraints(net: nn.Module, cfg) -> None:
+    """Max-norm after each step when ``cfg.martinez.max_norm`` is set."""
+    if cfg.martinez.max_norm:
+        max_norm_(net, float(cfg.martinez.max_norm))
+
+
+@dataclass(frozen=True)
+class LifterMethod:
+    """One lifter method (see the module docstring).
+
+    Attributes:
+        name: its registry key (also the name of its config section, when it has one).
+        build: ``(in_dim, out_dim, cfg) → nn.Module`` honouring the network contract.
+        defaults: LifterConfig keys (nested mapping) of the method's reported setting.
+        clip: ``cfg → int``, target frames per training window.
+        stages: ``(lifter, cfg) → list[Stage]`` (:mod:`selfpose.lifting.loop`); None = one stage of 3D MSE.
+        constrain: ``(net, cfg) → None`` after every optimiser step; None = nothing.
+        correct: test-time correction ``(lifter, x (B, T, D) normalised, y (B, T', 3J) z-scored, cfg)
+            → (y, stats dict)``; None = the method has none.
+        predict_clip: ``cfg → int``, target frames per window at prediction (None: 1024).
+        learns_from_2d_only: whether 2D-only training sequences (``labels_3d``) reach a loss.
+    """
+
+    name: str
+    build: Callable[[int, int, object], nn.Module]
+    defaults: dict = field(default_factory=dict)
+    clip: Callable[[object], int] = lambda cfg: 1
+    stages: Callable | None = None
+    constrain: Callable[[nn.Module, object], None] | None = None
+    correct: Callable | None = None
+    predict_clip: Callable[[object], int] | None = None
+    learns_from_2d_only: bool = False
+
+    def __call__(self, in_dim: int, out_dim: int, cfg) -> nn.Module:
+        return self.build(in_dim, out_dim, cfg)
+
+
+#: method name → :class:`LifterMethod`.
+LIFTERS: dict[str, LifterMethod] = {}
+
+
+def register_lifter(method: LifterMethod) -> LifterMethod:
+    """Add (or replace) a method in :data:`LIFTERS`; returns it."""
+    LIFTERS[method.name] = method
+    return method
+
+
+register_lifter(LifterMethod("martinez", build_martinez, constrain=martinez_constraints))
+# The CPU setting: VideoPose3D's layout at a quarter of its width (1024 → 256 channels), 8 target frames per
+# window and 128 windows per batch (1024 target frames, VideoPose3D's batch), so a step costs about what
+# martinez's costs and the 30-minute budget buys enough steps; configs/lifting_gpu.yaml has the full width.
+register_lifter(LifterMethod("temporal_conv", build_temporal_conv, clip=lambda cfg: cfg.temporal_conv.clip,
+                             defaults={"batch_size": 128}))
+
+
 def apply_constraints(module: nn.Module, cfg) -> None:
-    """What a method does to its weights after each optimiser step (``martinez``: max-norm when set)."""
-    if getattr(cfg, "max_norm", None):
-        max_norm_(module, float(cfg.max_norm))
+    """What ``cfg.method`` does to its weights after each optimiser step."""
+    fn = LIFTERS[cfg.method].constrain
+    if fn is not None:
+        fn(module, cfg)

@@ -1,0 +1,280 @@
+"""The lifters' training loop: stages of windows, validation, model selection, checkpoints, exact resume.
+
+A method trains in one or more :class:`Stage` s (``martinez`` and
+``temporal_conv``: one stage of 3D MSE; ``pose_machine``: transformer,
+projector, joint). Each step of a stage:
+
+1. draws ``batch_size`` windows with a generator seeded by ``(seed, stage, step)``
+   — so a resumed run draws exactly the batches the uninterrupted one would —
+   from the stage's frames (3D-labelled ones, or all of them for stages that
+   learn from 2D alone), each ``before + clip + after`` input frames long
+   (edge-padded within its sequence, :mod:`selfpose.lifting.windows`);
+2. takes their encoded 2D (precomputed once for ground-truth 2D; drawn afresh
+   through the detector-noise model per batch when ``train_noise``);
+3. computes the stage's loss, steps the stage's optimiser (the shared
+   toolkit: warm-up + cosine schedule, non-finite checks) and applies the
+   method's weight constraints.
+
+Every ``eval_every`` steps (and at a stage's end) it validates on held-out
+takes of the training subjects (N-MPJPE, mm) and keeps the stage's best step;
+the run ends with the final stage's best weights. Every ``checkpoint_every``
+steps it writes a checkpoint (weights, optimiser, RNG, curve, best-so-far) into
+``RUN/checkpoints/``; :func:`train_stages` with ``resume`` continues from the
+newest one exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from selfpose.lifting.data import LiftingArrays, encode
+from selfpose.lifting.model import Lifter, LifterError
+
+
+@dataclass
+class Batch:
+    """One training batch of windows.
+
+    Attributes:
+        x: ``(B, before + clip + after, in_dim)`` normalised encoded 2D (missing → 0).
+        y: ``(B, clip, 3J)`` z-scored pelvis-centred 3D of the target frames; NaN rows without 3D.
+        has3d: ``(B,)`` bool, every target frame of the window has a 3D label.
+        context: ``(before, after)``.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+    has3d: torch.Tensor
+    context: tuple[int, int]
+
+    @property
+    def targets_x(self) -> torch.Tensor:
+        """``(B, clip, in_dim)``: the inputs of the target frames themselves (what re-projection compares with)."""
+        before, after = self.context
+        return self.x[:, before:self.x.shape[1] - after]
+
+
+def mse_3d(lifter: Lifter, batch: Batch) -> tuple[torch.Tensor, dict]:
+    """Mean squared error of the network's z-scored 3D on the windows with 3D labels.
+
+    Shapes: ``net(batch.x)`` and ``batch.y`` are ``(B, clip, 3J)``; units: z-scores
+    of mm per output column. Returns ``(loss, {"mse": loss})``.
+    """
+    if not bool(batch.has3d.any()):
+        raise LifterError("a 3D-supervised stage drew a batch without any 3D label")
+    pred = lifter.net(batch.x[batch.has3d])
+    loss = torch.mean((pred - batch.y[batch.has3d]) ** 2)
+    return loss, {"mse": loss}
+
+
+@dataclass
+class Stage:
+    """One stage of a method's training.
+
+    Attributes:
+        name: shown in progress and in ``metrics.csv``'s ``stage`` column.
+        steps: optimiser steps.
+        loss: ``(lifter, batch) → (loss, terms)``.
+        params: ``net → parameters`` this stage optimises (default: all).
+        sample: ``labelled`` draws windows whose targets have 3D labels; ``all`` any window.
+        lr: this stage's peak learning rate (None: ``cfg.lr``).
+        train_mode: ``net → None`` that sets train/eval modes (default ``net.train()``).
+    """
+
+    name: str
+    steps: int
+    loss: Callable[[Lifter, Batch], tuple[torch.Tensor, dict]] = mse_3d
+    params: Callable[[nn.Module], Iterable[nn.Parameter]] = lambda net: net.parameters()
+    sample: Literal["labelled", "all"] = "labelled"
+    lr: float | None = None
+    train_mode: Callable[[nn.Module], None] | None = None
+
+
+def default_stages(lifter: Lifter, cfg) -> list[Stage]:
+    """One stage of 3D MSE for ``cfg.steps`` steps (``martinez``, ``temporal_conv``)."""
+    return [Stage("lift", cfg.steps)]
+
+
+def config_hash(cfg) -> str:
+    """sha256 (16 hex) of the config without the keys that may change on resume (budget, logging)."""
+    from selfpose.config import to_dict
+
+    d = {k: v for k, v in to_dict(cfg).items()
+         if k not in ("max_seconds", "threads", "checkpoint_every", "keep_checkpoints")}
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class _Sampler:
+    """Windows of one stage's frames (see the module docstring, step 1)."""
+
+    def __init__(self, train: LiftingArrays, labelled_only: bool, clip: int, context: tuple[int, int]):
+        from selfpose.lifting.windows import sequence_bounds
+
+        self.starts, self.ends = sequence_bounds(train.sequences)
+        self.candidates = np.flatnonzero(train.has3d) if labelled_only else np.arange(len(train))
+        if not len(self.candidates):
+            raise LifterError("no training frame with a 3D label; a lifter needs some (labels_3d=...)")
+        self.clip, self.context = clip, context
+
+    def draw(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(inputs (n, before + clip + after), targets (n, clip))`` flat indices."""
+        from selfpose.lifting.windows import context_index
+
+        f = self.candidates[rng.integers(len(self.candidates), size=n)]
+        s, e = self.starts[f], self.ends[f]
+        first = np.minimum(f, np.maximum(s, e - self.clip))   # a whole clip inside the sequence when it fits
+        return context_index(s, e, first, self.clip, *self.context)
+
+
+def _checkpoint_state(net, opt, best, stage_i, stage_step, step, curve, elapsed, cfg) -> tuple[dict, dict, dict]:
+    from selfpose.training.checkpoint import rng_state
+
+    model = {f"net.{k}": v for k, v in net.state_dict().items()}
+    if best.state is not None:
+        model.update({f"best.{k}": v for k, v in best.state.items()})
+    state = {"stage": stage_i, "stage_step": stage_step, "config_hash": config_hash(cfg), "rng": rng_state(),
+             "best": {"value": None if best.state is None else best.value, "step": best.step, "stale": best.stale},
+             "curve": curve, "elapsed": elapsed}
+    return model, opt.state_dict(), state
+
+
+def train_stages(lifter: Lifter, train: LiftingArrays, val: LiftingArrays | None, cfg, stages: list[Stage],
+                 run_dir: str | Path | None = None, resume: bool = False, progress: bool = True) -> dict:
+    """Run ``stages`` on ``lifter.net`` (in place); returns facts (curve, best step, steps done, seconds).
+
+    Args:
+        train: training frames (windows are cut from them); ``has3d`` says which have 3D.
+        val: held-out frames with 3D (whole sequences), or None (keep each stage's last step).
+        run_dir: where checkpoints go (None: no checkpoints).
+        resume: continue from ``run_dir``'s newest checkpoint (its config must match, except budget keys).
+    """
+    from selfpose.evaluation.metrics import mpjpe, n_mpjpe
+    from selfpose.pose.fit import BestStep
+    from selfpose.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, set_rng_state
+    from selfpose.training.toolkit import Stepper, build_optimizer, progress_text
+    from selfpose.utils.progress import progress_bar
+
+    net = lifter.net
+    method = lifter.method
+    clip = int(method.clip(cfg))
+    noise = cfg.noise if cfg.train_noise else None
+    xn = None if noise is not None else lifter.normalise(torch.from_numpy(encode(train, None, cfg.input_norm)))
+    J = lifter.num_joints
+    y = torch.from_numpy(np.nan_to_num(train.joints3d.reshape(len(train), 3 * J), nan=np.nan))
+    yn = (y - lifter.out_mean) / lifter.out_std
+    xv = yv = None
+    if val is not None and len(val):
+        xv = lifter.encode_sequences(val, cfg.noise if cfg.test_noise else None, seed=cfg.seed + 1)
+        yv = torch.from_numpy(val.joints3d)
+
+    # Where to start: a checkpoint's stage and step, or the beginning.
+    start_stage, start_step, curve, elapsed0 = 0, 0, [], 0.0
+    saved = None
+    if resume:
+        ck = latest_checkpoint(run_dir) if run_dir is not None else None
+        if ck is None:
+            raise LifterError(f"{run_dir} has no checkpoint to resume from; run fit-lifter without --resume")
+        tensors, saved_opt, ck = load_checkpoint(ck)
+        saved = ck.state
+        if saved.get("config_hash") != config_hash(cfg):
+            raise LifterError(f"{run_dir}'s checkpoint was trained with another config; resume with the run's own "
+                              "config (only max_seconds, threads and checkpoint keys may change) or --overwrite")
+        net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+        start_stage, start_step = int(saved["stage"]), int(saved["stage_step"])
+        curve, elapsed0 = list(saved["curve"]), float(saved["elapsed"])
+        best_saved = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+
+    global_step = sum(s.steps for s in stages[:start_stage]) + start_step
+    threads = torch.get_num_threads()
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    t0 = time.perf_counter() - elapsed0
+    out_of_time = False
+    best = BestStep(None)
+    try:
+        with progress_bar(None if progress else False) as bar:
+            for si in range(start_stage, len(stages)):
+                stage = stages[si]
+                params = [p for p in stage.params(net) if p.requires_grad]
+                optim = cfg.optim()
+                if stage.lr is not None:
+                    optim.lr = stage.lr
+                opt = build_optimizer(params, optim, fused=True, lr_key="lr")
+                stepper = Stepper(opt, optim, stage.steps, lr_key="lr", defer_check=True)
+                sampler = _Sampler(train, stage.sample == "labelled", clip, lifter.context)
+                best = BestStep(None)
+                first = 1
+                if saved is not None and si == start_stage:
+                    opt.load_state_dict(saved_opt)
+                    set_rng_state(saved["rng"])
+                    b = saved["best"]
+                    if b["value"] is not None:
+                        best.value, best.step, best.stale, best.state = b["value"], b["step"], b["stale"], best_saved
+                    first = start_step + 1
+                task = bar.add_task(f"{cfg.method}: {stage.name}", total=stage.steps, completed=first - 1)
+                loss_sum, loss_n, t_win = torch.zeros(()), 0, time.perf_counter()
+                step = first - 1
+                for step in range(first, stage.steps + 1):
+                    global_step += 1
+                    rng = np.random.default_rng([cfg.seed, si, step])
+                    inp, tgt = sampler.draw(rng, cfg.batch_size)
+                    if noise is None:
+                        xb = xn[torch.from_numpy(inp)]
+                    else:   # fresh detector noise per batch, reproducible from (seed, stage, step)
+                        xb = lifter.normalise(torch.from_numpy(encode(train, inp, cfg.input_norm, noise, rng)))
+                    batch = Batch(xb, yn[torch.from_numpy(tgt)], torch.from_numpy(train.has3d[tgt].all(axis=1)),
+                                  lifter.context)
+                    (stage.train_mode or (lambda m: m.train()))(net)
+                    lr = stepper.set_lr(step - 1)
+                    loss, terms = stage.loss(lifter, batch)
+                    stepper.step(loss, step - 1, terms)
+                    if method.constrain is not None:
+                        method.constrain(net, cfg)
+                    loss_sum += loss.detach()
+                    loss_n += 1
+                    out_of_time = cfg.max_seconds is not None and time.perf_counter() - t0 > cfg.max_seconds
+                    last = step == stage.steps or out_of_time
+                    if step % cfg.eval_every == 0 or last:
+                        stepper.check()
+                        now = time.perf_counter()
+                        row = {"step": global_step, "stage": stage.name, "stage_step": step,
+                               "train_loss": float(loss_sum) / loss_n, "lr": lr}
+                        bar.update(task, completed=step, description=progress_text(
+                            f"{cfg.method}: {stage.name}", row["train_loss"], (now - t_win) / loss_n))
+                        loss_sum, loss_n, t_win = torch.zeros(()), 0, now
+                        if xv is not None:
+                            pv = torch.from_numpy(lifter.predict(val, raw=xv, correction=False))
+                            row["val_mpjpe"] = float(mpjpe(pv, yv))
+                            row["val_n_mpjpe"] = float(n_mpjpe(pv, yv))
+                            best.update(row["val_n_mpjpe"], global_step, net)
+                        row["time"] = time.perf_counter() - t0
+                        curve.append(row)
+                    if run_dir is not None and cfg.checkpoint_every and (global_step % cfg.checkpoint_every == 0
+                                                                        or last):
+                        model_sd, opt_sd, st = _checkpoint_state(net, opt, best, si, step, global_step, curve,
+                                                                 time.perf_counter() - t0, cfg)
+                        save_checkpoint(run_dir, global_step, model_sd, opt_sd, st, keep=cfg.keep_checkpoints)
+                    if out_of_time:
+                        break
+                saved = None
+                if out_of_time:
+                    break
+    finally:
+        torch.set_num_threads(threads)
+    if best.state is not None:
+        net.load_state_dict(best.state)
+    net.eval()
+    return {"curve": curve, "steps_done": global_step, "best_step": best.step if best.state is not None else global_step,
+            "best_val_n_mpjpe": None if best.state is None else best.value, "stopped_early": out_of_time,
+            "train_seconds": time.perf_counter() - t0, "train_frames": len(train),
+            "train_frames_3d": int(train.has3d.sum()), "val_frames": 0 if val is None else len(val)}
+
