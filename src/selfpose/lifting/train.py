@@ -87,6 +87,15 @@ def build_lifter(train: LiftingArrays, cfg: LifterConfig) -> Lifter:
     return Lifter(net, cfg, in_mean, in_std, out_mean, out_std, J)
 
 
+def _check_2d_only(train: LiftingArrays, cfg: LifterConfig) -> None:
+    """Refuse 2D-only subjects for a method that cannot learn from them (they would be silently ignored)."""
+    from selfpose.lifting.lifters import LIFTERS
+
+    if not LIFTERS[cfg.method].learns_from_2d_only and not train.has3d.all() and cfg.labels_3d:
+        raise LifterError(f"{cfg.method} learns from 3D labels only: the 2D-only subjects would be ignored; "
+                          "use method=pose_machine, or drop labels_3d (and train_subjects) to the 3D-labelled ones")
+
+
 def fit_lifter(train: LiftingArrays, cfg: LifterConfig, val: LiftingArrays | None = None, progress: bool = True,
                run_dir=None, resume: bool = False) -> Lifter:
     """Train ``cfg.method`` on ``train``; keep the final stage's best step on ``val``.
@@ -106,9 +115,7 @@ def fit_lifter(train: LiftingArrays, cfg: LifterConfig, val: LiftingArrays | Non
         raise LifterError(f"need at least 2 training frames with 3D, got {int(train.has3d.sum())}")
     lifter = build_lifter(train, cfg)
     method = lifter.method
-    if not method.learns_from_2d_only and not train.has3d.all() and cfg.labels_3d:
-        raise LifterError(f"{cfg.method} learns from 3D labels only: the 2D-only subjects would be ignored; "
-                          "use method=pose_machine, or drop labels_3d (and train_subjects) to the 3D-labelled ones")
+    _check_2d_only(train, cfg)
     stages = (method.stages or default_stages)(lifter, cfg)
     lifter.info = train_stages(lifter, train, val, cfg, stages, run_dir=run_dir, resume=resume, progress=progress)
     return lifter
@@ -146,6 +153,7 @@ def fit_lifter_run(data, out, cfg: LifterConfig, overwrite: bool = False, resume
 
     check()   # before reading the data: a refusal costs nothing and creates nothing
     arrays = load_arrays(data, cfg.train_subjects or None, labels_3d=cfg.labels_3d or None)
+    _check_2d_only(arrays, cfg)
     train, val = split_train_val(arrays, cfg)
     with inplace_output(out, KIND, inputs=[data]):
         check()
