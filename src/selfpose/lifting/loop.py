@@ -160,6 +160,7 @@ def train_stages(lifter: Lifter, train: LiftingArrays, val: LiftingArrays | None
     from selfpose.evaluation.metrics import mpjpe, n_mpjpe
     from selfpose.pose.fit import BestStep
     from selfpose.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, set_rng_state
+    from selfpose.training.logs import write_metrics
     from selfpose.training.toolkit import Stepper, build_optimizer, progress_text
     from selfpose.utils.progress import progress_bar
 
@@ -258,6 +259,8 @@ def train_stages(lifter: Lifter, train: LiftingArrays, val: LiftingArrays | None
                             best.update(row["val_n_mpjpe"], global_step, net)
                         row["time"] = time.perf_counter() - t0
                         curve.append(row)
+                        if run_dir is not None:   # the curve so far, readable while the run trains
+                            write_metrics(run_dir, curve)
                     if run_dir is not None and cfg.checkpoint_every and (global_step % cfg.checkpoint_every == 0
                                                                         or last):
                         model_sd, opt_sd, st = _checkpoint_state(net, opt, best, si, step, global_step, curve,
