@@ -17,6 +17,7 @@ from selfpose.lifting.noise import (
     jitter,
     missing_mask,
     outliers,
+    outside_mask,
     sample_rng,
     swap_limbs,
     zero_noise,
@@ -317,3 +318,15 @@ def test_dtypes_and_one_joint_skeletons():
     out, hit = outliers(one, 0.5, 50.0, 1.0, np.random.default_rng(0))
     moved = np.linalg.norm(out - one, axis=-1)
     assert hit.any() and (moved[hit] >= 25 - 1e-6).all() and (moved[~hit] == 0).all()
+
+
+def test_outside_mask_on_non_square_images_and_per_frame_sizes():
+    # (x, y) px in an image of H=500, W=1000: x may reach 999.5, y only 499.5
+    j = np.array([[[10, 10], [900, 10], [10, 900], [999.5, 499.5], [1000, 10], [-0.6, 10], [np.nan, 10]]],
+                 np.float32)
+    want = np.array([[False, False, True, False, True, True, True]])
+    np.testing.assert_array_equal(outside_mask(j, (500, 1000)), want)
+    np.testing.assert_array_equal(outside_mask(j[..., ::-1], (1000, 500)), want)   # transposed image
+    # one size per frame (arrays broadcasting against (N, J)) gives the same answer
+    hw = np.array([[500.0, 1000.0]])
+    np.testing.assert_array_equal(outside_mask(j, (hw[:, 0:1], hw[:, 1:2])), want)
