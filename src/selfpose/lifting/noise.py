@@ -345,6 +345,8 @@ def _swap_limbs_(j: np.ndarray, prob: float, rng: np.random.Generator, limbs) ->
                                   f"{J} (swaps need the H36M17 order)")
     frames = j.reshape(-1, J, 2)
     hit = _bernoulli_indices(frames.shape[0] * L, prob, rng)
+    if hit.size == 0:                      # the common case at ~0.5% per frame and limb
+        return hit
     frame, limb = np.divmod(hit, L)
     # Every limb reads the unswapped joints before any limb writes (limbs sharing joints: the last one wins).
     moves = []
