@@ -17,6 +17,7 @@ from selfpose.lifting.noise import (
     jitter,
     missing_mask,
     outliers,
+    outside_mask,
     sample_rng,
     swap_limbs,
     zero_noise,
@@ -246,3 +247,86 @@ def test_wrong_joint_count_or_shape_is_a_one_line_error():
     cfg = NoiseConfig(jitter_joint_scale=(), swap_prob=0)
     noisy, vis = corrupt(np.zeros((5, 15, 2)), cfg, np.random.default_rng(0))
     assert noisy.shape == (5, 15, 2) and vis.shape == (5, 15)
+
+
+def test_dropout_mask_follows_the_markov_chain_from_frame_zero():
+    # The event-form draw must give the chain's exact transient: P(missing at t) from m_0 = p,
+    # m_t = m_{t-1}(1 - q) + (1 - m_{t-1}) p, and P(missing at t | missing at t-1) = 1 - q.
+    p, L, T = 0.05, 4.0, 24
+    q = 1 / L
+    mask = dropout_mask((60000, T, 1), p, L, np.random.default_rng(4))[..., 0]
+    m = [p]
+    for _ in range(1, T):
+        m.append(m[-1] * (1 - q) + (1 - m[-1]) * p)
+    n = mask.shape[0]
+    for t in range(T):
+        assert abs(mask[:, t].mean() - m[t]) < binomial_tol(n, m[t])
+    stay = (mask[:, 1:] & mask[:, :-1]).sum() / mask[:, :-1].sum()
+    assert abs(stay - (1 - q)) < binomial_tol(int(mask[:, :-1].sum()), 1 - q)
+
+
+@pytest.mark.parametrize("p", [0.002, 0.05, 0.3, 1.0])
+def test_missing_rate_on_sparse_and_dense_draws(p):
+    m = missing_mask((400, 32, 17), p, np.random.default_rng(0))
+    assert m.shape == (400, 32, 17) and m.dtype == bool
+    assert abs(m.mean() - p) < binomial_tol(m.size, p) + 1e-12
+    # independent of position: the rate is the same in each half of the flat order
+    flat = m.reshape(-1)
+    assert abs(flat[: flat.size // 2].mean() - flat[flat.size // 2:].mean()) < 2 * binomial_tol(flat.size // 2, p) + 1e-12
+
+
+def test_clip_batches_are_reproducible_and_dropouts_run_along_time():
+    x = poses((64, 32, 17))
+    cfg = NoiseConfig(dropout_joint_prob=0.02, dropout_mean_frames=6)
+    a = corrupt(x, cfg, sample_rng(0, 3, 1), (1000, 1000))
+    b = corrupt(x, cfg, sample_rng(0, 3, 1), (1000, 1000))
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    # runs along T: a missing joint is much more often missing in the next frame than the overall rate
+    gone = a[1] == 0
+    after = (gone[:, 1:] & gone[:, :-1]).sum() / gone[:, :-1].sum()
+    assert after > 0.5 > 3 * gone.mean()
+
+
+@pytest.mark.parametrize("mode", ["swap_prob", "outlier_prob", "missing_prob", "dropout_joint_prob",
+                                  "dropout_person_prob"])
+def test_switching_any_mode_leaves_jitter_and_the_masks_of_others(mode):
+    x = poses((8, 40, 17))
+    on = NoiseConfig(**{mode: 0.05})
+    off = NoiseConfig(**{mode: 0.0})
+    (a, va), (b, vb) = (corrupt(x, c, np.random.default_rng(9)) for c in (on, off))
+    both = (va > 0) & (vb > 0)
+    same = (a == b).all(axis=-1) & both
+    if mode in ("missing_prob", "dropout_joint_prob", "dropout_person_prob"):
+        assert same[both].all()                 # only the mask changed
+        assert (va <= vb).all() and va.sum() < vb.sum()
+    else:
+        assert 0.7 < same[both].mean() < 1.0    # only the hit joints moved
+        np.testing.assert_array_equal(va, vb)   # the masks are untouched (no image bounds here)
+    # and jitter on/off leaves every mask as it was
+    nj = NoiseConfig(**{mode: 0.05}, jitter_std_px=0.0)
+    np.testing.assert_array_equal(corrupt(x, nj, np.random.default_rng(9))[1], va)
+
+
+def test_dtypes_and_one_joint_skeletons():
+    x = poses((3, 10, 17))
+    assert corrupt(x.astype(np.float64), NoiseConfig(), np.random.default_rng(0))[0].dtype == np.float64
+    assert corrupt(np.rint(x).astype(np.int32), NoiseConfig(), np.random.default_rng(0))[0].dtype == np.float64
+    assert corrupt(x, NoiseConfig(), np.random.default_rng(0))[0].dtype == np.float32
+    # one joint: an outlier cannot jump onto another joint, it is displaced
+    one = np.zeros((2000, 1, 2))
+    out, hit = outliers(one, 0.5, 50.0, 1.0, np.random.default_rng(0))
+    moved = np.linalg.norm(out - one, axis=-1)
+    assert hit.any() and (moved[hit] >= 25 - 1e-6).all() and (moved[~hit] == 0).all()
+
+
+def test_outside_mask_on_non_square_images_and_per_frame_sizes():
+    # (x, y) px in an image of H=500, W=1000: x may reach 999.5, y only 499.5
+    j = np.array([[[10, 10], [900, 10], [10, 900], [999.5, 499.5], [1000, 10], [-0.6, 10], [np.nan, 10]]],
+                 np.float32)
+    want = np.array([[False, False, True, False, True, True, True]])
+    np.testing.assert_array_equal(outside_mask(j, (500, 1000)), want)
+    np.testing.assert_array_equal(outside_mask(j[..., ::-1], (1000, 500)), want)   # transposed image
+    # one size per frame (arrays broadcasting against (N, J)) gives the same answer
+    hw = np.array([[500.0, 1000.0]])
+    np.testing.assert_array_equal(outside_mask(j, (hw[:, 0:1], hw[:, 1:2])), want)
