@@ -117,8 +117,8 @@ def test_runs_caches_resumes_and_reports(tmp_path, monkeypatch):
     lines = []
     res = run_lifting_benchmark(cfg, work, progress=False, log=lines.append)
     cells = res["cells"]
-    lifters = [k for k in cells if not k.startswith("mean_pose")]
-    assert len(lifters) == 5 + 4 + 2 * 1 + 2 * 2 and len(cells) == len(lifters) + 3
+    lifters = [k for k in cells if not k.startswith(("mean_pose", "nearest_2d"))]
+    assert len(lifters) == 5 + 4 + 2 * 1 + 2 * 2 and len(cells) == len(lifters) + 2 * 3
     assert set(res["computed"]) == set(cells) and len(lines) == len(cells)
     for k in lifters:
         c = cells[k]
@@ -136,6 +136,8 @@ def test_runs_caches_resumes_and_reports(tmp_path, monkeypatch):
     assert cells["martinez_noisy_all_s0"]["eval"]["off"]["mpjpe"] != cells["martinez_gt_all_s0"]["eval"]["off"]["mpjpe"]
     ref = cells["mean_pose_all"]["eval"]["off"]
     assert ref["mpjpe"] > 0 and ref["frames"] == cells["martinez_gt_all_s0"]["eval"]["off"]["frames"]
+    near = cells["nearest_2d_all"]
+    assert near["input"] == "gt" and 0 < near["eval"]["off"]["mpjpe"] and near["train"]["stride"] == 4
 
     md = (work / "results.md").read_text()
     assert "Command:" in md and "CPUs" in md and "commit" in md and "45.5" in md and "40.1" in md and "35.3" in md
@@ -199,9 +201,21 @@ def test_cli_dispatches_on_kind(tmp_path):
 
     p = tmp_path / "lift.yaml"
     p.write_text(yaml.safe_dump({**TINY, "kind": "lifting", "methods": [], "per_method": {},
-                                 "label_sets": ["all"], "lifter": {}}))
+                                 "label_sets": ["all"], "lifter": {}, "references": ["mean_pose"]}))
     r = CliRunner().invoke(app, ["benchmark", "--config", str(p), "--work", str(tmp_path / "w")])
     assert r.exit_code == 0, r.output
     assert "1 piece(s) computed, 1 cells" in r.output and (tmp_path / "w" / "results.md").is_file()
     r = CliRunner().invoke(app, ["benchmark", "--config", str(p), "--work", str(tmp_path / "w"), "pose_steps=3"])
     assert r.exit_code == 2 and "unknown config key 'pose_steps'" in r.output and "Traceback" not in r.output
+
+
+def test_nearest_2d_reference_finds_the_training_frame_itself(tmp_path):
+    """Tested on frames it was given (stride 1), the nearest-2D lookup returns their own 3D: error 0."""
+    from selfpose.bench.lifting import nearest_2d_cell, prepare_data
+
+    cfg = from_dict(LiftingBenchmarkConfig, {**TINY, "methods": []})
+    data = prepare_data(cfg, tmp_path, progress=False)
+    same = nearest_2d_cell(data, ["test"], ["test"], stride=1)["eval"]["off"]
+    assert same["mpjpe"] == pytest.approx(0.0, abs=1e-3) and same["frames"] > 0
+    other = nearest_2d_cell(data, ["train"], ["test"], stride=3)["eval"]["off"]
+    assert other["mpjpe"] > 1.0

@@ -17,8 +17,13 @@ a config without ``kind`` or with ``kind: lab`` is the image benchmark of
    It records MPJPE, N-MPJPE, P-MPJPE (overall, action average, per action,
    mm), the training facts (seconds, steps, best step), the evaluation's
    frames/s and the correction's rule counts into ``WORK/cells/<cell>.json``.
-3. References (no 2D read): ``mean_pose`` predicts the mean pelvis-centred
-   3D pose of the label set's 3D-labelled training frames for every test frame.
+3. References that expose shortcuts (no learning): ``mean_pose`` predicts the
+   mean pelvis-centred 3D pose of the label set's 3D-labelled training frames
+   for every test frame (it reads no 2D: it is also what any lifter fed a
+   constant input converges to under its MSE loss, so no separate "no-2D
+   lifter" is trained); ``nearest_2d`` looks up the training frame whose
+   ground-truth 2D is nearest (retrieval: how far memorising the training
+   motion goes on the same skeleton).
 4. The report (:mod:`selfpose.bench.lifting_report`): ``WORK/results.md``,
    ``results.json``, ``cells.csv``, ``lifting.png``; copied to ``publish``
    (``PREFIX.md``/``PREFIX.png``) when the config names one.
@@ -195,6 +200,40 @@ def mean_pose_cell(data: Path, subjects_3d, test_subjects) -> dict:
             "eval": {"off": _summary(res)}}
 
 
+def nearest_2d_cell(data: Path, subjects_3d, test_subjects, stride: int, batch: int = 2048) -> dict:
+    """Reference: for every test frame, the 3D of the training frame whose ground-truth 2D is nearest (mm).
+
+    A retrieval shortcut (no learning): 2D root-centred and divided by the focal
+    length (:func:`selfpose.lifting.data.encode`'s coordinate columns; missing
+    joints count as 0), Euclidean nearest neighbour among every ``stride``-th
+    3D-labelled frame of ``subjects_3d``. What a lifter must beat to show it
+    does more than look motion up: the test subject performs the training
+    subjects' actions on the same skeleton.
+    """
+    import numpy as np
+    import torch
+
+    from selfpose.evaluation.metrics import evaluate_poses
+    from selfpose.lifting.data import encode, load_arrays
+
+    train = load_arrays(data, list(subjects_3d))
+    train = train.subset(np.flatnonzero(train.has3d)[::stride])
+    test = load_arrays(data, list(test_subjects))
+    J = train.num_joints
+    t0 = time.perf_counter()
+    a = torch.from_numpy(np.nan_to_num(encode(train, None, "focal")[:, :2 * J]))
+    b = torch.from_numpy(np.nan_to_num(encode(test, None, "focal")[:, :2 * J]))
+    a2 = (a * a).sum(1)
+    nearest = torch.cat([torch.argmin(a2[None] - 2 * b[i:i + batch] @ a.T, dim=1)   # |b|² is the same per row
+                         for i in range(0, len(b), batch)]).numpy()
+    seconds = time.perf_counter() - t0
+    res = evaluate_poses(train.joints3d[nearest], test.joints3d, actions=list(test.actions))
+    res.update({"num_samples": len(test), "excluded_frames": 0, "seconds": seconds,
+                "frames_per_second": len(test) / max(seconds, 1e-9)})
+    return {"train": {"train_frames_3d": len(train), "subjects_3d": sorted(set(subjects_3d)), "stride": stride},
+            "eval": {"off": _summary(res)}}
+
+
 def run_lifting_benchmark(cfg: LiftingBenchmarkConfig, work: str | Path, progress: bool = True,
                           log: Callable[[str], None] = print) -> dict:
     """Run every missing cell of ``cfg`` in ``work`` (locked while it runs) and write the report.
@@ -240,6 +279,19 @@ def _run(cfg: LiftingBenchmarkConfig, work: Path, progress: bool, log: Callable[
             cells[key] = _cell(work / "cells" / f"{key}.json", made_with, computed, key, _quiet,
                                lambda sub=subjects_3d: mean_pose_cell(data, sub, cfg.test_subjects),
                                name="mean_pose", method="mean_pose", input="any", labels=ls, seed=cfg.seeds[0])
+            if key in computed:
+                log(_line(key, cells[key]))
+    if "nearest_2d" in cfg.references:
+        for ls in cfg.label_sets:
+            subs = label_set(cfg, ls)
+            subjects_3d = subs["labels_3d"] or subs["train_subjects"]
+            key = f"nearest_2d_{ls}"
+            made_with = {"subjects_3d": sorted(subjects_3d), "data": where, "test": list(cfg.test_subjects),
+                         "stride": cfg.nearest_stride}
+            cells[key] = _cell(work / "cells" / f"{key}.json", made_with, computed, key, _quiet,
+                               lambda sub=subjects_3d: nearest_2d_cell(data, sub, cfg.test_subjects,
+                                                                       cfg.nearest_stride),
+                               name="nearest_2d", method="nearest_2d", input="gt", labels=ls, seed=cfg.seeds[0])
             if key in computed:
                 log(_line(key, cells[key]))
     stamp = work / "data" / "keypoints.json"

@@ -18,8 +18,9 @@ INPUTS = ("gt", "noisy")
 #: 3D label sets: ``all`` (3D of every training subject), ``s1`` (train on the ``few_3d`` subjects only),
 #: ``s1_2d`` (every training subject, 3D of ``few_3d`` only: the others are 2D-only).
 LABEL_SETS = ("all", "s1", "s1_2d")
-#: Reference rows that expose shortcuts (no lifter): the mean pelvis-centred training pose for every test frame.
-REFERENCES = ("mean_pose",)
+#: Reference rows that expose shortcuts (no lifter): the mean pelvis-centred training pose for every test frame;
+#: the 3D of the training frame with the nearest ground-truth 2D (retrieval).
+REFERENCES = ("mean_pose", "nearest_2d")
 
 
 def _registered() -> tuple[str, ...]:
@@ -79,7 +80,9 @@ class LiftingBenchmarkConfig:
         train_subjects: the training subjects (label set ``all``).
         few_3d: the subjects whose 3D the ``s1`` and ``s1_2d`` label sets use.
         test_subjects: every cell is scored on these (never trained on).
-        references: reference rows (:data:`REFERENCES`).
+        references: reference rows (:data:`REFERENCES`; see :mod:`selfpose.bench.lifting`).
+        nearest_stride: ``nearest_2d`` searches every this-many-th training frame
+            (1 = all; the cost grows with training × test frames).
         seeds: seeds of the cells matched by ``all_seeds_for``; every other cell runs ``seeds[0]``.
         all_seeds_for: ``method/input/label_set`` patterns (``*`` matches any part,
             e.g. ``pose_machine/*/*``) of the cells that run every seed: where the
@@ -101,6 +104,7 @@ class LiftingBenchmarkConfig:
     few_3d: tuple[str, ...] = ("S1",)
     test_subjects: tuple[str, ...] = ("S8",)
     references: tuple[str, ...] = REFERENCES
+    nearest_stride: int = 4
     seeds: tuple[int, ...] = (0, 1)
     all_seeds_for: tuple[str, ...] = ("pose_machine/gt/all", "martinez/gt/all", "pose_machine/gt/s1",
                                       "pose_machine/gt/s1_2d", "pose_machine/noisy/*")
@@ -136,6 +140,8 @@ class LiftingBenchmarkConfig:
         both = sorted(set(self.test_subjects) & set(self.train_subjects))
         if both:
             raise ConfigError(f"subjects {both} are both trained and tested on; the test subjects must be unseen")
+        if self.nearest_stride < 1:
+            raise ConfigError(f"nearest_stride must be >= 1, got {self.nearest_stride}")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"seeds must be distinct and at least one, got {list(self.seeds)}")
         for p in self.all_seeds_for:
