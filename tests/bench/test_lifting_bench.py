@@ -138,6 +138,8 @@ def test_runs_caches_resumes_and_reports(tmp_path, monkeypatch):
     assert ref["mpjpe"] > 0 and ref["frames"] == cells["martinez_gt_all_s0"]["eval"]["off"]["frames"]
     near = cells["nearest_2d_all"]
     assert near["input"] == "gt" and 0 < near["eval"]["off"]["mpjpe"] and near["train"]["stride"] == 4
+    # label sets with the same 3D subjects (here all three: few_3d is every training subject) share one result
+    assert cells["nearest_2d_s1_2d"]["eval"] == near["eval"] and cells["mean_pose_s1"]["eval"] == cells["mean_pose_all"]["eval"]
 
     md = (work / "results.md").read_text()
     assert "Command:" in md and "CPUs" in md and "commit" in md and "45.5" in md and "40.1" in md and "35.3" in md

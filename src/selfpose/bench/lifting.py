@@ -270,28 +270,26 @@ def _run(cfg: LiftingBenchmarkConfig, work: Path, progress: bool, log: Callable[
                            name=m, method=m, input=inp, labels=ls, seed=s)
         if key in computed:
             log(_line(key, cells[key]))
-    if "mean_pose" in cfg.references:
+    # References depend only on the 3D-labelled subjects: label sets that share them (s1, s1_2d) share one result.
+    refs = {"mean_pose": lambda sub: mean_pose_cell(data, sub, cfg.test_subjects),
+            "nearest_2d": lambda sub: nearest_2d_cell(data, sub, cfg.test_subjects, cfg.nearest_stride)}
+    memo: dict = {}
+    for ref in cfg.references:
         for ls in cfg.label_sets:
             subs = label_set(cfg, ls)
-            subjects_3d = subs["labels_3d"] or subs["train_subjects"]
-            key = f"mean_pose_{ls}"
-            made_with = {"subjects_3d": sorted(subjects_3d), "data": where, "test": list(cfg.test_subjects)}
-            cells[key] = _cell(work / "cells" / f"{key}.json", made_with, computed, key, _quiet,
-                               lambda sub=subjects_3d: mean_pose_cell(data, sub, cfg.test_subjects),
-                               name="mean_pose", method="mean_pose", input="any", labels=ls, seed=cfg.seeds[0])
-            if key in computed:
-                log(_line(key, cells[key]))
-    if "nearest_2d" in cfg.references:
-        for ls in cfg.label_sets:
-            subs = label_set(cfg, ls)
-            subjects_3d = subs["labels_3d"] or subs["train_subjects"]
-            key = f"nearest_2d_{ls}"
-            made_with = {"subjects_3d": sorted(subjects_3d), "data": where, "test": list(cfg.test_subjects),
-                         "stride": cfg.nearest_stride}
-            cells[key] = _cell(work / "cells" / f"{key}.json", made_with, computed, key, _quiet,
-                               lambda sub=subjects_3d: nearest_2d_cell(data, sub, cfg.test_subjects,
-                                                                       cfg.nearest_stride),
-                               name="nearest_2d", method="nearest_2d", input="gt", labels=ls, seed=cfg.seeds[0])
+            subjects_3d = tuple(sorted(subs["labels_3d"] or subs["train_subjects"]))
+            key = f"{ref}_{ls}"
+            made_with = {"subjects_3d": list(subjects_3d), "data": where, "test": list(cfg.test_subjects),
+                         **({"stride": cfg.nearest_stride} if ref == "nearest_2d" else {})}
+
+            def compute(ref=ref, sub=subjects_3d):
+                if (ref, sub) not in memo:
+                    memo[(ref, sub)] = refs[ref](list(sub))
+                return json.loads(json.dumps(memo[(ref, sub)]))   # a copy: cells never share objects
+
+            cells[key] = _cell(work / "cells" / f"{key}.json", made_with, computed, key, _quiet, compute, name=ref,
+                               method=ref, input="gt" if ref == "nearest_2d" else "any", labels=ls, seed=cfg.seeds[0])
+            memo.setdefault((ref, subjects_3d), {k: cells[key][k] for k in ("train", "eval")})
             if key in computed:
                 log(_line(key, cells[key]))
     stamp = work / "data" / "keypoints.json"

@@ -260,8 +260,9 @@ def plot(results: dict, cfg, path: Path) -> None:
                 xs.append(j - 0.4 + width * (k + 0.5))
                 ys.append(a[0])
                 es.append(a[1])
-        ax.bar(xs, ys, width, yerr=es, capsize=3, color=colours[k % 10], hatch="//" if v == "on" else None,
-               label=title)
+        ref = m in REFERENCE_TITLES
+        ax.bar(xs, ys, width, yerr=es if any(es) else None, capsize=3, hatch="//" if v == "on" else None,
+               color="lightgrey" if ref else colours[k % 10], edgecolor="black" if ref else None, label=title)
     for ls in cfg.label_sets:
         ref = agg.get(("mean_pose", "off", cfg.inputs[0], ls))
         if ref is not None:
