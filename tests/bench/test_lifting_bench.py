@@ -144,6 +144,7 @@ def test_runs_caches_resumes_and_reports(tmp_path, monkeypatch):
     md = (work / "results.md").read_text()
     assert "Command:" in md and "CPUs" in md and "commit" in md and "45.5" in md and "40.1" in md and "35.3" in md
     assert "one shared skeleton" in md and "## Targets" in md and "corrector + correction" in md
+    assert isinstance(res["repeated_test_takes"], dict) and "**Data check" in md
     assert "± " in md and "mean training pose (reference)" in md and "per action" in md
     assert "`pose_machine` was not run" in md or "pose_machine" in cfg.methods
     rows = list(csv.DictReader(open(work / "cells.csv")))
@@ -221,3 +222,18 @@ def test_nearest_2d_reference_finds_the_training_frame_itself(tmp_path):
     assert same["mpjpe"] == pytest.approx(0.0, abs=1e-3) and same["frames"] > 0
     other = nearest_2d_cell(data, ["train"], ["test"], stride=3)["eval"]["off"]
     assert other["mpjpe"] > 1.0
+
+
+def test_repeated_takes_finds_a_test_take_copied_from_training(tmp_path):
+    """A test take that is a training take moved elsewhere is a leak; a different motion is not."""
+    import numpy as np
+
+    from selfpose.bench.lifting import repeated_takes
+
+    rng = np.random.default_rng(0)
+    walk = rng.normal(0, 300, (20, 17, 3)).astype(np.float32)
+    np.savez(tmp_path / "m.npz", **{"A/walk_1": walk, "A/run_1": walk[::-1].copy(),
+                                    "B/walk_1": walk + np.float32([500, -200, 0]),   # re-placed copy
+                                    "B/run_1": rng.normal(0, 300, (25, 17, 3)).astype(np.float32)})
+    assert repeated_takes(tmp_path / "m.npz", ["A"], ["B"]) == {"B/walk_1": ["A/walk_1"]}
+    assert repeated_takes(tmp_path / "m.npz", ["B"], ["A"]) == {"A/walk_1": ["B/walk_1"]}

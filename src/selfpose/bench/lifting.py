@@ -234,6 +234,30 @@ def nearest_2d_cell(data: Path, subjects_3d, test_subjects, stride: int, batch: 
             "eval": {"off": _summary(res)}}
 
 
+def repeated_takes(motion: str | Path, train_subjects, test_subjects, tol_mm: float = 1.0) -> dict[str, list[str]]:
+    """Test takes whose motion repeats a training take: ``{test take: [training takes]}`` (the leaks of the test set).
+
+    Compares the motion file's pelvis-centred poses (world axes, mm) over the
+    two takes' common length; "repeats" = mean absolute difference below
+    ``tol_mm``. (The Human3.6M motion file holds such copies: its S8 smoking
+    takes equal S5's.)
+    """
+    import numpy as np
+
+    z = np.load(motion)
+    take = {k: (k.split("/", 1)[0], z[k] - z[k][:, :1]) for k in z.files}
+    train = {k: x for k, (sub, x) in take.items() if sub in set(train_subjects)}
+    out: dict[str, list[str]] = {}
+    for k, (sub, x) in sorted(take.items()):
+        if sub not in set(test_subjects):
+            continue
+        hits = [o for o, y in train.items()
+                if np.abs(x[:min(len(x), len(y))] - y[:min(len(x), len(y))]).mean() < tol_mm]
+        if hits:
+            out[k] = hits
+    return out
+
+
 def run_lifting_benchmark(cfg: LiftingBenchmarkConfig, work: str | Path, progress: bool = True,
                           log: Callable[[str], None] = print) -> dict:
     """Run every missing cell of ``cfg`` in ``work`` (locked while it runs) and write the report.
@@ -293,7 +317,9 @@ def _run(cfg: LiftingBenchmarkConfig, work: Path, progress: bool, log: Callable[
             if key in computed:
                 log(_line(key, cells[key]))
     stamp = work / "data" / "keypoints.json"
-    results = {"kind": "lifting", "config": to_dict(cfg), "cells": cells, "computed": computed,
+    leaks = None if cfg.data.dir is not None else repeated_takes(cfg.data.motion, cfg.train_subjects,
+                                                                 cfg.test_subjects)
+    results = {"kind": "lifting", "repeated_test_takes": leaks, "config": to_dict(cfg), "cells": cells, "computed": computed,
                "data_dir": str(data), "data_seconds": json.loads(stamp.read_text()).get("seconds")
                if cfg.data.dir is None and stamp.exists() else None, "environment": environment()}
     write_report(results, cfg, work)

@@ -280,9 +280,22 @@ def plot(results: dict, cfg, path: Path) -> None:
     plt.close(fig)
 
 
+def data_check(results: dict) -> str:
+    """Test takes whose motion repeats a training take (from :func:`selfpose.bench.lifting.repeated_takes`)."""
+    leaks = results.get("repeated_test_takes")
+    if leaks is None:
+        return "**Data check**: not run (a prepared dataset was given, not the motion file).\n"
+    if not leaks:
+        return "**Data check**: no test take repeats a training take's motion.\n"
+    return ("**Data check — leak**: these test takes repeat a training take's motion exactly (pelvis-centred, mean "
+            "absolute difference < 1 mm), so their scores measure recall, not generalisation (see the per-action "
+            "table): " + "; ".join(f"{k} = {', '.join(v)}" for k, v in leaks.items()) + ".\n")
+
+
 def report_text(results: dict, cfg, image: str = PLOT) -> str:
     """The whole ``results.md``."""
-    parts = ["# Lifting benchmark", provenance(results), anchors(), targets(results, cfg), metric_tables(results, cfg),
+    parts = ["# Lifting benchmark", provenance(results), anchors(), data_check(results), targets(results, cfg),
+             metric_tables(results, cfg),
              f"![MPJPE per method, 2D input and 3D label set]({image})\n",
              per_action_table(results, cfg), compute_table(results)]
     return "\n".join(p for p in parts if p)
