@@ -312,22 +312,27 @@ def analyze(
 @app.command()
 def benchmark(
     config: Optional[Path] = typer.Option(None, "--config", "-c",
-                                          help="YAML of BenchmarkConfig keys (configs/benchmark_cpu.yaml, ...)"),
+                                          help="YAML benchmark config: no `kind` key (or `kind: lab`): the image "
+                                               "benchmark (configs/benchmark_cpu.yaml); `kind: lifting`: the 2D→3D "
+                                               "lifting benchmark (configs/lifting_cpu.yaml)"),
     work: Path = typer.Option(Path("out/benchmark"), "--work", "-w",
                               help="folder for data, runs, cached cells and the report; rerunning resumes it"),
     set_: Optional[List[str]] = typer.Argument(None, metavar="[KEY=VALUE]...",
-                                               help="BenchmarkConfig overrides, e.g. steps=200 seeds=[0]"),
+                                               help="config overrides, e.g. steps=200 seeds=[0]"),
 ) -> None:
-    """Methods × label shares × seeds on one dataset and budget → WORK/results.md, cells.csv, error_vs_labels.png.
+    """One command for every benchmark; the config file's `kind` key selects which → WORK/results.md, cells.csv, a plot.
 
-    Finished cells are cached: running it again computes only what is missing.
+    No `kind` (or `kind: lab`): methods × label shares × seeds on rendered
+    images (BenchmarkConfig). `kind: lifting`: lifters × 2D input (GT, noisy)
+    × 3D label sets × seeds on keypoints of real motion, test S8
+    (LiftingBenchmarkConfig; `publish=benchmarks/results/lifting_cpu` also
+    copies the report there). Finished cells are cached: running it again
+    computes only what is missing, and an interrupted run resumes.
     """
-    from selfpose.bench.config import BenchmarkConfig
-    from selfpose.bench.run import run_benchmark
-    from selfpose.config import load
+    from selfpose.bench.kinds import load_benchmark_config, run_any_benchmark
 
-    cfg = _run(load, BenchmarkConfig, config, list(set_ or []))
-    res = _run(run_benchmark, cfg, work, log=typer.echo)
+    cfg = _run(load_benchmark_config, config, list(set_ or []))
+    res = _run(run_any_benchmark, cfg, work, log=typer.echo)
     typer.echo(f"{len(res['computed'])} piece(s) computed, {len(res['cells'])} cells → {work / 'results.md'}")
 
 

@@ -1,13 +1,15 @@
-"""The benchmark's config: methods × label shares × seeds on one pair of datasets, one budget for all.
+"""The image benchmark's config: methods × label shares × seeds on one pair of datasets, one budget for all.
 
 ``selfpose benchmark --config configs/benchmark_cpu.yaml --work WORK [key=value ...]``
-reads a :class:`BenchmarkConfig`; see ``configs/benchmark_*.yaml``.
+reads a :class:`BenchmarkConfig` when the file has no ``kind`` key or ``kind: lab``
+(``kind: lifting`` is the lifting benchmark, :mod:`selfpose.bench.kinds`); see
+``configs/benchmark_*.yaml``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from selfpose.config import ConfigError
 
@@ -57,6 +59,9 @@ class BenchmarkConfig:
     """Methods, label shares, seeds and the one budget they share.
 
     Attributes:
+        kind: ``lab`` (optional: a config without ``kind`` is this schema; ``kind: lifting``
+            selects :class:`~selfpose.bench.lifting_config.LiftingBenchmarkConfig`,
+            see :mod:`selfpose.bench.kinds`).
         methods: registered method names (:func:`selfpose.methods.register_method`),
             in table order; default: every method shipped with selfpose.
         references: rows that need no pretraining: ``random`` (the pose head
@@ -77,6 +82,7 @@ class BenchmarkConfig:
         data: :class:`BenchDataConfig`.
     """
 
+    kind: Literal["lab"] = "lab"
     methods: tuple[str, ...] = field(default_factory=lambda: _builtin_methods())
     references: tuple[str, ...] = REFERENCES
     shares: tuple[float, ...] = (0.01, 0.1, 1.0)
