@@ -66,7 +66,9 @@ def test_score_cells_average_and_joint_selection():
     assert set(res15["cells"]) == {"Walking/S1", "Box/S1", "Walking/S2"}
     assert res15["cells"]["Walking/S2"]["count"] == 3 and res15["cells"]["Box/S1"]["count"] == 1
     assert res15["average"]["p_mpjpe"] < 1e-6 and res15["average"]["mpjpe"] < 1e-6   # not scored on 15 joints
+    assert set(res15["per_joint"]) == set(REAL_JOINTS) and max(res15["per_joint"].values()) < 1e-6
     res17 = score(pred, target, subjects, actions, joints=None)
+    assert max(res17["per_joint"], key=res17["per_joint"].get) == 7       # the wrong joint carries the error
     assert res17["overall"]["mpjpe"] == pytest.approx(100.0 / 17, rel=1e-5)
     # Average = unweighted over cells; overall = over frames.
     pred2 = target.copy()

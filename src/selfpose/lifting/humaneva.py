@@ -220,15 +220,21 @@ def score(pred: np.ndarray, target: np.ndarray, subjects, actions, joints: tuple
         joints: scored house joints (default :data:`REAL_JOINTS`); None = all.
 
     Returns:
-        ``{"cells": {"Action/Subject": m}, "average": m, "overall": m}``, each
-        ``m = {"p_mpjpe", "mpjpe", "n_mpjpe", "count"}`` (mm). ``average`` is
-        the unweighted mean over cells (the papers' "Avg"); ``overall`` the
-        mean over frames. MPJPE/N-MPJPE are pelvis-centred before the joints
-        are selected.
+        ``{"cells": {"Action/Subject": m}, "average": m, "overall": m,
+        "per_joint": {house joint index: mm}}``, each ``m = {"p_mpjpe",
+        "mpjpe", "n_mpjpe", "count"}`` (mm). ``average`` is the unweighted
+        mean over cells (the papers' "Avg"); ``overall`` the mean over frames;
+        ``per_joint`` the P-MPJPE of each scored joint over all frames (which
+        joints carry the error). MPJPE/N-MPJPE are pelvis-centred before the
+        joints are selected.
     """
     from selfpose.evaluation.metrics import mpjpe, n_mpjpe, p_mpjpe
+    from selfpose.geometry.alignment import procrustes_align
 
     sel = list(joints) if joints is not None else None
+    idx = sel if sel is not None else list(range(np.shape(pred)[-2]))
+    pr, tg = np.asarray(pred, np.float64)[..., idx, :], np.asarray(target, np.float64)[..., idx, :]
+    per_joint = np.linalg.norm(procrustes_align(pr, tg) - tg, axis=-1).mean(0)
     per = {"p_mpjpe": p_mpjpe(pred, target, "none", joints=sel),
            "mpjpe": mpjpe(pred, target, "none", joints=sel),
            "n_mpjpe": n_mpjpe(pred, target, "none", joints=sel)}
@@ -243,7 +249,8 @@ def score(pred: np.ndarray, target: np.ndarray, subjects, actions, joints: tuple
              for a in sorted(set(actions)) for s in sorted(set(subjects)) if ((actions == a) & (subjects == s)).any()}
     average = {k: float(np.mean([c[k] for c in cells.values()])) for k in per}
     average["count"] = len(pred)
-    return {"cells": cells, "average": average, "overall": summary(np.ones(len(pred), bool))}
+    return {"cells": cells, "average": average, "overall": summary(np.ones(len(pred), bool)),
+            "per_joint": {int(j): float(e) for j, e in zip(idx, per_joint)}}
 
 
 def evaluate_lifter(lifter, test, protocol: HumanEvaProtocol | None = None, noise=None, seed: int = 0) -> dict:
