@@ -254,6 +254,10 @@ def evaluate(
     noise: Optional[bool] = typer.Option(None, "--noise/--no-noise",
                                          help="lifter runs: 2D through the run's detector-noise model, or ground "
                                               "truth (default: the run's test_noise)"),
+    split: Optional[str] = typer.Option(None, help="lifter runs: only sequences of these comma-separated splits "
+                                                  "(HumanEva-I: Validate)"),
+    exclude_takes: Optional[str] = typer.Option(None, "--exclude-takes",
+                                                help="lifter runs: comma-separated take ids left out of the score"),
     correction: Optional[bool] = typer.Option(None, "--correction/--no-correction",
                                               help="lifter runs: the method's test-time correction (default: the "
                                                    "method's; pose_machine: on)"),
@@ -265,9 +269,11 @@ def evaluate(
 
     chosen = subjects.split(",") if subjects else None
     if is_lifter_run(pose):
-        res = _run(evaluate_lifter_run, pose, data, subjects=chosen, noise=noise, correction=correction)
-    elif noise is not None or correction is not None:
-        _fail("--noise/--correction apply to lifter runs (from fit-lifter) only; drop them for a pose folder")
+        res = _run(evaluate_lifter_run, pose, data, subjects=chosen, noise=noise, correction=correction,
+                   splits=split.split(",") if split else None,
+                   exclude_takes=exclude_takes.split(",") if exclude_takes else None)
+    elif noise is not None or correction is not None or split or exclude_takes:
+        _fail("--noise/--correction/--split/--exclude-takes apply to lifter runs (from fit-lifter) only; drop them for a pose folder")
     elif not (pose / "pose.json").is_file():
         _fail(f"{pose} is not a pose folder (no pose.json, see `selfpose fit-pose`) nor a lifter run "
               "(no lifter.json, see `selfpose fit-lifter`)")

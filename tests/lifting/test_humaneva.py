@@ -149,3 +149,27 @@ def test_calibrating_from_train_chunks_only_changes_nothing_that_matters(shared_
     for c in res.values():
         assert c["pose_shift_max_mm"] < 0.1
         assert c["val_rms_px_train_only"] < 0.05 and abs(c["val_rms_px_train_only"] - c["val_rms_px_all"]) < 0.01
+
+
+def test_fit_lifter_on_train_chunks_and_evaluate_on_validate_chunks(humaneva_store, tmp_path):
+    humaneva_store = humaneva_store[1]
+    """The protocol from the command line: train_splits=Train, evaluate --split Validate."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from selfpose.cli import app
+
+    run, out = CliRunner(), tmp_path / "run"
+    r = run.invoke(app, ["fit-lifter", "--data", str(humaneva_store), "--out", str(out), "train_subjects=",
+                         "train_splits=Train", "steps=3", "martinez.width=16", "batch_size=8", "threads=1"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(run.invoke(app, ["evaluate", str(out), "--data", str(humaneva_store), "--split", "Validate",
+                                      "--json"]).stdout)
+    from selfpose.lifting.data import load_arrays
+
+    assert res["splits"] == ["Validate"]
+    assert res["num_samples"] == len(load_arrays(humaneva_store, splits=["Validate"])) < \
+        len(load_arrays(humaneva_store))
+    r = run.invoke(app, ["evaluate", str(out), "--data", str(humaneva_store), "--split", "Test"])
+    assert r.exit_code == 2 and "Train, Validate" in r.output

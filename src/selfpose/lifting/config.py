@@ -103,6 +103,8 @@ class LifterConfig:
             kept); null = run every step.
         train_subjects: subjects trained on (and validated on: held-out takes);
             empty = every subject of the data.
+        train_splits: only sequences of these splits (``attrs["split"]``, e.g.
+            HumanEva-I's ``Train``); empty = every sequence.
         labels_3d: the training subjects whose 3D labels are used; the other
             training subjects are 2D-only (their 3D is never read). Empty = all.
             Only methods with a 2D re-projection path (``pose_machine``) learn
@@ -137,6 +139,7 @@ class LifterConfig:
     min_lr_ratio: float = 0.01
     max_seconds: float | None = None
     train_subjects: tuple[str, ...] = ("S1", "S5", "S6", "S7")
+    train_splits: tuple[str, ...] = ()
     labels_3d: tuple[str, ...] = ()
     val_fraction: float = 0.05
     val_max_frames: int = 8192

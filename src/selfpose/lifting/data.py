@@ -95,8 +95,12 @@ class LiftingArrays:
         return LiftingArrays(**{k: pick(v) for k, v in self.__dict__.items()})
 
 
-def load_arrays(data: str | Path, subjects=None, require_3d: bool = True, labels_3d=None) -> LiftingArrays:
+def load_arrays(data: str | Path, subjects=None, require_3d: bool = True, labels_3d=None,
+                splits=None) -> LiftingArrays:
     """Read every frame of the store ``data`` (optionally only ``subjects``) for lifting.
+
+    ``splits``: keep only sequences whose ``attrs["split"]`` is one of these
+    (HumanEva-I's ``Train``/``Validate`` chunks, see :mod:`selfpose.lifting.humaneva`).
 
     ``labels_3d``: when given, only these subjects' 3D labels are read; the
     other subjects' sequences are 2D-only (``has3d`` False, ``joints3d`` NaN) —
@@ -119,8 +123,15 @@ def load_arrays(data: str | Path, subjects=None, require_3d: bool = True, labels
                                    f"{', '.join(have)}); choose others (fit-lifter: train_subjects=...)")
     if not len(ds):
         raise LiftingDataError(f"{data} holds no sequence")
+    records = list(ds)
+    if splits:
+        found = sorted({str((r.meta.attrs or {}).get("split")) for r in records})
+        records = [r for r in records if (r.meta.attrs or {}).get("split") in set(splits)]
+        if not records:
+            raise LiftingDataError(f"no sequence of {data} is in split {', '.join(splits)} (its splits: "
+                                   f"{', '.join(found)}); choose others")
     parts: dict[str, list] = {k: [] for k in ("j2", "j3", "hw", "f", "c", "sub", "act", "take", "seq", "fid")}
-    for rec in ds:
+    for rec in records:
         if not rec.has("joints2d"):
             raise LiftingDataError(f"sequence {rec.id} of {data} has no joints2d; a lifter needs 2D keypoints "
                                    "(prepare the data with `selfpose prepare mocap`)")

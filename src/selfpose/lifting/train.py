@@ -152,7 +152,8 @@ def fit_lifter_run(data, out, cfg: LifterConfig, overwrite: bool = False, resume
             raise LifterError(f"{out} has no checkpoints to resume from; run fit-lifter without --resume")
 
     check()   # before reading the data: a refusal costs nothing and creates nothing
-    arrays = load_arrays(data, cfg.train_subjects or None, labels_3d=cfg.labels_3d or None)
+    arrays = load_arrays(data, cfg.train_subjects or None, labels_3d=cfg.labels_3d or None,
+                         splits=cfg.train_splits or None)
     _check_2d_only(arrays, cfg)
     train, val = split_train_val(arrays, cfg)
     with inplace_output(out, KIND, inputs=[data]):
@@ -178,13 +179,16 @@ def is_lifter_run(folder) -> bool:
 
 
 def evaluate_lifter_run(run, data, subjects=None, noise: bool | None = None, correction: bool | None = None,
-                        write: bool = True) -> dict:
+                        write: bool = True, splits=None, exclude_takes=None) -> dict:
     """Score the lifter run ``run`` on ``data`` (optionally ``subjects``); write ``results.json``/``.md`` into it.
 
     ``noise``: evaluate on 2D through the run's noise model (seeded by its
     seed); None = the run's ``test_noise``. ``correction``: the method's
     test-time correction on/off (None: the method's default; methods without
     one ignore it). ``write``: False leaves the run folder untouched.
+    ``splits``: only sequences of these splits (e.g. HumanEva-I's ``Validate``).
+    ``exclude_takes``: take ids left out of the score (e.g. test takes whose
+    motion repeats a training take).
 
     Returns:
         :func:`selfpose.evaluation.metrics.evaluate_poses`' layout (``overall``,
@@ -203,7 +207,11 @@ def evaluate_lifter_run(run, data, subjects=None, noise: bool | None = None, cor
         raise LifterError(f"{run} is not a lifter run (no {META}); create one with `selfpose fit-lifter`")
     with sibling_lock(run):
         lifter = Lifter.load(run)
-        arrays = load_arrays(data, subjects)
+        arrays = load_arrays(data, subjects, splits=splits)
+        if exclude_takes:
+            arrays = arrays.subset(~np.isin(arrays.takes, list(exclude_takes)))
+            if not len(arrays):
+                raise LifterError("every test take is excluded (exclude_takes): nothing to score")
         use_noise = lifter.cfg.test_noise if noise is None else noise
         t0 = time.perf_counter()
         pred = lifter.predict(arrays, lifter.cfg.noise if use_noise else None, seed=lifter.cfg.seed + 2,
@@ -217,6 +225,8 @@ def evaluate_lifter_run(run, data, subjects=None, noise: bool | None = None, cor
                     "data": str(Path(data).resolve()), "subjects": sorted(set(arrays.subjects.tolist())),
                     "method": lifter.cfg.method, "input_2d": "noisy (run's noise model)" if use_noise else "ground truth",
                     "correction": lifter.last_correction, "seconds": seconds,
+                    "splits": list(splits) if splits else None,
+                    "excluded_takes": sorted(exclude_takes) if exclude_takes else [],
                     "frames_per_second": len(arrays) / max(seconds, 1e-9)})
         if write:
             write_report(res, run, title=f"Lifter evaluation ({lifter.cfg.method})")
