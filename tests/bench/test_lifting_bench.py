@@ -237,3 +237,26 @@ def test_repeated_takes_finds_a_test_take_copied_from_training(tmp_path):
                                     "B/run_1": rng.normal(0, 300, (25, 17, 3)).astype(np.float32)})
     assert repeated_takes(tmp_path / "m.npz", ["A"], ["B"]) == {"B/walk_1": ["A/walk_1"]}
     assert repeated_takes(tmp_path / "m.npz", ["B"], ["A"]) == {"A/walk_1": ["B/walk_1"]}
+
+
+def test_repeated_test_takes_are_left_out_of_every_score(tmp_path):
+    """With exclude_repeated (the default) a test take copied from training is scored by no cell."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    z = np.load(MOTION)
+    walk = z[z.files[0]][:12]
+    np.savez(tmp_path / "m.npz", **{"A/walk_1": walk, "B/walk_1": walk + np.float32([300, 0, 0]),
+                                    "B/jump_1": walk[::-1] + rng.normal(0, 20, walk.shape).astype(np.float32)})
+    (tmp_path / "m.json").write_text('{"fps": 30}')
+    cfg = from_dict(LiftingBenchmarkConfig, {
+        **TINY, "methods": ["martinez"], "inputs": ["gt"], "label_sets": ["all"], "seeds": [0], "all_seeds_for": [],
+        "train_subjects": ["A"], "few_3d": ["A"], "test_subjects": ["B"], "references": ["mean_pose"],
+        "per_method": {"martinez": {"steps": 2, "martinez": {"width": 8}, "val_fraction": 0}},
+        "data": {"motion": str(tmp_path / "m.npz"), "cameras": None, "prepare": {}}})
+    res = run_lifting_benchmark(cfg, tmp_path / "w", progress=False, log=quiet)
+    assert res["excluded_test_takes"] == ["B__walk_1"]
+    views = 4   # synthetic cameras: a ring of four
+    for cell in res["cells"].values():
+        assert cell["eval"]["off"]["frames"] == views * len(walk)     # only B/jump_1's frames are scored
+    assert "left out of every score" in (tmp_path / "w" / "results.md").read_text()

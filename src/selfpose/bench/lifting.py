@@ -161,7 +161,7 @@ def _summary(res: dict) -> dict:
             "correction": res.get("correction")}
 
 
-def lifter_cell(lcfg, data: Path, run_dir: Path, test_subjects, progress: bool) -> dict:
+def lifter_cell(lcfg, data: Path, run_dir: Path, test_subjects, progress: bool, exclude_takes=()) -> dict:
     """Train (or resume) one cell's run, then score it with its correction off (and on, when it has one)."""
     import torch
 
@@ -175,7 +175,7 @@ def lifter_cell(lcfg, data: Path, run_dir: Path, test_subjects, progress: bool) 
         torch.set_num_threads(lcfg.threads)   # frames/s at the training's thread count
     try:
         ev = {v: _summary(evaluate_lifter_run(run_dir, data, list(test_subjects), noise=None, correction=v == "on",
-                                              write=False)) for v in variants}
+                                              write=False, exclude_takes=list(exclude_takes))) for v in variants}
     finally:
         torch.set_num_threads(threads)
     keep = ("train_seconds", "steps_done", "best_step", "best_val_n_mpjpe", "stopped_early", "train_frames",
@@ -183,7 +183,17 @@ def lifter_cell(lcfg, data: Path, run_dir: Path, test_subjects, progress: bool) 
     return {"train": {k: fit.get(k) for k in keep}, "eval": ev}
 
 
-def mean_pose_cell(data: Path, subjects_3d, test_subjects) -> dict:
+def _test_arrays(data: Path, test_subjects, exclude_takes):
+    """The test frames, without the excluded takes."""
+    import numpy as np
+
+    from selfpose.lifting.data import load_arrays
+
+    test = load_arrays(data, list(test_subjects))
+    return test.subset(~np.isin(test.takes, list(exclude_takes))) if exclude_takes else test
+
+
+def mean_pose_cell(data: Path, subjects_3d, test_subjects, exclude_takes=()) -> dict:
     """Reference: the mean pelvis-centred 3D pose of ``subjects_3d``'s frames predicted for every test frame (mm)."""
     import numpy as np
 
@@ -191,7 +201,7 @@ def mean_pose_cell(data: Path, subjects_3d, test_subjects) -> dict:
     from selfpose.lifting.data import load_arrays
 
     train = load_arrays(data, list(subjects_3d))
-    test = load_arrays(data, list(test_subjects))
+    test = _test_arrays(data, test_subjects, exclude_takes)
     mean = train.joints3d[train.has3d].astype(np.float64).mean(0)
     pred = np.broadcast_to(mean, test.joints3d.shape).astype(np.float32)   # writable copy: metrics hand it to torch
     res = evaluate_poses(pred, test.joints3d, actions=list(test.actions))
@@ -200,7 +210,7 @@ def mean_pose_cell(data: Path, subjects_3d, test_subjects) -> dict:
             "eval": {"off": _summary(res)}}
 
 
-def nearest_2d_cell(data: Path, subjects_3d, test_subjects, stride: int, batch: int = 512) -> dict:
+def nearest_2d_cell(data: Path, subjects_3d, test_subjects, stride: int, batch: int = 512, exclude_takes=()) -> dict:
     """Reference: for every test frame, the 3D of the training frame whose ground-truth 2D is nearest (mm).
 
     A retrieval shortcut (no learning): 2D root-centred and divided by the focal
@@ -218,7 +228,7 @@ def nearest_2d_cell(data: Path, subjects_3d, test_subjects, stride: int, batch: 
 
     train = load_arrays(data, list(subjects_3d))
     train = train.subset(np.flatnonzero(train.has3d)[::stride])
-    test = load_arrays(data, list(test_subjects))
+    test = _test_arrays(data, test_subjects, exclude_takes)
     J = train.num_joints
     t0 = time.perf_counter()
     a = torch.from_numpy(np.nan_to_num(encode(train, None, "focal")[:, :2 * J]))
@@ -287,17 +297,23 @@ def _run(cfg: LiftingBenchmarkConfig, work: Path, progress: bool, log: Callable[
     (work / "cells").mkdir(exist_ok=True)
     computed: list[str] = []
     cells: dict[str, dict] = {}
+    leaks = None if cfg.data.dir is not None else repeated_takes(cfg.data.motion, cfg.train_subjects,
+                                                                 cfg.test_subjects)
+    # take ids of the keypoint dataset: the motion file's "S8/smoking_1" is take "S8__smoking_1"
+    excluded = sorted(k.replace("/", "__") for k in (leaks or {})) if cfg.exclude_repeated else []
     for key, m, inp, ls, s, lcfg in plan:
-        made_with = {"lifter": _comparable(to_dict(lcfg)), "data": where, "test": list(cfg.test_subjects)}
+        made_with = {"lifter": _comparable(to_dict(lcfg)), "data": where, "test": list(cfg.test_subjects),
+                     "excluded_takes": excluded}
         cells[key] = _cell(work / "cells" / f"{key}.json", made_with, computed, key, _quiet,
                            lambda lcfg=lcfg, key=key: lifter_cell(lcfg, data, work / "runs" / key, cfg.test_subjects,
-                                                                  progress),
+                                                                  progress, excluded),
                            name=m, method=m, input=inp, labels=ls, seed=s)
         if key in computed:
             log(_line(key, cells[key]))
     # References depend only on the 3D-labelled subjects: label sets that share them (s1, s1_2d) share one result.
-    refs = {"mean_pose": lambda sub: mean_pose_cell(data, sub, cfg.test_subjects),
-            "nearest_2d": lambda sub: nearest_2d_cell(data, sub, cfg.test_subjects, cfg.nearest_stride)}
+    refs = {"mean_pose": lambda sub: mean_pose_cell(data, sub, cfg.test_subjects, excluded),
+            "nearest_2d": lambda sub: nearest_2d_cell(data, sub, cfg.test_subjects, cfg.nearest_stride,
+                                                      exclude_takes=excluded)}
     memo: dict = {}
     for ref in cfg.references:
         for ls in cfg.label_sets:
@@ -305,6 +321,7 @@ def _run(cfg: LiftingBenchmarkConfig, work: Path, progress: bool, log: Callable[
             subjects_3d = tuple(sorted(subs["labels_3d"] or subs["train_subjects"]))
             key = f"{ref}_{ls}"
             made_with = {"subjects_3d": list(subjects_3d), "data": where, "test": list(cfg.test_subjects),
+                         "excluded_takes": excluded,
                          **({"stride": cfg.nearest_stride} if ref == "nearest_2d" else {})}
 
             def compute(ref=ref, sub=subjects_3d):
@@ -318,9 +335,7 @@ def _run(cfg: LiftingBenchmarkConfig, work: Path, progress: bool, log: Callable[
             if key in computed:
                 log(_line(key, cells[key]))
     stamp = work / "data" / "keypoints.json"
-    leaks = None if cfg.data.dir is not None else repeated_takes(cfg.data.motion, cfg.train_subjects,
-                                                                 cfg.test_subjects)
-    results = {"kind": "lifting", "repeated_test_takes": leaks, "config": to_dict(cfg), "cells": cells, "computed": computed,
+    results = {"kind": "lifting", "repeated_test_takes": leaks, "excluded_test_takes": excluded, "config": to_dict(cfg), "cells": cells, "computed": computed,
                "data_dir": str(data), "data_seconds": json.loads(stamp.read_text()).get("seconds")
                if cfg.data.dir is None and stamp.exists() else None, "environment": environment()}
     write_report(results, cfg, work)

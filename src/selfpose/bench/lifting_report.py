@@ -287,9 +287,13 @@ def data_check(results: dict) -> str:
         return "**Data check**: not run (a prepared dataset was given, not the motion file).\n"
     if not leaks:
         return "**Data check**: no test take repeats a training take's motion.\n"
+    excluded = results.get("excluded_test_takes") or []
+    what = (f"they are left out of every score below ({len(excluded)} takes, every view; `exclude_repeated: true`)"
+            if excluded else "they are scored (`exclude_repeated: false`), so their scores measure recall, not "
+            "generalisation (see the per-action table)")
     return ("**Data check — leak**: these test takes repeat a training take's motion exactly (pelvis-centred, mean "
-            "absolute difference < 1 mm), so their scores measure recall, not generalisation (see the per-action "
-            "table): " + "; ".join(f"{k} = {', '.join(v)}" for k, v in leaks.items()) + ".\n")
+            "absolute difference < 1 mm); " + what + ": "
+            + "; ".join(f"{k} = {', '.join(v)}" for k, v in leaks.items()) + ".\n")
 
 
 def report_text(results: dict, cfg, image: str = PLOT) -> str:
