@@ -214,7 +214,11 @@ def main() -> None:
     ap.add_argument("--bench-config", type=Path, default=REPO / "configs" / "benchmark_cpu.yaml")
     ap.add_argument("--pred-lifter", action="store_true", help="also train a lifter on the predicted training 2D")
     ap.add_argument("--out", type=Path, default=None, help="Markdown report")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads while predicting 2D (training: see configs)")
     args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
 
     from selfpose.bench.config import BenchmarkConfig
     from selfpose.bench.run import prepare_data

@@ -27,6 +27,14 @@ with the shared toolkit's warm-up + cosine schedule, validation on held-out
 whole takes of the training subjects (mean px error), the best step kept.
 :func:`fit_heatmap_run` writes a run folder (kind ``heatmap2d``):
 ``heatmap2d.safetensors`` + ``heatmap2d.json`` + ``metrics.csv``.
+
+Measured (2026-12-01, 2 CPU cores shared with other jobs, one torch thread):
+on the lab benchmark's renders (``configs/benchmark_cpu.yaml``, 128×128),
+``width=16, steps=2500, max_seconds=1080`` on S1, S5, S6, S7 stopped at its
+time cap after 1476 steps (18 min) and errs 2.75 px mean, 1.83 px median on
+S8 (PCK@5px 85.8%), predicting 198 frames/s; details and the 3D chain in
+``benchmarks/results/lifting_image_chain.md``
+(``PYTHONPATH=src python benchmarks/lifting_image_chain.py --pred-lifter``).
 """
 
 from __future__ import annotations
