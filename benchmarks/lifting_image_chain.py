@@ -131,6 +131,15 @@ def scores(lifter, chain) -> dict:
     return {"predicted_2d": pred, "ground_truth_2d": ref}
 
 
+def scale_facts(ds) -> dict:
+    """What a pixel is worth on the test set: median pelvis depth, focal length, and 2D body height."""
+    z = np.concatenate([r["joints3d"][:, 0, 2] for r in ds])
+    fx = np.array([r.meta.camera.fx for r in ds])
+    h = np.concatenate([np.nanmax(r["joints2d"][..., 1], 1) - np.nanmin(r["joints2d"][..., 1], 1) for r in ds])
+    return {"median_depth_mm": float(np.median(z)), "median_fx_px": float(np.median(fx)),
+            "mm_per_px_at_subject": float(np.median(z) / np.median(fx)), "median_body_height_px": float(np.median(h))}
+
+
 def self_supervised_rows() -> list[dict]:
     """Mean over seeds of each method's S8 cell at 100% labels in the lab benchmark (CPU profile)."""
     if not SELF_SUPERVISED.is_file():
@@ -148,8 +157,8 @@ def report(res: dict) -> str:
     env, h = res["environment"], res["heatmap2d"]
     lines = ["# Image → 2D → 3D on the lab benchmark's rendered S8 (issue 12, item 6)", "",
              (f"Date {env['time']}; machine: {env['cpu_count']} CPU cores ({env['cpu']}), torch {env['torch']}, "
-             f"no GPU; commit {res['commit']}. The 2 cores were shared with other jobs (load average 5–8 "
-             "during training): wall times are upper bounds."), "",
+             f"no GPU; commit {res['commit']}. The 2 cores were shared with other jobs (load average 4–10 "
+             "during training): wall times are upper bounds, and time-capped stages ran fewer steps than asked."), "",
              "Command, from the repository root:", "",
              "    " + res["command"], "",
              "## Setting", "",
@@ -195,9 +204,40 @@ def report(res: dict) -> str:
                   "training labels (mean over the seeds run); the chain above uses the training subjects' 2D labels "
                   "for the 2D network and their 3D labels for the lifter."), "",
                   "| method | seeds | MPJPE | N-MPJPE | P-MPJPE |", "|---|---:|---:|---:|---:|"]
+        refs = {"random": "random (reference: untrained network + pose head)",
+                "mean_pose": "mean_pose (reference: mean training pose)"}
         for r in sorted(ss, key=lambda r: r["n_mpjpe"]):
-            lines.append(f"| {r['name']} | {r['seeds']} | {r['mpjpe']:.1f} | {r['n_mpjpe']:.1f} | {r['p_mpjpe']:.1f} |")
+            lines.append(f"| {refs.get(r['name'], r['name'])} | {r['seeds']} | {r['mpjpe']:.1f} | {r['n_mpjpe']:.1f} | {r['p_mpjpe']:.1f} |")
         lines.append("")
+    d = res["data"]
+    g = res["lifter_gt2d"]["s8"]
+    lines += ["## Reading", "",
+              (f"- **What a pixel costs.** On S8 the pelvis is a median {d['median_depth_mm'] / 1000:.2f} m from "
+               f"cameras of focal length {d['median_fx_px']:.0f} px, so 1 px in the image is "
+               f"{d['mm_per_px_at_subject']:.0f} mm at the subject, and the body's 2D extent is "
+               f"{d['median_body_height_px']:.0f} px tall (median). The network's {e2['mean_px']:.2f} px mean 2D "
+               f"error is about {e2['mean_px'] * d['mm_per_px_at_subject']:.0f} mm in the image plane, "
+               f"{100 * e2['mean_px'] / d['median_body_height_px']:.1f}% of the body's 2D height: at this "
+               "resolution the 2D link dominates the chain's error."),
+              (f"- **The GT-2D lifter on predicted 2D**: {g['predicted_2d']['overall']['mpjpe']:.1f} mm MPJPE, "
+               f"against {g['ground_truth_2d']['overall']['mpjpe']:.1f} mm on the ground-truth 2D of the same "
+               "frames.")]
+    if "lifter_pred2d" in res:
+        p = res["lifter_pred2d"]["s8"]
+        lines.append(f"- **A lifter trained on predicted 2D** (the 2D network run over its own training frames, "
+                     f"{res['2d_train']['mean_px']:.2f} px there vs {e2['mean_px']:.2f} px on S8): "
+                     f"{p['predicted_2d']['overall']['mpjpe']:.1f} mm on S8's predicted 2D, "
+                     f"{p['ground_truth_2d']['overall']['mpjpe']:.1f} mm on its ground-truth 2D (it learnt to "
+                     "expect the network's errors).")
+    if ss:
+        best = min((r for r in ss if r["name"] not in ("random", "mean_pose")), key=lambda r: r["n_mpjpe"])
+        chain = min([res[k]["s8"]["predicted_2d"]["overall"]["n_mpjpe"] for k in ("lifter_gt2d", "lifter_pred2d")
+                     if k in res])
+        lines.append(f"- **Against the self-supervised methods** (best N-MPJPE: {best['name']}, "
+                     f"{best['n_mpjpe']:.1f} mm): the chain's best N-MPJPE is {chain:.1f} mm. The chain uses "
+                     "every training frame's 2D label and 3D label; the self-supervised rows use the 3D labels for "
+                     "their pose head only, no 2D labels.")
+    lines.append("")
     lines += ["## Caveats", "",
               ("- Synthetic frames: the 2D network learns renders of one shared skeleton with rendered textures; "
               "real images and real 2D detectors err more."),
@@ -249,6 +289,7 @@ def main() -> None:
     from selfpose.data.store import Dataset
 
     res["data"]["train_frames"] = Dataset.open(train_dir).num_frames
+    res["data"].update(scale_facts(Dataset.open(test_dir)))
     res["self_supervised"] = self_supervised_rows()
     (args.work / "results.json").write_text(json.dumps(res, indent=1, default=str))
     text = report(res)

@@ -154,6 +154,10 @@ def test_fit_run_then_chain_to_3d(tiny_lab, tmp_path):
     assert info["steps_done"] == 30 and info["train_frames"] > 0
     assert output_kind(tmp_path / "run") == "heatmap2d"
     assert (tmp_path / "run" / "metrics.csv").is_file()
+    from selfpose.errors import OutputError
+
+    with pytest.raises(OutputError, match="already exists"):
+        fit_heatmap_run(tiny_lab, tmp_path / "run", cfg, progress=False)
     model = Heatmap2D.load(tmp_path / "run")
     first = model.info["curve"][0]["train_l1_px"]
     assert model.info["curve"][-1]["train_l1_px"] < first         # it learnt something from the labels
