@@ -146,6 +146,7 @@ def test_fit_run_then_chain_to_3d(tiny_lab, tmp_path):
     """Train → run folder → load → predict the store → a lifter on the predicted 2D → evaluate_poses' layout."""
     from selfpose.lifting.data import load_arrays
     from selfpose.lifting.image_chain import evaluate_chain, load_chain, predict_chain
+    from selfpose.lifting.config import MartinezConfig
     from selfpose.lifting.train import LifterConfig, fit_lifter
     from selfpose.outputs import output_kind
 
@@ -172,7 +173,8 @@ def test_fit_run_then_chain_to_3d(tiny_lab, tmp_path):
     cached = load_chain(tmp_path / "pred.npz", tiny_lab)
     assert np.array_equal(cached.arrays.joints2d, chain.arrays.joints2d)
 
-    lifter = fit_lifter(gt, LifterConfig(steps=5, batch_size=16, width=32, eval_every=5, train_subjects=()),
+    lifter = fit_lifter(gt, LifterConfig(steps=5, batch_size=16, martinez=MartinezConfig(width=32), eval_every=5,
+                                              train_subjects=()),
                         progress=False)
     res = evaluate_chain(lifter, chain)
     assert {"mpjpe", "n_mpjpe", "p_mpjpe"} <= set(res["overall"]) and res["num_samples"] == len(gt)
