@@ -210,10 +210,28 @@ def fit_lifter(
 ) -> None:
     """Train a 2D→3D lifter (martinez, temporal_conv, pose_machine) on the training subjects; score it with `evaluate`.
 
-    A method's name selects its reported defaults (`method=pose_machine`).
+    A method's name selects its reported defaults (`method=pose_machine`). `method=heatmap2d` on an image
+    dataset (frames with 2D labels, e.g. `synth lab`) trains the image path's 2D network (Heatmap2DConfig keys);
+    `evaluate LIFTER --keypoints-2d RUN2D` then lifts its 2D.
     """
-    from selfpose.lifting.train import CONFIG_FILE, fit_lifter_run, load_lifter_config
+    from selfpose.lifting.train import CONFIG_FILE, fit_lifter_run, is_image_dataset, load_lifter_config
 
+    rest = [o for o in (set_ or []) if o.replace(" ", "") != "method=heatmap2d"]
+    if len(rest) < len(set_ or []):   # the image path's 2D network: a stage of its own, on frames with 2D labels
+        from selfpose.config import load
+        from selfpose.lifting.heatmap2d import Heatmap2DConfig, fit_heatmap_run
+
+        if labels_3d or resume:
+            _fail("--labels-3d and --resume apply to lifters; method=heatmap2d trains the image path's 2D network")
+        if not _run(is_image_dataset, data):
+            _fail(f"{data} has no frames; method=heatmap2d trains on an image dataset with 2D labels "
+                  "(e.g. `selfpose synth lab`)")
+        hcfg = _run(load, Heatmap2DConfig, config, rest)
+        info = _run(fit_heatmap_run, data, out, hcfg, overwrite=overwrite)
+        typer.echo(f"2D heatmap network trained {info.get('steps_done', '?')} steps in "
+                   f"{info.get('train_seconds', 0):.0f} s → {out}; lift its 2D with "
+                   f"`selfpose evaluate LIFTER --data {data} --keypoints-2d {out}`")
+        return
     overrides = list(set_ or []) + ([f"labels_3d={labels_3d}"] if labels_3d else [])
     if resume and config is None and (out / CONFIG_FILE).is_file():
         config = out / CONFIG_FILE   # the run's own config; overrides may change its budget
@@ -258,6 +276,9 @@ def evaluate(
                                                   "(HumanEva-I: Validate)"),
     exclude_takes: Optional[str] = typer.Option(None, "--exclude-takes",
                                                 help="lifter runs: comma-separated take ids left out of the score"),
+    keypoints_2d: Optional[Path] = typer.Option(None, "--keypoints-2d",
+                                                help="lifter runs on an image dataset: lift the 2D predicted by this "
+                                                     "2D network (fit-lifter on the image dataset) instead of its labels"),
     correction: Optional[bool] = typer.Option(None, "--correction/--no-correction",
                                               help="lifter runs: the method's test-time correction (default: the "
                                                    "method's; pose_machine: on)"),
@@ -271,9 +292,9 @@ def evaluate(
     if is_lifter_run(pose):
         res = _run(evaluate_lifter_run, pose, data, subjects=chosen, noise=noise, correction=correction,
                    splits=split.split(",") if split else None,
-                   exclude_takes=exclude_takes.split(",") if exclude_takes else None)
-    elif noise is not None or correction is not None or split or exclude_takes:
-        _fail("--noise/--correction/--split/--exclude-takes apply to lifter runs (from fit-lifter) only; drop them for a pose folder")
+                   exclude_takes=exclude_takes.split(",") if exclude_takes else None, keypoints_2d=keypoints_2d)
+    elif noise is not None or correction is not None or split or exclude_takes or keypoints_2d:
+        _fail("--noise/--correction/--split/--exclude-takes/--keypoints-2d apply to lifter runs (from fit-lifter) only; drop them for a pose folder")
     elif not (pose / "pose.json").is_file():
         _fail(f"{pose} is not a pose folder (no pose.json, see `selfpose fit-pose`) nor a lifter run "
               "(no lifter.json, see `selfpose fit-lifter`)")

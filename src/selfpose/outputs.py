@@ -92,6 +92,8 @@ KINDS: dict[str, Kind] = {
     "lifter": Kind(("lifter.json", "lifter.safetensors", "metrics.csv", "results.json", "results.md", "config.yaml",
                     "checkpoints"),
                    (("lifter.json", "lifter.safetensors"),)),
+    # the image path's 2D network (fit-lifter on an image dataset)
+    "heatmap2d": Kind(("heatmap2d.json", "heatmap2d.safetensors", "metrics.csv"), (("heatmap2d.json",),)),
     "benchmark": Kind(("data", "runs", "pose", "cells", "analysis", "results.json", "results.md", "cells.csv",
                        "*.png", "log.txt"), (("cells",),)),
     "demo": Kind(("data", "run", "pose", "random_init", "pose_random", "analysis", "results.json", "report.md",

@@ -185,3 +185,31 @@ def test_training_data_errors(tiny_lab, tmp_path):
     with pytest.raises(Heatmap2DError, match="no sequence .* has subjects S9"):
         fit_heatmap_run(tiny_lab, tmp_path / "r", Heatmap2DConfig(**TINY, train_subjects=("S9",)), progress=False)
     assert not (tmp_path / "r").exists()
+
+
+def test_cli_trains_the_2d_network_and_evaluate_lifts_its_2d(tiny_lab, tmp_path):
+    """fit-lifter method=heatmap2d on an image dataset, a lifter on its labels, evaluate --keypoints-2d."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from selfpose.cli import app
+
+    run = CliRunner()
+    r2d, lift = tmp_path / "r2d", tmp_path / "lift"
+    r = run.invoke(app, ["fit-lifter", "--data", str(tiny_lab), "--out", str(r2d), "method=heatmap2d", "steps=3",
+                         "width=8", "batch_size=4", "train_subjects="])
+    assert r.exit_code == 0, r.output
+    assert "--keypoints-2d" in r.output and (r2d / "heatmap2d.json").is_file()
+    r = run.invoke(app, ["fit-lifter", "--data", str(tiny_lab), "--out", str(lift), "steps=2", "martinez.width=8",
+                         "batch_size=4", "train_subjects=", "val_fraction=0", "input_norm=image"])
+    assert r.exit_code == 0, r.output
+    labels = json.loads(run.invoke(app, ["evaluate", str(lift), "--data", str(tiny_lab), "--json"]).stdout)
+    chain = json.loads(run.invoke(app, ["evaluate", str(lift), "--data", str(tiny_lab), "--keypoints-2d", str(r2d),
+                                        "--json"]).stdout)
+    assert labels["input_2d"] == "ground truth" and chain["input_2d"].startswith("predicted by")
+    assert chain["2d"]["mean_px"] > 0 and chain["num_samples"] == labels["num_samples"]
+    assert chain["overall"]["mpjpe"] != labels["overall"]["mpjpe"]
+    # method=heatmap2d needs frames
+    r = run.invoke(app, ["fit-lifter", "--data", str(tmp_path), "--out", str(tmp_path / "x"), "method=heatmap2d"])
+    assert r.exit_code == 2

@@ -170,6 +170,13 @@ def fit_lifter_run(data, out, cfg: LifterConfig, overwrite: bool = False, resume
         return {k: v for k, v in lifter.info.items() if k != "curve"}
 
 
+def is_image_dataset(data) -> bool:
+    """Whether the store ``data`` holds frames (an image dataset: the 2D network's data) rather than keypoints only."""
+    from selfpose.data.store import Dataset
+
+    return any(rec.has("frames") for rec in Dataset.open(data))
+
+
 def is_lifter_run(folder) -> bool:
     """Whether ``folder`` is a lifter run (its marker says so, or it holds ``lifter.json``)."""
     from selfpose.outputs import output_kind
@@ -179,7 +186,7 @@ def is_lifter_run(folder) -> bool:
 
 
 def evaluate_lifter_run(run, data, subjects=None, noise: bool | None = None, correction: bool | None = None,
-                        write: bool = True, splits=None, exclude_takes=None) -> dict:
+                        write: bool = True, splits=None, exclude_takes=None, keypoints_2d=None) -> dict:
     """Score the lifter run ``run`` on ``data`` (optionally ``subjects``); write ``results.json``/``.md`` into it.
 
     ``noise``: evaluate on 2D through the run's noise model (seeded by its
@@ -189,6 +196,9 @@ def evaluate_lifter_run(run, data, subjects=None, noise: bool | None = None, cor
     ``splits``: only sequences of these splits (e.g. HumanEva-I's ``Validate``).
     ``exclude_takes``: take ids left out of the score (e.g. test takes whose
     motion repeats a training take).
+    ``keypoints_2d``: a 2D heatmap network run (the image path): on an image
+    dataset, lift the 2D it predicts from the frames instead of the 2D labels
+    (the whole image → 2D → 3D chain); ``2d`` in the result holds its 2D error.
 
     Returns:
         :func:`selfpose.evaluation.metrics.evaluate_poses`' layout (``overall``,
@@ -207,7 +217,17 @@ def evaluate_lifter_run(run, data, subjects=None, noise: bool | None = None, cor
         raise LifterError(f"{run} is not a lifter run (no {META}); create one with `selfpose fit-lifter`")
     with sibling_lock(run):
         lifter = Lifter.load(run)
-        arrays = load_arrays(data, subjects, splits=splits)
+        chain = None
+        if keypoints_2d is not None:
+            from selfpose.lifting.heatmap2d import Heatmap2D
+            from selfpose.lifting.image_chain import predict_chain
+
+            if splits:
+                raise LifterError("--keypoints-2d and --split cannot be combined")
+            chain = predict_chain(Heatmap2D.load(keypoints_2d), data, subjects, progress=True)
+            arrays = chain.arrays
+        else:
+            arrays = load_arrays(data, subjects, splits=splits)
         if exclude_takes:
             arrays = arrays.subset(~np.isin(arrays.takes, list(exclude_takes)))
             if not len(arrays):
@@ -228,6 +248,11 @@ def evaluate_lifter_run(run, data, subjects=None, noise: bool | None = None, cor
                     "splits": list(splits) if splits else None,
                     "excluded_takes": sorted(exclude_takes) if exclude_takes else [],
                     "frames_per_second": len(arrays) / max(seconds, 1e-9)})
+        if chain is not None:
+            from selfpose.lifting.heatmap2d import errors_2d
+
+            res["input_2d"] = f"predicted by {Path(keypoints_2d).resolve()}"
+            res["2d"] = errors_2d(chain.arrays.joints2d, chain.joints2d_true, mask=chain.inside())
         if write:
             write_report(res, run, title=f"Lifter evaluation ({lifter.cfg.method})")
     return res
