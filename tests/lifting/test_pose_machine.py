@@ -112,6 +112,19 @@ def test_normalised_2d_ignores_translation_scale_and_missing_joints():
     assert float(err) < 1e-8                            # missing joints are excluded from the loss
 
 
+def test_frames_without_visible_joints_give_finite_gradients():
+    """Detector noise drops whole frames (temporal dropouts): the 2D loss must skip them, not turn NaN."""
+    pred = torch.randn(2, 4, 2 * J, requires_grad=True)
+    target = pm.normalise_2d(torch.randn(2, 4, J, 2), torch.ones(2, 4, J))
+    vis = torch.ones(2, 4, J)
+    vis[0, 1] = 0          # no joint visible
+    vis[1, 2, 1:] = 0      # one joint visible: no scale
+    err = pm.reprojection_error(pred, target, vis, per_clip=True)
+    err.sum().backward()
+    assert torch.isfinite(err).all() and torch.isfinite(pred.grad).all()
+    assert pred.grad[0, 1].abs().sum() == 0 and pred.grad[1, 2].abs().sum() == 0
+
+
 def fixed_batch(lifter, a, clip: int = 8, n: int = 8) -> Batch:
     from selfpose.lifting.data import encode
 
@@ -241,6 +254,11 @@ def test_predict_runs_the_correction_by_default_and_reports_its_counts():
     off = lifter.predict(a, correction=False)
     assert lifter.last_correction is None and on.shape == off.shape == (64, J, 3)
     assert np.isfinite(on).all()
+    # through detector noise with long temporal dropouts (whole frames missing) it stays finite
+    from selfpose.lifting.noise import NoiseConfig
+
+    noisy = lifter.predict(a, NoiseConfig(dropout_person_prob=0.3, dropout_joint_prob=0.2), seed=3)
+    assert np.isfinite(noisy).all() and lifter.last_correction["clips"] == 8
 
 
 # ---------------------------------------------------------------------------------------------- 2D-only data

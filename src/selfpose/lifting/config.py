@@ -184,6 +184,8 @@ class LifterConfig:
             optimisation (Adam; the toolkit's warm-up + cosine schedule).
             ``batch_size`` counts training windows (a window holds the method's
             clip of target frames).
+            ``pose_machine`` shares ``steps`` between its transformer and joint
+            stages (``pose_machine.joint_fraction``); its projector stage has its own.
         max_seconds: stop training after this long (the best step so far is
             kept); null = run every step.
         train_subjects: subjects trained on (and validated on: held-out takes);

@@ -205,8 +205,9 @@ def normalise_2d(p: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:
     w = vis[..., None]
     n = vis.sum(-1)[..., None, None].clamp(min=1)
     centred = p - (w * p).sum(-2, keepdim=True) / n
-    radius = ((w * centred ** 2).sum((-2, -1), keepdim=True) / n).sqrt()
-    return centred / radius.clamp(min=1e-6)
+    # clamp before the square root: sqrt's gradient at 0 is infinite (a frame whose joints are all missing)
+    radius = ((w * centred ** 2).sum((-2, -1), keepdim=True) / n).clamp(min=1e-12).sqrt()
+    return centred / radius
 
 
 def reprojection_target(lifter, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -228,10 +229,11 @@ def reprojection_error(pred_2d: torch.Tensor, target: torch.Tensor, vis: torch.T
     Args:
         pred_2d: ``(B, T, 2J)`` Ψ_P's output (normalised here with ``vis``).
         target: ``(B, T, J, 2)`` from :func:`reprojection_target`.
-        vis: ``(B, T, J)`` 0/1.
+        vis: ``(B, T, J)`` 0/1; frames with fewer than 2 visible joints are left out.
         per_clip: ``(B,)`` one mean per clip instead of the batch's mean.
     """
     J = vis.shape[-1]
+    vis = vis * (vis.sum(-1, keepdim=True) >= 2)     # a frame with fewer than 2 visible joints has no scale
     p = normalise_2d(pred_2d.float().reshape(*pred_2d.shape[:-1], J, 2), vis)
     sq = vis * ((p - target) ** 2).sum(-1)
     if per_clip:
@@ -365,7 +367,8 @@ def correct_clips(lifter, y: torch.Tensor, target: torch.Tensor, vis: torch.Tens
             mm = lifter.to_mm(c)
             moved = robust_move(mm, prev, joints)
             total = robust_move(mm, y0_mm, joints)
-            drop = active & (total > cc.discard_mm)
+            # a non-finite correction (should not happen; a guard) is discarded like one that moved too far
+            drop = active & ((total > cc.discard_mm) | ~torch.isfinite(c).flatten(1).all(1))
             stop = active & ~drop & (moved < cc.stop_mm)
             keep = active & ~drop
             out[keep] = c[keep]
