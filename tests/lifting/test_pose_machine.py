@@ -352,3 +352,25 @@ def test_resume_inside_the_projector_stage_gives_the_uninterrupted_weights(tmp_p
     sd_w, sd_r = whole.net.state_dict(), resumed.net.state_dict()
     assert all(torch.equal(sd_w[k], sd_r[k]) for k in sd_w)
     assert resumed.info["steps_done"] == whole.info["steps_done"] == 12
+
+
+def test_a_time_limit_shortens_every_stage_instead_of_skipping_the_last(monkeypatch):
+    """With max_seconds each stage gets its share: a slow machine still reaches the joint stage."""
+    from selfpose.lifting import loop
+
+    clock = {"t": 0.0}
+    monkeypatch.setattr(loop.time, "perf_counter", lambda: clock["t"])
+    real = pm.transformer_loss
+
+    def slow(lifter, batch):        # every transformer step "takes" 10 s of the 100 s budget
+        clock["t"] += 10.0
+        return real(lifter, batch)
+
+    monkeypatch.setattr(pm, "transformer_loss", slow)
+    a = arrays(64)
+    cfg = tiny_cfg("steps=40", "pose_machine.projector_steps=3", "max_seconds=100", "eval_every=5")
+    lifter = fit_lifter(a, cfg, None, progress=False)
+    stages = [row["stage"] for row in lifter.info["curve"]]
+    assert stages[-1] == "joint" and "projector" in stages
+    assert lifter.info["stages_cut"] and lifter.info["stages_cut"][0].startswith("transformer@")
+    assert not lifter.info["stopped_early"]
