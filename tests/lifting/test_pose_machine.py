@@ -33,7 +33,7 @@ def arrays(n: int = 64, seed: int = 0) -> LiftingArrays:
                          focal=np.tile(np.float32([1000, 1000]), (n, 1)), principal=hw / 2,
                          subjects=np.full(n, "S1"), actions=np.full(n, "walk"), takes=seq, sequences=seq,
                          frame_ids=np.arange(n))
-TINY = ["method=pose_machine", "pose_machine.hidden=24", "pose_machine.conv_channels=4,8", "pose_machine.clip=8",
+TINY = ["method=pose_machine", "pose_machine.hidden=24", "pose_machine.conv_channels=4,8", "pose_machine.clip=8", "pose_machine.predict_clip=8",
         "pose_machine.bf16=false", "batch_size=8", "val_fraction=0", "threads=1", "warmup_steps=0", "max_seconds=null"]
 
 
