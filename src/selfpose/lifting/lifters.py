@@ -148,18 +148,18 @@ def pose_machine_correct(lifter, x, y, cfg):
     return pose_machine.correct(lifter, x, y, cfg)
 
 
-# The CPU setting: the seed's layout at half its width (1024 → 512: the two LSTMs cost a quarter as much, about
-# 2,000 training frames/s under bf16 autocast on this machine while shared), clips of 32 frames, 32 clips per batch
-# (1024 frames), 2400 LSTM steps (70% transformer stage, 30% joint) + 500 cheap projector steps: 1027 s of training
-# on this machine while shared (load 4-9); each stage also has its share of max_seconds (30 minutes), so a slower
-# machine shortens every stage rather than skipping the last. Prediction runs the LSTMs over 128-frame windows
-# (the same weights on S8: 61.2 mm MPJPE vs 61.9 with 32-frame windows; measured on the test subject).
+# The CPU setting: the seed's layout at half its width (1024 → 512: the two LSTMs cost a quarter as much; bf16
+# autocast about doubles training speed here), clips of 32 frames, 32 clips per batch (1024 frames), 3600 LSTM steps
+# (70% transformer stage, 30% joint) + 500 cheap projector steps: 634 s of training on a quiet machine, S8 MPJPE
+# 55.4 mm (see selfpose.lifting.pose_machine). Each stage also has its share of max_seconds (30 minutes), so a
+# slower machine shortens every stage rather than skipping the last. Prediction runs the LSTMs over 128-frame
+# windows (another run's weights on S8: 61.2 mm vs 61.9 with 32-frame windows; measured on the test subject).
 # The seed's full width is the section's own default (pose_machine.hidden=1024).
 register_lifter(LifterMethod(
     "pose_machine", build_pose_machine, clip=lambda cfg: cfg.pose_machine.clip, stages=pose_machine_stages,
     correct=pose_machine_correct, learns_from_2d_only=True,
     predict_clip=lambda cfg: cfg.pose_machine.predict_clip or cfg.pose_machine.clip,
-    defaults={"batch_size": 32, "steps": 2400, "eval_every": 200, "checkpoint_every": 400, "max_seconds": 1800,
+    defaults={"batch_size": 32, "steps": 3600, "eval_every": 200, "checkpoint_every": 400, "max_seconds": 1800,
               "pose_machine": {"hidden": 512, "projector_steps": 500, "predict_clip": 128}}))
 
 def apply_constraints(module: nn.Module, cfg) -> None:

@@ -50,30 +50,30 @@ copies are independent (one batched weight tensor per clip, so a clip's
 gradient never reaches another's weights), and the network's own weights are
 never modified, so nothing leaks from one clip to the next.
 
-**Measured** (2026-12-01, this 2-core CPU while shared with other jobs, load
-4–9; real Human3.6M motion through the real cameras, GT 2D, trained on S1, S5,
-S6, S7 with the CPU defaults, tested on S8 — easier than the published protocol,
-see issue 12)::
+**Measured** (2026-12-01, this 2-core CPU, one thread; real Human3.6M motion
+through the real cameras, trained on S1, S5, S6, S7 with the CPU defaults,
+tested on S8 — easier than the published protocol, see issue 12)::
 
     selfpose prepare mocap h36m17_train_S1-S8_25fps.npz --cameras cameras.pkl --out D
-    selfpose fit-lifter --data D --out RUN method=pose_machine threads=1     # 2900 steps, 1027 s
+    selfpose fit-lifter --data D --out RUN method=pose_machine threads=1     # 4100 steps, 634 s
     selfpose evaluate RUN --data D --subjects S8 [--correction|--no-correction] [--noise|--no-noise] --json
 
 =================  =====================  =====================
 S8, mm             no correction          correction
 =================  =====================  =====================
-GT 2D              61.9 / 60.4 / 50.8     61.6 / 60.3 / 50.4
-noisy 2D           74.1 / 72.4 / 58.5     73.6 / 72.1 / 58.0
+GT 2D              55.4 / 54.3 / 45.7     55.1 / 54.0 / 45.2
+noisy 2D           70.7 / 69.4 / 55.6     70.1 / 68.9 / 55.1
 =================  =====================  =====================
 
-(MPJPE / N-MPJPE / P-MPJPE, 32-frame prediction windows as that run was saved;
-128-frame windows: 61.2 → 61.0 with correction.) The correction stopped early
-(< 5 mm) on 4037 of 4128 clips and was discarded (> 20 mm) on 25; lifting
-alone ran at about 5,200 frames/s, lifting + correction at about 1,400 (GT)
-and 960 (noisy 2D) frames/s, one thread. With plain SGD at the same learning
-rate the correction does not move the joints (62.2 mm: Ψ_C's own, unadapted
-output, 0.3 mm worse than ``p_3D``); Adam's first step moves every weight by
-about ``lr``, which is what makes a 2-step, 1.5e-4 correction do anything.
+(MPJPE / N-MPJPE / P-MPJPE.) The correction stopped early (< 5 mm) on 1066
+of 1072 clips (GT) and 1067 (noisy), was never discarded (> 20 mm), and gained
+0.3–0.6 mm. One thread on a quiet machine: lifting alone about 26,000 frames/s,
+lifting + correction about 7,700 (GT) and 8,200 (noisy) frames/s. Training
+time depends on the machine's load: the same setting with 2400 steps took
+1027 s while the machine was shared (load 4–9). With plain SGD at the same
+learning rate the correction barely moves the joints (every clip stops after one
+step); Adam's first step moves every weight by about ``lr``, which is what makes
+a 2-step, 1.5e-4 correction do anything.
 """
 
 from __future__ import annotations
