@@ -149,7 +149,7 @@ def pose_machine_correct(lifter, x, y, cfg):
 
 
 # The CPU setting: the seed's layout at half its width (1024 → 512: the two LSTMs cost a quarter as much; bf16
-# autocast about doubles training speed here), clips of 32 frames, 32 clips per batch (1024 frames), 3600 LSTM steps
+# autocast trains 1.3-2x faster here), clips of 32 frames, 32 clips per batch (1024 frames), 3600 LSTM steps
 # (70% transformer stage, 30% joint) + 500 cheap projector steps: 634 s of training on a quiet machine, S8 MPJPE
 # 55.4 mm (see selfpose.lifting.pose_machine). Each stage also has its share of max_seconds (30 minutes), so a
 # slower machine shortens every stage rather than skipping the last. Prediction runs the LSTMs over 128-frame
