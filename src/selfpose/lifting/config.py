@@ -76,6 +76,91 @@ class TemporalConvConfig:
 
 
 @dataclass
+class CorrectionConfig:
+    """``pose_machine.correction``: the test-time self-supervised correction (Wang et al., TPAMI 2019).
+
+    Per clip (prediction window), ``steps`` gradient steps on the clip's own
+    copy of Ψ_C minimising the re-projection error ``‖p_2D − Ψ_P(Ψ_C(p_3D))‖²``;
+    see :func:`selfpose.lifting.pose_machine.correct`.
+
+    Attributes:
+        enabled: run it by default at prediction (``evaluate --no-correction`` turns it off).
+        steps: gradient steps per clip at most.
+        lr: step size (Adam with a fresh state per clip, or plain SGD; ``optimizer``).
+        optimizer: ``adam`` or ``sgd``.
+        stop_mm: stop early when a step moves the robust joints (pelvis, hips,
+            shoulders) by less than this (mean over the clip's frames and those joints, mm).
+        discard_mm: keep the uncorrected 3D when the correction moved the robust
+            joints by more than this from it (mm, same mean).
+        clips_per_batch: clips corrected at once (each holds its own copy of Ψ_C's weights: memory).
+    """
+
+    enabled: bool = True
+    steps: int = 2
+    lr: float = 1.5e-4
+    optimizer: Literal["adam", "sgd"] = "adam"
+    stop_mm: float = 5.0
+    discard_mm: float = 20.0
+    clips_per_batch: int = 32
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.clips_per_batch < 1:
+            raise ConfigError(f"pose_machine.correction: steps and clips_per_batch must be >= 1, got "
+                              f"{self.steps}, {self.clips_per_batch}")
+        if not self.lr > 0 or not 0 <= self.stop_mm <= self.discard_mm:
+            raise ConfigError("pose_machine.correction: lr must be > 0 and 0 <= stop_mm <= discard_mm, got "
+                              f"lr={self.lr}, stop_mm={self.stop_mm}, discard_mm={self.discard_mm}")
+
+
+@dataclass
+class PoseMachineConfig:
+    """``pose_machine`` (Wang, Lin et al., TPAMI 2019): 2D-to-3D transformer + 3D-to-2D projector, staged.
+
+    See :mod:`selfpose.lifting.pose_machine` for the network and the stages.
+
+    Attributes:
+        hidden: width of the transformer's FC and both LSTMs, of Ψ_C's hidden layer and of Ψ_P's layers (seed: 1024).
+        conv_channels: output channels of the two per-frame convolutions over the joint axis.
+        clip: consecutive frames per training window (the LSTMs' sequence length).
+        predict_clip: frames per window at prediction (null: ``clip``).
+        joint_fraction: share of the run's ``steps`` spent in the joint stage (the
+            rest: the transformer stage).
+        projector_steps: steps of the projector stage (cheap: no LSTM; batches of ``batch_size`` windows).
+        projector_lr, joint_lr: peak learning rates of those stages (the transformer stage uses ``lr``).
+        drop_joints: probability of dropping (zeroing) each 3D joint of the projector stage's input.
+        reproj_weight: λ, the weight of the 2D re-projection term against the 3D terms.
+        bf16: run the transformer's convolutions, FC and LSTMs under bfloat16
+            autocast (this CPU has AMX/AVX512-BF16: training measured 1.3–2× faster; the output layer stays float32).
+        correction: the test-time correction (:class:`CorrectionConfig`).
+    """
+
+    hidden: int = 1024
+    conv_channels: tuple[int, ...] = (64, 128)
+    clip: int = 32
+    predict_clip: int | None = None
+    joint_fraction: float = 0.3
+    projector_steps: int = 2000
+    projector_lr: float = 1e-3
+    joint_lr: float = 3e-4
+    drop_joints: float = 0.3
+    reproj_weight: float = 10.0
+    bf16: bool = True
+    correction: CorrectionConfig = field(default_factory=CorrectionConfig)
+
+    def __post_init__(self) -> None:
+        if self.hidden < 1 or self.clip < 1 or (self.predict_clip is not None and self.predict_clip < 1):
+            raise ConfigError(f"pose_machine: hidden, clip and predict_clip must be >= 1, got {self.hidden}, "
+                              f"{self.clip}, {self.predict_clip}")
+        if len(self.conv_channels) != 2 or min(self.conv_channels) < 1:
+            raise ConfigError(f"pose_machine.conv_channels must be two numbers >= 1, got {self.conv_channels}")
+        if not 0 <= self.joint_fraction <= 1 or not 0 <= self.drop_joints < 1:
+            raise ConfigError("pose_machine: joint_fraction must be in [0, 1] and drop_joints in [0, 1), got "
+                              f"{self.joint_fraction}, {self.drop_joints}")
+        if self.projector_steps < 0 or self.reproj_weight < 0:
+            raise ConfigError("pose_machine: projector_steps and reproj_weight must be >= 0")
+
+
+@dataclass
 class LifterConfig:
     """``selfpose fit-lifter`` (strict: unknown keys are errors). Defaults: the reported ``martinez`` setting.
 
@@ -93,12 +178,14 @@ class LifterConfig:
 
     Attributes:
         method: a name of :data:`selfpose.lifting.lifters.LIFTERS`.
-        martinez, temporal_conv: the methods' own settings (sections).
+        martinez, temporal_conv, pose_machine: the methods' own settings (sections).
         input_norm: ``focal`` (needs cameras) or ``image``; see :mod:`selfpose.lifting.data`.
         steps, batch_size, lr, weight_decay, warmup_steps, lr_schedule, min_lr_ratio:
             optimisation (Adam; the toolkit's warm-up + cosine schedule).
             ``batch_size`` counts training windows (a window holds the method's
             clip of target frames).
+            ``pose_machine`` shares ``steps`` between its transformer and joint
+            stages (``pose_machine.joint_fraction``); its projector stage has its own.
         max_seconds: stop training after this long (the best step so far is
             kept); null = run every step.
         train_subjects: subjects trained on (and validated on: held-out takes);
@@ -129,6 +216,7 @@ class LifterConfig:
     method: str = "martinez"
     martinez: MartinezConfig = field(default_factory=MartinezConfig)
     temporal_conv: TemporalConvConfig = field(default_factory=TemporalConvConfig)
+    pose_machine: PoseMachineConfig = field(default_factory=PoseMachineConfig)
     input_norm: Literal["focal", "image"] = "focal"
     steps: int = 8500
     batch_size: int = 256

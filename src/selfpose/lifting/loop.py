@@ -88,6 +88,10 @@ class Stage:
         sample: ``labelled`` draws windows whose targets have 3D labels; ``all`` any window.
         lr: this stage's peak learning rate (None: ``cfg.lr``).
         train_mode: ``net → None`` that sets train/eval modes (default ``net.train()``).
+        max_seconds: end this stage after this long (counted from its start, or its resumption),
+            keeping its best step, and go on with the next one; None = no limit of its own. (The run's
+            ``max_seconds`` ends the whole run; a stage's own limit keeps a multi-stage method's
+            later stages from being starved by a slow machine.)
     """
 
     name: str
@@ -97,6 +101,7 @@ class Stage:
     sample: Literal["labelled", "all"] = "labelled"
     lr: float | None = None
     train_mode: Callable[[nn.Module], None] | None = None
+    max_seconds: float | None = None
 
 
 def default_stages(lifter: Lifter, cfg) -> list[Stage]:
@@ -201,6 +206,7 @@ def train_stages(lifter: Lifter, train: LiftingArrays, val: LiftingArrays | None
     t0 = time.perf_counter() - elapsed0
     out_of_time = False
     best = BestStep(None)
+    cut: list[str] = []
     try:
         with progress_bar(None if progress else False) as bar:
             for si in range(start_stage, len(stages)):
@@ -223,6 +229,8 @@ def train_stages(lifter: Lifter, train: LiftingArrays, val: LiftingArrays | None
                     first = start_step + 1
                 task = bar.add_task(f"{cfg.method}: {stage.name}", total=stage.steps, completed=first - 1)
                 loss_sum, loss_n, t_win = torch.zeros(()), 0, time.perf_counter()
+                stage_t0 = time.perf_counter()
+                stage_cut = False
                 step = first - 1
                 for step in range(first, stage.steps + 1):
                     global_step += 1
@@ -243,7 +251,8 @@ def train_stages(lifter: Lifter, train: LiftingArrays, val: LiftingArrays | None
                     loss_sum += loss.detach()
                     loss_n += 1
                     out_of_time = cfg.max_seconds is not None and time.perf_counter() - t0 > cfg.max_seconds
-                    last = step == stage.steps or out_of_time
+                    stage_cut = stage.max_seconds is not None and time.perf_counter() - stage_t0 > stage.max_seconds
+                    last = step == stage.steps or out_of_time or stage_cut
                     if step % cfg.eval_every == 0 or last:
                         stepper.check()
                         now = time.perf_counter()
@@ -266,8 +275,10 @@ def train_stages(lifter: Lifter, train: LiftingArrays, val: LiftingArrays | None
                         model_sd, opt_sd, st = _checkpoint_state(net, opt, best, si, step, global_step, curve,
                                                                  time.perf_counter() - t0, cfg)
                         save_checkpoint(run_dir, global_step, model_sd, opt_sd, st, keep=cfg.keep_checkpoints)
-                    if out_of_time:
+                    if out_of_time or stage_cut:
                         break
+                if stage_cut and not out_of_time:
+                    cut.append(f"{stage.name}@{step}/{stage.steps}")
                 saved = None
                 if out_of_time:
                     break
@@ -278,6 +289,7 @@ def train_stages(lifter: Lifter, train: LiftingArrays, val: LiftingArrays | None
     net.eval()
     return {"curve": curve, "steps_done": global_step, "best_step": best.step if best.state is not None else global_step,
             "best_val_n_mpjpe": None if best.state is None else best.value, "stopped_early": out_of_time,
+            "stages_cut": cut,
             "train_seconds": time.perf_counter() - t0, "train_frames": len(train),
             "train_frames_3d": int(train.has3d.sum()), "val_frames": 0 if val is None else len(val)}
 
