@@ -129,6 +129,11 @@ class PoseMachineConfig:
         projector_lr, joint_lr: peak learning rates of those stages (the transformer stage uses ``lr``).
         drop_joints: probability of dropping (zeroing) each 3D joint of the projector stage's input.
         reproj_weight: λ, the weight of the 2D re-projection term against the 3D terms.
+        skip: add each frame's own features (after the FC layer) to the LSTMs' output
+            before the last FC — a deviation from the seed's layout, chosen by a probe (see
+            :mod:`selfpose.lifting.pose_machine`, "Why the skip").
+        frame_blocks, frame_dropout: Martinez-style residual blocks (BN, ReLU, dropout)
+            after the per-frame FC layer (0 = the seed's single FC); also from that probe.
         bf16: run the transformer's convolutions, FC and LSTMs under bfloat16
             autocast (this CPU has AMX/AVX512-BF16: training measured 1.3–2× faster; the output layer stays float32).
         correction: the test-time correction (:class:`CorrectionConfig`).
@@ -136,6 +141,9 @@ class PoseMachineConfig:
 
     hidden: int = 1024
     conv_channels: tuple[int, ...] = (64, 128)
+    skip: bool = True
+    frame_blocks: int = 1
+    frame_dropout: float = 0.1
     clip: int = 32
     predict_clip: int | None = None
     joint_fraction: float = 0.3
@@ -156,6 +164,9 @@ class PoseMachineConfig:
         if not 0 <= self.joint_fraction <= 1 or not 0 <= self.drop_joints < 1:
             raise ConfigError("pose_machine: joint_fraction must be in [0, 1] and drop_joints in [0, 1), got "
                               f"{self.joint_fraction}, {self.drop_joints}")
+        if self.frame_blocks < 0 or not 0 <= self.frame_dropout < 1:
+            raise ConfigError(f"pose_machine: frame_blocks must be >= 0 and frame_dropout in [0, 1), got "
+                              f"{self.frame_blocks}, {self.frame_dropout}")
         if self.projector_steps < 0 or self.reproj_weight < 0:
             raise ConfigError("pose_machine: projector_steps and reproj_weight must be >= 0")
 

@@ -160,8 +160,11 @@ class Transformer2Dto3D(nn.Module):
     """
 
     def __init__(self, in_dim: int, out_dim: int, num_joints: int, hidden: int = 1024,
-                 conv_channels: tuple[int, int] = (64, 128), bf16: bool = False):
+                 conv_channels: tuple[int, int] = (64, 128), bf16: bool = False, skip: bool = False,
+                 frame_blocks: int = 0, frame_dropout: float = 0.0):
         super().__init__()
+        from selfpose.models.heads import ResidualBlock
+
         J = int(num_joints)
         if in_dim != 3 * J + 2:
             raise ValueError(f"pose_machine expects the lifter encoding (3J + 2 = {3 * J + 2} inputs), got {in_dim}")
@@ -171,6 +174,8 @@ class Transformer2Dto3D(nn.Module):
         self.conv2 = nn.Conv1d(c1, c2, 3, padding=1)
         pooled = math.ceil(math.ceil(J / 2) / 2)
         self.fc_in = nn.Linear(c2 * pooled + in_dim, hidden)
+        self.skip = bool(skip)
+        self.frame_blocks = nn.Sequential(*[ResidualBlock(hidden, frame_dropout) for _ in range(frame_blocks)])
         self.lstm_fwd = nn.LSTM(hidden, hidden, batch_first=True)
         self.lstm_bwd = nn.LSTM(hidden, hidden, batch_first=True)
         self.fc_out = nn.Linear(hidden, out_dim)
@@ -184,11 +189,15 @@ class Transformer2Dto3D(nn.Module):
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             g = F.max_pool1d(torch.relu(self.conv1(g)), 2, ceil_mode=True)
             g = F.max_pool1d(torch.relu(self.conv2(g)), 2, ceil_mode=True)
-            h = torch.relu(self.fc_in(torch.cat([g.flatten(1), x.reshape(b * t, d)], dim=1))).view(b, t, -1)
-            h, _ = self.lstm_fwd(h)
+            f = self.frame_blocks(torch.relu(self.fc_in(torch.cat([g.flatten(1), x.reshape(b * t, d)], dim=1))))
+            f = f.view(b, t, -1)
+            h, _ = self.lstm_fwd(f)
             h, _ = self.lstm_bwd(h.flip(1))   # the second LSTM reads the sequence backwards
+            h = h.flip(1)
+            if self.skip:   # the frame's own features around the LSTMs (see PoseMachineConfig.skip)
+                h = h + f
         # float32 output layer: bf16's 8-bit mantissa would cost about a millimetre on the 3D
-        return self.fc_out(h.flip(1).float())
+        return self.fc_out(h.float())
 
 
 class PoseMachineNet(nn.Module):
@@ -197,10 +206,11 @@ class PoseMachineNet(nn.Module):
     context = (0, 0)
 
     def __init__(self, in_dim: int, out_dim: int, hidden: int = 1024, conv_channels: tuple[int, int] = (64, 128),
-                 bf16: bool = False):
+                 bf16: bool = False, skip: bool = False, frame_blocks: int = 0, frame_dropout: float = 0.0):
         super().__init__()
         J = out_dim // 3
-        self.transformer = Transformer2Dto3D(in_dim, out_dim, J, hidden, conv_channels, bf16)
+        self.transformer = Transformer2Dto3D(in_dim, out_dim, J, hidden, conv_channels, bf16, skip, frame_blocks,
+                                             frame_dropout)
         self.corrector = Corrector(out_dim, hidden)
         self.projector = Projector(out_dim, 2 * J, hidden)
 
@@ -211,7 +221,8 @@ class PoseMachineNet(nn.Module):
 def build_pose_machine(in_dim: int, out_dim: int, cfg) -> nn.Module:
     """:class:`PoseMachineNet` of ``cfg.pose_machine``."""
     p = cfg.pose_machine
-    return PoseMachineNet(in_dim, out_dim, hidden=p.hidden, conv_channels=tuple(p.conv_channels), bf16=p.bf16)
+    return PoseMachineNet(in_dim, out_dim, hidden=p.hidden, conv_channels=tuple(p.conv_channels), bf16=p.bf16,
+                          skip=p.skip, frame_blocks=p.frame_blocks, frame_dropout=p.frame_dropout)
 
 
 # ---------------------------------------------------------------------------------------------- 2D loss
