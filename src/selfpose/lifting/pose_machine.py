@@ -9,14 +9,29 @@ dataset's 2D keypoints (ground truth or through the detector-noise model).
 * ``transformer`` (2D → 3D, per clip): per frame, the joints' z-scored
   ``(x, y, visibility)`` as 3 channels over the joint axis → Conv1d(k=3) → ReLU
   → max-pool(2) → Conv1d(k=3) → ReLU → max-pool(2); the flattened features
-  *and the frame's whole encoded input* → FC ``hidden`` → ReLU → LSTM
-  ``hidden`` → a second LSTM ``hidden`` over the reversed sequence → FC → 3J.
+  *and the frame's whole encoded input* → FC ``hidden`` → ReLU → (``frame_blocks``
+  residual blocks) → LSTM ``hidden`` → a second LSTM ``hidden`` over the reversed
+  sequence → (+ the per-frame features, ``skip``) → FC → 3J.
   Why a 1D convolution over the joint axis: with keypoints instead of an image
   there is no pixel grid; the H36M joint order runs along kinematic chains
   (legs, spine, arms), so neighbouring indices are mostly neighbouring joints
   and a width-3 kernel sees a joint with its parent and child, and pooling
   gives coarser, limb-level features. Pooling discards exact positions, which
   is why the raw input also reaches the FC layer (a 40-mm lifter needs them).
+* **Why the skip** (``skip``, ``frame_blocks``: deviations from the seed's
+  layout). As first built — the seed's layout, one FC per frame, every frame's
+  3D read from the second LSTM's output alone — the transformer reached 55.4 mm
+  on S8, 10 mm worse than the single-frame ``martinez`` baseline. A probe
+  (``benchmarks/pose_machine_probe.py``: the transformer stage alone, 1500
+  steps, width 512, one thread; validation N-MPJPE on held-out takes of the
+  training subjects, never S8) separated the causes: the seed's
+  layout 59.9 mm; the per-frame path alone, without LSTMs, 52.2; LSTMs plus a
+  skip that adds each frame's own features to their output 48.5; the same with
+  one Martinez residual block (BN, ReLU, dropout 0.25) after the FC 47.8, with
+  dropout 0.1 45.9. So the LSTMs help only as a correction on top of a per-frame
+  pose (forcing the pose through two LSTMs loses precision), and the single FC
+  is a weaker per-frame lifter than a residual block. ``skip=false
+  frame_blocks=0`` restores the seed's layout.
 * ``corrector`` Ψ_C: 3J → ``hidden`` → 3J, residual (output = input +
   correction), its last layer initialised at zero: Ψ_C starts as the identity.
 * ``projector`` Ψ_P: 3J → four FC ``hidden`` layers (ReLU; an identity skip
