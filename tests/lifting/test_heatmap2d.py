@@ -25,13 +25,7 @@ J = 17
 TINY = {"width": 8, "layers": (1, 1, 1), "deconv_layers": 2, "deconv_channels": 16}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny convolutions: one thread is fastest on a shared machine (and avoids oversubscription)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")   # tiny convolutions: one thread is fastest here
 
 
 def test_soft_argmax_is_exact_on_a_peak_and_spans_the_frame():

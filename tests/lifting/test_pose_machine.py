@@ -13,37 +13,19 @@ from typer.testing import CliRunner
 from selfpose.cli import app
 from selfpose.lifting import pose_machine as pm
 from selfpose.lifting.config import load_lifter_config
-from selfpose.lifting.data import LiftingArrays
 from selfpose.lifting.loop import Batch
 from selfpose.lifting.train import build_lifter, fit_lifter
+
+from .test_martinez import arrays
 
 J = 17
 
 
-def arrays(n: int = 64, seed: int = 0) -> LiftingArrays:
-    """Random 3D poses in front of a 1000×1000 camera (f = 1000 px), their exact projections; 4 sequences."""
-    rng = np.random.default_rng(seed)
-    j3 = rng.normal(0, 200, (n, J, 3)).astype(np.float32)
-    j3[:, 0] = 0
-    cam = j3 + np.float32([0, 0, 4000])
-    j2 = (1000 * cam[..., :2] / cam[..., 2:] + 500).astype(np.float32)
-    hw = np.tile(np.float32([1000, 1000]), (n, 1))
-    seq = np.array([f"t{i * 4 // n}" for i in range(n)])
-    return LiftingArrays(joints2d=j2, joints3d=j3, visible=np.ones((n, J), np.float32), image_hw=hw,
-                         focal=np.tile(np.float32([1000, 1000]), (n, 1)), principal=hw / 2,
-                         subjects=np.full(n, "S1"), actions=np.full(n, "walk"), takes=seq, sequences=seq,
-                         frame_ids=np.arange(n))
 TINY = ["method=pose_machine", "pose_machine.hidden=24", "pose_machine.conv_channels=4,8", "pose_machine.clip=8", "pose_machine.predict_clip=8",
         "pose_machine.bf16=false", "batch_size=8", "val_fraction=0", "threads=1", "warmup_steps=0", "max_seconds=null"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny LSTMs on a shared 2-core machine: one thread is about 25× faster than two (measured)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")   # tiny LSTMs: one thread is ~25× faster than two here
 
 
 def tiny_cfg(*extra: str):
