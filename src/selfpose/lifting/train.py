@@ -98,7 +98,7 @@ def _check_2d_only(train: LiftingArrays, cfg: LifterConfig) -> None:
 
 def fit_lifter(train: LiftingArrays, cfg: LifterConfig, val: LiftingArrays | None = None, progress: bool = True,
                run_dir=None, resume: bool = False) -> Lifter:
-    """Train ``cfg.method`` on ``train``; keep the final stage's best step on ``val``.
+    """Train ``cfg.method`` on ``train``; keep the best step (over all stages) on ``val``.
 
     Args:
         train: training frames; frames without 3D (``has3d`` False) reach only
