@@ -148,12 +148,13 @@ def pose_machine_correct(lifter, x, y, cfg):
     return pose_machine.correct(lifter, x, y, cfg)
 
 
-# The CPU setting: the seed's layout at half its width (1024 → 512: the two LSTMs cost a quarter as much; bf16
-# autocast trains 1.3-2x faster here), clips of 32 frames, 32 clips per batch (1024 frames), 3600 LSTM steps
-# (70% transformer stage, 30% joint) + 500 cheap projector steps: 634 s of training on a quiet machine, S8 MPJPE
-# 55.4 mm (see selfpose.lifting.pose_machine). Each stage also has its share of max_seconds (30 minutes), so a
-# slower machine shortens every stage rather than skipping the last. Prediction runs the LSTMs over 128-frame
-# windows (another run's weights on S8: 61.2 mm vs 61.9 with 32-frame windows; measured on the test subject).
+# The CPU setting: the transformer at half the seed's width (1024 → 512: the two LSTMs cost a quarter as much;
+# bf16 autocast trains 1.3-2x faster here), clips of 32 frames, 32 clips per batch (1024 frames), 3600 LSTM steps
+# (70% transformer stage, 30% joint) + 500 cheap projector steps: 701 s of training with one thread (machine shared
+# with one other run), S8 MPJPE 50.4 mm without the repeated smoking takes (see selfpose.lifting.pose_machine). Each
+# stage also has its share of max_seconds (30 minutes), so a slower machine shortens every stage rather than
+# skipping the last. Prediction runs the LSTMs over 128-frame windows (chosen on S8 with an earlier model: 61.2 mm
+# vs 61.9 with 32-frame windows — chosen on the test subject, to be re-chosen on validation takes).
 # The seed's full width is the section's own default (pose_machine.hidden=1024).
 register_lifter(LifterMethod(
     "pose_machine", build_pose_machine, clip=lambda cfg: cfg.pose_machine.clip, stages=pose_machine_stages,
