@@ -175,17 +175,19 @@ class PoseMachineConfig:
 class LifterConfig:
     """``selfpose fit-lifter`` (strict: unknown keys are errors). Defaults: the reported ``martinez`` setting.
 
-    Measured with the ``martinez`` defaults (GT 2D, real Human3.6M motion
-    through the real cameras, trained on S1, S5, S6, S7, tested on S8; 2 CPU
-    cores, 2026-12-01, before temporal windows: frames drawn by epoch
-    permutation): 8500 steps in 444 s; S8 MPJPE 45.7 mm, N-MPJPE 44.9,
-    P-MPJPE 35.8. Easier than the published protocol: one shared skeleton for
-    every subject and re-placed mocap (see issue 12), so not directly
-    comparable with Martinez et al.'s 45.5 mm::
+    Measured with each method's defaults (``load_lifter_config(None, ["method=NAME"])``;
+    GT 2D, real Human3.6M motion through the real cameras, trained on S1, S5,
+    S6, S7, tested on S8 without its smoking takes, which repeat S5's motion;
+    2 CPU cores shared with other runs, 2026-12-01): ``martinez`` 47.3 mm MPJPE
+    (45.8 with the repeated takes; 8500 steps, 1473 s — 444 s on an idle
+    machine), ``temporal_conv`` 47.1 (8500 steps, 1414 s, one thread),
+    ``pose_machine`` 50.4 (701 s, one thread). Easier than the published
+    protocol: one shared skeleton for every subject and re-placed mocap (see
+    issue 12), so not directly comparable with Martinez et al.'s 45.5 mm::
 
         selfpose prepare mocap h36m17_train_S1-S8_25fps.npz --cameras cameras.pkl --out D
-        selfpose fit-lifter --data D --out RUN
-        selfpose evaluate RUN --data D --subjects S8 --json
+        selfpose fit-lifter --data D --out RUN [method=NAME]
+        selfpose evaluate RUN --data D --subjects S8 --exclude-takes S8__smoking_1,S8__smoking_2 --json
 
     Attributes:
         method: a name of :data:`selfpose.lifting.lifters.LIFTERS`.
