@@ -17,11 +17,11 @@ projector, joint). Each step of a stage:
 
 Every ``eval_every`` steps (and at a stage's end) it validates on held-out
 takes of the training subjects (N-MPJPE, mm) and keeps the best step over
-all stages, a tie going to the later step: a stage that leaves the 3D alone
-(``pose_machine``'s projector) scores what the stage before it scored, so its
-weights — the same 3D, plus a trained projector — win the tie, and a later
-stage must then beat them (``pose_machine``'s joint stage does not always:
-measured, see :mod:`selfpose.lifting.pose_machine`). Every ``checkpoint_every``
+the stages whose models are complete (``Stage.selectable``; not
+``pose_machine``'s transformer stage, whose projector is untrained), a tie
+going to the later step: ``pose_machine``'s projector stage leaves the 3D
+alone, so its end holds the transformer stage's last weights with a trained
+projector, and the joint stage must beat that to be kept. Every ``checkpoint_every``
 steps it writes a checkpoint (weights, optimiser, RNG, curve, best-so-far) into
 ``RUN/checkpoints/``; :func:`train_stages` with ``resume`` continues from the
 newest one exactly.
@@ -97,6 +97,9 @@ class Stage:
             keeping its best step, and go on with the next one; None = no limit of its own. (The run's
             ``max_seconds`` ends the whole run; a stage's own limit keeps a multi-stage method's
             later stages from being starved by a slow machine.)
+        selectable: whether this stage's steps may be kept as the run's best (False for a
+            stage after which the model is not complete yet: ``pose_machine``'s transformer
+            stage, whose projector is still untrained).
     """
 
     name: str
@@ -107,6 +110,7 @@ class Stage:
     lr: float | None = None
     train_mode: Callable[[nn.Module], None] | None = None
     max_seconds: float | None = None
+    selectable: bool = True
 
 
 def default_stages(lifter: Lifter, cfg) -> list[Stage]:
@@ -269,9 +273,10 @@ def train_stages(lifter: Lifter, train: LiftingArrays, val: LiftingArrays | None
                             pv = torch.from_numpy(lifter.predict(val, raw=xv, correction=False))
                             row["val_mpjpe"] = float(mpjpe(pv, yv))
                             row["val_n_mpjpe"] = float(n_mpjpe(pv, yv))
-                            if row["val_n_mpjpe"] <= best.value:   # a tie goes to the later step (see the module doc)
-                                best.value = math.inf
-                            best.update(row["val_n_mpjpe"], global_step, net)
+                            if stage.selectable:
+                                if row["val_n_mpjpe"] <= best.value:   # a tie goes to the later step (module doc)
+                                    best.value = math.inf
+                                best.update(row["val_n_mpjpe"], global_step, net)
                         row["time"] = time.perf_counter() - t0
                         curve.append(row)
                         if run_dir is not None:   # the curve so far, readable while the run trains

@@ -365,8 +365,9 @@ def pose_machine_stages(lifter, cfg) -> list:
         share = {"transformer": 0.95 * cfg.max_seconds * (1 - p.joint_fraction) / lstm,
                  "projector": 0.05 * cfg.max_seconds}
     stages = [
+        # not selectable: a model from this stage has no trained projector (its correction would be noise)
         Stage("transformer", cfg.steps - joint, transformer_loss, lambda net: net.transformer.parameters(),
-              max_seconds=share["transformer"]),
+              max_seconds=share["transformer"], selectable=False),
         Stage("projector", p.projector_steps, projector_loss,
               lambda net: [*net.corrector.parameters(), *net.projector.parameters()], lr=p.projector_lr,
               max_seconds=share["projector"]),
