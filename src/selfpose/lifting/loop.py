@@ -149,7 +149,7 @@ class _Sampler:
         return context_index(s, e, first, self.clip, *self.context)
 
 
-def _checkpoint_state(net, opt, best, stage_i, stage_step, step, curve, elapsed, cfg) -> tuple[dict, dict, dict]:
+def _checkpoint_state(net, opt, best, stage_i, stage_step, curve, elapsed, cfg) -> tuple[dict, dict, dict]:
     from selfpose.training.checkpoint import rng_state
 
     model = {f"net.{k}": v for k, v in net.state_dict().items()}
@@ -184,7 +184,7 @@ def train_stages(lifter: Lifter, train: LiftingArrays, val: LiftingArrays | None
     noise = cfg.noise if cfg.train_noise else None
     xn = None if noise is not None else lifter.normalise(torch.from_numpy(encode(train, None, cfg.input_norm)))
     J = lifter.num_joints
-    y = torch.from_numpy(np.nan_to_num(train.joints3d.reshape(len(train), 3 * J), nan=np.nan))
+    y = torch.from_numpy(train.joints3d.reshape(len(train), 3 * J))   # NaN rows: frames without 3D
     yn = (y - lifter.out_mean) / lifter.out_std
     xv = yv = None
     if val is not None and len(val):
@@ -208,7 +208,8 @@ def train_stages(lifter: Lifter, train: LiftingArrays, val: LiftingArrays | None
         curve, elapsed0 = list(saved["curve"]), float(saved["elapsed"])
         best_saved = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
 
-    global_step = sum(s.steps for s in stages[:start_stage]) + start_step
+    # the checkpoint's own step count: a stage cut by its time limit ran fewer steps than it names
+    global_step = int(saved["step"]) if saved is not None else 0
     threads = torch.get_num_threads()
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
@@ -283,7 +284,7 @@ def train_stages(lifter: Lifter, train: LiftingArrays, val: LiftingArrays | None
                             write_metrics(run_dir, curve)
                     if run_dir is not None and cfg.checkpoint_every and (global_step % cfg.checkpoint_every == 0
                                                                         or last):
-                        model_sd, opt_sd, st = _checkpoint_state(net, opt, best, si, step, global_step, curve,
+                        model_sd, opt_sd, st = _checkpoint_state(net, opt, best, si, step, curve,
                                                                  time.perf_counter() - t0, cfg)
                         save_checkpoint(run_dir, global_step, model_sd, opt_sd, st, keep=cfg.keep_checkpoints)
                     if out_of_time or stage_cut:

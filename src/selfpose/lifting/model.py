@@ -128,10 +128,11 @@ class Lifter:
         for b in range(0, len(firsts), per):
             f = firsts[b:b + per]
             inp, tgt = context_index(starts[f], ends[f], f, clip, before, after)
+            xb = x_all[torch.from_numpy(inp)]
             with torch.inference_mode():
-                y = self.net(x_all[torch.from_numpy(inp)])
+                y = self.net(xb)
             if correct is not None:
-                y, s = correct(self, x_all[torch.from_numpy(inp)], y.clone(), self.cfg)
+                y, s = correct(self, xb, y.clone(), self.cfg)
                 for k, v in s.items():
                     stats[k] = stats.get(k, 0) + v
             with torch.inference_mode():
