@@ -89,8 +89,8 @@ KINDS: dict[str, Kind] = {
     "pose": Kind(("pose.json", "pose_head", "pose_head.*", "encoder", "results.json", "results.md", "analysis"),
                  (("pose.json",),)),
     # a 2D→3D lifter run (fit-lifter): weights, config, validation curve, evaluate's results
-    "lifter": Kind(("lifter.json", "lifter.safetensors", "metrics.csv", "results.json", "results.md", "config.yaml",
-                    "checkpoints"),
+    "lifter": Kind(("lifter.json", "lifter.safetensors", "metrics.csv", "results.json", "results.md", "skeletons.png",
+                    "config.yaml", "checkpoints"),
                    (("lifter.json", "lifter.safetensors"),)),
     # the image path's 2D network (fit-lifter on an image dataset)
     "heatmap2d": Kind(("heatmap2d.json", "heatmap2d.safetensors", "metrics.csv"), (("heatmap2d.json",),)),

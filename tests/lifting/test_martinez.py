@@ -128,10 +128,13 @@ def test_prepare_fit_evaluate_through_the_cli(tmp_path):
     assert res["subjects"] == ["test"] and res["overall"]["count"] == res["num_samples"] > 0
     assert all(np.isfinite(res["overall"][k]) for k in ("mpjpe", "n_mpjpe", "p_mpjpe")) and res["per_action"]
     assert (out / "results.json").is_file() and (out / "results.md").is_file()
+    assert res["picture"] == "skeletons.png" and (out / "skeletons.png").stat().st_size > 0
+    assert "](skeletons.png)" in (out / "results.md").read_text()
     # a second fit needs --overwrite, and replaces only the lifter run (results included)
     r = run.invoke(app, ["fit-lifter", "--data", str(ds), "--out", str(out), "steps=2", "martinez.width=8", "batch_size=4",
                          "train_subjects=train", "--overwrite"])
     assert r.exit_code == 0, r.output
+    assert not (out / "skeletons.png").exists() and not (out / "results.json").exists()
 
 
 def test_evaluate_refuses_a_folder_that_is_neither_lifter_nor_pose(tmp_path):

@@ -254,5 +254,26 @@ def evaluate_lifter_run(run, data, subjects=None, noise: bool | None = None, cor
             res["input_2d"] = f"predicted by {Path(keypoints_2d).resolve()}"
             res["2d"] = errors_2d(chain.arrays.joints2d, chain.joints2d_true, mask=chain.inside())
         if write:
+            res["picture"] = _write_picture(run, pred[usable], arrays.subset(usable))
             write_report(res, run, title=f"Lifter evaluation ({lifter.cfg.method})")
     return res
+
+
+def _write_picture(run: Path, pred: np.ndarray, arrays) -> str | None:
+    """``run/skeletons.png`` (:func:`selfpose.lifting.pictures.lifting_figure`); its name, or None when it failed.
+
+    A picture is a courtesy next to the figures: a failure to draw it is a
+    warning, never a lost evaluation.
+    """
+    import warnings
+
+    from selfpose.lifting.pictures import lifting_figure
+    from selfpose.viz.skeleton import save_figure
+
+    labels = [f"{q} f{f}" for q, f in zip(arrays.sequences, arrays.frame_ids)]   # the sequence names subject, take, camera
+    try:
+        save_figure(lifting_figure(pred, arrays.joints3d, labels), run / "skeletons.png")
+    except (OSError, ValueError) as e:
+        warnings.warn(f"could not draw {run / 'skeletons.png'}: {e}", stacklevel=2)
+        return None
+    return "skeletons.png"

@@ -152,8 +152,11 @@ def results_markdown(results: dict, title: str = "Pose evaluation") -> str:
                   f"| all frames | {_fmt(det['mean_iou'], 3)} | {_fmt(100 * det['hit_rate'])} | {det['count']} |"]
         lines += [f"| {a} | {_fmt(m['mean_iou'], 3)} | {_fmt(100 * m['hit_rate'])} | {m['count']} |"
                   for a, m in det.get("per_action", {}).items()]
+    if results.get("picture"):   # a file beside results.md (e.g. a lifter run's skeletons.png)
+        lines += ["", "## Picture", "", "Truth solid, prediction dashed; frames at percentiles of the per-frame "
+                  "MPJPE (best, median, …, worst).", "", f"![predicted and true skeletons]({results['picture']})"]
     extra = {k: v for k, v in results.items()
-             if k not in ("overall", "per_action", "action_average", "detection")}
+             if k not in ("overall", "per_action", "action_average", "detection", "picture")}
     if extra:
         lines += ["", "## Run", ""]
         for k, v in extra.items():
