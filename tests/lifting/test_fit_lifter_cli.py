@@ -67,3 +67,25 @@ def test_evaluate_switches(ds, tmp_path):
     (tmp_path / "pose" / "pose.json").write_text("{}")
     r = run.invoke(app, ["evaluate", str(tmp_path / "pose"), "--data", str(ds), "--noise"])
     assert r.exit_code == 2 and "lifter runs" in r.output
+
+
+def test_val_subjects_select_on_held_out_people(ds, tmp_path):
+    run, out = CliRunner(), tmp_path / "run"
+    r = run.invoke(app, ["fit-lifter", "--data", str(ds), "--out", str(out), "steps=4", *TINY, "val_subjects=test"])
+    assert r.exit_code == 0, r.output
+    meta = json.loads((out / "lifter.json").read_text())
+    from selfpose.lifting.data import load_arrays
+
+    test_frames = len(load_arrays(ds, ["test"]))
+    # every frame of the held-out person validates; none of the training person's takes is held out
+    assert meta["val_frames"] == test_frames and meta["train_frames"] == len(load_arrays(ds, ["train"]))
+    assert meta["subjects"] == ["train"]
+    # without train_subjects every other subject trains
+    r = run.invoke(app, ["fit-lifter", "--data", str(ds), "--out", str(tmp_path / "all"), "steps=2",
+                         "train_subjects=[]", "val_subjects=test", *TINY[1:]])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "all" / "lifter.json").read_text())["subjects"] == ["train"]
+    r = run.invoke(app, ["fit-lifter", "--data", str(ds), "--out", str(tmp_path / "x"), *TINY, "val_subjects=train"])
+    assert r.exit_code == 2 and "not trained on" in r.output and not (tmp_path / "x").exists()
+    r = run.invoke(app, ["fit-lifter", "--data", str(ds), "--out", str(tmp_path / "y"), *TINY, "val_subjects=S9"])
+    assert r.exit_code == 2 and "val_subjects" in r.output and "S9" in r.output

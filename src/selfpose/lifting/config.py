@@ -209,8 +209,13 @@ class LifterConfig:
             training subjects are 2D-only (their 3D is never read). Empty = all.
             Only methods with a 2D re-projection path (``pose_machine``) learn
             from 2D-only sequences; the others refuse them.
+        val_subjects: validate on these people instead (never trained on; all
+            their 3D-labelled sequences, up to ``val_max_frames``): model
+            selection on held-out *people*, as the test subjects are. Empty =
+            held-out takes of the training subjects (``val_fraction``).
         val_fraction: share of the 3D-labelled training takes held out (whole
             takes, all views together); 0 = no validation, keep the last step.
+            Unused when ``val_subjects`` is set.
         val_max_frames: validate on whole held-out sequences up to about this many frames.
         eval_every: validate every this many steps (and at the last one).
         checkpoint_every: save a resumable checkpoint every this many steps (0 = never).
@@ -242,6 +247,7 @@ class LifterConfig:
     train_subjects: tuple[str, ...] = ("S1", "S5", "S6", "S7")
     train_splits: tuple[str, ...] = ()
     labels_3d: tuple[str, ...] = ()
+    val_subjects: tuple[str, ...] = ()
     val_fraction: float = 0.05
     val_max_frames: int = 8192
     eval_every: int = 250
@@ -271,6 +277,10 @@ class LifterConfig:
             raise ConfigError(f"max_seconds must be > 0 (or null: no limit), got {self.max_seconds}")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"threads must be >= 1 (or null), got {self.threads}")
+        if set(self.val_subjects) & set(self.train_subjects):
+            both = sorted(set(self.val_subjects) & set(self.train_subjects))
+            raise ConfigError(f"val_subjects must be people not trained on, but {', '.join(both)} "
+                              "are in train_subjects too; drop them from one of the two")
         if self.labels_3d and self.train_subjects and not set(self.labels_3d) <= set(self.train_subjects):
             extra = sorted(set(self.labels_3d) - set(self.train_subjects))
             raise ConfigError(f"labels_3d names subjects that are not trained on: {', '.join(extra)}; "

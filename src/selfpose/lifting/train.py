@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from selfpose.lifting.config import LifterConfig, load_lifter_config  # noqa: F401  (the public names live here too)
-from selfpose.lifting.data import LiftingArrays, encode, load_arrays
+from selfpose.lifting.data import LiftingArrays, LiftingDataError, encode, load_arrays
 from selfpose.lifting.model import FORMAT, KIND, META, VERSION, WEIGHTS, Lifter, LifterError  # noqa: F401
 
 CONFIG_FILE = "config.yaml"
@@ -48,13 +48,23 @@ def _val_subset(val: LiftingArrays, max_frames: int, seed: int) -> LiftingArrays
     return val.subset(np.isin(val.sequences, keep))
 
 
-def split_train_val(arrays: LiftingArrays, cfg: LifterConfig) -> tuple[LiftingArrays, LiftingArrays | None]:
-    """Held-out whole takes of the 3D-labelled training frames (:func:`selfpose.pose.labels.holdout_mask`).
+def split_train_val(arrays: LiftingArrays, cfg: LifterConfig,
+                    people: LiftingArrays | None = None) -> tuple[LiftingArrays, LiftingArrays | None]:
+    """Training and validation frames.
 
-    2D-only frames all stay in training (they cannot be validated on).
+    With ``cfg.val_subjects``: every frame of ``arrays`` trains, and
+    ``people`` (the frames of those subjects, see :func:`load_split`) validate.
+    Otherwise: held-out whole takes of the 3D-labelled training frames
+    (:func:`selfpose.pose.labels.holdout_mask`); 2D-only frames all stay in
+    training (they cannot be validated on).
     """
     from selfpose.pose.labels import holdout_mask
 
+    if cfg.val_subjects:
+        if people is None or not len(people):
+            raise LifterError(f"val_subjects {', '.join(cfg.val_subjects)}: no 3D-labelled frames of them to "
+                              "validate on; name subjects of the data (see `selfpose info DATA`)")
+        return arrays, _val_subset(people, cfg.val_max_frames, cfg.seed)
     if cfg.val_fraction == 0 or not arrays.has3d.any():
         return arrays, None
     lab = np.flatnonzero(arrays.has3d)
@@ -64,6 +74,26 @@ def split_train_val(arrays: LiftingArrays, cfg: LifterConfig) -> tuple[LiftingAr
     if not mask.any():
         return arrays, None
     return arrays.subset(~mask), _val_subset(arrays.subset(mask), cfg.val_max_frames, cfg.seed)
+
+
+def load_split(data, cfg: LifterConfig) -> tuple[LiftingArrays, LiftingArrays | None]:
+    """The training frames of ``data`` and, with ``cfg.val_subjects``, the validation people's frames (else None).
+
+    Without ``train_subjects`` every subject trains except the validation people.
+    """
+    splits = cfg.train_splits or None
+    arrays = load_arrays(data, cfg.train_subjects or None, labels_3d=cfg.labels_3d or None, splits=splits)
+    if not cfg.val_subjects:
+        return arrays, None
+    if not cfg.train_subjects:
+        arrays = arrays.subset(~np.isin(arrays.subjects, list(cfg.val_subjects)))
+        if not len(arrays):
+            raise LifterError("every subject of the data is in val_subjects: nothing left to train on")
+    try:
+        people = load_arrays(data, list(cfg.val_subjects), splits=splits)
+    except LiftingDataError as e:
+        raise LifterError(f"val_subjects: {e}") from None
+    return arrays, people
 
 
 def build_lifter(train: LiftingArrays, cfg: LifterConfig) -> Lifter:
@@ -152,10 +182,9 @@ def fit_lifter_run(data, out, cfg: LifterConfig, overwrite: bool = False, resume
             raise LifterError(f"{out} has no checkpoints to resume from; run fit-lifter without --resume")
 
     check()   # before reading the data: a refusal costs nothing and creates nothing
-    arrays = load_arrays(data, cfg.train_subjects or None, labels_3d=cfg.labels_3d or None,
-                         splits=cfg.train_splits or None)
+    arrays, people = load_split(data, cfg)
     _check_2d_only(arrays, cfg)
-    train, val = split_train_val(arrays, cfg)
+    train, val = split_train_val(arrays, cfg, people)
     with inplace_output(out, KIND, inputs=[data]):
         check()
         if not resume:
