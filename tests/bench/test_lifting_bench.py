@@ -117,8 +117,8 @@ def test_runs_caches_resumes_and_reports(tmp_path, monkeypatch):
     lines = []
     res = run_lifting_benchmark(cfg, work, progress=False, log=lines.append)
     cells = res["cells"]
-    lifters = [k for k in cells if not k.startswith(("mean_pose", "nearest_2d"))]
-    assert len(lifters) == 5 + 4 + 2 * 1 + 2 * 2 and len(cells) == len(lifters) + 2 * 3
+    lifters = [k for k in cells if not k.startswith(("mean_pose", "nearest_2d", "linear_2d"))]
+    assert len(lifters) == 5 + 4 + 2 * 1 + 2 * 2 and len(cells) == len(lifters) + 3 * 3
     assert set(res["computed"]) == set(cells) and len(lines) == len(cells)
     for k in lifters:
         c = cells[k]
@@ -222,6 +222,19 @@ def test_nearest_2d_reference_finds_the_training_frame_itself(tmp_path):
     assert same["mpjpe"] == pytest.approx(0.0, abs=1e-3) and same["frames"] > 0
     other = nearest_2d_cell(data, ["train"], ["test"], stride=3)["eval"]["off"]
     assert other["mpjpe"] > 1.0
+
+
+def test_linear_2d_reference_fits_its_training_frames_better_than_the_mean_pose(tmp_path):
+    """Fitted and scored on the same frames, least squares can only beat the constant (mean) prediction."""
+    from selfpose.bench.lifting import linear_2d_cell, mean_pose_cell, prepare_data
+
+    cfg = from_dict(LiftingBenchmarkConfig, {**TINY, "methods": []})
+    data = prepare_data(cfg, tmp_path, progress=False)
+    lin = linear_2d_cell(data, ["test"], ["test"])
+    mean = mean_pose_cell(data, ["test"], ["test"])["eval"]["off"]
+    assert 0 < lin["eval"]["off"]["mpjpe"] < 0.9 * mean["mpjpe"] and lin["train"]["train_frames_3d"] > 0
+    # a ridge that swamps the data shrinks the map towards zero: much worse than the fit
+    assert linear_2d_cell(data, ["test"], ["test"], ridge=1e6)["eval"]["off"]["mpjpe"] > lin["eval"]["off"]["mpjpe"]
 
 
 def test_repeated_takes_finds_a_test_take_copied_from_training(tmp_path):

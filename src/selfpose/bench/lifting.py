@@ -23,7 +23,9 @@ a config without ``kind`` or with ``kind: lab`` is the image benchmark of
    constant input converges to under its MSE loss, so no separate "no-2D
    lifter" is trained); ``nearest_2d`` looks up the training frame whose
    ground-truth 2D is nearest (retrieval: how far memorising the training
-   motion goes on the same skeleton).
+   motion goes on the same skeleton); ``linear_2d`` fits a least-squares
+   linear map from the ground-truth 2D to 3D (how much lifting needs no
+   non-linearity).
 4. The report (:mod:`selfpose.bench.lifting_report`): ``WORK/results.md``,
    ``results.json``, ``cells.csv``, ``lifting.png``; copied to ``publish``
    (``PREFIX.md``/``PREFIX.png``) when the config names one.
@@ -245,6 +247,45 @@ def nearest_2d_cell(data: Path, subjects_3d, test_subjects, stride: int, batch: 
             "eval": {"off": _summary(res)}}
 
 
+def linear_2d_cell(data: Path, subjects_3d, test_subjects, ridge: float = 1e-4, exclude_takes=()) -> dict:
+    """Reference: a linear least-squares map from ground-truth 2D to pelvis-centred 3D (mm), no learning loop.
+
+    Input: :func:`selfpose.lifting.data.encode`'s coordinate and root-position
+    columns (2D root-centred and divided by the focal length; missing joints
+    0) plus a constant; fitted in closed form on every 3D-labelled frame of
+    ``subjects_3d`` with a ridge of ``ridge`` × the mean diagonal of XᵀX.
+    How much of the lifting a linear function of the 2D already does: what the
+    lifters' non-linearity and (for the temporal ones) context must add.
+    """
+    import numpy as np
+
+    from selfpose.evaluation.metrics import evaluate_poses
+    from selfpose.lifting.data import encode, load_arrays
+
+    train = load_arrays(data, list(subjects_3d))
+    train = train.subset(train.has3d)
+    test = _test_arrays(data, test_subjects, exclude_takes)
+    J = train.num_joints
+
+    def design(a):
+        x = np.nan_to_num(encode(a, None, "focal")[:, :2 * J + 2].astype(np.float64))
+        return np.hstack([x, np.ones((len(x), 1))])
+
+    t0 = time.perf_counter()
+    x = design(train)
+    y = (train.joints3d - train.joints3d[:, :1]).reshape(len(train), -1).astype(np.float64)
+    gram = x.T @ x
+    gram[np.diag_indices_from(gram)] += ridge * np.trace(gram) / len(gram)
+    w = np.linalg.solve(gram, x.T @ y)
+    pred = (design(test) @ w).reshape(len(test), J, 3).astype(np.float32)
+    seconds = time.perf_counter() - t0
+    res = evaluate_poses(pred, test.joints3d, actions=list(test.actions))
+    res.update({"num_samples": len(test), "excluded_frames": 0, "seconds": seconds,
+                "frames_per_second": len(test) / max(seconds, 1e-9)})
+    return {"train": {"train_frames_3d": len(train), "subjects_3d": sorted(set(subjects_3d)), "ridge": ridge},
+            "eval": {"off": _summary(res)}}
+
+
 def repeated_takes(motion: str | Path, train_subjects, test_subjects, tol_mm: float = 1.0) -> dict[str, list[str]]:
     """Test takes whose motion repeats a training take: ``{test take: [training takes]}`` (the leaks of the test set).
 
@@ -313,7 +354,8 @@ def _run(cfg: LiftingBenchmarkConfig, work: Path, progress: bool, log: Callable[
     # References depend only on the 3D-labelled subjects: label sets that share them (s1, s1_2d) share one result.
     refs = {"mean_pose": lambda sub: mean_pose_cell(data, sub, cfg.test_subjects, excluded),
             "nearest_2d": lambda sub: nearest_2d_cell(data, sub, cfg.test_subjects, cfg.nearest_stride,
-                                                      exclude_takes=excluded)}
+                                                      exclude_takes=excluded),
+            "linear_2d": lambda sub: linear_2d_cell(data, sub, cfg.test_subjects, exclude_takes=excluded)}
     memo: dict = {}
     for ref in cfg.references:
         for ls in cfg.label_sets:
@@ -330,7 +372,7 @@ def _run(cfg: LiftingBenchmarkConfig, work: Path, progress: bool, log: Callable[
                 return json.loads(json.dumps(memo[(ref, sub)]))   # a copy: cells never share objects
 
             cells[key] = _cell(work / "cells" / f"{key}.json", made_with, computed, key, _quiet, compute, name=ref,
-                               method=ref, input="gt" if ref == "nearest_2d" else "any", labels=ls, seed=cfg.seeds[0])
+                               method=ref, input="any" if ref == "mean_pose" else "gt", labels=ls, seed=cfg.seeds[0])
             memo.setdefault((ref, subjects_3d), {k: cells[key][k] for k in ("train", "eval")})
             if key in computed:
                 log(_line(key, cells[key]))

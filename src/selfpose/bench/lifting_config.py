@@ -19,8 +19,9 @@ INPUTS = ("gt", "noisy")
 #: ``s1_2d`` (every training subject, 3D of ``few_3d`` only: the others are 2D-only).
 LABEL_SETS = ("all", "s1", "s1_2d")
 #: Reference rows that expose shortcuts (no lifter): the mean pelvis-centred training pose for every test frame;
-#: the 3D of the training frame with the nearest ground-truth 2D (retrieval).
-REFERENCES = ("mean_pose", "nearest_2d")
+#: the 3D of the training frame with the nearest ground-truth 2D (retrieval); a least-squares linear map from
+#: the ground-truth 2D to 3D (what depth a lifter gets without any non-linearity).
+REFERENCES = ("mean_pose", "nearest_2d", "linear_2d")
 
 
 def _registered() -> tuple[str, ...]:

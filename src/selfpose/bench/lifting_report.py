@@ -28,7 +28,8 @@ LABEL_TITLES = {"all": "3D all", "s1": "3D S1 only", "s1_2d": "3D S1 + 2D-only o
 INPUT_TITLES = {"gt": "GT 2D", "noisy": "noisy 2D"}
 PLOT = "lifting.png"
 REFERENCE_TITLES = {"mean_pose": "mean training pose (reference)",
-                    "nearest_2d": "nearest training 2D → its 3D (reference, GT 2D)"}
+                    "nearest_2d": "nearest training 2D → its 3D (reference, GT 2D)",
+                    "linear_2d": "linear map GT 2D → 3D (reference, least squares)"}
 #: Published MPJPE (mm) with ground-truth 2D on real Human3.6M (protocol 1, S9/S11), for orientation only.
 ANCHORS = (("Martinez et al. 2017 (single frame)", 45.5), ("VideoPose3D, 27 frames (Pavllo et al. 2019)", 40.1),
            ("MotionBERT (Zhu et al. 2023)", 35.3))
