@@ -10,6 +10,11 @@ Runs, with short training budgets (this is a 2-core CPU machine shared with othe
     takes), without and with bone-length augmentation, evaluated directly on
     the same HumanEva-I ``Validate`` chunks (and on all of them);
 
+(c) with ``--score-runs NAME=RUN …``: existing lifter runs (e.g. ``fit-lifter``
+    runs of ``temporal_conv`` or ``pose_machine`` on the Human3.6M motion)
+    scored on the same chunks, with the test-time correction off and on for a
+    method that has one, added to the report already written (no retraining);
+
 plus the calibration check (Train-only vs all-chunk cameras) and the count of
 chunks shorter than a temporal window. Writes
 ``benchmarks/results/lifting_humaneva.md`` (and ``.json``) with the command,
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -82,7 +88,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "lifting_humaneva.md")
     ap.add_argument("--report-only", action="store_true", help="rewrite the .md from the .json beside it")
+    ap.add_argument("--score-runs", nargs="+", metavar="NAME=RUN",
+                    help="score these lifter runs on the protocol's chunks and add them to the existing report")
     a = ap.parse_args()
+    if a.score_runs:
+        score_runs(a)
+        return
     if a.report_only:
         res = json.loads(a.out.with_suffix(".json").read_text())
         a.out.write_text(report(res, a))
@@ -132,6 +143,48 @@ def main() -> None:
     print(f"wrote {a.out}")
 
 
+def score_runs(a) -> None:
+    """``--score-runs``: add existing runs' scores (correction off and on where it exists) to the report's JSON."""
+    from selfpose.lifting.lifters import LIFTERS
+    from selfpose.lifting.model import Lifter
+
+    js = a.out.with_suffix(".json")
+    if not js.is_file():
+        sys.exit(f"{js} not found: run the benchmark once without --score-runs first")
+    res = json.loads(js.read_text())
+    he = a.work / "HE"
+    prepare(["humaneva", str(HE_SRC)], he)
+    proto = HumanEvaProtocol(seed=a.seed)
+    proto17 = HumanEvaProtocol(seed=a.seed, joints="all17")
+    every = HumanEvaProtocol(seed=a.seed, test_actions=())
+    _, _, test = protocol_arrays(he, proto)
+    _, _, test_all = protocol_arrays(he, every)
+    for item in a.score_runs:
+        name, sep, run = item.partition("=")
+        if not sep:
+            sys.exit(f"--score-runs takes NAME=RUN, got {item!r}")
+        lifter = Lifter.load(run)
+        variants = (False, True) if LIFTERS[lifter.cfg.method].correct is not None else (None,)
+        for corr in variants:
+            label = name + (" + correction" if corr else "")
+            t0 = time.perf_counter()
+            r = {"protocol": evaluate_lifter(lifter, test, proto, correction=corr),
+                 "correction_counts": lifter.last_correction,   # of the protocol's chunks (the call above)
+                 "protocol_all17": evaluate_lifter(lifter, test, proto17, correction=corr),
+                 "all_validate": evaluate_lifter(lifter, test_all, every, correction=corr),
+                 "train_seconds": lifter.info.get("train_seconds"), "steps_done": lifter.info.get("steps_done"),
+                 "best_step": lifter.info.get("best_step"), "train_frames": lifter.info.get("train_frames"),
+                 "val_frames": lifter.info.get("val_frames"), "run": str(Path(run).resolve()),
+                 "method": lifter.cfg.method, "correction": corr, "score_seconds": time.perf_counter() - t0}
+            res["runs"][label] = r
+            print(f"{label}: P-MPJPE avg {r['protocol']['average']['p_mpjpe']:.1f} mm, "
+                  f"MPJPE avg {r['protocol']['average']['mpjpe']:.1f} mm", flush=True)
+    res["scored_runs_command"] = shlex.join(sys.argv[1:])
+    js.write_text(json.dumps(res, indent=1, default=str))
+    a.out.write_text(report(res, a))
+    print(f"wrote {a.out}")
+
+
 def joint_error(run: dict, j: int) -> float:
     """P-MPJPE of house joint ``j`` in a run's protocol score (keys are str after a JSON round trip)."""
     d = run["protocol"]["per_joint"]
@@ -172,6 +225,13 @@ def report(res: dict, a) -> str:
         "the full HumanEva-I release and mostly detected 2D, so they are not like for like with ground-truth-2D rows "
         "on the sample files. Wang et al. (TPAMI 2019) HumanEva figures could not be retrieved (see PUBLISHED)."),
         "",
+        *([("Rows added from existing runs (trained by `selfpose fit-lifter --data H --out RUN method=M` on the "
+            "Human3.6M motion, S1, S5, S6, S7, the method's defaults; no retraining here) with "
+            f"`PYTHONPATH=src python benchmarks/lifting_humaneva.py {res['scored_runs_command']}`; "
+            "`+ correction` = the same weights with the test-time self-correction on, per HumanEva chunk"
+            + "".join(f"; {k}: {v['correction_counts']}" for k, v in runs.items() if v.get("correction_counts"))
+            + "."), ""]
+          if res.get("scored_runs_command") else []),
         "## MPJPE per action × subject (mm, pelvis-centred)",
         "",
         results_table({k: v["protocol"] for k, v in runs.items()}, published=False, metric="mpjpe"),

@@ -253,7 +253,8 @@ def score(pred: np.ndarray, target: np.ndarray, subjects, actions, joints: tuple
             "per_joint": {int(j): float(e) for j, e in zip(idx, per_joint)}}
 
 
-def evaluate_lifter(lifter, test, protocol: HumanEvaProtocol | None = None, noise=None, seed: int = 0) -> dict:
+def evaluate_lifter(lifter, test, protocol: HumanEvaProtocol | None = None, noise=None, seed: int = 0,
+                    correction: bool | None = None) -> dict:
     """Score any lifter (``lifter.predict(arrays, noise, seed)`` → ``(N, 17, 3)`` mm) on HumanEva-I frames.
 
     Args:
@@ -261,6 +262,7 @@ def evaluate_lifter(lifter, test, protocol: HumanEvaProtocol | None = None, nois
         test: the test :class:`~selfpose.lifting.data.LiftingArrays` (e.g. from :func:`protocol_arrays`).
         protocol: gives the scored joints.
         noise: optional 2D noise model applied at test time.
+        correction: the lifter's test-time correction on/off (None: its method's default).
 
     Returns:
         :func:`score`'s dict.
@@ -268,7 +270,7 @@ def evaluate_lifter(lifter, test, protocol: HumanEvaProtocol | None = None, nois
     protocol = protocol or HumanEvaProtocol()
     if test.joints3d is None:
         raise HumanEvaError("the test frames have no 3D labels; nothing to score")
-    pred = lifter.predict(test, noise, seed=seed) if noise is not None else lifter.predict(test)
+    pred = lifter.predict(test, noise, seed=seed, correction=correction)
     return score(pred, test.joints3d, test.subjects, test.actions, protocol.joint_indices)
 
 
