@@ -1,0 +1,178 @@
+"""Closed-form probes of frozen features and the shortcut inputs they are compared with.
+
+The self-supervised-learning literature reads a representation with probes
+that have (almost) no capacity of their own, so that what they score is what
+the features already hold: a linear ridge regression solved in closed form and
+a k-nearest-neighbour lookup on standardised features. Here they map
+``(N, D)`` features to pelvis-centred 3D poses (mm), next to the MLP head of
+:mod:`selfpose.pose.fit`.
+
+:func:`box_camera_inputs` builds the *shortcut* input — the person box and the
+camera index, no pixels — so that a benchmark can show how much of its score a
+method could get from where the person stands.
+
+Every function here is pure (numpy in, numpy out); shapes and units are in
+each docstring. Standardisation statistics always come from the training rows
+only.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from selfpose.errors import SelfposeError
+
+
+class ProbeError(SelfposeError, ValueError):
+    """Probe inputs with wrong shapes, no rows, or non-finite values."""
+
+
+def _rows(x, name: str, ndim: int = 2) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim != ndim or len(a) == 0:
+        raise ProbeError(f"{name} must be a non-empty {ndim}-D array, got shape {a.shape}")
+    if not np.isfinite(a).all():
+        raise ProbeError(f"{name} holds non-finite values; drop or fill those rows first")
+    return a
+
+
+def standardise(train, *others, eps: float = 1e-8) -> tuple[np.ndarray, ...]:
+    """Z-score ``train`` ``(N, D)`` and each of ``others`` ``(M, D)`` with the training rows' mean and std.
+
+    A dimension that is constant in training keeps a scale of 1 (it carries no
+    information there, and must not blow up elsewhere).
+
+    Returns:
+        ``(train_z, *others_z)``, float64.
+    """
+    tr = _rows(train, "train")
+    mean = tr.mean(axis=0)
+    std = tr.std(axis=0)
+    std = np.where(std > eps, std, 1.0)
+    out = [(tr - mean) / std]
+    for i, o in enumerate(others):
+        a = _rows(o, f"others[{i}]")
+        if a.shape[1] != tr.shape[1]:
+            raise ProbeError(f"others[{i}] has {a.shape[1]} columns, train has {tr.shape[1]}")
+        out.append((a - mean) / std)
+    return tuple(out)
+
+
+def _flat_poses(y, name: str) -> tuple[np.ndarray, tuple[int, ...]]:
+    a = np.asarray(y, dtype=np.float64)
+    if a.ndim != 3 or a.shape[-1] != 3:
+        raise ProbeError(f"{name} must be (N, J, 3) mm, got shape {a.shape}")
+    return _rows(a.reshape(len(a), -1), name), a.shape[1:]
+
+
+def ridge_fit(x, y, alpha: float) -> np.ndarray:
+    """Ridge regression weights ``(D + 1, 3J)``: ``[x, 1] @ W ≈ y``, solved in closed form.
+
+    Args:
+        x: ``(N, D)`` inputs (standardise them first: the ridge is isotropic).
+        y: ``(N, J, 3)`` targets, mm (e.g. pelvis-centred poses, camera frame).
+        alpha: ridge weight, relative to the mean diagonal of ``xᵀx`` (scale-free);
+            the bias column is not penalised.
+    """
+    xa = _rows(x, "x")
+    yf, _ = _flat_poses(y, "y")
+    if len(xa) != len(yf):
+        raise ProbeError(f"x has {len(xa)} rows, y has {len(yf)}")
+    if alpha < 0:
+        raise ProbeError(f"alpha must be >= 0, got {alpha}")
+    xb = np.hstack([xa, np.ones((len(xa), 1))])
+    gram = xb.T @ xb
+    d = xa.shape[1]
+    ridge = alpha * np.trace(gram[:d, :d]) / max(d, 1)
+    gram[np.arange(d), np.arange(d)] += ridge
+    return np.linalg.lstsq(gram, xb.T @ yf, rcond=None)[0]
+
+
+def ridge_predict(w: np.ndarray, x, joints: int) -> np.ndarray:
+    """``(N, J, 3)`` mm from :func:`ridge_fit`'s weights and ``(N, D)`` inputs."""
+    xa = _rows(x, "x")
+    if w.shape[0] != xa.shape[1] + 1:
+        raise ProbeError(f"weights expect {w.shape[0] - 1} input columns, x has {xa.shape[1]}")
+    return (np.hstack([xa, np.ones((len(xa), 1))]) @ w).reshape(len(xa), joints, 3)
+
+
+def knn_predict(train_x, train_y, test_x, k: int = 10, batch: int = 1024) -> np.ndarray:
+    """The mean pose of each test row's ``k`` nearest training rows (Euclidean), ``(M, J, 3)`` mm.
+
+    Args:
+        train_x: ``(N, D)`` inputs (standardise them first: distances weigh every column alike).
+        train_y: ``(N, J, 3)`` their poses, mm.
+        test_x: ``(M, D)``.
+        k: neighbours averaged (clipped to ``N``); ties go to the earlier training row.
+        batch: test rows per distance block (``batch × N`` float64 at a time).
+    """
+    tr = _rows(train_x, "train_x")
+    yf, shape = _flat_poses(train_y, "train_y")
+    te = _rows(test_x, "test_x")
+    if len(tr) != len(yf):
+        raise ProbeError(f"train_x has {len(tr)} rows, train_y has {len(yf)}")
+    if te.shape[1] != tr.shape[1]:
+        raise ProbeError(f"test_x has {te.shape[1]} columns, train_x has {tr.shape[1]}")
+    if k < 1:
+        raise ProbeError(f"k must be >= 1, got {k}")
+    k = min(k, len(tr))
+    sq = (tr * tr).sum(axis=1)
+    out = np.empty((len(te), yf.shape[1]))
+    for i in range(0, len(te), batch):
+        # |a - b|² = |a|² - 2 a·b + |b|²; |b|² is the same along a row and does not change the order
+        d = sq[None, :] - 2.0 * te[i:i + batch] @ tr.T
+        idx = np.argsort(d, axis=1, kind="stable")[:, :k]
+        out[i:i + batch] = yf[idx].mean(axis=1)
+    return out.reshape(len(te), *shape)
+
+
+def box_camera_inputs(boxes, frame_hw, views: Sequence[str], view_names: Sequence[str] | None = None) -> np.ndarray:
+    """The shortcut input (no pixels): box centre, size and aspect relative to the frame, plus a one-hot camera.
+
+    Args:
+        boxes: ``(N, 4)`` person boxes ``x0, y0, x1, y1``, px.
+        frame_hw: ``(N, 2)`` frame height, width, px.
+        views: ``(N,)`` camera names.
+        view_names: the one-hot's column order (default: the sorted names in ``views``);
+            a view not in it gets an all-zero row.
+
+    Returns:
+        ``(N, 5 + V)`` float64: centre x / width, centre y / height, box width /
+        frame width, box height / frame height, log(box height / box width), then
+        one column per view.
+    """
+    b = _rows(boxes, "boxes")
+    hw = _rows(frame_hw, "frame_hw")
+    if b.shape[1] != 4 or hw.shape != (len(b), 2) or len(views) != len(b):
+        raise ProbeError(f"boxes (N, 4), frame_hw (N, 2) and views (N,) must match, got {b.shape}, "
+                         f"{hw.shape}, {len(views)}")
+    w = np.maximum(b[:, 2] - b[:, 0], 1e-6)
+    h = np.maximum(b[:, 3] - b[:, 1], 1e-6)
+    geo = np.stack([(b[:, 0] + b[:, 2]) / 2 / hw[:, 1], (b[:, 1] + b[:, 3]) / 2 / hw[:, 0],
+                    w / hw[:, 1], h / hw[:, 0], np.log(h / w)], axis=1)
+    names = sorted(set(map(str, views))) if view_names is None else [str(v) for v in view_names]
+    col = {n: i for i, n in enumerate(names)}
+    onehot = np.zeros((len(b), len(names)))
+    for r, v in enumerate(map(str, views)):
+        if v in col:
+            onehot[r, col[v]] = 1.0
+    return np.hstack([geo, onehot])
+
+
+def held_out_subjects(subjects: Sequence[str], held_out: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Row masks ``(train, val)`` that put every row of the ``held_out`` people in validation, none in training.
+
+    Raises:
+        ProbeError: a held-out name is not among ``subjects``, or nobody is left to train on.
+    """
+    s = np.asarray(subjects).astype(str)
+    missing = sorted(set(map(str, held_out)) - set(s.tolist()))
+    if missing:
+        raise ProbeError(f"held-out subjects {', '.join(missing)} are not in the data "
+                         f"(it has {', '.join(sorted(set(s.tolist())))})")
+    val = np.isin(s, [str(h) for h in held_out])
+    if val.all():
+        raise ProbeError("every subject is held out: nothing left to train on")
+    return ~val, val
