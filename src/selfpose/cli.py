@@ -203,6 +203,11 @@ def fit_lifter(
     labels_3d: Optional[str] = typer.Option(None, "--labels-3d",
                                             help="comma-separated training subjects whose 3D labels are used; the "
                                                  "others are 2D-only (pose_machine), e.g. S1"),
+    keypoints_2d: Optional[Path] = typer.Option(None, "--keypoints-2d",
+                                                help="a 2D network run (method=heatmap2d): train on the 2D it "
+                                                     "predicts for the frames of the image dataset DATA"),
+    image_features: bool = typer.Option(False, "--image-features",
+                                        help="with --keypoints-2d, also feed its pooled image features"),
     resume: bool = typer.Option(False, help="continue the run in OUT from its newest checkpoint (its config.yaml)"),
     overwrite: bool = typer.Option(False, help="start again, deleting the files a lifter run writes in OUT"),
     set_: Optional[List[str]] = typer.Argument(None, metavar="[KEY=VALUE]...",
@@ -212,7 +217,8 @@ def fit_lifter(
 
     A method's name selects its reported defaults (`method=pose_machine`). `method=heatmap2d` on an image
     dataset (frames with 2D labels, e.g. `synth lab`) trains the image path's 2D network (Heatmap2DConfig keys);
-    `evaluate LIFTER --keypoints-2d RUN2D` then lifts its 2D.
+    `evaluate LIFTER --keypoints-2d RUN2D` then lifts its 2D. `--keypoints-2d RUN2D [--image-features]` trains a
+    lifter on that network's predicted 2D (and features) of an image dataset's frames.
     """
     from selfpose.lifting.train import CONFIG_FILE, fit_lifter_run, is_image_dataset, load_lifter_config
 
@@ -221,8 +227,9 @@ def fit_lifter(
         from selfpose.config import load
         from selfpose.lifting.heatmap2d import Heatmap2DConfig, fit_heatmap_run
 
-        if labels_3d or resume:
-            _fail("--labels-3d and --resume apply to lifters; method=heatmap2d trains the image path's 2D network")
+        if labels_3d or resume or keypoints_2d or image_features:
+            _fail("--labels-3d, --resume, --keypoints-2d and --image-features apply to lifters; method=heatmap2d "
+                  "trains the image path's 2D network")
         if not _run(is_image_dataset, data):
             _fail(f"{data} has no frames; method=heatmap2d trains on an image dataset with 2D labels "
                   "(e.g. `selfpose synth lab`)")
@@ -232,7 +239,9 @@ def fit_lifter(
                    f"{info.get('train_seconds', 0):.0f} s → {out}; lift its 2D with "
                    f"`selfpose evaluate LIFTER --data {data} --keypoints-2d {out}`")
         return
-    overrides = list(set_ or []) + ([f"labels_3d={labels_3d}"] if labels_3d else [])
+    overrides = (list(set_ or []) + ([f"labels_3d={labels_3d}"] if labels_3d else [])
+                 + ([f"keypoints_2d={keypoints_2d.resolve()}"] if keypoints_2d else [])
+                 + (["image_features=true"] if image_features else []))
     if resume and config is None and (out / CONFIG_FILE).is_file():
         config = out / CONFIG_FILE   # the run's own config; overrides may change its budget
     cfg = _run(load_lifter_config, config, overrides)

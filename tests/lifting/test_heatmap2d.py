@@ -207,3 +207,38 @@ def test_cli_trains_the_2d_network_and_evaluate_lifts_its_2d(tiny_lab, tmp_path)
     # method=heatmap2d needs frames
     r = run.invoke(app, ["fit-lifter", "--data", str(tmp_path), "--out", str(tmp_path / "x"), "method=heatmap2d"])
     assert r.exit_code == 2
+
+
+def test_a_lifter_trains_on_the_networks_2d_and_features_and_needs_them_at_evaluation(tiny_lab, tmp_path):
+    """fit-lifter --keypoints-2d --image-features: pose_machine on predicted 2D + pooled features of the frames."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from selfpose.cli import app
+    from selfpose.lifting.model import Lifter
+
+    run = CliRunner()
+    r2d, lift = tmp_path / "r2d", tmp_path / "lift"
+    r = run.invoke(app, ["fit-lifter", "--data", str(tiny_lab), "--out", str(r2d), "method=heatmap2d", "steps=3",
+                         "width=8", "batch_size=4", "train_subjects="])
+    assert r.exit_code == 0, r.output
+    tiny_pm = ["method=pose_machine", "pose_machine.hidden=16", "pose_machine.conv_channels=4,8", "pose_machine.clip=4",
+               "pose_machine.predict_clip=4", "pose_machine.projector_steps=1", "pose_machine.bf16=false", "steps=2",
+               "batch_size=4", "train_subjects=", "val_fraction=0", "input_norm=image", "threads=1"]
+    r = run.invoke(app, ["fit-lifter", "--data", str(tiny_lab), "--out", str(lift), "--keypoints-2d", str(r2d),
+                         "--image-features", *tiny_pm])
+    assert r.exit_code == 0, r.output
+    lifter = Lifter.load(lift)
+    assert lifter.feature_dim == Heatmap2D.load(r2d).net.feature_dim > 0
+    assert lifter.cfg.keypoints_2d == str(r2d.resolve()) and lifter.cfg.image_features
+    # the 2D labels alone are not what it was trained on: a one-line refusal that names the fix
+    r = run.invoke(app, ["evaluate", str(lift), "--data", str(tiny_lab)])
+    assert r.exit_code == 2 and "--keypoints-2d" in r.output and "image features" in r.output
+    res = json.loads(run.invoke(app, ["evaluate", str(lift), "--data", str(tiny_lab), "--keypoints-2d", str(r2d),
+                                      "--json"]).stdout)
+    assert res["input_2d"].startswith("predicted by") and np.isfinite(res["overall"]["mpjpe"])
+    # features without a 2D network to take them from: a config error before anything is written
+    r = run.invoke(app, ["fit-lifter", "--data", str(tiny_lab), "--out", str(tmp_path / "x"), "--image-features",
+                         *tiny_pm])
+    assert r.exit_code == 2 and "keypoints_2d" in r.output and not (tmp_path / "x").exists()

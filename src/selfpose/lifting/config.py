@@ -209,6 +209,13 @@ class LifterConfig:
             training subjects are 2D-only (their 3D is never read). Empty = all.
             Only methods with a 2D re-projection path (``pose_machine``) learn
             from 2D-only sequences; the others refuse them.
+        keypoints_2d: a 2D heatmap network run (``fit-lifter method=heatmap2d``):
+            train on the 2D it predicts for the frames of ``--data`` (an image
+            dataset) instead of the 2D labels — the image path of Wang et al.,
+            so that the lifter learns the network's errors. Null = the 2D labels.
+        image_features: with ``keypoints_2d``, also feed the network's pooled
+            backbone features of each frame to the lifter (appended to the
+            encoded 2D; :attr:`selfpose.lifting.data.LiftingArrays.features`).
         val_subjects: validate on these people instead (never trained on; all
             their 3D-labelled sequences, up to ``val_max_frames``): model
             selection on held-out *people*, as the test subjects are. Empty =
@@ -247,6 +254,8 @@ class LifterConfig:
     train_subjects: tuple[str, ...] = ("S1", "S5", "S6", "S7")
     train_splits: tuple[str, ...] = ()
     labels_3d: tuple[str, ...] = ()
+    keypoints_2d: str | None = None
+    image_features: bool = False
     val_subjects: tuple[str, ...] = ()
     val_fraction: float = 0.05
     val_max_frames: int = 8192
@@ -277,6 +286,11 @@ class LifterConfig:
             raise ConfigError(f"max_seconds must be > 0 (or null: no limit), got {self.max_seconds}")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"threads must be >= 1 (or null), got {self.threads}")
+        if self.image_features and not self.keypoints_2d:
+            raise ConfigError("image_features needs keypoints_2d (the 2D network run whose features are fed)")
+        if self.keypoints_2d and (self.labels_3d or self.train_splits):
+            raise ConfigError("keypoints_2d cannot be combined with labels_3d or train_splits yet; "
+                              "train on every frame of the training subjects")
         if set(self.val_subjects) & set(self.train_subjects):
             both = sorted(set(self.val_subjects) & set(self.train_subjects))
             raise ConfigError(f"val_subjects must be people not trained on, but {', '.join(both)} "

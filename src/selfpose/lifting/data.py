@@ -59,6 +59,10 @@ class LiftingArrays:
         frame_ids: ``(N,)`` int64 frame id within its take.
         has3d: ``(N,)`` bool, whether the frame's 3D label was read (False for
             2D-only subjects, whose ``joints3d`` rows are NaN and never read).
+        features: optional ``(N, F)`` float32 per-frame image features (e.g. the
+            2D network's pooled backbone features, :mod:`selfpose.lifting.image_chain`),
+            appended to the encoded 2D by :func:`encode` so that a lifter sees
+            the image as well as the keypoints (Wang et al.'s transformer input).
 
     Each sequence's frames are contiguous and in time order (temporal lifters
     cut their windows from them, :mod:`selfpose.lifting.windows`).
@@ -76,8 +80,12 @@ class LiftingArrays:
     sequences: np.ndarray
     frame_ids: np.ndarray
     has3d: np.ndarray | None = None
+    features: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        if self.features is not None and (self.features.ndim != 2 or len(self.features) != len(self.joints2d)):
+            raise LiftingDataError(f"features must be (N, F) with N = {len(self.joints2d)} frames, "
+                                   f"got {self.features.shape}")
         if self.has3d is None:
             self.has3d = (np.zeros(len(self.joints2d), bool) if self.joints3d is None
                           else np.isfinite(self.joints3d).all(axis=(1, 2)))
@@ -261,7 +269,8 @@ def encode(arrays: LiftingArrays, index=None, input_norm: InputNorm = "focal", n
            rng: np.random.Generator | None = None) -> np.ndarray:
     """:func:`encode_2d` of the frames ``index`` (default all), optionally through 2D ``noise`` (needs ``rng``).
 
-    ``index`` may be ``(B,)`` frames or ``(B, T)`` windows; the result is ``(*index.shape, in_dim)``.
+    ``index`` may be ``(B,)`` frames or ``(B, T)`` windows; the result is ``(*index.shape, in_dim)``,
+    ``in_dim = 3J + 2`` plus ``F`` when ``arrays.features`` is set (its columns come last, untouched by noise).
     """
     idx = np.arange(len(arrays)) if index is None else np.asarray(index)
     if noise is not None:
@@ -273,4 +282,6 @@ def encode(arrays: LiftingArrays, index=None, input_norm: InputNorm = "focal", n
     flat = idx.reshape(-1)
     x = encode_2d(j2.reshape(len(flat), *j2.shape[-2:]), vis.reshape(len(flat), -1), arrays.image_hw[flat],
                   arrays.focal[flat], arrays.principal[flat], input_norm)
+    if arrays.features is not None:
+        x = np.concatenate([x, arrays.features[flat].astype(x.dtype)], axis=1)
     return x.reshape(*idx.shape, x.shape[-1])

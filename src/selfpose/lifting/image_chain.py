@@ -50,6 +50,14 @@ class ChainInputs:
     def __len__(self) -> int:
         return len(self.arrays)
 
+    def with_features(self) -> LiftingArrays:
+        """The arrays with :attr:`features` attached: the input of a lifter trained on 2D + image features."""
+        return dataclasses.replace(self.arrays, features=self.features)
+
+    def inputs_for(self, lifter) -> LiftingArrays:
+        """:attr:`arrays`, with the image features when ``lifter`` was trained with them."""
+        return self.with_features() if lifter.feature_dim else self.arrays
+
     def inside(self) -> np.ndarray:
         """``(N, J)`` bool: the label lies inside its frame (what the 2D network is scored on)."""
         j2, hw = self.joints2d_true, self.arrays.image_hw
@@ -133,7 +141,7 @@ def evaluate_chain(lifter, chain: ChainInputs) -> dict:
     usable = np.isfinite(a.joints3d).all(axis=(1, 2))
     if not usable.any():
         raise ImageChainError("no frame has finite 3D labels: nothing to score")
-    pred = lifter.predict(a)
+    pred = lifter.predict(chain.inputs_for(lifter))
     res = evaluate_poses(pred[usable], a.joints3d[usable], actions=list(a.actions[usable]))
     res["2d"] = errors_2d(a.joints2d, chain.joints2d_true, mask=chain.inside())
     res.update({"num_samples": len(a), "excluded_frames": int((~usable).sum())})

@@ -65,6 +65,19 @@ class Lifter:
         """``(before, after)`` input frames each output needs."""
         return tuple(getattr(self.net, "context", (0, 0)))
 
+    @property
+    def feature_dim(self) -> int:
+        """``F``: image-feature columns this lifter was trained with after the 3J + 2 keypoint columns (0: none)."""
+        return int(self.in_mean.numel()) - 3 * self.num_joints - 2
+
+    def check_features(self, arrays: LiftingArrays) -> None:
+        """Refuse arrays whose image features do not match what the lifter was trained with (one line)."""
+        got = 0 if arrays.features is None else int(arrays.features.shape[1])
+        if got != self.feature_dim:
+            want = (f"{self.feature_dim} image features per frame (evaluate with --keypoints-2d "
+                    f"{self.cfg.keypoints_2d or 'RUN2D'})" if self.feature_dim else "keypoints only, no image features")
+            raise LifterError(f"this lifter was trained on {want}; the frames given have {got} feature columns")
+
     def normalise(self, raw: torch.Tensor) -> torch.Tensor:
         """Encoded 2D ``(..., in_dim)`` → the network's input (z-scored, missing → 0)."""
         return fill_missing((raw - self.in_mean.to(raw.device)) / self.in_std.to(raw.device))
@@ -110,6 +123,7 @@ class Lifter:
         from selfpose.lifting.windows import context_index, sequence_bounds, tile_sequences
 
         if raw is None:
+            self.check_features(arrays)
             raw = self.encode_sequences(arrays, noise, seed)
         method = self.method
         use = correction

@@ -184,8 +184,9 @@ class Transformer2Dto3D(nn.Module):
         from selfpose.models.heads import ResidualBlock
 
         J = int(num_joints)
-        if in_dim != 3 * J + 2:
-            raise ValueError(f"pose_machine expects the lifter encoding (3J + 2 = {3 * J + 2} inputs), got {in_dim}")
+        if in_dim < 3 * J + 2:
+            raise ValueError(f"pose_machine expects the lifter encoding (3J + 2 = {3 * J + 2} inputs, then "
+                             f"optional image features), got {in_dim}")
         self.num_joints, self.bf16 = J, bool(bf16)
         c1, c2 = conv_channels
         self.conv1 = nn.Conv1d(3, c1, 3, padding=1)
@@ -202,7 +203,7 @@ class Transformer2Dto3D(nn.Module):
         b, t, d = x.shape
         J = self.num_joints
         coords = x[..., :2 * J].reshape(b * t, J, 2)
-        vis = x[..., 2 * J + 2:].reshape(b * t, J, 1)
+        vis = x[..., 2 * J + 2:3 * J + 2].reshape(b * t, J, 1)   # image features (if any) follow
         g = torch.cat([coords, vis], dim=-1).transpose(1, 2)               # (BT, 3, J)
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             g = F.max_pool1d(torch.relu(self.conv1(g)), 2, ceil_mode=True)

@@ -76,11 +76,15 @@ def split_train_val(arrays: LiftingArrays, cfg: LifterConfig,
     return arrays.subset(~mask), _val_subset(arrays.subset(mask), cfg.val_max_frames, cfg.seed)
 
 
-def load_split(data, cfg: LifterConfig) -> tuple[LiftingArrays, LiftingArrays | None]:
+def load_split(data, cfg: LifterConfig, progress: bool = False) -> tuple[LiftingArrays, LiftingArrays | None]:
     """The training frames of ``data`` and, with ``cfg.val_subjects``, the validation people's frames (else None).
 
     Without ``train_subjects`` every subject trains except the validation people.
+    With ``cfg.keypoints_2d`` the 2D (and, with ``image_features``, the
+    features) are that network's predictions for the image dataset ``data``.
     """
+    if cfg.keypoints_2d:
+        return _load_predicted(data, cfg, progress)
     splits = cfg.train_splits or None
     arrays = load_arrays(data, cfg.train_subjects or None, labels_3d=cfg.labels_3d or None, splits=splits)
     if not cfg.val_subjects:
@@ -96,6 +100,27 @@ def load_split(data, cfg: LifterConfig) -> tuple[LiftingArrays, LiftingArrays | 
     return arrays, people
 
 
+def _load_predicted(data, cfg: LifterConfig, progress: bool) -> tuple[LiftingArrays, LiftingArrays | None]:
+    """:func:`load_split` on the 2D network ``cfg.keypoints_2d``'s predictions (one pass over the frames)."""
+    from selfpose.lifting.heatmap2d import Heatmap2D
+    from selfpose.lifting.image_chain import predict_chain
+
+    if not is_image_dataset(data):
+        raise LifterError(f"keypoints_2d predicts 2D from frames, but {data} has none; give an image dataset "
+                          "(e.g. `selfpose synth lab`)")
+    subjects = [*cfg.train_subjects, *cfg.val_subjects] if cfg.train_subjects else None
+    chain = predict_chain(Heatmap2D.load(cfg.keypoints_2d), data, subjects, progress=progress)
+    arrays = chain.with_features() if cfg.image_features else chain.arrays
+    if not cfg.val_subjects:
+        return arrays, None
+    held = np.isin(arrays.subjects, list(cfg.val_subjects))
+    if not held.any():
+        raise LifterError(f"val_subjects {', '.join(cfg.val_subjects)}: no frames of them in {data}")
+    if held.all():
+        raise LifterError("every subject of the data is in val_subjects: nothing left to train on")
+    return arrays.subset(~held), arrays.subset(held)
+
+
 def build_lifter(train: LiftingArrays, cfg: LifterConfig) -> Lifter:
     """An untrained :class:`Lifter` of ``cfg.method`` with normalisation fitted on ``train``.
 
@@ -109,7 +134,7 @@ def build_lifter(train: LiftingArrays, cfg: LifterConfig) -> Lifter:
     J = train.num_joints
     raw = torch.from_numpy(encode(train, None, cfg.input_norm))
     in_mean, in_std = column_spread(raw)
-    in_mean[2 * J + 2:], in_std[2 * J + 2:] = 0.0, 1.0
+    in_mean[2 * J + 2:3 * J + 2], in_std[2 * J + 2:3 * J + 2] = 0.0, 1.0   # visibility 0/1; features z-scored
     y = torch.from_numpy(train.joints3d[train.has3d].reshape(-1, 3 * J))
     out_mean, out_std = column_spread(y)
     torch.manual_seed(cfg.seed)
@@ -182,7 +207,7 @@ def fit_lifter_run(data, out, cfg: LifterConfig, overwrite: bool = False, resume
             raise LifterError(f"{out} has no checkpoints to resume from; run fit-lifter without --resume")
 
     check()   # before reading the data: a refusal costs nothing and creates nothing
-    arrays, people = load_split(data, cfg)
+    arrays, people = load_split(data, cfg, progress)
     _check_2d_only(arrays, cfg)
     train, val = split_train_val(arrays, cfg, people)
     with inplace_output(out, KIND, inputs=[data]):
@@ -254,7 +279,7 @@ def evaluate_lifter_run(run, data, subjects=None, noise: bool | None = None, cor
             if splits:
                 raise LifterError("--keypoints-2d and --split cannot be combined")
             chain = predict_chain(Heatmap2D.load(keypoints_2d), data, subjects, progress=True)
-            arrays = chain.arrays
+            arrays = chain.inputs_for(lifter)   # with its image features when the lifter was trained on them
         else:
             arrays = load_arrays(data, subjects, splits=splits)
         if exclude_takes:
