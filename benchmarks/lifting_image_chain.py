@@ -14,7 +14,11 @@ config must equal this script's, else delete it):
 3. ``pred2d_test.npz``: the 2D network over every S8 frame (:func:`~selfpose.lifting.image_chain.predict_chain`).
 4. with ``--pred-lifter``: ``pred2d_train.npz`` (the 2D network over the training frames) and
    ``lifter_pred2d/``: the same martinez config trained on that *predicted* 2D.
-5. scores on S8 (:func:`~selfpose.lifting.image_chain.evaluate_chain`): 2D error (px, PCK)
+5. with ``--features``: ``pm_pred2d/`` and ``pm_pred2d_feat/``: ``pose_machine`` (its
+   defaults, capped like the martinez lifter) on the predicted training 2D, without and
+   with the 2D network's pooled image features appended to its input — what the seed's
+   image features add to its keypoints.
+6. scores on S8 (:func:`~selfpose.lifting.image_chain.evaluate_chain`): 2D error (px, PCK)
    and MPJPE / N-MPJPE / P-MPJPE (mm) of each lifter on predicted and on ground-truth 2D,
    written to ``--work``/results.json and, with ``--out``, a Markdown report beside the
    self-supervised methods' S8 figures read from ``benchmarks/results/benchmark_cpu/results.json``.
@@ -41,6 +45,8 @@ HEATMAP = {"width": 16, "layers": (2, 2, 2), "steps": 2500, "threads": 1, "max_s
            "train_subjects": ("S1", "S5", "S6", "S7")}
 #: The martinez lifter of both chains (a shorter run than LifterConfig's 8500-step default, capped at 10 min).
 LIFTER = {"steps": 4000, "max_seconds": 600.0, "threads": 1}
+#: The pose_machine lifters of ``--features`` (its registered defaults otherwise: 3600 steps, hidden 512, clips of 32).
+PM_LIFTER = {"method": "pose_machine", "max_seconds": 600.0, "threads": 1}
 SELF_SUPERVISED = REPO / "benchmarks" / "results" / "benchmark_cpu" / "results.json"
 
 
@@ -70,7 +76,7 @@ def heatmap_stage(train_dir: Path, work: Path, log) -> tuple[object, dict]:
 
 
 def lifter_stage(run: Path, train, cfg, log):
-    """A martinez lifter run at ``run``: trained on ``train`` (a data folder, or LiftingArrays of predicted 2D)."""
+    """A lifter run at ``run``: trained on ``train`` (a data folder, or LiftingArrays of predicted 2D [+ features])."""
     from selfpose.config import to_dict
     from selfpose.lifting.train import (
         Lifter,
@@ -124,7 +130,7 @@ def scores(lifter, chain) -> dict:
     from selfpose.lifting.image_chain import evaluate_chain
 
     pred = evaluate_chain(lifter, chain)
-    a = chain.arrays
+    a = chain.inputs_for(lifter)   # with the image features when the lifter reads them
     gt = dataclasses.replace(a, joints2d=chain.joints2d_true,
                              visible=np.isfinite(chain.joints2d_true).all(-1).astype(np.float32))
     ref = evaluate_poses(lifter.predict(gt), a.joints3d, actions=list(a.actions))
@@ -188,7 +194,9 @@ def report(res: dict) -> str:
     lines += ["## 3D on S8 (mm, pelvis-centred camera frame; all 24,120 frames)", "",
               "| lifter trained on | 2D at test | MPJPE | N-MPJPE | P-MPJPE | action avg MPJPE | lifter training |",
               "|---|---|---:|---:|---:|---:|---:|"]
-    for key, name in (("lifter_gt2d", "GT 2D of S1, S5, S6, S7"), ("lifter_pred2d", "predicted 2D of S1, S5, S6, S7")):
+    for key, name in (("lifter_gt2d", "GT 2D of S1, S5, S6, S7"), ("lifter_pred2d", "predicted 2D of S1, S5, S6, S7"),
+                      ("pm_pred2d", "pose_machine: predicted 2D"),
+                      ("pm_pred2d_feat", "pose_machine: predicted 2D + image features")):
         if key not in res:
             continue
         info = res[key]
@@ -229,10 +237,15 @@ def report(res: dict) -> str:
                      f"{p['predicted_2d']['overall']['mpjpe']:.1f} mm on S8's predicted 2D, "
                      f"{p['ground_truth_2d']['overall']['mpjpe']:.1f} mm on its ground-truth 2D (it learnt to "
                      "expect the network's errors).")
+    if "pm_pred2d_feat" in res:
+        a, b = (res[k]["s8"]["predicted_2d"]["overall"]["mpjpe"] for k in ("pm_pred2d", "pm_pred2d_feat"))
+        lines.append(f"- **Image features into the pose machine** (both trained on predicted 2D, same budget): "
+                     f"{a:.1f} mm without, {b:.1f} mm with the 2D network's pooled features "
+                     f"({res['pm_pred2d_feat']['steps_done']} and {res['pm_pred2d']['steps_done']} steps).")
     if ss:
         best = min((r for r in ss if r["name"] not in ("random", "mean_pose")), key=lambda r: r["n_mpjpe"])
-        chain = min([res[k]["s8"]["predicted_2d"]["overall"]["n_mpjpe"] for k in ("lifter_gt2d", "lifter_pred2d")
-                     if k in res])
+        chain = min([res[k]["s8"]["predicted_2d"]["overall"]["n_mpjpe"]
+                     for k in ("lifter_gt2d", "lifter_pred2d", "pm_pred2d", "pm_pred2d_feat") if k in res])
         lines.append(f"- **Against the self-supervised methods** (best N-MPJPE: {best['name']}, "
                      f"{best['n_mpjpe']:.1f} mm): the chain's best N-MPJPE is {chain:.1f} mm. The chain uses "
                      "every training frame's 2D label and 3D label; the self-supervised rows use the 3D labels for "
@@ -253,6 +266,8 @@ def main() -> None:
                     help="where the benchmark's data are rendered (WORK/data/{train,test}) or already are")
     ap.add_argument("--bench-config", type=Path, default=REPO / "configs" / "benchmark_cpu.yaml")
     ap.add_argument("--pred-lifter", action="store_true", help="also train a lifter on the predicted training 2D")
+    ap.add_argument("--features", action="store_true",
+                    help="also train pose_machine on the predicted training 2D without and with image features")
     ap.add_argument("--out", type=Path, default=None, help="Markdown report")
     ap.add_argument("--threads", type=int, default=1, help="torch threads while predicting 2D (training: see configs)")
     args = ap.parse_args()
@@ -286,6 +301,14 @@ def main() -> None:
         res["2d_train"] = errors_2d(train.arrays.joints2d, train.joints2d_true, mask=train.inside())
         pred_lifter, res["lifter_pred2d"] = lifter_stage(args.work / "lifter_pred2d", train.arrays, lcfg, log)
         res["lifter_pred2d"]["s8"] = scores(pred_lifter, test)
+    if args.features:
+        from selfpose.lifting.config import load_lifter_config
+
+        train, res["pred_train"] = chain_stage(model, train_dir, args.work / "pred2d_train.npz", None, log)
+        pcfg = load_lifter_config(None, PM_LIFTER)
+        for key, arrays in (("pm_pred2d", train.arrays), ("pm_pred2d_feat", train.with_features())):
+            lifter, res[key] = lifter_stage(args.work / key, arrays, pcfg, log)
+            res[key]["s8"] = scores(lifter, test)
     from selfpose.data.store import Dataset
 
     res["data"]["train_frames"] = Dataset.open(train_dir).num_frames
