@@ -356,3 +356,17 @@ def test_a_time_limit_shortens_every_stage_instead_of_skipping_the_last(monkeypa
     assert stages[-1] == "joint" and "projector" in stages
     assert lifter.info["stages_cut"] and lifter.info["stages_cut"][0].startswith("transformer@")
     assert not lifter.info["stopped_early"]
+
+
+def test_joint_params_choose_what_the_joint_stage_updates():
+    a = arrays(32)
+    for choice, want in (("all", "net"), ("transformer", "transformer")):
+        cfg = tiny_cfg("steps=4", f"pose_machine.joint_params={choice}")
+        lifter = build_lifter(a, cfg)
+        joint = [s for s in pm.pose_machine_stages(lifter, cfg) if s.name == "joint"][0]
+        module = lifter.net if want == "net" else lifter.net.transformer
+        assert {id(p) for p in joint.params(lifter.net)} == {id(p) for p in module.parameters()}
+    from selfpose.config import ConfigError
+
+    with pytest.raises(ConfigError):
+        tiny_cfg("pose_machine.joint_params=projector")

@@ -127,6 +127,11 @@ class PoseMachineConfig:
             rest: the transformer stage).
         projector_steps: steps of the projector stage (cheap: no LSTM; batches of ``batch_size`` windows).
         projector_lr, joint_lr: peak learning rates of those stages (the transformer stage uses ``lr``).
+        joint_params: what the joint stage updates: ``all`` (the seed's "everything
+            jointly") or ``transformer`` (Ψ_C and Ψ_P stay as the projector stage
+            learnt them from 3D–2D pairs, so the re-projection term on 2D-only
+            frames can only be lowered by changing the 3D, not by bending the
+            projector towards those frames).
         drop_joints: probability of dropping (zeroing) each 3D joint of the projector stage's input.
         reproj_weight: λ, the weight of the 2D re-projection term against the 3D terms.
         skip: add each frame's own features (after the FC layer) to the LSTMs' output
@@ -150,6 +155,7 @@ class PoseMachineConfig:
     projector_steps: int = 2000
     projector_lr: float = 1e-3
     joint_lr: float = 3e-4
+    joint_params: Literal["all", "transformer"] = "all"
     drop_joints: float = 0.3
     reproj_weight: float = 10.0
     bf16: bool = True

@@ -372,7 +372,9 @@ def pose_machine_stages(lifter, cfg) -> list:
         Stage("projector", p.projector_steps, projector_loss,
               lambda net: [*net.corrector.parameters(), *net.projector.parameters()], lr=p.projector_lr,
               max_seconds=share["projector"]),
-        Stage("joint", joint, joint_loss, sample="all", lr=p.joint_lr),
+        Stage("joint", joint, joint_loss, sample="all", lr=p.joint_lr,
+              params=(lambda net: net.parameters()) if p.joint_params == "all"
+              else (lambda net: net.transformer.parameters())),
     ]
     return [s for s in stages if s.steps > 0]
 
