@@ -116,6 +116,23 @@ def test_sequence_and_frames_splits(ds):
             assert len(t_ids)  # and some of the take stays in training
 
 
+def test_subject_split_holds_out_whole_people(ds):
+    """by='subject': no frame of a validation person is trained on (model selection on unseen people)."""
+    f = label_subset(ds, 1.0)
+    tr, va = split_validation(ds, f, 0.3, by="subject", seed=1)
+
+    def people(rows):
+        return {ds.sequences[i].meta.subject for i in rows[:, 0]}
+
+    assert people(va) and people(tr) and people(tr).isdisjoint(people(va))
+    assert len(tr) + len(va) == len(f)
+    with pytest.raises(LabelError, match="subject of every sample"):
+        holdout_mask(["a", "b"], ["a", "b"], [0, 0], 0.5, by="subject")
+    # one person only: nobody can be held out
+    with pytest.raises(LabelError, match="single subject"):
+        holdout_mask(["a", "b"], ["a", "b"], [0, 0], 0.5, by="subject", subjects=["S1", "S1"])
+
+
 def test_split_errors(tmp_path, ds):
     one = make_store(tmp_path / "one", takes={"A": ("S1", "walk", 12)})
     with pytest.raises(LabelError, match="single take"):

@@ -109,7 +109,7 @@ class PoseConfig:
     batch_size: int = 64
     weight_decay: float = 1e-4
     val_fraction: float = 0.1
-    val_by: Literal["take", "sequence", "frames"] = "take"
+    val_by: Literal["take", "sequence", "frames", "subject"] = "take"
     eval_every: int = 100
     patience: int | None = None
     seed: int = 0
@@ -322,7 +322,8 @@ def fit_pose(train: FeatureSet, cfg: PoseConfig, val: FeatureSet | None = None,
     if train.joints3d is None:
         raise PoseFitError("the training features have no joints3d; the pose stage needs 3D labels")
     if val is None and cfg.val_fraction > 0:
-        mask = holdout_mask(train.takes, train.sequence_ids, train.frame_ids, cfg.val_fraction, cfg.val_by, cfg.seed)
+        mask = holdout_mask(train.takes, train.sequence_ids, train.frame_ids, cfg.val_fraction, cfg.val_by, cfg.seed,
+                            subjects=train.subjects)
         train, val = train.subset(~mask), train.subset(mask)
     if val is not None and len(val) == 0:
         val = None

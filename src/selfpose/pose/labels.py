@@ -30,8 +30,8 @@ from selfpose.errors import SelfposeError
 
 logger = logging.getLogger(__name__)
 
-SplitBy = Literal["take", "sequence", "frames"]
-SPLIT_BY: tuple[str, ...] = ("take", "sequence", "frames")
+SplitBy = Literal["take", "sequence", "frames", "subject"]
+SPLIT_BY: tuple[str, ...] = ("take", "sequence", "frames", "subject")
 
 
 class LabelError(SelfposeError, ValueError):
@@ -131,7 +131,7 @@ def check_frames(ds: Dataset, frames: np.ndarray) -> np.ndarray:
 
 
 def holdout_mask(takes, sequences, frame_ids, val_fraction: float = 0.1, by: SplitBy = "take",
-                 seed: int = 0) -> np.ndarray:
+                 seed: int = 0, subjects=None) -> np.ndarray:
     """Which samples go to validation; the core of :func:`split_validation`.
 
     Args:
@@ -144,8 +144,11 @@ def holdout_mask(takes, sequences, frame_ids, val_fraction: float = 0.1, by: Spl
             take stay in training: use it only for single-view data);
             ``"frames"`` holds out the last ``val_fraction`` of every take's
             time span (all views together), for when there are too few takes —
-            frames next to the cut leak a little.
-        seed: which takes/sequences are drawn.
+            frames next to the cut leak a little; ``"subject"`` holds out whole
+            people (needs ``subjects``): model selection on people never trained
+            on, as the test people are.
+        seed: which takes/sequences/subjects are drawn.
+        subjects: ``(N,)`` subject of each sample (for ``by="subject"``).
 
     Returns:
         ``(N,)`` bool, True = validation. Group splits take whole groups in a
@@ -175,7 +178,12 @@ def holdout_mask(takes, sequences, frame_ids, val_fraction: float = 0.1, by: Spl
             raise LabelError("no validation frames: every take has a single labelled instant; "
                              "use more labels or by='take'")
         return mask
-    groups = takes if by == "take" else sequences
+    if by == "subject":
+        if subjects is None or len(subjects) != n:
+            raise LabelError("by='subject' needs the subject of every sample")
+        groups = np.asarray(subjects).astype(str)
+    else:
+        groups = takes if by == "take" else sequences
     uniq, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
     if len(uniq) < 2:
         raise LabelError(f"cannot hold out whole {by}s: the labelled frames come from a single {by}; "
@@ -206,10 +214,11 @@ def split_validation(ds: Dataset, frames: np.ndarray, val_fraction: float = 0.1,
     seqs = ds.sequences
     takes = np.array([seqs[i].meta.take for i in f[:, 0]], dtype=str)
     ids = np.array([seqs[i].meta.id for i in f[:, 0]], dtype=str)
+    subjects = np.array([seqs[i].meta.subject for i in f[:, 0]], dtype=str)
     frame_ids = np.empty(len(f), dtype=np.int64)
     for s in np.unique(f[:, 0]):
         sel = f[:, 0] == s
         rec = seqs[s]
         frame_ids[sel] = np.asarray(rec["frame_ids"])[f[sel, 1]] if rec.has("frame_ids") else f[sel, 1]
-    mask = holdout_mask(takes, ids, frame_ids, val_fraction, by, seed)
+    mask = holdout_mask(takes, ids, frame_ids, val_fraction, by, seed, subjects=subjects)
     return f[~mask], f[mask]

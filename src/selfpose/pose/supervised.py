@@ -101,7 +101,7 @@ class SupervisedConfig:
     dropout: float = 0.5
     fraction: float = 1.0
     val_fraction: float = 0.1
-    val_by: Literal["take", "sequence", "frames"] = "take"
+    val_by: Literal["take", "sequence", "frames", "subject"] = "take"
     seed: int = 0
     steps: int = 2000
     lr: float = 3e-4
