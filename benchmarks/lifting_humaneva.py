@@ -175,7 +175,8 @@ def score_runs(a) -> None:
                  "train_seconds": lifter.info.get("train_seconds"), "steps_done": lifter.info.get("steps_done"),
                  "best_step": lifter.info.get("best_step"), "train_frames": lifter.info.get("train_frames"),
                  "val_frames": lifter.info.get("val_frames"), "run": str(Path(run).resolve()),
-                 "method": lifter.cfg.method, "correction": corr, "score_seconds": time.perf_counter() - t0}
+                 "method": lifter.cfg.method, "correction": corr, "score_seconds": time.perf_counter() - t0,
+                 "trained_on": {"data": lifter.info.get("data"), "subjects": lifter.info.get("subjects")}}
             res["runs"][label] = r
             print(f"{label}: P-MPJPE avg {r['protocol']['average']['p_mpjpe']:.1f} mm, "
                   f"MPJPE avg {r['protocol']['average']['mpjpe']:.1f} mm", flush=True)
@@ -225,9 +226,10 @@ def report(res: dict, a) -> str:
         "the full HumanEva-I release and mostly detected 2D, so they are not like for like with ground-truth-2D rows "
         "on the sample files. Wang et al. (TPAMI 2019) HumanEva figures could not be retrieved (see PUBLISHED)."),
         "",
-        *([("Rows added from existing runs (trained by `selfpose fit-lifter --data H --out RUN method=M` on the "
-            "Human3.6M motion, S1, S5, S6, S7, the method's defaults; no retraining here) with "
-            f"`PYTHONPATH=src python benchmarks/lifting_humaneva.py {res['scored_runs_command']}`; "
+        *([("Rows added from existing `selfpose fit-lifter` runs (no retraining here; trained on "
+            + "; ".join(sorted({f"{v['trained_on'].get('data')} subjects {', '.join(v['trained_on'].get('subjects') or [])}"
+                                for v in runs.values() if v.get("trained_on")}))
+            + f") with `PYTHONPATH=src python benchmarks/lifting_humaneva.py {res['scored_runs_command']}`; "
             "`+ correction` = the same weights with the test-time self-correction on, per HumanEva chunk"
             + "".join(f"; {k}: {v['correction_counts']}" for k, v in runs.items() if v.get("correction_counts"))
             + "."), ""]

@@ -241,7 +241,7 @@ def report(res: dict) -> str:
         a, b = (res[k]["s8"]["predicted_2d"]["overall"]["mpjpe"] for k in ("pm_pred2d", "pm_pred2d_feat"))
         lines.append(f"- **Image features into the pose machine** (both trained on predicted 2D, same budget): "
                      f"{a:.1f} mm without, {b:.1f} mm with the 2D network's pooled features "
-                     f"({res['pm_pred2d_feat']['steps_done']} and {res['pm_pred2d']['steps_done']} steps).")
+                     f"({res['pm_pred2d']['steps_done']} and {res['pm_pred2d_feat']['steps_done']} steps).")
     if ss:
         best = min((r for r in ss if r["name"] not in ("random", "mean_pose")), key=lambda r: r["n_mpjpe"])
         chain = min([res[k]["s8"]["predicted_2d"]["overall"]["n_mpjpe"]

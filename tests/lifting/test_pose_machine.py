@@ -370,3 +370,23 @@ def test_joint_params_choose_what_the_joint_stage_updates():
 
     with pytest.raises(ConfigError):
         tiny_cfg("pose_machine.joint_params=projector")
+
+
+def test_a_transformer_only_joint_stage_leaves_the_projector_as_its_stage_learnt_it(monkeypatch):
+    a = arrays(64)
+    cfg = tiny_cfg("steps=4", "pose_machine.joint_fraction=0.5", "pose_machine.projector_steps=2",
+                   "pose_machine.joint_params=transformer", "pose_machine.joint_lr=0.01")
+    snap = {}
+    real = pm.joint_loss
+
+    def first_joint_step(lifter, batch):   # the weights as the projector stage left them
+        if not snap:
+            snap.update({k: v.clone() for k, v in lifter.net.state_dict().items()})
+        return real(lifter, batch)
+
+    monkeypatch.setattr(pm, "joint_loss", first_joint_step)
+    lifter = fit_lifter(a, cfg, None, progress=False)
+    after = lifter.net.state_dict()
+    frozen = [k for k in after if k.startswith(("corrector.", "projector."))]
+    moved = [k for k in after if k.startswith("transformer.") and not torch.equal(after[k], snap[k])]
+    assert frozen and all(torch.equal(after[k], snap[k]) for k in frozen) and moved

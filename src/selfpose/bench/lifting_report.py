@@ -262,7 +262,8 @@ def plot(results: dict, cfg, path: Path) -> None:
                 ys.append(a[0])
                 es.append(a[1])
         ref = m in REFERENCE_TITLES
-        ax.bar(xs, ys, width, yerr=es if any(es) else None, capsize=3, hatch="//" if v == "on" else None,
+        hatch = "//" if v == "on" else ("xx" if m == "linear_2d" else None)   # the two grey references differ
+        ax.bar(xs, ys, width, yerr=es if any(es) else None, capsize=3, hatch=hatch,
                color="lightgrey" if ref else colours[k % 10], edgecolor="black" if ref else None, label=title)
     for ls in cfg.label_sets:
         ref = agg.get(("mean_pose", "off", cfg.inputs[0], ls))

@@ -293,7 +293,8 @@ class LifterConfig:
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"threads must be >= 1 (or null), got {self.threads}")
         if self.image_features and not self.keypoints_2d:
-            raise ConfigError("image_features needs keypoints_2d (the 2D network run whose features are fed)")
+            raise ConfigError("image_features needs keypoints_2d (the 2D network run whose features are fed); "
+                              "pass --keypoints-2d RUN2D")
         if self.keypoints_2d and (self.labels_3d or self.train_splits):
             raise ConfigError("keypoints_2d cannot be combined with labels_3d or train_splits yet; "
                               "train on every frame of the training subjects")

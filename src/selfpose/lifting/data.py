@@ -22,7 +22,8 @@ What a lifter is fed (:func:`encode_2d`), per frame, and why:
    per-input z-scoring fitted on the training set, i.e. the training mean — and
    its visibility to 0, so the network can tell "missing" from "at the mean".
 
-So ``in_dim = 2J + 2 + J`` (53 for J = 17). Targets: pelvis-centred 3D in the
+So ``in_dim = 2J + 2 + J`` (53 for J = 17), plus ``F`` image-feature columns
+when :attr:`LiftingArrays.features` is set (the image path). Targets: pelvis-centred 3D in the
 camera frame, mm, ``(N, J, 3)``.
 """
 

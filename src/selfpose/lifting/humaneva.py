@@ -255,7 +255,7 @@ def score(pred: np.ndarray, target: np.ndarray, subjects, actions, joints: tuple
 
 def evaluate_lifter(lifter, test, protocol: HumanEvaProtocol | None = None, noise=None, seed: int = 0,
                     correction: bool | None = None) -> dict:
-    """Score any lifter (``lifter.predict(arrays, noise, seed)`` → ``(N, 17, 3)`` mm) on HumanEva-I frames.
+    """Score any lifter (``lifter.predict(arrays, noise, seed[, correction])`` → ``(N, 17, 3)`` mm) on HumanEva-I frames.
 
     Args:
         lifter: a :class:`~selfpose.lifting.train.Lifter` (or anything with its ``predict``).
@@ -270,7 +270,8 @@ def evaluate_lifter(lifter, test, protocol: HumanEvaProtocol | None = None, nois
     protocol = protocol or HumanEvaProtocol()
     if test.joints3d is None:
         raise HumanEvaError("the test frames have no 3D labels; nothing to score")
-    pred = lifter.predict(test, noise, seed=seed, correction=correction)
+    kw = {} if correction is None else {"correction": correction}   # lifters without a correction need no such argument
+    pred = lifter.predict(test, noise, seed=seed, **kw)
     return score(pred, test.joints3d, test.subjects, test.actions, protocol.joint_indices)
 
 

@@ -118,13 +118,30 @@ def default_stages(lifter: Lifter, cfg) -> list[Stage]:
     return [Stage("lift", cfg.steps)]
 
 
+# Keys added to LifterConfig after runs were saved, with the value that behaves as before they existed: at that
+# value they stay out of the hash, so a checkpoint saved earlier still resumes (its hash is the same).
+_ADDED_KEYS = {"keypoints_2d": None, "image_features": False, "val_subjects": []}
+_ADDED_SECTION_KEYS = {"pose_machine": {"joint_params": "all"}}
+
+
 def config_hash(cfg) -> str:
-    """sha256 (16 hex) of the config without the keys that may change on resume (budget, logging)."""
+    """sha256 (16 hex) of the config without the keys that may change on resume (budget, logging).
+
+    Keys added later (``_ADDED_KEYS``) count only when they differ from their neutral value.
+    """
     from selfpose.config import to_dict
 
     d = {k: v for k, v in to_dict(cfg).items()
-         if k not in ("max_seconds", "threads", "checkpoint_every", "keep_checkpoints")}
+         if k not in ("max_seconds", "threads", "checkpoint_every", "keep_checkpoints")
+         and not (k in _ADDED_KEYS and _plain(v) == _ADDED_KEYS[k])}
+    for section, keys in _ADDED_SECTION_KEYS.items():
+        if isinstance(d.get(section), dict):
+            d[section] = {k: v for k, v in d[section].items() if not (k in keys and _plain(v) == keys[k])}
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _plain(v):
+    return list(v) if isinstance(v, tuple) else v
 
 
 class _Sampler:

@@ -266,7 +266,7 @@ def normalise_2d(p: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:
 
 
 def reprojection_target(lifter, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(p_2D (..., J, 2), visible (..., J))`` of z-scored encoded frames ``x (..., 3J + 2)``.
+    """``(p_2D (..., J, 2), visible (..., J))`` of z-scored encoded frames ``x (..., 3J + 2 [+ F features])``.
 
     ``p_2D``: the frame's root-centred 2D / focal (de-z-scored), through :func:`normalise_2d`.
     """

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from selfpose.lifting.config import LifterConfig, load_lifter_config  # noqa: F401  (the public names live here too)
-from selfpose.lifting.data import LiftingArrays, LiftingDataError, encode, load_arrays
+from selfpose.lifting.data import LiftingArrays, encode, load_arrays
 from selfpose.lifting.model import FORMAT, KIND, META, VERSION, WEIGHTS, Lifter, LifterError  # noqa: F401
 
 CONFIG_FILE = "config.yaml"
@@ -61,6 +61,7 @@ def split_train_val(arrays: LiftingArrays, cfg: LifterConfig,
     from selfpose.pose.labels import holdout_mask
 
     if cfg.val_subjects:
+        people = None if people is None else people.subset(people.has3d)   # validation needs 3D
         if people is None or not len(people):
             raise LifterError(f"val_subjects {', '.join(cfg.val_subjects)}: no 3D-labelled frames of them to "
                               "validate on; name subjects of the data (see `selfpose info DATA`)")
@@ -93,11 +94,14 @@ def load_split(data, cfg: LifterConfig, progress: bool = False) -> tuple[Lifting
         arrays = arrays.subset(~np.isin(arrays.subjects, list(cfg.val_subjects)))
         if not len(arrays):
             raise LifterError("every subject of the data is in val_subjects: nothing left to train on")
-    try:
-        people = load_arrays(data, list(cfg.val_subjects), splits=splits)
-    except LiftingDataError as e:
-        raise LifterError(f"val_subjects: {e}") from None
-    return arrays, people
+    from selfpose.data.store import Dataset
+
+    have = Dataset.open(data).subjects()
+    missing = sorted(set(cfg.val_subjects) - set(have))
+    if missing:
+        raise LifterError(f"val_subjects {', '.join(missing)} not in {data} (it has {', '.join(have)}); "
+                          "choose others (val_subjects=...)")
+    return arrays, load_arrays(data, list(cfg.val_subjects), splits=splits)
 
 
 def _load_predicted(data, cfg: LifterConfig, progress: bool) -> tuple[LiftingArrays, LiftingArrays | None]:
@@ -207,10 +211,14 @@ def fit_lifter_run(data, out, cfg: LifterConfig, overwrite: bool = False, resume
             raise LifterError(f"{out} has no checkpoints to resume from; run fit-lifter without --resume")
 
     check()   # before reading the data: a refusal costs nothing and creates nothing
+    if cfg.keypoints_2d:   # the run's config names the 2D network wherever it is called from
+        import dataclasses
+
+        cfg = dataclasses.replace(cfg, keypoints_2d=str(Path(cfg.keypoints_2d).resolve()))
     arrays, people = load_split(data, cfg, progress)
     _check_2d_only(arrays, cfg)
     train, val = split_train_val(arrays, cfg, people)
-    with inplace_output(out, KIND, inputs=[data]):
+    with inplace_output(out, KIND, inputs=[data, *([cfg.keypoints_2d] if cfg.keypoints_2d else [])]):
         check()
         if not resume:
             for p in written():
@@ -277,7 +285,14 @@ def evaluate_lifter_run(run, data, subjects=None, noise: bool | None = None, cor
             from selfpose.lifting.image_chain import predict_chain
 
             if splits:
-                raise LifterError("--keypoints-2d and --split cannot be combined")
+                raise LifterError("--keypoints-2d cannot be combined with --split yet; choose the frames with "
+                                  "--subjects and --exclude-takes")
+            if lifter.feature_dim and lifter.cfg.keypoints_2d and \
+                    Path(keypoints_2d).resolve() != Path(lifter.cfg.keypoints_2d).resolve():
+                import warnings
+
+                warnings.warn(f"{run} was trained on the image features of {lifter.cfg.keypoints_2d}, not of "
+                              f"{keypoints_2d}: another network's features mean other things", stacklevel=2)
             chain = predict_chain(Heatmap2D.load(keypoints_2d), data, subjects, progress=True)
             arrays = chain.inputs_for(lifter)   # with its image features when the lifter was trained on them
         else:

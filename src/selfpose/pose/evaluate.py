@@ -154,7 +154,8 @@ def results_markdown(results: dict, title: str = "Pose evaluation") -> str:
                   for a, m in det.get("per_action", {}).items()]
     if results.get("picture"):   # a file beside results.md (e.g. a lifter run's skeletons.png)
         lines += ["", "## Picture", "", "Truth solid, prediction dashed; frames at percentiles of the per-frame "
-                  "MPJPE (best, median, …, worst).", "", f"![predicted and true skeletons]({results['picture']})"]
+                  "MPJPE (the 10th, 50th and 90th percentile and the worst).", "",
+                  f"![predicted and true skeletons]({results['picture']})"]
     extra = {k: v for k, v in results.items()
              if k not in ("overall", "per_action", "action_average", "detection", "picture")}
     if extra:

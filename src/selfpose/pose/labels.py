@@ -180,7 +180,7 @@ def holdout_mask(takes, sequences, frame_ids, val_fraction: float = 0.1, by: Spl
         return mask
     if by == "subject":
         if subjects is None or len(subjects) != n:
-            raise LabelError("by='subject' needs the subject of every sample")
+            raise LabelError("by='subject' needs the subject of every sample; pass subjects=, or split by 'take'")
         groups = np.asarray(subjects).astype(str)
     else:
         groups = takes if by == "take" else sequences
