@@ -95,3 +95,26 @@ def test_differences_ignore_keys_on_one_side_only():
     new = {"loss": {"w_rgb": 20.0, "added": 0.2}, "steps": (1, 2)}
     assert differences(old, new) == []
     assert differences(old, {"loss": {"w_rgb": 2.0}, "steps": [1, 3]}) == ["loss.w_rgb", "steps"]
+
+
+def test_box_camera_references_read_no_pixels_and_beat_the_mean_pose_on_their_own_frames(tmp_path):
+    """The shortcut rows run without any pretraining and land in the report under their issue-14 names."""
+    from selfpose.bench.shortcuts import box_camera_cell
+
+    cfg = from_dict(BenchmarkConfig, {**TINY, "methods": [], "shares": [1.0],
+                                      "references": ["mean_pose", "box_camera_ridge", "box_camera_knn"]})
+    work = tmp_path / "work"
+    res = run_benchmark(cfg, work, progress=False, log=lambda s: None)
+    assert set(res["cells"]) == {"mean_pose_s0_1", "box_camera_ridge_s0_1", "box_camera_knn_s0_1"}
+    for c in res["cells"].values():
+        assert c["mpjpe"] > 0 and c["frames"] > 0 and c["box_iou"] is None
+    md = (work / "results.md").read_text()
+    assert "box + camera only (ridge)" in md and "box + camera only (10-NN)" in md
+    # fitted and scored on the same frames, least squares on the box can only beat a constant pose
+    train = work / "data" / "train"
+    from selfpose.bench.run import mean_pose_cell
+
+    own = box_camera_cell(train, train, 1.0, 0, "box_camera_ridge")
+    assert own["mpjpe"] < mean_pose_cell(train, train, 1.0, 0)["mpjpe"]
+    with pytest.raises(BenchmarkError, match="unknown shortcut"):
+        box_camera_cell(train, train, 1.0, 0, "box_only")

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from selfpose.config import ConfigError
 
-REFERENCES = ("random", "mean_pose")
+REFERENCES = ("random", "mean_pose", "box_camera_ridge", "box_camera_knn")
 
 
 def _builtin_methods() -> tuple[str, ...]:
@@ -66,7 +66,10 @@ class BenchmarkConfig:
             in table order; default: every method shipped with selfpose.
         references: rows that need no pretraining: ``random`` (the pose head
             on the full method's network frozen at its random initialisation)
-            and ``mean_pose`` (the mean labelled training pose for every frame).
+            and ``mean_pose`` (the mean labelled training pose for every frame);
+            ``box_camera_ridge`` / ``box_camera_knn`` read only the true person
+            box and the camera (no pixels, :mod:`selfpose.bench.shortcuts`): what
+            where the person stands is worth on this data.
         shares: label shares (every K-th labelled frame, see
             :func:`selfpose.pose.labels.label_subset`).
         seeds: pretraining/pose seeds of the methods in ``all_seeds_for``;

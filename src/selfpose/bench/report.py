@@ -20,7 +20,8 @@ import numpy as np
 
 METRICS = ("n_mpjpe", "mpjpe", "p_mpjpe")
 TITLES = {"n_mpjpe": "N-MPJPE (mm)", "mpjpe": "MPJPE (mm)", "p_mpjpe": "P-MPJPE (mm)"}
-REFERENCE_NAMES = {"random": "random frozen network (reference)", "mean_pose": "mean training pose (reference)"}
+REFERENCE_NAMES = {"random": "random frozen network (reference)", "mean_pose": "mean training pose (reference)",
+                   "box_camera_ridge": "box + camera only (ridge)", "box_camera_knn": "box + camera only (10-NN)"}
 
 
 def display_name(name: str) -> str:
@@ -156,7 +157,7 @@ def provenance(results: dict) -> str:
 
 def write_report(results: dict, cfg, work: Path) -> None:
     """``results.md``, ``results.json``, ``cells.csv`` and ``error_vs_labels.png`` in ``work``."""
-    names = [*cfg.methods, *[r for r in ("random", "mean_pose") if r in cfg.references]]
+    names = [*cfg.methods, *[r for r in REFERENCE_NAMES if r in cfg.references]]
     shares = list(cfg.shares)
     (work / "results.json").write_text(json.dumps(results, indent=1, default=str))
     with open(work / "cells.csv", "w", newline="") as f:

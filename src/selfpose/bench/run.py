@@ -200,6 +200,18 @@ def _run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True
                                lambda: mean_pose_cell(train_dir, test_dir, share, cfg.seeds[0]),
                                name="mean_pose", seed=cfg.seeds[0], share=share)
 
+    from selfpose.bench.shortcuts import SHORTCUTS, box_camera_cell
+
+    for ref in (r for r in SHORTCUTS if r in cfg.references):
+        for share in cfg.shares:
+            key = f"{ref}_s{cfg.seeds[0]}_{share:g}"
+            fp = {"share": share, "seed": cfg.seeds[0], "train": _where(train_dir, work),
+                  "test": _where(test_dir, work)}
+            cells[key] = _cell(work / "cells" / f"{key}.json", fp, computed, key, log,
+                               lambda ref=ref, share=share: box_camera_cell(train_dir, test_dir, share, cfg.seeds[0],
+                                                                            ref),
+                               name=ref, seed=cfg.seeds[0], share=share)
+
     analysis = {}
     if cfg.analysis:
         for name, seed, pcfg, random_init in runs:

@@ -187,7 +187,7 @@ def _as_numpy(x, name: str, rows: int, tail: tuple[int, ...] | None = None) -> n
     return a
 
 
-def _label_arrays(ds: Dataset, f: np.ndarray) -> dict[str, np.ndarray | None]:
+def label_arrays(ds: Dataset, f: np.ndarray) -> dict[str, np.ndarray | None]:
     """Per-row labels and metadata of a frame index (no frames)."""
     seqs = [ds.sequences[i] for i in np.unique(f[:, 0])]
     n = len(f)
@@ -238,7 +238,7 @@ def extract(feature_fn: FeatureFn, ds: Dataset, frames_index: np.ndarray, batch_
     if batch_size < 1:
         raise FeatureError(f"batch_size must be >= 1, got {batch_size}")
     n = len(f)
-    labels = _label_arrays(ds, f)
+    labels = label_arrays(ds, f)
     # Read order: by frame size, then sequence, then frame — sequential memory-map reads,
     # and one frame size per batch.
     hw = labels["frame_hw"]
