@@ -181,19 +181,27 @@ def test_training_data_errors(tiny_lab, tmp_path):
     assert not (tmp_path / "r").exists()
 
 
-def test_cli_trains_the_2d_network_and_evaluate_lifts_its_2d(tiny_lab, tmp_path):
-    """fit-lifter method=heatmap2d on an image dataset, a lifter on its labels, evaluate --keypoints-2d."""
-    import json
-
+def _fit_2d_cli(data, out):
+    """``fit-lifter method=heatmap2d`` at a tiny size through the CLI; returns the runner and its result."""
     from typer.testing import CliRunner
 
     from selfpose.cli import app
 
     run = CliRunner()
-    r2d, lift = tmp_path / "r2d", tmp_path / "lift"
-    r = run.invoke(app, ["fit-lifter", "--data", str(tiny_lab), "--out", str(r2d), "method=heatmap2d", "steps=3",
+    r = run.invoke(app, ["fit-lifter", "--data", str(data), "--out", str(out), "method=heatmap2d", "steps=3",
                          "width=8", "batch_size=4", "train_subjects="])
     assert r.exit_code == 0, r.output
+    return run, r
+
+
+def test_cli_trains_the_2d_network_and_evaluate_lifts_its_2d(tiny_lab, tmp_path):
+    """fit-lifter method=heatmap2d on an image dataset, a lifter on its labels, evaluate --keypoints-2d."""
+    import json
+
+    from selfpose.cli import app
+
+    r2d, lift = tmp_path / "r2d", tmp_path / "lift"
+    run, r = _fit_2d_cli(tiny_lab, r2d)
     assert "--keypoints-2d" in r.output and (r2d / "heatmap2d.json").is_file()
     r = run.invoke(app, ["fit-lifter", "--data", str(tiny_lab), "--out", str(lift), "steps=2", "martinez.width=8",
                          "batch_size=4", "train_subjects=", "val_fraction=0", "input_norm=image"])
@@ -213,16 +221,11 @@ def test_a_lifter_trains_on_the_networks_2d_and_features_and_needs_them_at_evalu
     """fit-lifter --keypoints-2d --image-features: pose_machine on predicted 2D + pooled features of the frames."""
     import json
 
-    from typer.testing import CliRunner
-
     from selfpose.cli import app
     from selfpose.lifting.model import Lifter
 
-    run = CliRunner()
     r2d, lift = tmp_path / "r2d", tmp_path / "lift"
-    r = run.invoke(app, ["fit-lifter", "--data", str(tiny_lab), "--out", str(r2d), "method=heatmap2d", "steps=3",
-                         "width=8", "batch_size=4", "train_subjects="])
-    assert r.exit_code == 0, r.output
+    run, _ = _fit_2d_cli(tiny_lab, r2d)
     tiny_pm = ["method=pose_machine", "pose_machine.hidden=16", "pose_machine.conv_channels=4,8", "pose_machine.clip=4",
                "pose_machine.predict_clip=4", "pose_machine.projector_steps=1", "pose_machine.bf16=false", "steps=2",
                "batch_size=4", "train_subjects=", "val_fraction=0", "input_norm=image", "threads=1"]
