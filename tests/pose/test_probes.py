@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from selfpose.pose.probes import (ProbeError, box_camera_inputs, held_out_subjects, knn_predict, ridge_fit,
-                                  ridge_predict, standardise)
+from selfpose.pose.probes import (ProbeError, box_camera_inputs, held_out_subjects, knn_predict,
+                                  linear_classifier_accuracy, ridge_fit, ridge_predict, standardise)
 
 
 def _linear_data(n=200, d=6, j=4, seed=0):
@@ -34,17 +34,17 @@ def test_ridge_recovers_an_exactly_linear_map_and_shrinks_with_alpha():
     x, y, true_w = _linear_data()
     xt = _linear_data(seed=1)[0]
     w = ridge_fit(x, y, alpha=0.0)
-    np.testing.assert_allclose(ridge_predict(w, x, 4), y, atol=1e-6)
+    np.testing.assert_allclose(ridge_predict(w, x, (4, 3)), y, atol=1e-6)
     # new inputs through the same map: still exact (the map is what was learnt, not the rows)
     yt = (xt @ true_w + 50.0).reshape(-1, 4, 3)
-    np.testing.assert_allclose(ridge_predict(w, xt, 4), yt, atol=1e-6)
+    np.testing.assert_allclose(ridge_predict(w, xt, (4, 3)), yt, atol=1e-6)
     # a huge ridge leaves only the (unpenalised) bias: the mean pose
-    big = ridge_predict(ridge_fit(x, y, alpha=1e9), xt, 4)
+    big = ridge_predict(ridge_fit(x, y, alpha=1e9), xt, (4, 3))
     np.testing.assert_allclose(big, np.broadcast_to(y.mean(axis=0), big.shape), atol=1e-3)
     with pytest.raises(ProbeError, match="rows"):
         ridge_fit(x[:10], y, 1.0)
-    with pytest.raises(ProbeError, match=r"\(N, J, 3\)"):
-        ridge_fit(x, y.reshape(len(y), -1), 1.0)
+    with pytest.raises(ProbeError, match="at least one number per row"):
+        ridge_fit(x, y[:, 0, 0], 1.0)
 
 
 def test_knn_returns_the_mean_of_the_k_nearest_poses():
@@ -83,3 +83,19 @@ def test_held_out_subjects_never_reach_training():
         held_out_subjects(subjects, ["S9"])
     with pytest.raises(ProbeError, match="nothing left"):
         held_out_subjects(subjects, ["S1", "S5", "S7"])
+
+
+def test_linear_classifier_reads_separable_classes_and_not_noise():
+    rng = np.random.default_rng(0)
+    centres = {"S1": [3.0, 0.0], "S5": [0.0, 3.0], "S6": [-3.0, -3.0], "S7": [3.0, 3.0]}
+    labels = np.repeat(list(centres), 50)
+    x = np.array([centres[c] for c in labels]) + rng.normal(0, 0.3, (200, 2))
+    xt = np.array([centres[c] for c in labels]) + rng.normal(0, 0.3, (200, 2))
+    assert linear_classifier_accuracy(x, labels, xt, labels) > 0.95
+    # features that carry no label: about chance (1/4)
+    noise = rng.normal(size=(200, 2))
+    assert linear_classifier_accuracy(noise, labels, rng.normal(size=(200, 2)), labels) < 0.45
+    with pytest.raises(ProbeError, match="never occur"):
+        linear_classifier_accuracy(x, labels, xt[:2], ["S9", "S1"])
+    with pytest.raises(ProbeError, match="two classes"):
+        linear_classifier_accuracy(x[:5], ["S1"] * 5, xt[:5], ["S1"] * 5)

@@ -62,7 +62,7 @@ def box_camera_cell(train_dir: Path, test_dir: Path, share: float, seed: int, ki
     y, t = tr["joints3d"].astype(np.float64), te["joints3d"].astype(np.float64)   # both pelvis-centred
     J = y.shape[1]
     if kind == "box_camera_ridge":
-        pred = ridge_predict(ridge_fit(x_tr, y, RIDGE_ALPHA), x_te, J)
+        pred = ridge_predict(ridge_fit(x_tr, y, RIDGE_ALPHA), x_te, (J, 3))
     else:
         pred = knn_predict(x_tr, y, x_te, k=KNN_K)
     pred = np.ascontiguousarray(pred)

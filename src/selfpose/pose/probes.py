@@ -68,16 +68,20 @@ def _flat_poses(y, name: str) -> tuple[np.ndarray, tuple[int, ...]]:
 
 
 def ridge_fit(x, y, alpha: float) -> np.ndarray:
-    """Ridge regression weights ``(D + 1, 3J)``: ``[x, 1] @ W ≈ y``, solved in closed form.
+    """Ridge regression weights ``(D + 1, K)``: ``[x, 1] @ W ≈ y`` (flattened), solved in closed form.
 
     Args:
         x: ``(N, D)`` inputs (standardise them first: the ridge is isotropic).
-        y: ``(N, J, 3)`` targets, mm (e.g. pelvis-centred poses, camera frame).
+        y: ``(N, ...)`` targets, ``K`` numbers per row (e.g. ``(N, J, 3)``
+            pelvis-centred poses in mm, or one-hot classes).
         alpha: ridge weight, relative to the mean diagonal of ``xᵀx`` (scale-free);
             the bias column is not penalised.
     """
     xa = _rows(x, "x")
-    yf, _ = _flat_poses(y, "y")
+    ya = np.asarray(y, dtype=np.float64)
+    if ya.ndim < 2:
+        raise ProbeError(f"y must be (N, ...) with at least one number per row, got shape {ya.shape}")
+    yf = _rows(ya.reshape(len(ya), -1), "y")
     if len(xa) != len(yf):
         raise ProbeError(f"x has {len(xa)} rows, y has {len(yf)}")
     if alpha < 0:
@@ -90,12 +94,16 @@ def ridge_fit(x, y, alpha: float) -> np.ndarray:
     return np.linalg.lstsq(gram, xb.T @ yf, rcond=None)[0]
 
 
-def ridge_predict(w: np.ndarray, x, joints: int) -> np.ndarray:
-    """``(N, J, 3)`` mm from :func:`ridge_fit`'s weights and ``(N, D)`` inputs."""
+def ridge_predict(w: np.ndarray, x, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """``(N, *shape)`` (default ``(N, K)``) predictions from :func:`ridge_fit`'s weights and ``(N, D)`` inputs.
+
+    E.g. ``shape=(J, 3)`` gives poses in the targets' unit (mm).
+    """
     xa = _rows(x, "x")
     if w.shape[0] != xa.shape[1] + 1:
         raise ProbeError(f"weights expect {w.shape[0] - 1} input columns, x has {xa.shape[1]}")
-    return (np.hstack([xa, np.ones((len(xa), 1))]) @ w).reshape(len(xa), joints, 3)
+    out = np.hstack([xa, np.ones((len(xa), 1))]) @ w
+    return out if shape is None else out.reshape(len(xa), *shape)
 
 
 def knn_predict(train_x, train_y, test_x, k: int = 10, batch: int = 1024) -> np.ndarray:
@@ -126,6 +134,36 @@ def knn_predict(train_x, train_y, test_x, k: int = 10, batch: int = 1024) -> np.
         idx = np.argsort(d, axis=1, kind="stable")[:, :k]
         out[i:i + batch] = yf[idx].mean(axis=1)
     return out.reshape(len(te), *shape)
+
+
+def linear_classifier_accuracy(train_x, train_labels: Sequence[str], test_x, test_labels: Sequence[str],
+                               alpha: float = 1e-3) -> float:
+    """Accuracy in [0, 1] of a closed-form ridge classifier (one-hot targets, argmax) from features to labels.
+
+    E.g. how well the subject can be read from a pose code: fit on some takes
+    of the training people, score on their other takes (an identity test, so
+    the labels of ``test`` must be among those of ``train``). Standardise the
+    features first. Chance is about ``1 / classes`` for balanced classes.
+
+    Args:
+        train_x, test_x: ``(N, D)``, ``(M, D)`` features.
+        train_labels, test_labels: ``(N,)``, ``(M,)`` class names.
+        alpha: ridge weight relative to the mean diagonal of ``xᵀx``.
+
+    Raises:
+        ProbeError: fewer than two classes, or test labels unseen in training.
+    """
+    classes = sorted(set(map(str, train_labels)))
+    if len(classes) < 2:
+        raise ProbeError(f"a classifier needs at least two classes, got {classes}")
+    unseen = sorted(set(map(str, test_labels)) - set(classes))
+    if unseen:
+        raise ProbeError(f"test labels {', '.join(unseen)} never occur in training; a classifier cannot name them")
+    col = {c: i for i, c in enumerate(classes)}
+    onehot = np.zeros((len(train_labels), len(classes)))
+    onehot[np.arange(len(train_labels)), [col[str(c)] for c in train_labels]] = 1.0
+    pred = np.argmax(ridge_predict(ridge_fit(train_x, onehot, alpha), test_x), axis=1)
+    return float(np.mean(pred == np.array([col[str(c)] for c in test_labels])))
 
 
 def box_camera_inputs(boxes, frame_hw, views: Sequence[str], view_names: Sequence[str] | None = None) -> np.ndarray:
