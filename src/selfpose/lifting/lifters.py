@@ -154,8 +154,10 @@ def pose_machine_correct(lifter, x, y, cfg):
 # (70% transformer stage, 30% joint) + 500 cheap projector steps: 701 s of training with one thread (machine shared
 # with one other run), S8 MPJPE 50.4 mm without the repeated smoking takes (see selfpose.lifting.pose_machine). Each
 # stage also has its share of max_seconds (30 minutes), so a slower machine shortens every stage rather than
-# skipping the last. Prediction runs the LSTMs over 128-frame windows (chosen on S8 with an earlier model: 61.2 mm
-# vs 61.9 with 32-frame windows — chosen on the test subject, to be re-chosen on validation takes).
+# skipping the last. Prediction runs the LSTMs over 128-frame windows, re-chosen on the held-out validation takes
+# of the training subjects (never S8) with that model: MPJPE 42.07 / 41.95 / 41.89 / 41.85 / 41.84 mm at windows of
+# 32 / 64 / 128 / 256 / 512 frames — beyond 64 the window hardly matters (measured 2026-12-02 by loading the run
+# and predicting its validation split at each `pose_machine.predict_clip`).
 # The seed's full width is the section's own default (pose_machine.hidden=1024).
 register_lifter(LifterMethod(
     "pose_machine", build_pose_machine, clip=lambda cfg: cfg.pose_machine.clip, stages=pose_machine_stages,
