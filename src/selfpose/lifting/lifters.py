@@ -157,7 +157,7 @@ def pose_machine_correct(lifter, x, y, cfg):
 # skipping the last. Prediction runs the LSTMs over 128-frame windows, re-chosen on the held-out validation takes
 # of the training subjects (never S8) with that model: MPJPE 42.07 / 41.95 / 41.89 / 41.85 / 41.84 mm at windows of
 # 32 / 64 / 128 / 256 / 512 frames — beyond 64 the window hardly matters (measured 2026-12-02 by loading the run
-# and predicting its validation split at each `pose_machine.predict_clip`).
+# and predicting its validation split: `python benchmarks/lifting_predict_clip.py RUN --data H`).
 # The seed's full width is the section's own default (pose_machine.hidden=1024).
 register_lifter(LifterMethod(
     "pose_machine", build_pose_machine, clip=lambda cfg: cfg.pose_machine.clip, stages=pose_machine_stages,
