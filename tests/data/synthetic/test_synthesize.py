@@ -117,6 +117,55 @@ def test_existing_output_needs_overwrite(tmp_path):
         synthesize(_cfg(scenario="dive", num_sequences=1), tmp_path / "ds", progress=False)
 
 
+def test_per_take_lab_cameras_identities_and_headings_stay_in_their_ranges(tmp_path, mocap):
+    """Issue 14's benchmark data: per-take camera geometry, several looks per motion subject, random headings."""
+    from selfpose.data.synthetic import scenarios as sc
+
+    lo, hi = 0.4, 0.6
+    cfg = _cfg(scenario="lab", motion=str(mocap), subjects=["S1", "S5", "S7"], lab_cameras="per_take",
+               lab_fill=[lo, hi], identities_per_subject=2, random_heading=True, seed=2)
+    ds = Dataset.open(synthesize(cfg, tmp_path / "lab", progress=False))
+    eyes, fovs = {}, []
+    for r in ds.sequences:
+        cam = r.meta.camera
+        eye = -cam.R.T @ cam.t
+        assert sc.TAKE_HEIGHTS_MM[0] - 1 <= eye[2] <= sc.TAKE_HEIGHTS_MM[1] + 1
+        fov = np.degrees(2 * np.arctan(cam.height / 2 / cam.fy))
+        assert sc.TAKE_FOVS_DEG[0] - 1e-6 <= fov <= sc.TAKE_FOVS_DEG[1] + 1e-6
+        fovs.append(fov)
+        eyes[(r.meta.take, r.meta.view)] = eye
+    # the same view name is another camera in another take
+    takes = sorted({t for t, _ in eyes})
+    assert not np.allclose(eyes[(takes[0], "cam0")], eyes[(takes[1], "cam0")])
+    assert np.ptp(fovs) > 5
+    # every view of a take shows one identity; identities never cross subjects
+    looks = {}
+    for take, views in ds.takes().items():
+        ids = {v.meta.attrs["identity"] for v in views}
+        assert len(ids) == 1
+        looks[take] = ids.pop()
+    assert all(look.startswith(take.split("__")[0] + "~") for take, look in looks.items())
+    # the pelvis is not pinned to the frame centre: per-view aim offsets
+    centres = [np.median(r["joints2d"][:, 0, 0]) / r.meta.width for r in ds.sequences]
+    assert np.ptp(centres) > 0.05
+
+
+def test_identities_per_subject_cycle_through_a_subjects_takes(tmp_path):
+    import json as _json
+
+    from selfpose.data.synthetic.kinematics import forward_kinematics as fk
+
+    rest = fk(np.broadcast_to(np.eye(3), (1, 17, 3, 3)).copy(), np.array([[0, 0, 950.0]]))[0]
+    walk = (rest[None] + (np.arange(10) * 30.0)[:, None, None] * np.array([1.0, 0, 0])).astype(np.float32)
+    path = tmp_path / "m.npz"
+    np.savez_compressed(path, **{f"S1/walk_{i}": walk for i in range(5)})
+    path.with_suffix(".json").write_text(_json.dumps({"fps": 25}))
+    cfg = _cfg(scenario="lab", motion=str(path), identities_per_subject=3, views=1)
+    ds = Dataset.open(synthesize(cfg, tmp_path / "lab", progress=False))
+    looks = [r.meta.attrs["identity"].split("#")[0] for r in sorted(ds.sequences, key=lambda r: r.meta.take)]
+    assert looks == ["S1~0", "S1~1", "S1~2", "S1~0", "S1~1"] and ds.subjects() == ["S1"]
+
+
 @pytest.mark.parametrize("data, message", [
     ({"scenario": "pan", "views": 2}, "only the lab scenario"),
     ({"scenario": "dive", "motion": "x.npz"}, "procedural dives"),
@@ -124,6 +173,9 @@ def test_existing_output_needs_overwrite(tmp_path):
     ({"scenario": "beach"}, "must be one of"),
     ({"sead": 1}, "did you mean seed"),
     ({"fps": 0}, "fps must be positive"),
+    ({"lab_fill": [0.6, 0.4]}, "lab_fill"),
+    ({"lab_cameras": "moving"}, "lab_cameras"),
+    ({"identities_per_subject": 0}, "identities_per_subject"),
 ])
 def test_config_is_strict(data, message):
     with pytest.raises(ConfigError, match=message):

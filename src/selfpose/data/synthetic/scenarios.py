@@ -321,6 +321,10 @@ class LabRig:
         backgrounds: ``V`` ``(H, W, 3)`` uint8 images, the same for every take.
         fill: fraction of the frame height a standing person fills at the
             motion's centre (when the motion's extent allows).
+        aim: optional ``(V, 3)`` offsets of each camera's aim point from the
+            motion's centre, as fractions of the motion's extent (x, y) and of
+            the person's stature (z): the person is then not always in the
+            middle of the frame. None: every camera aims at the centre.
     """
 
     azimuths_rad: np.ndarray
@@ -330,6 +334,7 @@ class LabRig:
     fill: float
     height: int
     width: int
+    aim: np.ndarray | None = None
 
     @property
     def views(self) -> int:
@@ -352,6 +357,31 @@ def lab_rig(rng: np.random.Generator, views: int, height: int, width: int, backg
         fill=float(rng.uniform(0.3, 0.45)), height=height, width=width)
 
 
+#: Ranges of :func:`vary_rig` (per-take lab cameras): camera height (mm), vertical field of view (degrees),
+#: aim offset (fraction of the motion's extent / the person's stature).
+TAKE_HEIGHTS_MM = (600.0, 2400.0)
+TAKE_FOVS_DEG = (35.0, 70.0)
+TAKE_AIM = 0.15
+
+
+def vary_rig(rig: LabRig, rng: np.random.Generator, fill: tuple[float, float]) -> LabRig:
+    """``rig`` with new camera geometry for one take: the same backgrounds and number of views.
+
+    Per take: a random base azimuth (views stay about evenly spread, ±10°),
+    heights in :data:`TAKE_HEIGHTS_MM`, fields of view in :data:`TAKE_FOVS_DEG`,
+    a fill fraction in ``fill`` and an aim offset per view up to :data:`TAKE_AIM`,
+    so that neither the box's size nor its place in the frame is fixed by the
+    camera index. (The backgrounds are flat images behind the person, not a 3D
+    room: keeping them per view keeps the per-camera background pooling valid.)
+    """
+    v = rig.views
+    base = rng.uniform(0, 2 * np.pi)
+    az = base + 2 * np.pi * np.arange(v) / v + np.radians(rng.uniform(-10, 10, v))
+    return replace(rig, azimuths_rad=az, heights_mm=rng.uniform(*TAKE_HEIGHTS_MM, v),
+                   fovs_deg=rng.uniform(*TAKE_FOVS_DEG, v), fill=float(rng.uniform(*fill)),
+                   aim=rng.uniform(-TAKE_AIM, TAKE_AIM, (v, 3)))
+
+
 def plan_lab(motion: Motion, joints_world: np.ndarray, identity: Identity, subject: str, take: str,
              rig: LabRig) -> list[SequencePlan]:
     """One :class:`SequencePlan` per camera of ``rig`` for one take.
@@ -365,10 +395,13 @@ def plan_lab(motion: Motion, joints_world: np.ndarray, identity: Identity, subje
         rig: the lab's cameras and backgrounds.
     """
     T = len(joints_world)
-    target = motion_centre(joints_world)
+    centre = motion_centre(joints_world)
+    extent = np.ptp(joints_world[..., :2].reshape(-1, 2), axis=0)
     plans = []
     for k in range(rig.views):
         intr = _intrinsics(rig.height, rig.width, float(rig.fovs_deg[k]))
+        target = centre if rig.aim is None else \
+            centre + rig.aim[k] * np.array([extent[0], extent[1], identity.height_mm])
         cam = frame_static_camera(joints_world, intr, float(rig.azimuths_rad[k]), float(rig.heights_mm[k]),
                                   target, rig.fill, identity.height_mm)
         meta = _meta("lab", motion, subject, LabRig.view_name(k), take, cam, T, motion.fps, rig.height, rig.width,

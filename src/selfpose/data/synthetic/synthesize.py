@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator, Literal
 
@@ -90,6 +90,20 @@ class SynthConfig:
             take's own median kept them in a quarter of the lab sequences;
             ``benchmarks/bench_background_pool.py``). Ignored by the other
             scenarios, whose cameras move or which have one take per camera.
+        lab_cameras: ``lab`` only: ``fixed`` (one rig for every take, a real
+            lab) or ``per_take`` (each take gets its own camera geometry:
+            azimuths, heights 0.6–2.4 m, fields of view 35–70°, aim offsets and
+            ``lab_fill``; :func:`~selfpose.data.synthetic.scenarios.vary_rig`), so
+            that where the box is and how big it is tell little about the pose.
+        lab_fill: ``(low, high)`` fraction of the frame height a standing
+            person fills (when the motion's extent allows); None: 0.3–0.45.
+        identities_per_subject: each motion subject is rendered as this many
+            different people (its takes take them in turn): the subject fixes
+            the motion, the identity the look. Identities of different subjects
+            never coincide, so a held-out subject's people are never seen.
+        random_heading: rotate each take's motion by a random angle about the
+            vertical (through its centre), so the direction a person faces
+            relative to the cameras varies.
     """
 
     scenario: Literal["lab", "dive", "pan", "wild"] = "lab"
@@ -113,13 +127,21 @@ class SynthConfig:
     threads: int | None = None
     estimate_backgrounds: bool = True
     pool_backgrounds: bool = True
+    lab_cameras: Literal["fixed", "per_take"] = "fixed"
+    lab_fill: tuple[float, float] | None = None
+    identities_per_subject: int = 1
+    random_heading: bool = False
 
     def __post_init__(self) -> None:
         if self.scenario not in sc.SCENARIOS:
             raise ConfigError(f"scenario must be one of {sc.SCENARIOS}, got {self.scenario!r}")
         if self.height < 16 or self.width < 16:
             raise ConfigError(f"height and width must be at least 16 px, got {self.height}x{self.width}")
-        for name in ("num_subjects", "num_sequences", "batch_size", "supersample"):
+        if self.lab_fill is not None and not (len(self.lab_fill) == 2 and 0 < self.lab_fill[0] <= self.lab_fill[1] < 1):
+            raise ConfigError(f"lab_fill must be (low, high) with 0 < low <= high < 1, got {self.lab_fill}")
+        if self.lab_cameras not in ("fixed", "per_take"):
+            raise ConfigError(f"lab_cameras must be fixed or per_take, got {self.lab_cameras!r}")
+        for name in ("num_subjects", "num_sequences", "batch_size", "supersample", "identities_per_subject"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("fps", "max_seconds", "motion_fps"):
@@ -250,9 +272,17 @@ def iter_plans(cfg: SynthConfig, takes: list[_Take], mf: MotionFile | None,
     rig = None
     if cfg.scenario == "lab":
         rig = sc.lab_rig(_rng(cfg.seed, "lab-rig"), cfg.resolved_views, cfg.height, cfg.width, cfg.resolved_background)
+        if cfg.lab_fill is not None:
+            rig = replace(rig, fill=float(_rng(cfg.seed, "lab-fill").uniform(*cfg.lab_fill)))
+    seen: dict[str, int] = {}
     for take in takes:
         rng = _rng(cfg.seed, cfg.scenario, take.name)
-        identity = identity_for(take.subject, cfg.seed)
+        k = seen.get(take.subject, 0)
+        seen[take.subject] = k + 1
+        # the subject's takes take its identities in turn; "S1~2" is S1's third look
+        look = take.subject if cfg.identities_per_subject == 1 else \
+            f"{take.subject}~{k % cfg.identities_per_subject}"
+        identity = identity_for(look, cfg.seed)
         if cfg.scenario == "dive":
             yield sc.plan_dive(identity, take.subject, take.name, rng, cfg.resolved_fps, cfg.height, cfg.width,
                                cfg.resolved_background)
@@ -263,14 +293,27 @@ def iter_plans(cfg: SynthConfig, takes: list[_Take], mf: MotionFile | None,
             skipped.append({"take": take.name, "motion": motion.name, "reason": problem})
             continue
         joints = retarget(motion.joints, identity)
+        if cfg.random_heading:
+            joints = turn_about_vertical(joints, _rng(cfg.seed, "heading", take.name).uniform(0, 2 * np.pi))
         if cfg.scenario == "lab":
-            yield from sc.plan_lab(motion, joints, identity, take.subject, take.name, rig)
+            take_rig = rig if cfg.lab_cameras == "fixed" else \
+                sc.vary_rig(rig, _rng(cfg.seed, "lab-rig", take.name), cfg.lab_fill or (0.3, 0.45))
+            yield from sc.plan_lab(motion, joints, identity, take.subject, take.name, take_rig)
         elif cfg.scenario == "wild":
             yield sc.plan_wild(motion, joints, identity, take.subject, take.name, rng, cfg.height, cfg.width,
                                cfg.resolved_background)
         else:
             yield sc.plan_pan(motion, joints, identity, take.subject, take.name, rng, cfg.height, cfg.width,
                               cfg.resolved_background)
+
+
+def turn_about_vertical(joints_world: np.ndarray, angle_rad: float) -> np.ndarray:
+    """``(T, J, 3)`` mm (z up) rotated by ``angle_rad`` about the vertical through the motion's ground centre."""
+    c = sc.motion_centre(joints_world)
+    cos, sin = np.cos(angle_rad), np.sin(angle_rad)
+    R = np.array([[cos, -sin, 0.0], [sin, cos, 0.0], [0.0, 0.0, 1.0]])
+    pivot = np.array([c[0], c[1], 0.0])
+    return (joints_world - pivot) @ R.T + pivot
 
 
 def _store_estimated_background(sw, scenario: str) -> None:
