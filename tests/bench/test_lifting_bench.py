@@ -117,8 +117,8 @@ def test_runs_caches_resumes_and_reports(tmp_path, monkeypatch):
     lines = []
     res = run_lifting_benchmark(cfg, work, progress=False, log=lines.append)
     cells = res["cells"]
-    lifters = [k for k in cells if not k.startswith(("mean_pose", "nearest_2d", "linear_2d"))]
-    assert len(lifters) == 5 + 4 + 2 * 1 + 2 * 2 and len(cells) == len(lifters) + 3 * 3
+    lifters = [k for k in cells if not k.startswith(("mean_pose", "nearest_2d", "linear_2d", "random_2d"))]
+    assert len(lifters) == 5 + 4 + 2 * 1 + 2 * 2 and len(cells) == len(lifters) + 4 * 3
     assert set(res["computed"]) == set(cells) and len(lines) == len(cells)
     for k in lifters:
         c = cells[k]
@@ -235,6 +235,20 @@ def test_linear_2d_reference_fits_its_training_frames_better_than_the_mean_pose(
     assert 0 < lin["eval"]["off"]["mpjpe"] < 0.9 * mean["mpjpe"] and lin["train"]["train_frames_3d"] > 0
     # a ridge that swamps the data shrinks the map towards zero: much worse than the fit
     assert linear_2d_cell(data, ["test"], ["test"], ridge=1e6)["eval"]["off"]["mpjpe"] > lin["eval"]["off"]["mpjpe"]
+
+
+def test_random_2d_reference_reads_random_features_of_the_2d(tmp_path):
+    """Fitted and scored on the same frames, a readout of 1024 random features beats the constant mean pose,
+    and another seed gives other features (another score)."""
+    from selfpose.bench.lifting import mean_pose_cell, prepare_data, random_2d_cell
+
+    cfg = from_dict(LiftingBenchmarkConfig, {**TINY, "methods": []})
+    data = prepare_data(cfg, tmp_path, progress=False)
+    rnd = random_2d_cell(data, ["test"], ["test"], stride=1)
+    mean = mean_pose_cell(data, ["test"], ["test"])["eval"]["off"]
+    assert 0 < rnd["eval"]["off"]["mpjpe"] < mean["mpjpe"] and rnd["train"]["features"] == 1024
+    assert random_2d_cell(data, ["test"], ["test"], stride=1, seed=1)["eval"]["off"]["mpjpe"] != \
+        rnd["eval"]["off"]["mpjpe"]
 
 
 def test_repeated_takes_finds_a_test_take_copied_from_training(tmp_path):

@@ -25,7 +25,9 @@ a config without ``kind`` or with ``kind: lab`` is the image benchmark of
    ground-truth 2D is nearest (retrieval: how far memorising the training
    motion goes on the same skeleton); ``linear_2d`` fits a least-squares
    linear map from the ground-truth 2D to 3D (how much lifting needs no
-   non-linearity).
+   non-linearity); ``random_2d`` reads 3D linearly from a frozen, untrained
+   ``martinez`` network's features of the same 2D (a random network on the
+   same input).
 4. The report (:mod:`selfpose.bench.lifting_report`): ``WORK/results.md``,
    ``results.json``, ``cells.csv``, ``lifting.png``; copied to ``publish``
    (``PREFIX.md``/``PREFIX.png``) when the config names one.
@@ -286,6 +288,51 @@ def linear_2d_cell(data: Path, subjects_3d, test_subjects, ridge: float = 1e-4, 
             "eval": {"off": _summary(res)}}
 
 
+def random_2d_cell(data: Path, subjects_3d, test_subjects, stride: int, seed: int = 0, exclude_takes=(),
+                   batch: int = 8192) -> dict:
+    """Reference: a random network on the same input — an untrained ``martinez`` lifter, frozen, read out linearly.
+
+    The network (its registered defaults: 1024 wide, two residual blocks; eval
+    mode, input z-scoring fitted on the training frames) maps the encoded
+    ground-truth 2D to its last hidden layer; a ridge regression
+    (:func:`selfpose.pose.probes.ridge_fit`, features standardised) reads 3D
+    from it, fitted on every ``stride``-th 3D-labelled training frame. What a
+    lifter's training adds beyond random features of the same 2D.
+    """
+    import numpy as np
+    import torch
+
+    from selfpose.evaluation.metrics import evaluate_poses
+    from selfpose.lifting.config import load_lifter_config
+    from selfpose.lifting.data import encode, load_arrays
+    from selfpose.lifting.train import build_lifter
+    from selfpose.pose.probes import ridge_fit, ridge_predict, standardise
+
+    train = load_arrays(data, list(subjects_3d))
+    train = train.subset(np.flatnonzero(train.has3d)[::stride])
+    test = _test_arrays(data, test_subjects, exclude_takes)
+    J = train.num_joints
+    t0 = time.perf_counter()
+    lifter = build_lifter(train, load_lifter_config(None, {"method": "martinez", "seed": seed}))
+    net = lifter.net.eval()
+
+    def features(a) -> np.ndarray:
+        x = lifter.normalise(torch.from_numpy(encode(a, None, lifter.cfg.input_norm)))
+        with torch.inference_mode():
+            return torch.cat([net.blocks(net.inp(x[i:i + batch])) for i in range(0, len(x), batch)]).numpy()
+
+    f_train, f_test = standardise(features(train), features(test))
+    y = train.joints3d - train.joints3d[:, :1]
+    pred = ridge_predict(ridge_fit(f_train, y, 1e-3), f_test, (J, 3)).astype(np.float32)
+    seconds = time.perf_counter() - t0
+    res = evaluate_poses(pred, test.joints3d, actions=list(test.actions))
+    res.update({"num_samples": len(test), "excluded_frames": 0, "seconds": seconds,
+                "frames_per_second": len(test) / max(seconds, 1e-9)})
+    return {"train": {"train_frames_3d": len(train), "subjects_3d": sorted(set(subjects_3d)), "stride": stride,
+                      "seed": seed, "features": int(f_train.shape[1])},
+            "eval": {"off": _summary(res)}}
+
+
 def repeated_takes(motion: str | Path, train_subjects, test_subjects, tol_mm: float = 1.0) -> dict[str, list[str]]:
     """Test takes whose motion repeats a training take: ``{test take: [training takes]}`` (the leaks of the test set).
 
@@ -355,7 +402,9 @@ def _run(cfg: LiftingBenchmarkConfig, work: Path, progress: bool, log: Callable[
     refs = {"mean_pose": lambda sub: mean_pose_cell(data, sub, cfg.test_subjects, excluded),
             "nearest_2d": lambda sub: nearest_2d_cell(data, sub, cfg.test_subjects, cfg.nearest_stride,
                                                       exclude_takes=excluded),
-            "linear_2d": lambda sub: linear_2d_cell(data, sub, cfg.test_subjects, exclude_takes=excluded)}
+            "linear_2d": lambda sub: linear_2d_cell(data, sub, cfg.test_subjects, exclude_takes=excluded),
+            "random_2d": lambda sub: random_2d_cell(data, sub, cfg.test_subjects, cfg.nearest_stride,
+                                                    seed=cfg.seeds[0], exclude_takes=excluded)}
     memo: dict = {}
     for ref in cfg.references:
         for ls in cfg.label_sets:
@@ -364,7 +413,7 @@ def _run(cfg: LiftingBenchmarkConfig, work: Path, progress: bool, log: Callable[
             key = f"{ref}_{ls}"
             made_with = {"subjects_3d": list(subjects_3d), "data": where, "test": list(cfg.test_subjects),
                          "excluded_takes": excluded,
-                         **({"stride": cfg.nearest_stride} if ref == "nearest_2d" else {})}
+                         **({"stride": cfg.nearest_stride} if ref in ("nearest_2d", "random_2d") else {})}
 
             def compute(ref=ref, sub=subjects_3d):
                 if (ref, sub) not in memo:

@@ -20,8 +20,9 @@ INPUTS = ("gt", "noisy")
 LABEL_SETS = ("all", "s1", "s1_2d")
 #: Reference rows that expose shortcuts (no lifter): the mean pelvis-centred training pose for every test frame;
 #: the 3D of the training frame with the nearest ground-truth 2D (retrieval); a least-squares linear map from
-#: the ground-truth 2D to 3D (what depth a lifter gets without any non-linearity).
-REFERENCES = ("mean_pose", "nearest_2d", "linear_2d")
+#: the ground-truth 2D to 3D (what depth a lifter gets without any non-linearity); a frozen, untrained
+#: ``martinez`` network's features of the same 2D read out linearly (a random network on the same input).
+REFERENCES = ("mean_pose", "nearest_2d", "linear_2d", "random_2d")
 
 
 def _registered() -> tuple[str, ...]:

@@ -29,7 +29,8 @@ INPUT_TITLES = {"gt": "GT 2D", "noisy": "noisy 2D"}
 PLOT = "lifting.png"
 REFERENCE_TITLES = {"mean_pose": "mean training pose (reference)",
                     "nearest_2d": "nearest training 2D → its 3D (reference, GT 2D)",
-                    "linear_2d": "linear map GT 2D → 3D (reference, least squares)"}
+                    "linear_2d": "linear map GT 2D → 3D (reference, least squares)",
+                    "random_2d": "random frozen martinez + linear readout (reference, GT 2D)"}
 #: Published MPJPE (mm) with ground-truth 2D on real Human3.6M (protocol 1, S9/S11), for orientation only.
 ANCHORS = (("Martinez et al. 2017 (single frame)", 45.5), ("VideoPose3D, 27 frames (Pavllo et al. 2019)", 40.1),
            ("MotionBERT (Zhu et al. 2023)", 35.3))
@@ -262,7 +263,8 @@ def plot(results: dict, cfg, path: Path) -> None:
                 ys.append(a[0])
                 es.append(a[1])
         ref = m in REFERENCE_TITLES
-        hatch = "//" if v == "on" else ("xx" if m == "linear_2d" else None)   # the two grey references differ
+        # the grey references differ by hatching
+        hatch = "//" if v == "on" else {"linear_2d": "xx", "random_2d": ".."}.get(m)
         ax.bar(xs, ys, width, yerr=es if any(es) else None, capsize=3, hatch=hatch,
                color="lightgrey" if ref else colours[k % 10], edgecolor="black" if ref else None, label=title)
     for ls in cfg.label_sets:
