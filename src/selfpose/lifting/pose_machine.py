@@ -65,30 +65,32 @@ copies are independent (one batched weight tensor per clip, so a clip's
 gradient never reaches another's weights), and the network's own weights are
 never modified, so nothing leaks from one clip to the next.
 
-**Measured** (2026-12-01, this 2-core CPU, one thread, the machine shared with
-one other training run; real Human3.6M motion through the real cameras,
+**Measured** (2026-12-02, this 2-core CPU, one thread, the machine shared with
+the lifting benchmark; real Human3.6M motion through the real cameras,
 trained on S1, S5, S6, S7 with the CPU defaults, tested on S8 without its two
 smoking takes, which repeat S5's motion exactly — easier than the published
 protocol, see issue 12)::
 
     selfpose prepare mocap h36m17_train_S1-S8_25fps.npz --cameras cameras.pkl --out D
-    selfpose fit-lifter --data D --out RUN method=pose_machine threads=1     # 4100 steps, 701 s
+    selfpose fit-lifter --data D --out RUN method=pose_machine threads=1     # 8404 steps in 1802 s (30 min)
     selfpose evaluate RUN --data D --subjects S8 --exclude-takes S8__smoking_1,S8__smoking_2 \
         [--correction|--no-correction] [--noise|--no-noise] --json
 
 =================  =====================  =====================
 S8, mm             no correction          correction
 =================  =====================  =====================
-GT 2D              50.4 / 49.4 / 40.1     51.0 / 49.9 / 40.4
-noisy 2D           81.1 / 79.9 / 64.5     79.8 / 78.7 / 63.2
+GT 2D              44.1 / 43.2 / 34.7     44.3 / 43.2 / 34.6
+noisy 2D           75.6 / 74.2 / 59.2     74.7 / 73.4 / 58.3
 =================  =====================  =====================
 
 (MPJPE / N-MPJPE / P-MPJPE.) ``martinez`` at its defaults on the same frames:
 47.3 / 46.0 / 36.4 (GT 2D) and 96.4 / 91.7 / 67.6 (noisy 2D). The correction
-stopped early (< 5 mm) on 958 of 964 clips (GT) and 962 (noisy) and was never
-discarded (> 20 mm): it costs 0.6 mm with ground-truth 2D and gains 1.3 mm
-with noisy 2D. Lifting alone about 22,700 (GT) / 9,800 (noisy, noise drawn
-included) frames/s; with the correction about 8,300 / 3,200 frames/s. With
+stopped early (< 5 mm) on all 964 clips, GT and noisy, and was never
+discarded (> 20 mm): it costs 0.2 mm with ground-truth 2D and gains 0.9 mm
+with noisy 2D. Lifting alone about 16,600 (GT) / 17,000 (noisy, noise drawn
+included) frames/s; with the correction about 7,400 / 7,500 frames/s (one
+thread, machine shared). With the earlier 3600-step default (701 s) the same
+table read 50.4 / 51.0 (GT) and 81.1 / 79.8 (noisy). With
 plain SGD at the same learning rate the correction barely moves the joints
 (every clip stops after one step); Adam's first step moves every weight by
 about ``lr``, which is what makes a 2-step, 1.5e-4 correction do anything.
