@@ -180,7 +180,8 @@ def score_runs(a) -> None:
             res["runs"][label] = r
             print(f"{label}: P-MPJPE avg {r['protocol']['average']['p_mpjpe']:.1f} mm, "
                   f"MPJPE avg {r['protocol']['average']['mpjpe']:.1f} mm", flush=True)
-    res["scored_runs_command"] = shlex.join(sys.argv[1:])
+    cmds = res.setdefault("scored_runs_commands", [])   # every --score-runs call that added rows, in order
+    cmds.append(shlex.join(sys.argv[1:]))
     js.write_text(json.dumps(res, indent=1, default=str))
     a.out.write_text(report(res, a))
     print(f"wrote {a.out}")
@@ -229,11 +230,12 @@ def report(res: dict, a) -> str:
         *([("Rows added from existing `selfpose fit-lifter` runs (no retraining here; trained on "
             + "; ".join(sorted({f"{v['trained_on'].get('data')} subjects {', '.join(v['trained_on'].get('subjects') or [])}"
                                 for v in runs.values() if v.get("trained_on")}))
-            + f") with `PYTHONPATH=src python benchmarks/lifting_humaneva.py {res['scored_runs_command']}`; "
+            + ") with " + "; then ".join(f"`PYTHONPATH=src python benchmarks/lifting_humaneva.py {c}`"
+                                         for c in res["scored_runs_commands"]) + "; "
             "`+ correction` = the same weights with the test-time self-correction on, per HumanEva chunk"
             + "".join(f"; {k}: {v['correction_counts']}" for k, v in runs.items() if v.get("correction_counts"))
             + "."), ""]
-          if res.get("scored_runs_command") else []),
+          if res.get("scored_runs_commands") else []),
         "## MPJPE per action × subject (mm, pelvis-centred)",
         "",
         results_table({k: v["protocol"] for k, v in runs.items()}, published=False, metric="mpjpe"),
