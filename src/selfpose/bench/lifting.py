@@ -254,8 +254,9 @@ def linear_2d_cell(data: Path, subjects_3d, test_subjects, ridge: float = 1e-4, 
 
     Input: :func:`selfpose.lifting.data.encode`'s coordinate and root-position
     columns (2D root-centred and divided by the focal length; missing joints
-    0) plus a constant; fitted in closed form on every 3D-labelled frame of
-    ``subjects_3d`` with a ridge of ``ridge`` × the mean diagonal of XᵀX.
+    0); fitted in closed form (:func:`selfpose.pose.probes.ridge_fit`, an
+    unpenalised bias) on every 3D-labelled frame of ``subjects_3d`` with a
+    ridge of ``ridge`` × the mean diagonal of XᵀX.
     How much of the lifting a linear function of the 2D already does: what the
     lifters' non-linearity and (for the temporal ones) context must add.
     """
@@ -263,6 +264,7 @@ def linear_2d_cell(data: Path, subjects_3d, test_subjects, ridge: float = 1e-4, 
 
     from selfpose.evaluation.metrics import evaluate_poses
     from selfpose.lifting.data import encode, load_arrays
+    from selfpose.pose.probes import ridge_fit, ridge_predict
 
     train = load_arrays(data, list(subjects_3d))
     train = train.subset(train.has3d)
@@ -270,16 +272,11 @@ def linear_2d_cell(data: Path, subjects_3d, test_subjects, ridge: float = 1e-4, 
     J = train.num_joints
 
     def design(a):
-        x = np.nan_to_num(encode(a, None, "focal")[:, :2 * J + 2].astype(np.float64))
-        return np.hstack([x, np.ones((len(x), 1))])
+        return np.nan_to_num(encode(a, None, "focal")[:, :2 * J + 2].astype(np.float64))
 
     t0 = time.perf_counter()
-    x = design(train)
-    y = (train.joints3d - train.joints3d[:, :1]).reshape(len(train), -1).astype(np.float64)
-    gram = x.T @ x
-    gram[np.diag_indices_from(gram)] += ridge * np.trace(gram) / len(gram)
-    w = np.linalg.solve(gram, x.T @ y)
-    pred = (design(test) @ w).reshape(len(test), J, 3).astype(np.float32)
+    w = ridge_fit(design(train), train.joints3d - train.joints3d[:, :1], ridge)
+    pred = ridge_predict(w, design(test), (J, 3)).astype(np.float32)
     seconds = time.perf_counter() - t0
     res = evaluate_poses(pred, test.joints3d, actions=list(test.actions))
     res.update({"num_samples": len(test), "excluded_frames": 0, "seconds": seconds,

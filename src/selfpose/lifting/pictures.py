@@ -27,13 +27,13 @@ def frame_errors(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
 
     Both poses are centred on joint 0 (the pelvis) first, as the evaluation does.
     """
+    from selfpose.evaluation.metrics import mpjpe
+
     p = np.asarray(pred, dtype=np.float64)
     t = np.asarray(truth, dtype=np.float64)
     if p.shape != t.shape or p.ndim != 3 or p.shape[-1] != 3:
         raise ValueError(f"pred and truth must both be (N, J, 3) mm, got {p.shape} and {t.shape}")
-    p = p - p[:, :1]
-    t = t - t[:, :1]
-    return np.linalg.norm(p - t, axis=-1).mean(axis=-1)
+    return np.asarray(mpjpe(p, t, reduction="none", root=0), dtype=np.float64)   # the evaluation's own metric
 
 
 def error_frames(errors: np.ndarray, percentiles: Sequence[float] = PERCENTILES) -> np.ndarray:
