@@ -291,6 +291,9 @@ def evaluate(
     correction: Optional[bool] = typer.Option(None, "--correction/--no-correction",
                                               help="lifter runs: the method's test-time correction (default: the "
                                                    "method's; pose_machine: on)"),
+    flip: Optional[bool] = typer.Option(None, "--flip-test/--no-flip-test",
+                                        help="lifter runs: average with the prediction from the mirrored 2D "
+                                             "(default: the run's flip_test)"),
 ) -> None:
     """MPJPE, N-MPJPE, P-MPJPE overall and per action (and detection IoU for pose folders); written into the folder."""
     from selfpose.lifting.train import evaluate_lifter_run, is_lifter_run
@@ -301,9 +304,10 @@ def evaluate(
     if is_lifter_run(pose):
         res = _run(evaluate_lifter_run, pose, data, subjects=chosen, noise=noise, correction=correction,
                    splits=split.split(",") if split else None,
-                   exclude_takes=exclude_takes.split(",") if exclude_takes else None, keypoints_2d=keypoints_2d)
-    elif noise is not None or correction is not None or split or exclude_takes or keypoints_2d:
-        _fail("--noise/--correction/--split/--exclude-takes/--keypoints-2d apply to lifter runs (from fit-lifter) only; drop them for a pose folder")
+                   exclude_takes=exclude_takes.split(",") if exclude_takes else None, keypoints_2d=keypoints_2d,
+                   flip=flip)
+    elif noise is not None or correction is not None or flip is not None or split or exclude_takes or keypoints_2d:
+        _fail("--noise/--correction/--flip-test/--split/--exclude-takes/--keypoints-2d apply to lifter runs (from fit-lifter) only; drop them for a pose folder")
     elif not (pose / "pose.json").is_file():
         _fail(f"{pose} is not a pose folder (no pose.json, see `selfpose fit-pose`) nor a lifter run "
               "(no lifter.json, see `selfpose fit-lifter`)")

@@ -239,6 +239,10 @@ class LifterConfig:
             ``seed``) instead of ground truth.
         noise: the 2D noise model (:class:`~selfpose.lifting.noise.NoiseConfig`;
             its defaults are the benchmark's "default detector noise").
+        flip_train: mirror each training window with probability 1/2 (2D and 3D
+            together, left and right swapped; :mod:`selfpose.lifting.flip`).
+        flip_test: predict twice, from the 2D and from its mirror, and average
+            the two 3D (the mirrored one mirrored back); validation too.
         seed: initialisation, batches, validation split, noise.
         threads: torch intra-op threads while training (restored afterwards);
             null = torch's default.
@@ -271,6 +275,8 @@ class LifterConfig:
     train_noise: bool = False
     test_noise: bool = False
     noise: NoiseConfig = field(default_factory=NoiseConfig)
+    flip_train: bool = False
+    flip_test: bool = False
     seed: int = 0
     threads: int | None = None
 
@@ -292,6 +298,9 @@ class LifterConfig:
             raise ConfigError(f"max_seconds must be > 0 (or null: no limit), got {self.max_seconds}")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"threads must be >= 1 (or null), got {self.threads}")
+        if self.image_features and (self.flip_train or self.flip_test):
+            raise ConfigError("flip_train / flip_test cannot mirror image features; turn them off with "
+                              "image_features=true")
         if self.image_features and not self.keypoints_2d:
             raise ConfigError("image_features needs keypoints_2d (the 2D network run whose features are fed); "
                               "pass --keypoints-2d RUN2D")

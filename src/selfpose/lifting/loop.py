@@ -120,7 +120,8 @@ def default_stages(lifter: Lifter, cfg) -> list[Stage]:
 
 # Keys added to LifterConfig after runs were saved, with the value that behaves as before they existed: at that
 # value they stay out of the hash, so a checkpoint saved earlier still resumes (its hash is the same).
-_ADDED_KEYS = {"keypoints_2d": None, "image_features": False, "val_subjects": []}
+_ADDED_KEYS = {"keypoints_2d": None, "image_features": False, "val_subjects": [], "flip_train": False,
+               "flip_test": False}
 _ADDED_SECTION_KEYS = {"pose_machine": {"joint_params": "all"}}
 
 
@@ -199,10 +200,19 @@ def train_stages(lifter: Lifter, train: LiftingArrays, val: LiftingArrays | None
     method = lifter.method
     clip = int(method.clip(cfg))
     noise = cfg.noise if cfg.train_noise else None
-    xn = None if noise is not None else lifter.normalise(torch.from_numpy(encode(train, None, cfg.input_norm)))
+    raw = None if noise is not None else encode(train, None, cfg.input_norm)
+    xn = None if raw is None else lifter.normalise(torch.from_numpy(raw))
     J = lifter.num_joints
     y = torch.from_numpy(train.joints3d.reshape(len(train), 3 * J))   # NaN rows: frames without 3D
     yn = (y - lifter.out_mean) / lifter.out_std
+    xn_f = yn_f = None
+    if cfg.flip_train:   # the mirrored data, made once (ground-truth 2D) or per batch (noisy 2D)
+        from selfpose.lifting.flip import flip_3d, flip_encoded
+
+        yn_f = (flip_3d(y, J) - lifter.out_mean) / lifter.out_std
+        if raw is not None:
+            xn_f = lifter.normalise(torch.from_numpy(flip_encoded(raw, J)))
+    del raw
     xv = yv = None
     if val is not None and len(val):
         xv = lifter.encode_sequences(val, cfg.noise if cfg.test_noise else None, seed=cfg.seed + 1)
@@ -265,9 +275,18 @@ def train_stages(lifter: Lifter, train: LiftingArrays, val: LiftingArrays | None
                     if noise is None:
                         xb = xn[torch.from_numpy(inp)]
                     else:   # fresh detector noise per batch, reproducible from (seed, stage, step)
-                        xb = lifter.normalise(torch.from_numpy(encode(train, inp, cfg.input_norm, noise, rng)))
-                    batch = Batch(xb, yn[torch.from_numpy(tgt)], torch.from_numpy(train.has3d[tgt].all(axis=1)),
-                                  lifter.context)
+                        xr = encode(train, inp, cfg.input_norm, noise, rng)
+                    yb = yn[torch.from_numpy(tgt)]
+                    if cfg.flip_train:   # drawn after the noise, so runs without mirroring draw as before
+                        m = torch.from_numpy(rng.random(len(inp)) < 0.5)
+                        yb = torch.where(m[:, None, None], yn_f[torch.from_numpy(tgt)], yb)
+                        if noise is None:
+                            xb = torch.where(m[:, None, None], xn_f[torch.from_numpy(inp)], xb)
+                        else:
+                            xr = np.where(m.numpy()[:, None, None], flip_encoded(xr, J), xr)
+                    if noise is not None:
+                        xb = lifter.normalise(torch.from_numpy(xr))
+                    batch = Batch(xb, yb, torch.from_numpy(train.has3d[tgt].all(axis=1)), lifter.context)
                     (stage.train_mode or (lambda m: m.train()))(net)
                     lr = stepper.set_lr(step - 1)
                     loss, terms = stage.loss(lifter, batch)

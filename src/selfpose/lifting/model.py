@@ -110,7 +110,7 @@ class Lifter:
         return out
 
     def predict(self, arrays: LiftingArrays, noise=None, seed: int = 0, correction: bool | None = None,
-                batch_frames: int = 16384, raw: np.ndarray | None = None) -> np.ndarray:
+                batch_frames: int = 16384, raw: np.ndarray | None = None, flip: bool | None = None) -> np.ndarray:
         """``(N, J, 3)`` float32 mm for every frame of ``arrays``.
 
         Args:
@@ -119,12 +119,30 @@ class Lifter:
                 a method without one ignores True). Its rule counts land in :attr:`last_correction`.
             batch_frames: input frames per forward pass (memory).
             raw: the encoded 2D (``(N, in_dim)``, e.g. from :meth:`encode_sequences`) instead of ``arrays``' own.
+            flip: also predict from the mirrored 2D and average the two (None: the config's
+                ``flip_test``); see :mod:`selfpose.lifting.flip`. The correction runs on each pass.
         """
-        from selfpose.lifting.windows import context_index, sequence_bounds, tile_sequences
-
         if raw is None:
             self.check_features(arrays)
             raw = self.encode_sequences(arrays, noise, seed)
+        if not (self.cfg.flip_test if flip is None else flip):
+            return self._predict(arrays, raw, correction, batch_frames)
+        from selfpose.lifting.flip import flip_3d, flip_encoded
+
+        J = self.num_joints
+        a = self._predict(arrays, raw, correction, batch_frames)
+        stats = self.last_correction
+        b = flip_3d(self._predict(arrays, flip_encoded(np.asarray(raw, np.float32), J), correction, batch_frames), J)
+        if stats is not None and self.last_correction is not None:   # both passes' rule counts
+            self.last_correction = {k: stats.get(k, 0) + self.last_correction.get(k, 0)
+                                    for k in {*stats, *self.last_correction}}
+        return (a + b) / 2
+
+    def _predict(self, arrays: LiftingArrays, raw: np.ndarray, correction: bool | None,
+                 batch_frames: int) -> np.ndarray:
+        """:meth:`predict` of one encoded 2D (no mirroring)."""
+        from selfpose.lifting.windows import context_index, sequence_bounds, tile_sequences
+
         method = self.method
         use = correction
         if use is None:   # the method's own default (pose_machine: its correction section's `enabled`)

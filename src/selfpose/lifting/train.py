@@ -248,7 +248,8 @@ def is_lifter_run(folder) -> bool:
 
 
 def evaluate_lifter_run(run, data, subjects=None, noise: bool | None = None, correction: bool | None = None,
-                        write: bool = True, splits=None, exclude_takes=None, keypoints_2d=None) -> dict:
+                        write: bool = True, splits=None, exclude_takes=None, keypoints_2d=None,
+                        flip: bool | None = None) -> dict:
     """Score the lifter run ``run`` on ``data`` (optionally ``subjects``); write ``results.json``/``.md`` into it.
 
     ``noise``: evaluate on 2D through the run's noise model (seeded by its
@@ -261,6 +262,7 @@ def evaluate_lifter_run(run, data, subjects=None, noise: bool | None = None, cor
     ``keypoints_2d``: a 2D heatmap network run (the image path): on an image
     dataset, lift the 2D it predicts from the frames instead of the 2D labels
     (the whole image → 2D → 3D chain); ``2d`` in the result holds its 2D error.
+    ``flip``: average with the prediction from the mirrored 2D (None: the run's ``flip_test``).
 
     Returns:
         :func:`selfpose.evaluation.metrics.evaluate_poses`' layout (``overall``,
@@ -304,7 +306,7 @@ def evaluate_lifter_run(run, data, subjects=None, noise: bool | None = None, cor
         use_noise = lifter.cfg.test_noise if noise is None else noise
         t0 = time.perf_counter()
         pred = lifter.predict(arrays, lifter.cfg.noise if use_noise else None, seed=lifter.cfg.seed + 2,
-                              correction=correction)
+                              correction=correction, flip=flip)
         seconds = time.perf_counter() - t0
         usable = np.isfinite(arrays.joints3d).all(axis=(1, 2))
         if not usable.any():
@@ -314,6 +316,7 @@ def evaluate_lifter_run(run, data, subjects=None, noise: bool | None = None, cor
                     "data": str(Path(data).resolve()), "subjects": sorted(set(arrays.subjects.tolist())),
                     "method": lifter.cfg.method, "input_2d": "noisy (run's noise model)" if use_noise else "ground truth",
                     "correction": lifter.last_correction, "seconds": seconds,
+                    "flip_test": bool(lifter.cfg.flip_test if flip is None else flip),
                     "splits": list(splits) if splits else None,
                     "excluded_takes": sorted(exclude_takes) if exclude_takes else [],
                     "frames_per_second": len(arrays) / max(seconds, 1e-9)})
