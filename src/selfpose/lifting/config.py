@@ -134,6 +134,13 @@ class PoseMachineConfig:
             projector towards those frames).
         drop_joints: probability of dropping (zeroing) each 3D joint of the projector stage's input.
         reproj_weight: λ, the weight of the 2D re-projection term against the 3D terms.
+        reproj_path: what carries the joint stage's 2D term back to the transformer:
+            ``projector`` (the seed: Ψ_P∘Ψ_C, and Ψ_C's own 3D term, are
+            differentiated through) or ``camera`` (the camera's pinhole projection
+            of the transformer's 3D, placed by least squares —
+            :mod:`selfpose.lifting.perspective`; Ψ_C and Ψ_P still learn, from the
+            3D detached). Needs ``input_norm=focal``.
+        camera_reproj_weight: the weight of the camera re-projection term (``reproj_path=camera``).
         skip: add each frame's own features (after the FC layer) to the LSTMs' output
             before the last FC — a deviation from the seed's layout, chosen by a probe (see
             :mod:`selfpose.lifting.pose_machine`, "Why the skip").
@@ -158,6 +165,8 @@ class PoseMachineConfig:
     joint_params: Literal["all", "transformer"] = "all"
     drop_joints: float = 0.3
     reproj_weight: float = 10.0
+    reproj_path: Literal["projector", "camera"] = "projector"
+    camera_reproj_weight: float = 10.0
     bf16: bool = True
     correction: CorrectionConfig = field(default_factory=CorrectionConfig)
 
@@ -173,8 +182,8 @@ class PoseMachineConfig:
         if self.frame_blocks < 0 or not 0 <= self.frame_dropout < 1:
             raise ConfigError(f"pose_machine: frame_blocks must be >= 0 and frame_dropout in [0, 1), got "
                               f"{self.frame_blocks}, {self.frame_dropout}")
-        if self.projector_steps < 0 or self.reproj_weight < 0:
-            raise ConfigError("pose_machine: projector_steps and reproj_weight must be >= 0")
+        if self.projector_steps < 0 or self.reproj_weight < 0 or self.camera_reproj_weight < 0:
+            raise ConfigError("pose_machine: projector_steps, reproj_weight and camera_reproj_weight must be >= 0")
 
 
 @dataclass
@@ -298,6 +307,9 @@ class LifterConfig:
             raise ConfigError(f"max_seconds must be > 0 (or null: no limit), got {self.max_seconds}")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"threads must be >= 1 (or null), got {self.threads}")
+        if self.method == "pose_machine" and self.pose_machine.reproj_path == "camera" and self.input_norm != "focal":
+            raise ConfigError("pose_machine.reproj_path=camera projects through the camera, which needs "
+                              "input_norm=focal (2D in focal-normalised units)")
         if self.image_features and (self.flip_train or self.flip_test):
             raise ConfigError("flip_train / flip_test cannot mirror image features; turn them off with "
                               "image_features=true")

@@ -335,17 +335,43 @@ def projector_loss(lifter, batch) -> tuple[torch.Tensor, dict]:
     return l3d + p.reproj_weight * l2d, {"reproj": l2d, "corrector_mse": l3d}
 
 
+def focal_2d(lifter, x: torch.Tensor) -> torch.Tensor:
+    """``(..., J, 2)`` focal-normalised image coordinates ``(p − c) / f`` of z-scored encoded frames ``x``.
+
+    The encoding's root-relative offsets plus the root's offset from the principal point
+    (:func:`selfpose.lifting.data.encode_2d`, ``input_norm=focal``), de-z-scored.
+    """
+    J = lifter.num_joints
+    mean, std = lifter.in_mean[:2 * J + 2].to(x.device), lifter.in_std[:2 * J + 2].to(x.device)
+    raw = x[..., :2 * J + 2] * std + mean
+    return raw[..., :2 * J].reshape(*x.shape[:-1], J, 2) + raw[..., None, 2 * J:2 * J + 2]
+
+
 def joint_loss(lifter, batch) -> tuple[torch.Tensor, dict]:
-    """Stage 3: 3D MSE of ``p_3D`` and of ``Ψ_C(p_3D)`` on labelled windows + ``λ ‖p_2D − Ψ_P(Ψ_C(p_3D))‖²`` on all."""
+    """Stage 3: 3D MSE of ``p_3D`` and of ``Ψ_C(p_3D)`` on labelled windows + ``λ ‖p_2D − Ψ_P(Ψ_C(p_3D))‖²`` on all.
+
+    With ``reproj_path=camera`` the transformer's 2D term is instead the camera's
+    re-projection of ``p_3D`` (:mod:`selfpose.lifting.perspective`, weight
+    ``camera_reproj_weight``), and Ψ_C, Ψ_P go on learning from ``p_3D`` detached
+    (their terms as above, so the test-time correction keeps working) without
+    their errors reaching the transformer.
+    """
     p = lifter.cfg.pose_machine
     net = lifter.net
     p3 = net.transformer(batch.x)
-    c = net.corrector(p3)
+    camera = p.reproj_path == "camera"
+    c = net.corrector(p3.detach() if camera else p3)
     target, vis = reprojection_target(lifter, batch.targets_x)
     l2d = reprojection_error(net.projector(c), target, vis)
     l3d = _mse_labelled(p3, batch.y, batch.has3d)
     lc = _mse_labelled(c, batch.y, batch.has3d)
-    return l3d + lc + p.reproj_weight * l2d, {"mse": l3d, "corrector_mse": lc, "reproj": l2d}
+    loss, terms = l3d + lc + p.reproj_weight * l2d, {"mse": l3d, "corrector_mse": lc, "reproj": l2d}
+    if camera:
+        from selfpose.lifting.perspective import camera_reprojection_error
+
+        lcam = camera_reprojection_error(lifter.to_mm(p3), focal_2d(lifter, batch.targets_x), vis)
+        loss, terms["camera_reproj"] = loss + p.camera_reproj_weight * lcam, lcam
+    return loss, terms
 
 
 def pose_machine_stages(lifter, cfg) -> list:
