@@ -141,6 +141,8 @@ class PoseMachineConfig:
             :mod:`selfpose.lifting.perspective`; Ψ_C and Ψ_P still learn, from the
             3D detached). Needs ``input_norm=focal``.
         camera_reproj_weight: the weight of the camera re-projection term (``reproj_path=camera``).
+        bone_weight: the joint stage's bone-length term (:mod:`selfpose.lifting.bones`): the
+            transformer's bones held to the labelled windows' mean lengths, on every window; 0 = off.
         skip: add each frame's own features (after the FC layer) to the LSTMs' output
             before the last FC — a deviation from the seed's layout, chosen by a probe (see
             :mod:`selfpose.lifting.pose_machine`, "Why the skip").
@@ -167,6 +169,7 @@ class PoseMachineConfig:
     reproj_weight: float = 10.0
     reproj_path: Literal["projector", "camera"] = "projector"
     camera_reproj_weight: float = 10.0
+    bone_weight: float = 0.0
     bf16: bool = True
     correction: CorrectionConfig = field(default_factory=CorrectionConfig)
 
@@ -182,8 +185,9 @@ class PoseMachineConfig:
         if self.frame_blocks < 0 or not 0 <= self.frame_dropout < 1:
             raise ConfigError(f"pose_machine: frame_blocks must be >= 0 and frame_dropout in [0, 1), got "
                               f"{self.frame_blocks}, {self.frame_dropout}")
-        if self.projector_steps < 0 or self.reproj_weight < 0 or self.camera_reproj_weight < 0:
-            raise ConfigError("pose_machine: projector_steps, reproj_weight and camera_reproj_weight must be >= 0")
+        if self.projector_steps < 0 or self.reproj_weight < 0 or self.camera_reproj_weight < 0 \
+                or self.bone_weight < 0:
+            raise ConfigError("pose_machine: projector_steps and the weights must be >= 0")
 
 
 @dataclass

@@ -122,7 +122,8 @@ def default_stages(lifter: Lifter, cfg) -> list[Stage]:
 # value they stay out of the hash, so a checkpoint saved earlier still resumes (its hash is the same).
 _ADDED_KEYS = {"keypoints_2d": None, "image_features": False, "val_subjects": [], "flip_train": False,
                "flip_test": False}
-_ADDED_SECTION_KEYS = {"pose_machine": {"joint_params": "all", "reproj_path": "projector", "camera_reproj_weight": 10.0}}
+_ADDED_SECTION_KEYS = {"pose_machine": {"joint_params": "all", "reproj_path": "projector", "camera_reproj_weight": 10.0,
+                                        "bone_weight": 0.0}}
 
 
 def config_hash(cfg) -> str:

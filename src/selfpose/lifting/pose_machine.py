@@ -350,6 +350,9 @@ def focal_2d(lifter, x: torch.Tensor) -> torch.Tensor:
 def joint_loss(lifter, batch) -> tuple[torch.Tensor, dict]:
     """Stage 3: 3D MSE of ``p_3D`` and of ``Ψ_C(p_3D)`` on labelled windows + ``λ ‖p_2D − Ψ_P(Ψ_C(p_3D))‖²`` on all.
 
+    ``bone_weight`` adds :func:`selfpose.lifting.bones.bone_length_error` of ``p_3D``
+    against the batch's labelled windows' mean bone lengths, on every window.
+
     With ``reproj_path=camera`` the transformer's 2D term is instead the camera's
     re-projection of ``p_3D`` (:mod:`selfpose.lifting.perspective`, weight
     ``camera_reproj_weight``), and Ψ_C, Ψ_P go on learning from ``p_3D`` detached
@@ -371,6 +374,13 @@ def joint_loss(lifter, batch) -> tuple[torch.Tensor, dict]:
 
         lcam = camera_reprojection_error(lifter.to_mm(p3), focal_2d(lifter, batch.targets_x), vis)
         loss, terms["camera_reproj"] = loss + p.camera_reproj_weight * lcam, lcam
+    if p.bone_weight > 0 and bool(batch.has3d.any()):
+        from selfpose.lifting.bones import bone_length_error, bone_lengths, house_bones
+
+        bones = house_bones(lifter.num_joints)
+        ref = bone_lengths(lifter.to_mm(batch.y[batch.has3d]), bones).flatten(0, -2).mean(0)   # labelled windows
+        lb = bone_length_error(lifter.to_mm(p3), ref, bones)
+        loss, terms["bones"] = loss + p.bone_weight * lb, lb
     return loss, terms
 
 
