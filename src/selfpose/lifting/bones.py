@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import torch
 
+from selfpose.errors import SelfposeError
 from selfpose.geometry.skeleton import H36M17
 
 
-class BonesError(ValueError):
+class BonesError(SelfposeError, ValueError):
     """A bone term was asked of a skeleton other than the house one."""
 
 

@@ -27,10 +27,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from selfpose.errors import SelfposeError
 from selfpose.geometry.skeleton import H36M17
 
 
-class FlipError(ValueError):
+class FlipError(SelfposeError, ValueError):
     """Mirroring is asked of data it cannot mirror (not the house skeleton, or image features)."""
 
 
