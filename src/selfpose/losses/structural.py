@@ -21,6 +21,7 @@ uses: SSIM's variances are differences of nearly equal means, and bf16
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Literal
 
@@ -54,23 +55,54 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor
     return (values * mask).sum() / (values.shape[1] * mask.sum()).clamp_min(torch.finfo(values.dtype).tiny)
 
 
-def _separable(x: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
-    """Depthwise separable filter of ``(B, C, H, W)`` with 1D ``taps`` (odd length), reflect padding: same size."""
-    c, r = x.shape[1], taps.numel() // 2
-    x = F.pad(x, (r, r, r, r), mode="reflect")
-    x = F.conv2d(x, taps.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(x, taps.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+@functools.lru_cache(maxsize=64)
+def _filter_matrix(n: int, taps: tuple[float, ...], step: int, device: torch.device,
+                   dtype: torch.dtype) -> torch.Tensor:
+    """``(⌈n/step⌉, n)`` matrix of a 1D filter with reflect padding (edge not repeated), every ``step``-th output.
+
+    Filtering as a matrix product: on a CPU one dense ``(…, n) @ (n, n)`` GEMM is
+    about 4× faster, forward + backward, than a depthwise convolution with the
+    same taps (11 taps, 128 px: 75 vs 298 ms for 32 × 15 maps of 128², one thread).
+    """
+    r = len(taps) // 2
+    i = torch.arange(n)[:, None]
+    k = i + torch.arange(-r, r + 1)[None]
+    k = torch.where(k < 0, -k, k)
+    k = torch.where(k > n - 1, 2 * (n - 1) - k, k)
+    m = torch.zeros(n, n, dtype=torch.float64)
+    m.index_put_((i.expand_as(k), k), torch.tensor(taps, dtype=torch.float64).expand_as(k).clone(), accumulate=True)
+    return m[::step].to(device=device, dtype=dtype)
 
 
-def gaussian_taps(window: int, sigma: float, device=None) -> torch.Tensor:
+@functools.lru_cache(maxsize=64)
+def _upsample_matrix(n: int, m: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """``(n, m)`` matrix of 1D linear interpolation from ``m`` to ``n`` samples (``align_corners=False``).
+
+    Bilinear resizing is separable, so rows and columns each get one of these.
+    """
+    eye = torch.eye(m, dtype=torch.float64)[:, None, :]
+    return F.interpolate(eye, size=n, mode="linear", align_corners=False)[:, 0].T.to(device=device, dtype=dtype)
+
+
+def _apply(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """``rows @ x @ colsᵀ`` over the last two axes of ``(…, H, W)``: a separable linear map of each image."""
+    return rows @ (x @ cols.T)
+
+
+def _separable(x: torch.Tensor, taps: tuple[float, ...], step: int = 1) -> torch.Tensor:
+    """Separable filter of ``(…, H, W)`` with 1D ``taps`` (odd count), reflect padding, every ``step``-th pixel."""
+    h, w = x.shape[-2:]
+    return _apply(x, _filter_matrix(h, taps, step, x.device, x.dtype), _filter_matrix(w, taps, step, x.device, x.dtype))
+
+
+def gaussian_taps(window: int, sigma: float) -> tuple[float, ...]:
     """Normalised 1D Gaussian of ``window`` (odd) taps and standard deviation ``sigma`` px."""
     if window < 1 or window % 2 == 0:
         raise LossInputError(f"window must be an odd number of pixels ≥ 1, got {window}")
     if not sigma > 0:
         raise LossInputError(f"sigma must be > 0 px, got {sigma}")
-    x = torch.arange(window, dtype=torch.float32, device=device) - window // 2
-    g = torch.exp(-x ** 2 / (2 * sigma ** 2))
-    return g / g.sum()
+    g = [math.exp(-(j - window // 2) ** 2 / (2 * sigma ** 2)) for j in range(window)]
+    return tuple(v / sum(g) for v in g)
 
 
 def ssim_map(pred: torch.Tensor, target: torch.Tensor, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
@@ -85,13 +117,17 @@ def ssim_map(pred: torch.Tensor, target: torch.Tensor, window: int = 11, sigma: 
     """
     _check_images(pred, target, min_size=window // 2 + 1)
     with torch.autocast(pred.device.type, enabled=False):
-        x, y = pred.float(), target.float()
-        taps = gaussian_taps(window, sigma, x.device)
+        # Centred on mid-grey: the (co)variances E[xy] − E[x]E[y] cancel less of float32's precision
+        # on values in [-0.5, 0.5] than on [0, 1] (flat areas came out 1e-4 off SSIM's exact value).
+        x, y = pred.float() - 0.5, target.float() - 0.5
+        taps = gaussian_taps(window, sigma)
         c = x.shape[1]
-        # One filtering pass over the five local moments.
-        mom = _separable(torch.cat([x, y, x * x, y * y, x * y], dim=1), taps)
-        mx, my, xx, yy, xy = mom.split(c, dim=1)
+        # Two filtering passes over the five local moments: the target's own moments apart, so that
+        # (a target needing no gradient) the backward pass filters three maps, not five.
+        mx, xx, xy = _separable(torch.cat([x, x * x, x * y], dim=1), taps).split(c, dim=1)
+        my, yy = _separable(torch.cat([y, y * y], dim=1), taps).split(c, dim=1)
         vx, vy, cxy = xx - mx * mx, yy - my * my, xy - mx * my
+        mx, my = mx + 0.5, my + 0.5
         num = (2 * mx * my + SSIM_C1) * (2 * cxy + SSIM_C2)
         den = (mx * mx + my * my + SSIM_C1) * (vx + vy + SSIM_C2)
         return num / den
@@ -157,8 +193,13 @@ def gradient_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor |
 
 def _pyramid_down(x: torch.Tensor) -> torch.Tensor:
     """Binomial low-pass (reflect padding), then every other row and column: ``(…, H, W) → (…, ⌈H/2⌉, ⌈W/2⌉)``."""
-    taps = torch.tensor(BINOMIAL5, dtype=x.dtype, device=x.device)
-    return _separable(x, taps)[..., ::2, ::2]
+    return _separable(x, BINOMIAL5, step=2)
+
+
+def _pyramid_up(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of ``(…, h, w)`` to ``size`` (``align_corners=False``, as ``F.interpolate``)."""
+    (h, w), (H, W) = x.shape[-2:], size
+    return _apply(x, _upsample_matrix(H, h, x.device, x.dtype), _upsample_matrix(W, w, x.device, x.dtype))
 
 
 def _check_levels(levels: int, size: int) -> None:
@@ -185,7 +226,7 @@ def laplacian_pyramid(x: torch.Tensor, levels: int = 4) -> list[torch.Tensor]:
     out, g = [], x
     for _ in range(levels - 1):
         low = _pyramid_down(g)
-        out.append(g - F.interpolate(low, size=g.shape[-2:], mode="bilinear", align_corners=False))
+        out.append(g - _pyramid_up(low, tuple(g.shape[-2:])))
         g = low
     out.append(g)
     return out
@@ -213,15 +254,15 @@ def laplacian_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor 
     _check_images(pred, target)
     _check_levels(levels, min(pred.shape[-2:]))
     with torch.autocast(pred.device.type, enabled=False):
-        # One pyramid of both images (batch-concatenated), like the perceptual term's single forward.
-        b = pred.shape[0]
+        # Two pyramids, not one of the batch-concatenated pair: a target that needs no gradient
+        # then adds nothing to the backward pass.
         m = None if mask is None else check_pixel_mask(mask, pred).float()
-        pyr = laplacian_pyramid(torch.cat([pred.float(), target.float()]), levels)
-        total = pyr[0].new_zeros(())
-        for k, lvl in enumerate(pyr):
+        total = pred.new_zeros((), dtype=torch.float32)
+        for k, (lp, lt) in enumerate(zip(laplacian_pyramid(pred.float(), levels),
+                                         laplacian_pyramid(target.float(), levels))):
             if k > 0 and m is not None:
                 m = _pyramid_down(m)
-            total = total + masked_mean((lvl[:b] - lvl[b:]).abs(), m)
+            total = total + masked_mean((lp - lt).abs(), m)
         return total
 
 
