@@ -100,7 +100,8 @@ def load_perceptual_backbone(path: str | Path) -> tuple[str, nn.Module]:
                             "state dict or of the EfficientNet-Lite0 wheel's .pth (README, set-up) — nothing is "
                             "downloaded")
     if is_efficientnet_lite0(read_state_dict(path)):
-        return "efficientnet_lite0", load_efficientnet_lite0(path)
+        # channels_last: its depthwise convs ran about 2x faster so under bf16 autocast (no change in fp32).
+        return "efficientnet_lite0", load_efficientnet_lite0(path).to(memory_format=torch.channels_last)
     return "resnet18", load_torchvision_state_dict(resnet("resnet18", width=64, num_classes=None), path)
 
 

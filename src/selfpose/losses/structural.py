@@ -60,9 +60,10 @@ def _filter_matrix(n: int, taps: tuple[float, ...], step: int, device: torch.dev
                    dtype: torch.dtype) -> torch.Tensor:
     """``(⌈n/step⌉, n)`` matrix of a 1D filter with reflect padding (edge not repeated), every ``step``-th output.
 
-    Filtering as a matrix product: on a CPU one dense ``(…, n) @ (n, n)`` GEMM is
-    about 4× faster, forward + backward, than a depthwise convolution with the
-    same taps (11 taps, 128 px: 75 vs 298 ms for 32 × 15 maps of 128², one thread).
+    Filtering as a matrix product: on a CPU a dense ``(…, n) @ (n, n)`` GEMM,
+    though it multiplies by all the band's zeros, ran several times faster,
+    forward + backward, than a depthwise convolution with the same taps
+    (PyTorch's depthwise CPU kernels are slow) in our timing at 128 px.
     """
     r = len(taps) // 2
     i = torch.arange(n)[:, None]

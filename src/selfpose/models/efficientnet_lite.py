@@ -141,6 +141,13 @@ class EfficientNetLite0(nn.Module):
         """[0, 1] images → the Lite models' input range ``(255·x − 127) / 128``."""
         return (x - LITE_MEAN) / LITE_STD
 
+    def _stem(self, x: torch.Tensor) -> torch.Tensor:
+        if self._conv_stem.weight.is_contiguous(memory_format=torch.channels_last):
+            # A channels_last network gets channels_last input, so every (depthwise) conv runs in
+            # oneDNN's NHWC kernels: about twice as fast under bf16 autocast on CPU.
+            x = x.contiguous(memory_format=torch.channels_last)
+        return F.relu6(self._bn0(self._conv_stem(self.normalise(x))))
+
     def features(self, x: torch.Tensor, upto: int = 3) -> list[torch.Tensor]:
         """Feature maps at 1/4, 1/8, 1/16 of the input (the first ``upto`` of them).
 
@@ -155,7 +162,7 @@ class EfficientNetLite0(nn.Module):
         """
         if not 1 <= upto <= len(FEATURE_BLOCKS):
             raise BackboneError(f"upto must be in 1..{len(FEATURE_BLOCKS)}, got {upto}")
-        y = F.relu6(self._bn0(self._conv_stem(self.normalise(x))))
+        y = self._stem(x)
         out = []
         for idx, block in enumerate(self._blocks[:FEATURE_BLOCKS[upto - 1] + 1]):
             y = block(y)
@@ -165,7 +172,7 @@ class EfficientNetLite0(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, 3, H, W)`` in [0, 1] → ImageNet logits ``(B, num_classes)`` (dropout omitted: inference only)."""
-        y = F.relu6(self._bn0(self._conv_stem(self.normalise(x))))
+        y = self._stem(x)
         for block in self._blocks:
             y = block(y)
         y = F.relu6(self._bn1(self._conv_head(y)))
