@@ -111,6 +111,35 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, _prefix: str = "") -> T
         raise ConfigError(f"{cls.__name__}: {e}") from e
 
 
+#: Field metadata key of :func:`added_field`.
+HASH_NEUTRAL = "hash_neutral"
+
+
+def added_field(default: Any) -> Any:
+    """A config field added after runs were saved, whose ``default`` behaves as before it existed.
+
+    At that value the field stays out of
+    :func:`selfpose.training.config.config_hash`, so a checkpoint saved before
+    the field existed still resumes with the same hash (no changed-config
+    warning); any other value counts. Only for immutable defaults.
+    """
+    return dataclasses.field(default=default, metadata={HASH_NEUTRAL: True})
+
+
+def neutral_keys(cfg: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Key paths of the :func:`added_field` fields of a (nested) config that still hold their neutral default."""
+    out: list[tuple[str, ...]] = []
+    if not dataclasses.is_dataclass(cfg):
+        return out
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.metadata.get(HASH_NEUTRAL) and to_dict(value) == to_dict(f.default):
+            out.append((*prefix, f.name))
+        elif dataclasses.is_dataclass(value):
+            out += neutral_keys(value, (*prefix, f.name))
+    return out
+
+
 def to_dict(cfg: Any) -> dict[str, Any]:
     """Plain-data form of a config (tuples become lists), for YAML/JSON."""
     def conv(v):

@@ -145,3 +145,24 @@ def test_reconstruction_loss_goes_down(small_net):
         opt.step()
     assert loss.item() < 0.1 * first.item()
     assert parts["feat"].item() < 0.2 * feature_loss(small_net, torch.full_like(target, 0.5), target).item()
+
+
+def test_reconstruction_loss_structural_terms(small_net):
+    from selfpose.losses import gradient_loss, laplacian_loss, ssim_loss
+
+    pred, target = smooth_images(2, seed=1), smooth_images(2, seed=2)
+    mask = 1.0 + 20.0 * (torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(0)) > 0.7).float()
+    total, parts = reconstruction_loss(pred, target, None, w_rgb=2.0, w_feat=0.0, mask=mask, w_ssim=0.5,
+                                       w_grad=3.0, w_lap=0.25, grad_distance="l2", lap_levels=3)
+    assert set(parts) == {"rgb", "ssim", "img_grad", "lap"}
+    # Each term is the pure function with the RGB term's pixel weights.
+    assert parts["ssim"].item() == pytest.approx(ssim_loss(pred, target, mask).item(), rel=1e-6)
+    assert parts["img_grad"].item() == pytest.approx(gradient_loss(pred, target, mask, norm="l2").item(), rel=1e-6)
+    assert parts["lap"].item() == pytest.approx(laplacian_loss(pred, target, mask, levels=3).item(), rel=1e-6)
+    want = 2 * parts["rgb"] + 0.5 * parts["ssim"] + 3 * parts["img_grad"] + 0.25 * parts["lap"]
+    assert total.item() == pytest.approx(want.item(), rel=1e-6)
+    # Off by default: the paper's two terms only.
+    _, default_parts = reconstruction_loss(pred, target, small_net)
+    assert set(default_parts) == {"rgb", "feat", "feat_l1", "feat_l2", "feat_l3"}
+    with pytest.raises(LossInputError, match="w_ssim=-1"):
+        reconstruction_loss(pred, target, None, w_feat=0.0, w_ssim=-1.0)

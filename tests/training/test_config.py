@@ -50,3 +50,45 @@ def test_one_config_comparer():
     assert config_changes(old, new) == [("optim.added", None, 0), ("optim.gone", 1, None), ("optim.lr", 1e-3, 2e-3)]
     assert config_diff(old, new)[-1] == "optim.lr: 0.001 → 0.002"
     assert changed_keys(old, new) == ["optim.lr"]
+
+
+def test_added_fields_stay_out_of_the_hash_at_their_neutral_value():
+    from dataclasses import dataclass, field
+
+    from selfpose.config import added_field, neutral_keys, to_dict
+
+    @dataclass
+    class Inner:
+        a: float = 1.0
+        new: float = added_field(0.0)
+
+    @dataclass
+    class Outer:
+        inner: Inner = field(default_factory=Inner)
+        flag: str = added_field("off")
+
+    @dataclass
+    class Before:        # the same config before `new` and `flag` existed
+        inner: dict = field(default_factory=lambda: {"a": 1.0})
+
+    assert neutral_keys(Outer()) == [("inner", "new"), ("flag",)]
+    assert config_hash(Outer()) == config_hash(Before())
+    assert config_hash(Outer(Inner(new=0.5))) != config_hash(Outer())
+    assert config_hash(Outer(flag="on")) != config_hash(Outer())
+    assert "new" in to_dict(Outer())["inner"]          # still written to config.yaml
+
+
+def test_pretrain_hash_unchanged_by_the_structural_loss_keys():
+    # A run saved before loss.w_ssim / w_grad / grad_distance / w_lap / lap_levels existed resumes with
+    # the same hash: its config.yaml loads with the keys at their defaults, which do not count.
+    from selfpose.pretrain import PretrainConfig
+
+    cfg = PretrainConfig()
+    old = config_dict(cfg)
+    for k in ("w_ssim", "w_grad", "grad_distance", "w_lap", "lap_levels"):
+        old["loss"].pop(k)
+    import hashlib
+    import json
+
+    assert config_hash(cfg) == hashlib.sha256(json.dumps(old, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    assert config_hash(from_dict(PretrainConfig, {"loss": {"w_ssim": 1.0}})) != config_hash(cfg)

@@ -10,8 +10,11 @@ inputs raise :class:`LossInputError` (a ``ValueError``) saying what to fix.
 loss                        equation    what it does                             where used
 ==========================  ==========  =======================================  ==================================
 ``reconstruction_loss``     Eq. 2       λ_rgb pixel MSE + λ_feat Σ_l MSE of      temporal method, AE-STN-Dec, the
-  (``pixel_loss``,                      frozen-ResNet18 stages 1–3               DSL/CSS-STN-Dec ablations
-  ``feature_loss``)
+  (``pixel_loss``,                      frozen-ResNet18 stages 1–3 (or           DSL/CSS-STN-Dec ablations
+  ``feature_loss``)                     EfficientNet-Lite0 blocks 2, 4, 10)
+``ssim_loss``,              — (not in   1 − SSIM (Gaussian window); L1/L2 of     temporal method, optional extra
+  ``gradient_loss``,        the paper)  finite-difference gradients; L1 of a     reconstruction terms (``loss.w_ssim``,
+  ``laplacian_loss``                    Laplacian pyramid; no learned weights    ``w_grad``, ``w_lap``; 0 = off)
 ``info_nce_loss``           Eq. 3       InfoNCE on cosine similarity, τ = 0.1    CSS baseline, CSS-STN-Dec-Split
 ``triplet_loss``            Eq. 4       max(0, ‖a−p‖² − ‖a−n‖² + α)              MV-CSS / time-contrastive networks
 ``dsl_loss``                Eqs. 5–6    (cos(v_j, v_k) − g(Δ_jk))² over all       temporal method (on ``v`` only),
@@ -60,11 +63,13 @@ from selfpose.losses.reconstruction import (
     pixel_loss,
     reconstruction_loss,
 )
+from selfpose.losses.structural import gradient_loss, laplacian_loss, laplacian_pyramid, ssim_loss, ssim_map
 from selfpose.losses.weak2d import normalise_2d, weak2d_loss
 
 __all__ = (
     "LossInputError",
     "pixel_loss", "PerceptualNet", "feature_terms", "feature_loss", "reconstruction_loss",
+    "ssim_map", "ssim_loss", "gradient_loss", "laplacian_pyramid", "laplacian_loss",
     "dsl_target", "pairwise_cosine", "dsl_loss", "info_nce_loss", "triplet_loss",
     "gravity_loss", "order_loss", "scale_loss", "tracking_loss",
     "detector_prior",

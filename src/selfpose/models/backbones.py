@@ -225,7 +225,11 @@ def resnet(arch: str = "resnet18", width: int = 64, layers: Sequence[int] | None
                   num_classes=num_classes, normalize=normalize, in_channels=in_channels)
 
 
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint file (``.safetensors``, or a plain state dict loaded with ``weights_only=True``).
+
+    Unwraps ``{"state_dict": ...}`` / ``{"model": ...}`` and strips a ``module.`` prefix; never runs pickled code.
+    """
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
         try:
@@ -235,9 +239,9 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # unpickling errors, truncated files...
-        raise BackboneError(f"cannot read {path} as a torch state dict ({e}); give a torchvision-format "
-                            "ResNet .pth (a plain state dict, loaded without pickle code) "
-                            "or a .safetensors file") from e
+        raise BackboneError(f"cannot read {path} as a torch state dict ({e}); give a plain state dict "
+                            "(.pth, loaded without pickle code, e.g. torchvision's ResNet or the "
+                            "EfficientNet-Lite0 wheel's file) or a .safetensors file") from e
     # Common wrappers of training scripts: {"state_dict": {...}} / {"model": {...}}.
     for key in ("state_dict", "model"):
         if isinstance(sd, dict) and isinstance(sd.get(key), dict):
@@ -261,7 +265,7 @@ def load_torchvision_state_dict(model: ResNet, path: str | Path) -> ResNet:
     if not path.is_file():
         raise BackboneError(f"pretrained weights {path} not found; give the path of a torchvision-format "
                             "ResNet state dict (.pth or .safetensors) — nothing is downloaded")
-    sd = _read_state_dict(path)
+    sd = read_state_dict(path)
     own = model.state_dict()
     if model.fc is None:
         sd = {k: v for k, v in sd.items() if not k.startswith("fc.")}

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import yaml
 
-from selfpose.config import ConfigError, to_dict
+from selfpose.config import ConfigError, neutral_keys, to_dict
 
 
 @dataclass
@@ -156,8 +156,19 @@ def config_dict(cfg: Any) -> dict[str, Any]:
 
 
 def config_hash(cfg: Any) -> str:
-    """sha256 (16 hex digits) of the config's canonical JSON: identifies a run's settings."""
-    text = json.dumps(config_dict(cfg), sort_keys=True, default=str)
+    """sha256 (16 hex digits) of the config's canonical JSON: identifies a run's settings.
+
+    Fields added after runs were saved (:func:`selfpose.config.added_field`)
+    are left out while they hold their neutral default, so an older run's
+    checkpoint keeps its hash.
+    """
+    d = config_dict(cfg)
+    for path in neutral_keys(cfg):
+        node = d
+        for k in path[:-1]:
+            node = node[k]
+        del node[path[-1]]
+    text = json.dumps(d, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
