@@ -192,7 +192,11 @@ def fit_pose(
 
     cfg = _run(load, PoseStageConfig, config, [f"pose.fraction={labels}", *(set_ or [])])
     res = _run(fit_pose_stage, run, data, out, cfg, overwrite=overwrite)
-    typer.echo(f"pose head fitted on {res['num_labelled']} frames; validation N-MPJPE {res['val_n_mpjpe']:.1f} mm → {out}")
+    val = res.get("val_n_mpjpe")
+    probes = {k: min(p["val_n_mpjpe"].values()) for k, p in res.get("probes", {}).items() if p["val_n_mpjpe"]}
+    text = "no validation" if val is None else f"validation N-MPJPE {val:.1f} mm" + "".join(
+        f", {k} probe {v:.1f}" for k, v in probes.items())
+    typer.echo(f"pose head fitted on {res['num_labelled']} frames; {text} → {out}")
 
 
 @app.command("fit-lifter")
