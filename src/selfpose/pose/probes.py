@@ -135,9 +135,8 @@ def knn_predict_many(train_x, train_y, test_x, ks: Sequence[int], batch: int | N
     neighbours of a row are ordered by distance, ties by training row, so the
     ``k`` nearest are the first ``k`` of the ``max(ks)`` nearest. Distances are
     computed in float32: on this machine's BLAS a float64 product of the sizes a
-    benchmark meets costs about 25 times the CPU time; rows closer than float32's
-    resolution (about 1e-5 of a squared distance of standardised features) may
-    swap places.
+    benchmark meets costs about 25 times the CPU time; neighbours whose squared
+    distances differ by less than float32's rounding (~1e-7 relative) may swap places.
     """
     tr = _rows(train_x, "train_x")
     yf, shape = _flat_poses(train_y, "train_y")
