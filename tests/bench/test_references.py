@@ -264,3 +264,20 @@ def test_same_crop_reads_the_crop_the_source_cut_or_the_true_box():
     # whereas the whole frame holds 256/4096 white: the crop, not the frame, is what the feature reads
     full = enc.model.encode_crop(enc.model.crop(frames, torch.tensor([[1.0, 1.0, 0.0, 0.0]]).expand(2, 4)))[0]
     np.testing.assert_allclose(full.numpy(), 256 / 4096, atol=0.01)
+
+
+def test_the_detector_shortcut_cuts_what_the_method_itself_cuts():
+    """crop_theta_of reads a temporal method's detector alone: the same crop and boxes as its full encoding."""
+    from selfpose.bench.run import pretrain_config
+    from selfpose.bench.same_crop import crop_theta_of
+    from selfpose.methods.registry import build
+
+    torch.manual_seed(0)
+    method = build("temporal", pretrain_config(from_dict(BenchmarkConfig, BENCH), "temporal", 0)).eval()
+    frames = torch.rand(3, 3, 80, 96)                      # not the model's size: boxes come back in these pixels
+    with torch.no_grad():
+        theta, boxes, final = crop_theta_of(method, frames)
+        full = method.encode_for_pose(frames)
+    assert final
+    torch.testing.assert_close(theta, full["encoded"]["theta"].float())
+    torch.testing.assert_close(boxes, full["boxes"].float())

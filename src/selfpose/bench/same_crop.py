@@ -34,6 +34,13 @@ def crop_theta_of(crop_method, frames: torch.Tensor) -> tuple[torch.Tensor, torc
     ``final``: θ is the crop the method cut (its ``encoded["theta"]``); else
     it is the detector's box, to be turned into a crop by the encoder model.
     """
+    model = getattr(crop_method, "model", None)
+    if getattr(model, "detector", None) is not None and hasattr(model, "crop_theta"):
+        # A temporal-family model: its detector alone gives the crop (what encode() cuts), no encoder pass.
+        x = model.prepare(frames)
+        box = model.detect(x).float()
+        H, W = frames.shape[-2:]
+        return model.crop_theta(box, tuple(x.shape[-2:])).float(), theta_to_box_px(box, W, H), True
     out = crop_method.encode_for_pose(frames)
     enc = out.get("encoded")
     if isinstance(enc, dict) and enc.get("theta") is not None:
