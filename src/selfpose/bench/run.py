@@ -93,7 +93,7 @@ def pose_stage_config(cfg: BenchmarkConfig, share: float, seed: int):
 
 
 def _supervised_shares(cfg: BenchmarkConfig) -> list[float]:
-    """Label shares the supervised reference trains at: every share for ``supervised``, 100% for ``supervised_upper``."""
+    """Shares the supervised reference trains at: every share for ``supervised``, 100% for ``supervised_upper``."""
     shares = set(cfg.shares) if "supervised" in cfg.references else set()
     if "supervised_upper" in cfg.references:
         shares.add(1.0)
