@@ -266,8 +266,10 @@ def evaluate_line(res: dict, pose: Path) -> str:
     o = res["overall"]
     skipped = res.get("excluded_frames") or 0
     note = f" ({skipped} without finite 3D labels skipped)" if skipped else ""
+    probes = "".join(f" · {k} probe N-MPJPE {num(p.get('n_mpjpe'), '.1f')} mm"
+                     for k, p in (res.get("probes") or {}).items())
     return (f"MPJPE {num(o['mpjpe'], '.1f')} mm · N-MPJPE {num(o['n_mpjpe'], '.1f')} mm · "
-            f"P-MPJPE {num(o['p_mpjpe'], '.1f')} mm · box IoU {num(res.get('box_iou'), '.3f')} · "
+            f"P-MPJPE {num(o['p_mpjpe'], '.1f')} mm{probes} · box IoU {num(res.get('box_iou'), '.3f')} · "
             f"{o['count']} frames{note} → {Path(pose) / 'results.md'}")
 
 
