@@ -126,6 +126,7 @@ def test_first_table_is_n_mpjpe_with_the_issue_rows_and_parses_back(bench):
     assert probes["rows"]["full method (DSL-STN-Dec-Split)"][1] == pytest.approx(cells["temporal_s0_0.5"]
                                                                                   ["ridge_n_mpjpe"], abs=0.051)
     assert "random encoder, same crop" in probes["rows"] and "mean pose" not in probes["rows"]
+    assert "the untrained encoder reads the crop that full method (DSL-STN-Dec-Split)'s trained detector cuts" in md
     who = md[md.index("Who is filmed"):]
     assert who.index("| full method (DSL-STN-Dec-Split) |") < who.index("| DSL |")   # rows in table order
     people = bench["res"]["persons"]
@@ -173,7 +174,20 @@ def test_config_of_the_new_keys_is_strict():
     with pytest.raises(ConfigError, match="val_by"):
         from_dict(BenchmarkConfig, {**BENCH, "val_by": "frames"})
     assert from_dict(BenchmarkConfig, {**BENCH, "same_crop_of": "true_box", "methods": []}).same_crop_of == "true_box"
-    assert from_dict(BenchmarkConfig, {}).val_by == "subject"
+    default = from_dict(BenchmarkConfig, {})
+    assert default.val_by == "subject" and "random_same_crop" in default.references
+    assert default.crop_source() == "temporal"                      # the full method's crop when it is benchmarked
+    assert from_dict(BenchmarkConfig, {"methods": ["dsl"]}).crop_source() == "true_box"
+
+
+def test_random_encoder_on_the_true_box_runs_without_any_pretraining(bench, tmp_path):
+    cfg = {**BENCH, "methods": [], "references": ["random_same_crop"], "shares": [1.0],
+           "data": {"train_dir": str(bench["work"] / "data" / "train"), "test_dir": str(bench["work"] / "data" / "test")}}
+    res = run_benchmark(from_dict(BenchmarkConfig, cfg), tmp_path / "work", progress=False, log=lambda s: None)
+    c = res["cells"]["random_same_crop_s0_1"]
+    assert res["same_crop_of"] == "true_box" and np.isfinite(c["n_mpjpe"]) and np.isfinite(c["knn_n_mpjpe"])
+    assert c["box_iou"] == pytest.approx(1.0)                        # its boxes are the true ones
+    assert "reads the crop of the true person box" in (tmp_path / "work" / "results.md").read_text()
 
 
 def test_supervised_reference_is_the_full_methods_network_on_the_cells_labels_and_budget():

@@ -98,7 +98,9 @@ class BenchmarkConfig:
         probes: :class:`~selfpose.pose.probe_fit.ProbeConfig` keys (a mapping) of
             the ridge and k-NN probes fitted beside every pose head.
         same_crop_of: the method whose crop ``random_same_crop`` reads (one of
-            ``methods``, run at the same seeds), or ``true_box``.
+            ``methods``, run at the same seeds), or ``true_box``; None (default):
+            the full method (``temporal``) when it is among ``methods``, else the
+            true box (:meth:`crop_source`).
         supervised: :class:`~selfpose.pose.supervised.SupervisedConfig` keys
             (a mapping) of the supervised reference, e.g. ``{autocast: true}``;
             ``steps`` defaults to ``steps + pose_steps``; the network, labels and
@@ -120,7 +122,7 @@ class BenchmarkConfig:
     analysis: bool = True
     val_by: Literal["subject", "take"] = "subject"
     probes: dict[str, Any] = field(default_factory=dict)
-    same_crop_of: str = "temporal"
+    same_crop_of: str | None = None
     supervised: dict[str, Any] = field(default_factory=dict)
     data: BenchDataConfig = field(default_factory=BenchDataConfig)
 
@@ -168,15 +170,23 @@ class BenchmarkConfig:
             from_dict(SupervisedConfig, self.supervised, _prefix="supervised.")
         except ConfigError as e:
             raise ConfigError(f"supervised: {e}") from None
-        if "random_same_crop" in self.references and self.same_crop_of != TRUE_BOX:
-            if self.same_crop_of not in self.methods:
-                raise ConfigError(f"same_crop_of {self.same_crop_of!r} is not among methods; name one of them "
-                                  f"or {TRUE_BOX}")
-            missing = sorted(set(self.seeds_of("random")) - set(self.seeds_of(self.same_crop_of)))
+        crop = self.crop_source()
+        if "random_same_crop" in self.references and crop != TRUE_BOX:
+            if crop not in self.methods:
+                raise ConfigError(f"same_crop_of {crop!r} is not among methods; name one of them or {TRUE_BOX}")
+            missing = sorted(set(self.seeds_of("random")) - set(self.seeds_of(crop)))
             if missing:
-                raise ConfigError(f"random_same_crop runs seeds {list(self.seeds_of('random'))} but "
-                                  f"{self.same_crop_of} runs only {list(self.seeds_of(self.same_crop_of))}; "
-                                  "add it to all_seeds_for")
+                raise ConfigError(f"random_same_crop runs seeds {list(self.seeds_of('random'))} but {crop} runs "
+                                  f"only {list(self.seeds_of(crop))}; add it to all_seeds_for")
+
+    def crop_source(self) -> str:
+        """What ``random_same_crop`` reads: ``same_crop_of``, or by default the full method's crop when it is
+        benchmarked, else ``true_box``."""
+        from selfpose.bench.same_crop import TRUE_BOX
+
+        if self.same_crop_of is not None:
+            return self.same_crop_of
+        return "temporal" if "temporal" in self.methods else TRUE_BOX
 
     def seeds_of(self, method: str) -> tuple[int, ...]:
         """The seeds ``method`` runs."""

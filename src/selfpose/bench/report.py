@@ -141,8 +141,14 @@ def tables(results: dict, names: list[str], shares: list[float]) -> str:
         chosen = {"subject": "held-out training people", "take": "held-out takes of the training people"}
         what = (" — the MLP pose head on frozen features for the methods and random encoders, its step chosen on "
                 f"{chosen.get(val_by, val_by)}; each reference as named" if m == "n_mpjpe" else "")
+        notes = ""
+        if m == "n_mpjpe" and "random_same_crop" in names:
+            src = results.get("same_crop_of") or FULL_METHOD
+            notes = ("\n`random encoder, same crop`: the untrained encoder reads the crop "
+                     + ("of the true person box" if src == "true_box" else f"that {display_name(src)}'s trained "
+                        "detector cuts") + ".\n")
         out.append(f"**{TITLES[m]}, lower is better**{what} (mean ± standard deviation over seeds where there are "
-                   f"several)\n\n{head}{rows}")
+                   f"several)\n\n{head}{rows}{notes}")
         if m == "n_mpjpe":
             out.append(probe_table(agg, names, shares))
     if results.get("analysis"):

@@ -262,7 +262,7 @@ def _run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True
 
         pcfgs = {(n, sd): p for n, sd, p, _ in runs}
         for seed in cfg.seeds_of("random"):
-            crop = cfg.same_crop_of
+            crop = cfg.crop_source()
             crop_fp = TRUE_BOX if crop == TRUE_BOX else _comparable(pcfgs[(crop, seed)])
             same = _SameCropCaches(caches[f"random_s{seed}"], None if crop == TRUE_BOX else caches[f"{crop}_s{seed}"])
             for share in cfg.shares:
@@ -331,7 +331,8 @@ def _run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True
 
     # What each piece cost when it was computed, so a rerun that computes nothing still reports it.
     pre = {f"{n}_s{sd}": pretrain_seconds(work / "runs" / f"{n}_s{sd}") for n, sd, _, rnd in runs if not rnd}
-    results = {"config": to_dict(cfg), "cells": cells, "analysis": analysis, "persons": persons,
+    results = {"config": to_dict(cfg), "same_crop_of": cfg.crop_source(), "cells": cells, "analysis": analysis,
+               "persons": persons,
                "computed": computed,
                "seconds": seconds, "pretrain_seconds": pre,
                "data_seconds": {d.name: _render_seconds(d) for d in (train_dir, test_dir)},
