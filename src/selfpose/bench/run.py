@@ -243,7 +243,9 @@ def _run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True
             computed.append(run_dir.name)
             seconds[f"pretrain {run_dir.name}"] = round(time.perf_counter() - t0, 1)
             log(f"pretrained {run_dir.name} in {seconds[f'pretrain {run_dir.name}']:.0f} s")
-        caches[run_dir.name] = run_caches = _Caches(run_dir, train_dir, test_dir, progress)   # frames encoded once
+        run_caches = _Caches(run_dir, train_dir, test_dir, progress)   # each frame encoded once per run
+        if "random_same_crop" in refs and name in ("random", cfg.crop_source()):
+            caches[run_dir.name] = run_caches   # kept for random_same_crop (the others' features are freed)
         if name == "random" and "random" not in refs:
             continue   # the run serves random_same_crop only
         for share in cfg.shares:
