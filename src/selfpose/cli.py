@@ -192,7 +192,11 @@ def fit_pose(
 
     cfg = _run(load, PoseStageConfig, config, [f"pose.fraction={labels}", *(set_ or [])])
     res = _run(fit_pose_stage, run, data, out, cfg, overwrite=overwrite)
-    typer.echo(f"pose head fitted on {res['num_labelled']} frames; validation N-MPJPE {res['val_n_mpjpe']:.1f} mm → {out}")
+    val = res.get("val_n_mpjpe")
+    probes = {k: min(p["val_n_mpjpe"].values()) for k, p in res.get("probes", {}).items() if p["val_n_mpjpe"]}
+    text = "no validation" if val is None else f"validation N-MPJPE {val:.1f} mm" + "".join(
+        f", {k} probe {v:.1f}" for k, v in probes.items())
+    typer.echo(f"pose head fitted on {res['num_labelled']} frames; {text} → {out}")
 
 
 @app.command("fit-lifter")
@@ -262,8 +266,10 @@ def evaluate_line(res: dict, pose: Path) -> str:
     o = res["overall"]
     skipped = res.get("excluded_frames") or 0
     note = f" ({skipped} without finite 3D labels skipped)" if skipped else ""
+    probes = "".join(f" · {k} probe N-MPJPE {num(p.get('n_mpjpe'), '.1f')} mm"
+                     for k, p in (res.get("probes") or {}).items())
     return (f"MPJPE {num(o['mpjpe'], '.1f')} mm · N-MPJPE {num(o['n_mpjpe'], '.1f')} mm · "
-            f"P-MPJPE {num(o['p_mpjpe'], '.1f')} mm · box IoU {num(res.get('box_iou'), '.3f')} · "
+            f"P-MPJPE {num(o['p_mpjpe'], '.1f')} mm{probes} · box IoU {num(res.get('box_iou'), '.3f')} · "
             f"{o['count']} frames{note} → {Path(pose) / 'results.md'}")
 
 

@@ -282,6 +282,10 @@ def test_evaluate_line_shows_a_dash_for_a_metric_that_does_not_apply():
            "excluded_frames": 0}
     assert evaluate_line(res, Path("P")) == ("MPJPE 100.0 mm · N-MPJPE 90.0 mm · P-MPJPE 70.0 mm · box IoU – · "
                                              "12 frames → P/results.md")
+    res["probes"] = {"ridge": {"n_mpjpe": 95.04}, "knn": {"n_mpjpe": 88.0}}   # the probes beside the head
+    assert evaluate_line(res, Path("P")) == ("MPJPE 100.0 mm · N-MPJPE 90.0 mm · P-MPJPE 70.0 mm · ridge probe "
+                                             "N-MPJPE 95.0 mm · knn probe N-MPJPE 88.0 mm · box IoU – · "
+                                             "12 frames → P/results.md")
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")   # a noise clip has no background to estimate

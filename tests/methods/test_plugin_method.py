@@ -182,13 +182,15 @@ def test_benchmark_runs_the_registered_method(registered, tiny_data, tmp_path):
     work = tmp_path / "work"
     r = CliRunner().invoke(app, ["benchmark", "--config", str(tmp_path / "bench.yaml"), "--work", str(work)])
     assert r.exit_code == 0, r.output
-    assert "3 piece(s) computed, 2 cells" in r.output   # the run, its cell, the mean-pose cell
+    # the run, its cell, the mean-pose cell, and how well its code tells the people apart
+    assert "4 piece(s) computed, 2 cells" in r.output
     res = run_benchmark(from_dict(BenchmarkConfig, bench), work, progress=False, log=lambda s: None)
     assert res["computed"] == []                                 # the library sees the same cached cells
     cell = res["cells"][f"{NAME}_s0_1"]
     assert cell["name"] == NAME and np.isfinite(cell["n_mpjpe"]) and cell["labelled"] > 0
     assert cell["box_iou"] is None             # no detector: no box to score
     assert res["analysis"] == {}   # no appearance code: nothing to disentangle
+    assert res["persons"][NAME]["test_people"]["i"] is None
     assert NAME in (work / "results.md").read_text()
 
 

@@ -123,3 +123,40 @@ def test_transfer_pictures(tiny_ds, tmp_path):
         transfer_pictures(_model(split=False), tiny_ds)
     with pytest.raises(AnalyzeError, match="out of range"):
         transfer_pictures(model, tiny_ds, [("S0_q0", 99)])
+
+
+def test_take_halves_alternate_each_persons_takes():
+    from selfpose.pose.analyze import take_halves
+
+    people = ["A", "A", "A", "A", "B", "B", "B"]
+    takes = ["a2", "a1", "a3", "a1", "b1", "b2", "b2"]
+    fit = take_halves(people, takes)
+    # A's sorted takes a1, a2, a3: a1 and a3 fit the classifier, a2 scores it; B: b1 fits, b2 scores
+    assert fit.tolist() == [False, True, True, True, True, False, False]
+
+
+def test_classify_people_reads_a_code_that_holds_the_person_and_not_noise():
+    from selfpose.pose.analyze import classify_people, take_halves
+
+    rng = np.random.default_rng(0)
+    people = np.repeat(["Q0", "Q1", "Q2"], 40)
+    takes = np.array([f"{p}_take{k % 4}" for k, p in enumerate(people)])
+    fit = take_halves(people, takes)
+    onehot = (people[:, None] == np.array(["Q0", "Q1", "Q2"])[None]).astype(float)
+    codes = {"v": rng.normal(size=(120, 6)), "i": np.hstack([onehot, rng.normal(0, 0.1, (120, 3))]), "none": None}
+    r = classify_people(codes, people, fit)
+    assert r["i"] == 1.0 and r["v"] < 0.6 and r["none"] is None      # chance is 1/3
+    assert r["chance"] == pytest.approx(1 / 3) and r["frames"] == 120
+
+
+def test_person_classification_on_a_model_and_a_dataset(tiny_ds):
+    """Three people in distinct colours, two takes each: one take fits the classifier, the other scores it."""
+    from selfpose.pose.analyze import person_classification
+
+    r = person_classification(_model(), tiny_ds, progress=False)
+    assert r["label"] == "subject" and r["people"] == 3 and r["frames"] == 96    # every frame: fewer than 2000
+    # scored on the second takes (20, 21, 22 frames): chance is the largest one's share
+    assert r["chance"] == pytest.approx(22 / 63)
+    # the colour tells the people apart, even to a random network, on takes the classifier never saw
+    assert r["v"] > 0.9 and r["i"] > 0.9
+    assert person_classification(_model(split=False), tiny_ds, progress=False)["i"] is None

@@ -13,7 +13,9 @@ from typing import Any, Literal
 
 from selfpose.config import ConfigError
 
-REFERENCES = ("random", "mean_pose", "box_camera_ridge", "box_camera_knn")
+REFERENCES = ("random", "random_same_crop", "supervised", "supervised_upper", "mean_pose", "box_camera_ridge",
+              "box_camera_knn")
+VAL_BY = ("subject", "take")
 
 
 def _builtin_methods() -> tuple[str, ...]:
@@ -65,8 +67,13 @@ class BenchmarkConfig:
         methods: registered method names (:func:`selfpose.methods.register_method`),
             in table order; default: every method shipped with selfpose.
         references: rows that need no pretraining: ``random`` (the pose head
-            on the full method's network frozen at its random initialisation)
-            and ``mean_pose`` (the mean labelled training pose for every frame);
+            on the full method's network frozen at its random initialisation,
+            untrained detector included), ``random_same_crop`` (that random
+            encoder on the crop of ``same_crop_of``, :mod:`selfpose.bench.same_crop`),
+            ``supervised`` (the full method's network trained end to end from
+            scratch on the cell's labels, :mod:`selfpose.bench.supervised_ref`),
+            ``supervised_upper`` (that at 100% of the labels: the upper bound),
+            ``mean_pose`` (the mean labelled training pose for every frame);
             ``box_camera_ridge`` / ``box_camera_knn`` read only the true person
             box and the camera (no pixels, :mod:`selfpose.bench.shortcuts`): what
             where the person stands is worth on this data.
@@ -81,7 +88,24 @@ class BenchmarkConfig:
         pretrain: ``PretrainConfig`` keys (a mapping) for every method.
         steps: pretraining steps of every method.
         pose_steps: pose-head steps of every cell.
-        analysis: KMeans of ``v``/``i`` and pose from ``i`` for the split methods (seed ``seeds[0]``).
+        analysis: KMeans of ``v``/``i`` and pose from ``i`` for the split methods, and how well a
+            linear classifier reads the person from ``v``/``i`` of every run, on held-out takes of the
+            training people and of the test people (seed ``seeds[0]``).
+        val_by: what the pose heads, probes and the supervised reference hold out
+            of the labelled frames to choose their step or setting: ``subject``
+            (whole training people, as the test people are new — the default) or
+            ``take`` (held-out takes of the training people, the earlier default).
+        probes: :class:`~selfpose.pose.probe_fit.ProbeConfig` keys (a mapping) of
+            the ridge and k-NN probes fitted beside every pose head.
+        same_crop_of: the method whose crop ``random_same_crop`` reads (one of
+            ``methods``, run at the same seeds), or ``true_box``; None (default):
+            the full method (``temporal``) when it is among ``methods``, else the
+            true box (:meth:`crop_source`).
+        supervised: :class:`~selfpose.pose.supervised.SupervisedConfig` keys
+            (a mapping) of the supervised reference, e.g. ``{autocast: true}``;
+            ``steps`` defaults to ``steps + pose_steps``; the network, labels and
+            split are the benchmark's (``model``, ``fraction``, ``seed``,
+            ``val_by`` cannot be set here).
         data: :class:`BenchDataConfig`.
     """
 
@@ -96,6 +120,10 @@ class BenchmarkConfig:
     steps: int = 1000
     pose_steps: int = 1000
     analysis: bool = True
+    val_by: Literal["subject", "take"] = "subject"
+    probes: dict[str, Any] = field(default_factory=dict)
+    same_crop_of: str | None = None
+    supervised: dict[str, Any] = field(default_factory=dict)
     data: BenchDataConfig = field(default_factory=BenchDataConfig)
 
     def __post_init__(self) -> None:
@@ -118,6 +146,47 @@ class BenchmarkConfig:
             raise ConfigError(f"seeds must be distinct and at least one, got {list(self.seeds)}")
         if self.steps < 1 or self.pose_steps < 1:
             raise ConfigError(f"steps and pose_steps must be >= 1, got {self.steps}, {self.pose_steps}")
+        if self.val_by not in VAL_BY:
+            raise ConfigError(f"val_by must be one of {', '.join(VAL_BY)}, got {self.val_by!r}")
+        self._check_sections()
+
+    def _check_sections(self) -> None:
+        """The probes and supervised sections are strict, and ``same_crop_of`` names a crop that exists."""
+        from selfpose.bench.same_crop import TRUE_BOX
+        from selfpose.bench.supervised_ref import FIXED_KEYS
+        from selfpose.config import from_dict
+        from selfpose.pose.probe_fit import ProbeConfig
+        from selfpose.pose.supervised import SupervisedConfig
+
+        try:
+            from_dict(ProbeConfig, self.probes, _prefix="probes.")
+        except ConfigError as e:
+            raise ConfigError(f"probes: {e}") from None
+        fixed = [k for k in FIXED_KEYS if k in self.supervised]
+        if fixed:
+            raise ConfigError(f"supervised.{fixed[0]} is set by the benchmark (the full method's network, the "
+                              "cell's labels and split); remove it")
+        try:
+            from_dict(SupervisedConfig, self.supervised, _prefix="supervised.")
+        except ConfigError as e:
+            raise ConfigError(f"supervised: {e}") from None
+        crop = self.crop_source()
+        if "random_same_crop" in self.references and crop != TRUE_BOX:
+            if crop not in self.methods:
+                raise ConfigError(f"same_crop_of {crop!r} is not among methods; name one of them or {TRUE_BOX}")
+            missing = sorted(set(self.seeds_of("random")) - set(self.seeds_of(crop)))
+            if missing:
+                raise ConfigError(f"random_same_crop runs seeds {list(self.seeds_of('random'))} but {crop} runs "
+                                  f"only {list(self.seeds_of(crop))}; add it to all_seeds_for")
+
+    def crop_source(self) -> str:
+        """What ``random_same_crop`` reads: ``same_crop_of``, or by default the full method's crop when it is
+        benchmarked, else ``true_box``."""
+        from selfpose.bench.same_crop import TRUE_BOX
+
+        if self.same_crop_of is not None:
+            return self.same_crop_of
+        return "temporal" if "temporal" in self.methods else TRUE_BOX
 
     def seeds_of(self, method: str) -> tuple[int, ...]:
         """The seeds ``method`` runs."""

@@ -2,8 +2,13 @@
 
 Writes into the work folder:
 
-* ``results.md``: N-MPJPE per method and label share, then MPJPE and
-  P-MPJPE; the disentanglement analysis of the split methods;
+* ``results.md``: first the N-MPJPE table (rows: ``full method
+  (DSL-STN-Dec-Split)``, every other method by its paper name, then the
+  references — see :data:`REFERENCE_NAMES`; columns: the label shares in
+  increasing order), which :func:`read_table` parses back; then the MLP head
+  beside the ridge and k-NN probes, MPJPE and P-MPJPE; how well the person
+  can be read from each run's codes; the disentanglement analysis of the
+  split methods; detection and compute;
 * ``results.json``: everything :func:`selfpose.bench.run.run_benchmark` returns;
 * ``cells.csv``: one row per method × seed × share;
 * ``error_vs_labels.png``: N-MPJPE against label share (log x), one line per method.
@@ -20,31 +25,65 @@ import numpy as np
 
 METRICS = ("n_mpjpe", "mpjpe", "p_mpjpe")
 TITLES = {"n_mpjpe": "N-MPJPE (mm)", "mpjpe": "MPJPE (mm)", "p_mpjpe": "P-MPJPE (mm)"}
-REFERENCE_NAMES = {"random": "random frozen network (reference)", "mean_pose": "mean training pose (reference)",
-                   "box_camera_ridge": "box + camera only (ridge)", "box_camera_knn": "box + camera only (10-NN)"}
+#: Probes fitted beside the MLP head (:mod:`selfpose.pose.probe_fit`): their cells carry ``<probe>_<metric>``.
+PROBES = {"ridge": "ridge", "knn": "k-NN"}
+ALL_METRICS = METRICS + tuple(f"{p}_{m}" for p in PROBES for m in METRICS)
+#: The full method's registry name; its row comes first, labelled :data:`FULL_METHOD_NAME`.
+FULL_METHOD = "temporal"
+FULL_METHOD_NAME = "full method (DSL-STN-Dec-Split)"
+#: Reference rows in table order (after the methods), with their labels.
+REFERENCE_NAMES = {"box_camera_ridge": "box + camera only (ridge)", "box_camera_knn": "box + camera only (10-NN)",
+                   "random_same_crop": "random encoder, same crop",
+                   "random": "random encoder, its untrained detector's crop",
+                   "supervised": "supervised from scratch",
+                   "supervised_upper": "supervised from scratch, 100% labels (upper bound)",
+                   "mean_pose": "mean pose"}
+#: Rows that read another row's cells: ``supervised_upper`` shows the supervised cell at 100% in every column.
+SAME_AS = {"supervised_upper": ("supervised", 1.0)}
 
 
 def display_name(name: str) -> str:
-    """The paper's name of a method (``dsl_stn`` → ``DSL-STN``), or the reference's description."""
+    """The row label: ``full method (DSL-STN-Dec-Split)``, a method's paper name (``dsl_stn`` → ``DSL-STN``),
+    or the reference's description."""
     from selfpose.methods.variants import VARIANTS
 
+    if name == FULL_METHOD:
+        return FULL_METHOD_NAME
     if name in VARIANTS:
         return VARIANTS[name].paper_name
     return REFERENCE_NAMES.get(name, name)
 
 
+def row_names(cfg) -> list[str]:
+    """Table rows: the full method first, the other methods in config order, then the references in
+    :data:`REFERENCE_NAMES` order."""
+    methods = [m for m in cfg.methods if m == FULL_METHOD] + [m for m in cfg.methods if m != FULL_METHOD]
+    return [*methods, *[r for r in REFERENCE_NAMES if r in cfg.references]]
+
+
 def aggregate(cells: dict) -> dict:
-    """``{(name, share): {metric: (mean, std, n)}}`` over seeds; std is 0 for one seed (``n`` says how many)."""
+    """``{(name, share): {metric: (mean, std, n)}}`` over seeds; std is 0 for one seed (``n`` says how many).
+
+    Metrics: :data:`ALL_METRICS` that the cells hold (probe metrics only where probes were fitted).
+    """
     groups: dict = {}
     for c in cells.values():
         groups.setdefault((c["name"], float(c["share"])), []).append(c)
     out = {}
     for key, cs in groups.items():
         out[key] = {}
-        for m in METRICS:
+        for m in ALL_METRICS:
             v = np.array([c[m] for c in cs if c.get(m) is not None], np.float64)
-            out[key][m] = (float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0, int(len(v)))
+            if len(v) or m in METRICS:
+                out[key][m] = ((float(v.mean()) if len(v) else math.nan),
+                               float(v.std(ddof=1)) if len(v) > 1 else 0.0, int(len(v)))
     return out
+
+
+def lookup(agg: dict, name: str, share: float) -> dict:
+    """The aggregated metrics of row ``name`` in the column ``share`` (:data:`SAME_AS` rows read another cell)."""
+    key = SAME_AS.get(name, (name, float(share)))
+    return agg.get(key, {})
 
 
 def _fmt(cell) -> str:
@@ -54,15 +93,64 @@ def _fmt(cell) -> str:
     return f"{mean:.1f} ± {std:.1f}" if n > 1 else f"{mean:.1f}"
 
 
+def share_label(share: float) -> str:
+    """A column header: ``0.01`` → ``1% labels`` (:func:`read_table` reads it back)."""
+    return f"{100 * share:g}% labels"
+
+
+def read_table(text: str, title: str = TITLES["n_mpjpe"]) -> dict:
+    """Parse the first table under a bold heading starting with ``title`` from a ``results.md``.
+
+    Returns:
+        ``{"shares": [0.01, ...], "rows": {row label: [mean or None per share]}}``
+        (means in mm; ``—`` is None).
+
+    Raises:
+        ValueError: no such table.
+    """
+    lines = text.splitlines()
+    start = next((i for i, ln in enumerate(lines) if ln.startswith(f"**{title}")), None)
+    if start is None:
+        raise ValueError(f"no table titled {title!r}")
+    i = start + 1
+    while i < len(lines) and not lines[i].startswith("|"):
+        i += 1
+    cells = lambda ln: [c.strip() for c in ln.strip().strip("|").split("|")]   # noqa: E731
+    header = cells(lines[i])
+    shares = [float(h.split("%")[0]) / 100 for h in header[1:]]
+    rows = {}
+    for ln in lines[i + 2:]:
+        if not ln.startswith("|"):
+            break
+        c = cells(ln)
+        rows[c[0]] = [None if v == "—" else float(v.split("±")[0]) for v in c[1:]]
+    return {"shares": shares, "rows": rows}
+
+
 def tables(results: dict, names: list[str], shares: list[float]) -> str:
-    """Markdown tables: one per metric, rows ``names``, columns ``shares``."""
+    """Markdown tables: N-MPJPE first (rows ``names``, columns ``shares`` increasing), the head beside the
+    probes, MPJPE, P-MPJPE, person classification, disentanglement, detection and compute."""
     agg = aggregate(results["cells"])
-    head = "| method | " + " | ".join(f"{s:.0%} labels" for s in shares) + " |\n|---|" + "---:|" * len(shares) + "\n"
+    shares = sorted(shares)
+    head = "| method | " + " | ".join(share_label(s) for s in shares) + " |\n|---|" + "---:|" * len(shares) + "\n"
     out = []
     for m in METRICS:
-        rows = "".join(f"| {display_name(n)} | " + " | ".join(_fmt(agg.get((n, float(s)), {}).get(m))
-                                                              for s in shares) + " |\n" for n in names)
-        out.append(f"**{TITLES[m]}** (mean ± standard deviation over seeds where there are several)\n\n{head}{rows}")
+        rows = "".join(f"| {display_name(n)} | " + " | ".join(_fmt(lookup(agg, n, s).get(m)) for s in shares)
+                       + " |\n" for n in names)
+        val_by = (results.get("config") or {}).get("val_by", "take")
+        chosen = {"subject": "held-out training people", "take": "held-out takes of the training people"}
+        what = (" — the MLP pose head on frozen features for the methods and random encoders, its step chosen on "
+                f"{chosen.get(val_by, val_by)}; each reference as named" if m == "n_mpjpe" else "")
+        notes = ""
+        if m == "n_mpjpe" and "random_same_crop" in names:
+            src = results.get("same_crop_of") or FULL_METHOD
+            notes = ("\n`random encoder, same crop`: the untrained encoder reads the crop "
+                     + ("of the true person box" if src == "true_box" else f"that {display_name(src)}'s trained "
+                        "detector cuts") + ".\n")
+        out.append(f"**{TITLES[m]}, lower is better**{what} (mean ± standard deviation over seeds where there are "
+                   f"several)\n\n{head}{rows}{notes}")
+        if m == "n_mpjpe":
+            out.append(probe_table(agg, names, shares))
     if results.get("analysis"):
         rows = []
         for n, a in results["analysis"].items():
@@ -74,8 +162,49 @@ def tables(results: dict, names: list[str], shares: list[float]) -> str:
                    "and `i`, and the validation N-MPJPE (mm) of a pose head on each\n\n"
                    "| method | KMeans v | KMeans i | chance | pose from v | pose from i |\n"
                    "|---|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n")
+    if results.get("persons"):
+        out.append(persons_table(results["persons"], names))
     out.append(cost_table(results, names))
     return "\n\n".join(out)
+
+
+def probe_table(agg: dict, names: list[str], shares: list[float]) -> str:
+    """N-MPJPE of the MLP head beside the ridge and k-NN probes on the same frozen features, per share
+    (rows with probes only: the methods and the random encoders)."""
+    cols = [("n_mpjpe", "MLP")] + [(f"{p}_n_mpjpe", t) for p, t in PROBES.items()]
+    with_probes = [n for n in names if any(f"{p}_n_mpjpe" in lookup(agg, n, s) for p in PROBES for s in shares)]
+    if not with_probes:
+        return "**N-MPJPE (mm) by probe**: no probes were fitted (probes.kinds is empty)\n"
+    head = ("| method | " + " | ".join(f"{100 * s:g}% {t}" for s in shares for _, t in cols) + " |\n|---|"
+            + "---:|" * (len(shares) * len(cols)) + "\n")
+    rows = "".join(f"| {display_name(n)} | " + " | ".join(_fmt(lookup(agg, n, s).get(m)) for s in shares
+                                                          for m, _ in cols) + " |\n" for n in with_probes)
+    return ("**N-MPJPE (mm) by probe, lower is better**: the MLP head beside a closed-form ridge probe and a "
+            "k-nearest-neighbour probe on the same standardised frozen features, each choosing its step or "
+            "setting on the same held-out frames\n\n" + head + rows)
+
+
+def persons_table(persons: dict, names: list[str]) -> str:
+    """How well a linear classifier reads the person from each run's ``v`` and ``i``, on takes it never saw
+    (rows in the order of ``names``)."""
+    def acc(r: dict, code: str) -> str:
+        v = (r or {}).get(code)
+        return "—" if v is None else f"{v:.3f}"
+
+    rows = []
+    for n in sorted(persons, key=lambda n: names.index(n) if n in names else len(names)):
+        p = persons[n]
+        tr, te = p.get("training_people") or {}, p.get("test_people") or {}
+        rows.append(f"| {display_name(n)} | {acc(tr, 'v')} | {acc(tr, 'i')} | {acc(tr, 'chance')} | "
+                    f"{acc(te, 'v')} | {acc(te, 'i')} | {acc(te, 'chance')} |")
+    first = next(iter(persons.values()), {})
+    label = (first.get("test_people") or first.get("training_people") or {}).get("label", "subject")
+    return (f"**Who is filmed, read from the codes**: accuracy of a linear classifier of the {label} on "
+            "standardised `v` and `i`, fitted on half of each person's takes and scored on the other half — "
+            "for the training people and for the test people, never seen in pretraining (higher = the code "
+            "keeps more of the person; chance = the largest class)\n\n"
+            "| method | training people: v | i | chance | test people: v | i | chance |\n"
+            "|---|---:|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n")
 
 
 def cost_table(results: dict, names: list[str]) -> str:
@@ -98,7 +227,7 @@ def cost_table(results: dict, names: list[str]) -> str:
         total += sum(p) + cell_s
         rows.append(f"| {display_name(n)} | " + (f"{np.mean(ious):.3f}" if ious else "—") + " | "
                     + (f"{np.mean(p):.0f}" if p else "—") + f" | {cell_s / max(len(runs), 1):.0f} | {len(runs)} |")
-    ana = sum(a.get("seconds") or 0.0 for a in (results.get("analysis") or {}).values())
+    ana = sum(a.get("seconds") or 0.0 for part in ("analysis", "persons") for a in (results.get(part) or {}).values())
     rendered = [v for v in (results.get("data_seconds") or {}).values() if v is not None]
     data = sum(rendered)
     total += ana + data
@@ -107,7 +236,7 @@ def cost_table(results: dict, names: list[str]) -> str:
             "pretraining and of the pose cells (feature extraction included)\n\n"
             "| method | box IoU | pretraining (s) | pose cells (s) | seeds |\n|---|---:|---:|---:|---:|\n"
             + "\n".join(rows)
-            + f"\n\nTotal compute: {total / 60:.0f} min ({data_txt}, disentanglement analysis {ana:.0f} s).\n")
+            + f"\n\nTotal compute: {total / 60:.0f} min ({data_txt}, analyses of the codes {ana:.0f} s).\n")
 
 
 def plot(results: dict, names: list[str], shares: list[float], path: Path) -> None:
@@ -120,11 +249,12 @@ def plot(results: dict, names: list[str], shares: list[float], path: Path) -> No
     from matplotlib.ticker import FuncFormatter
 
     agg = aggregate(results["cells"])
+    shares = sorted(shares)
     colours = plt.get_cmap("tab20").colors   # 20 distinct colours: the default cycle repeats after 10 methods
     markers = "osD^v<>ph*"
     fig, ax = plt.subplots(figsize=(8.4, 4.4), dpi=120)
     for k, n in enumerate(names):
-        pts = [(s, agg[(n, float(s))]["n_mpjpe"]) for s in shares if (n, float(s)) in agg]
+        pts = [(s, lookup(agg, n, s)["n_mpjpe"]) for s in shares if lookup(agg, n, s)]
         if not pts:
             continue
         x = [p[0] * 100 for p in pts]
@@ -157,15 +287,17 @@ def provenance(results: dict) -> str:
 
 def write_report(results: dict, cfg, work: Path) -> None:
     """``results.md``, ``results.json``, ``cells.csv`` and ``error_vs_labels.png`` in ``work``."""
-    names = [*cfg.methods, *[r for r in REFERENCE_NAMES if r in cfg.references]]
-    shares = list(cfg.shares)
+    names = row_names(cfg)
+    shares = sorted(cfg.shares)
     (work / "results.json").write_text(json.dumps(results, indent=1, default=str))
     with open(work / "cells.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["method", "seed", "share", *METRICS, "box_iou", "labelled", "frames"])
+        w.writerow(["method", "seed", "share", *ALL_METRICS, "box_iou", "labelled", "frames", "val_n_mpjpe",
+                    "val_subjects"])
         for c in results["cells"].values():
-            w.writerow([c["name"], c["seed"], c["share"], *[c.get(m) for m in METRICS], c.get("box_iou"),
-                        c.get("labelled"), c.get("frames")])
+            w.writerow([c["name"], c["seed"], c["share"], *[c.get(m) for m in ALL_METRICS], c.get("box_iou"),
+                        c.get("labelled"), c.get("frames"), c.get("val_n_mpjpe"),
+                        " ".join(c.get("val_subjects") or [])])
     plot(results, names, shares, work / "error_vs_labels.png")
     (work / "results.md").write_text(provenance(results) + "\n\n" + tables(results, names, shares)
                                      + "\n\n![N-MPJPE against label share](error_vs_labels.png)\n")

@@ -3,16 +3,25 @@
 Everything lands under one work folder and every finished piece is cached:
 
     WORK/data/{train,test}/          the datasets (rendered once)
-    WORK/runs/<method>_s<seed>/      pretraining runs (an interrupted one resumes)
-    WORK/pose/<cell>/                pose heads
+    WORK/runs/<method>_s<seed>/      pretraining runs (an interrupted one resumes; random_s<seed>: initial weights)
+    WORK/pose/<cell>/                pose heads and their probes
+    WORK/supervised/<cell>/          the supervised reference's networks
     WORK/cells/<cell>.json           one scored cell: metrics + the configs that made it
     WORK/results.{json,md}, cells.csv, error_vs_labels.png   (see :mod:`selfpose.bench.report`)
 
-A cell is recomputed only when its file is missing. A cached cell or run made
-with a different config is an error (use a new work folder), never silently
-mixed into the table. Each cell keeps the config that made it; keys that
-exist on one side only (a field added to selfpose since) do not count as a
-difference, since new fields default to the old behaviour.
+Every frozen-feature cell fits the MLP head and the ridge and k-NN probes on
+the share's labelled frames and chooses their step and settings on held-out
+training people (``val_by: subject``, the default; :func:`check_people` makes
+sure no test person is among the training people). References: see
+:class:`~selfpose.bench.config.BenchmarkConfig`.
+
+A cell is recomputed when its file is missing or was written in an older
+format (``version``, e.g. pose cells before probes and held-out-people
+selection). A cached cell or run made with a different config is an error (use
+a new work folder), never silently mixed into the table. Each cell keeps the
+config that made it; keys that exist on one side only (a field added to
+selfpose since) do not count as a difference, since new fields default to the
+old behaviour — a new default that changes results bumps the cell format instead.
 """
 
 from __future__ import annotations
@@ -30,6 +39,13 @@ from selfpose.training.config import changed_keys as differences
 
 # Keys that change speed, not results: a run may be resumed with other values.
 _SPEED_KEYS = {("train", "threads"), ("train", "num_workers"), ("train", "processes")}
+#: Formats of cached cells: a cell of an older format is recomputed (its fingerprint may not show what changed).
+#: Pose cells 2: probes beside the head, selection on ``val_by`` (held-out people by default), subjects recorded.
+POSE_CELL_VERSION = 2
+#: Analysis cells 2: the pose heads on v and i select on ``val_by``.
+ANALYSIS_CELL_VERSION = 2
+#: Frames sampled per dataset for the person classification of every run's codes.
+PERSON_FRAMES = 2000
 
 
 class BenchmarkError(SelfposeError, RuntimeError):
@@ -65,6 +81,50 @@ def pretrain_config(cfg: BenchmarkConfig, method: str, seed: int):
     data = _merge(data, {"method": method, "train": {"steps": cfg.steps, "seed": seed, "checkpoint_every": every,
                                                      "picture_every": every}})
     return _resolve(from_dict(PretrainConfig, upgrade_config_dict(data)))
+
+
+def pose_stage_config(cfg: BenchmarkConfig, share: float, seed: int):
+    """The :class:`~selfpose.pose.stage.PoseStageConfig` of every frozen-feature cell at ``share`` and ``seed``."""
+    from selfpose.config import from_dict
+    from selfpose.pose.stage import PoseStageConfig
+
+    return from_dict(PoseStageConfig, {"pose": {"fraction": share, "steps": cfg.pose_steps, "seed": seed,
+                                                "val_by": cfg.val_by}, "probes": dict(cfg.probes)})
+
+
+def _supervised_shares(cfg: BenchmarkConfig) -> list[float]:
+    """Shares the supervised reference trains at: every share for ``supervised``, 100% for ``supervised_upper``."""
+    shares = set(cfg.shares) if "supervised" in cfg.references else set()
+    if "supervised_upper" in cfg.references:
+        shares.add(1.0)
+    return sorted(shares)
+
+
+def supervised_config(cfg: BenchmarkConfig, share: float, seed: int):
+    """See :func:`selfpose.bench.supervised_ref.supervised_config`."""
+    from selfpose.bench.supervised_ref import supervised_config as make
+
+    return make(cfg, share, seed)
+
+
+def check_people(train_dir: Path, test_dir: Path, val_by: str) -> None:
+    """The test people are new, and ``val_by: subject`` has training people to hold out.
+
+    Raises:
+        BenchmarkError: a subject is in both datasets (the test people would be
+            trained on or used to choose a step), or fewer than two training
+            subjects with ``val_by == "subject"``.
+    """
+    from selfpose.data.store import Dataset
+
+    tr, te = Dataset.open(train_dir).subjects(), Dataset.open(test_dir).subjects()
+    both = sorted(set(tr) & set(te))
+    if both:
+        raise BenchmarkError(f"subject(s) {', '.join(both)} are in both the training and the test data; the test "
+                             "people must be new to every method and reference: keep them out of data.train")
+    if val_by == "subject" and len(tr) < 2:
+        raise BenchmarkError(f"val_by: subject holds out whole training people to choose each head's step, but the "
+                             f"training data have {len(tr)} ({', '.join(tr)}); render more people or set val_by: take")
 
 
 def prepare_data(cfg: BenchmarkConfig, work: Path, progress: bool = True) -> tuple[Path, Path]:
@@ -153,24 +213,29 @@ def _run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True
         ``seconds``.
     """
     from selfpose.bench.report import write_report
-    from selfpose.config import from_dict
     from selfpose.pose.evaluate import summary
-    from selfpose.pose.stage import PoseStageConfig, analyze_run, evaluate_pose_stage, fit_pose_stage
+    from selfpose.pose.stage import analyze_run, evaluate_pose_stage, fit_pose_stage
 
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
+    refs = set(cfg.references)
     # Every config first: a bad key fails before any rendering or training.
     runs = []   # (row name, seed, resolved pretrain config, random_init)
     for m in cfg.methods:
         runs += [(m, s, pretrain_config(cfg, m, s), False) for s in cfg.seeds_of(m)]
-    if "random" in cfg.references:
+    if refs & {"random", "random_same_crop"}:
         runs += [("random", s, pretrain_config(cfg, "temporal", s), True) for s in cfg.seeds_of("random")]
+    sup = {(share, s): supervised_config(cfg, share, s) for s in cfg.seeds_of("supervised")
+           for share in _supervised_shares(cfg)}
     train_dir, test_dir = prepare_data(cfg, work, progress)
+    check_people(train_dir, test_dir, cfg.val_by)
 
     computed: list[str] = []
     seconds: dict[str, float] = {}
     cells: dict[str, dict] = {}
+    caches: dict[str, _Caches] = {}
     (work / "cells").mkdir(exist_ok=True)
+    where = {"train": _where(train_dir, work), "test": _where(test_dir, work)}
     for name, seed, pcfg, random_init in runs:
         run_dir = work / "runs" / f"{name}_s{seed}"
         t0 = time.perf_counter()
@@ -178,61 +243,99 @@ def _run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True
             computed.append(run_dir.name)
             seconds[f"pretrain {run_dir.name}"] = round(time.perf_counter() - t0, 1)
             log(f"pretrained {run_dir.name} in {seconds[f'pretrain {run_dir.name}']:.0f} s")
-        caches = _Caches(run_dir, train_dir, test_dir, progress)   # each frame encoded once per run
+        run_caches = _Caches(run_dir, train_dir, test_dir, progress)   # each frame encoded once per run
+        if "random_same_crop" in refs and name in ("random", cfg.crop_source()):
+            caches[run_dir.name] = run_caches   # kept for random_same_crop (the others' features are freed)
+        if name == "random" and "random" not in refs:
+            continue   # the run serves random_same_crop only
         for share in cfg.shares:
             key = f"{name}_s{seed}_{share:g}"
-            pose_cfg = from_dict(PoseStageConfig, {"pose": {"fraction": share, "steps": cfg.pose_steps,
-                                                            "seed": seed}})
-            fp = {"pretrain": _comparable(pcfg), "pose": to_dict(pose_cfg), "test": _where(test_dir, work)}
+            pose_cfg = pose_stage_config(cfg, share, seed)
+            fp = {"pretrain": _comparable(pcfg), "pose": to_dict(pose_cfg), "test": where["test"]}
             cells[key] = _cell(work / "cells" / f"{key}.json", fp, computed, key, log, lambda: _score(
                 fit_pose_stage(run_dir, train_dir, work / "pose" / key, pose_cfg, overwrite=True, progress=progress,
-                               features=caches.train(pose_cfg)),
+                               features=run_caches.train(pose_cfg)),
                 evaluate_pose_stage(work / "pose" / key, test_dir, progress=progress,
-                                    features=caches.test(pose_cfg)), summary),
-                name=name, seed=seed, share=share)
+                                    features=run_caches.test(pose_cfg)), summary),
+                version=POSE_CELL_VERSION, name=name, seed=seed, share=share)
 
-    if "mean_pose" in cfg.references:
+    if "random_same_crop" in refs:
+        from selfpose.bench.same_crop import TRUE_BOX
+
+        pcfgs = {(n, sd): p for n, sd, p, _ in runs}
+        for seed in cfg.seeds_of("random"):
+            crop = cfg.crop_source()
+            crop_fp = TRUE_BOX if crop == TRUE_BOX else _comparable(pcfgs[(crop, seed)])
+            same = _SameCropCaches(caches[f"random_s{seed}"], None if crop == TRUE_BOX else caches[f"{crop}_s{seed}"])
+            for share in cfg.shares:
+                key = f"random_same_crop_s{seed}_{share:g}"
+                pose_cfg = pose_stage_config(cfg, share, seed)
+                fp = {"random": _comparable(pcfgs[("random", seed)]), "crop_of": crop, "crop": crop_fp,
+                      "pose": to_dict(pose_cfg), **where}
+                cells[key] = _cell(work / "cells" / f"{key}.json", fp, computed, key, log,
+                                   lambda: features_cell(*same.get(pose_cfg), pose_cfg, progress),
+                                   version=POSE_CELL_VERSION, name="random_same_crop", seed=seed, share=share)
+
+    if refs & {"supervised", "supervised_upper"}:
+        from selfpose.bench.supervised_ref import supervised_cell
+
+        for (share, seed), scfg in sup.items():
+            key = f"supervised_s{seed}_{share:g}"
+            fp = {"supervised": {k: v for k, v in to_dict(scfg).items() if k != "threads"}, **where}
+            cells[key] = _cell(work / "cells" / f"{key}.json", fp, computed, key, log,
+                               lambda: supervised_cell(train_dir, test_dir, scfg, work / "supervised" / key, progress),
+                               name="supervised", seed=seed, share=share)
+
+    if "mean_pose" in refs:
         for share in cfg.shares:
             key = f"mean_pose_s{cfg.seeds[0]}_{share:g}"
-            fp = {"share": share, "seed": cfg.seeds[0], "train": _where(train_dir, work),
-                  "test": _where(test_dir, work)}
+            fp = {"share": share, "seed": cfg.seeds[0], **where}
             cells[key] = _cell(work / "cells" / f"{key}.json", fp, computed, key, log,
                                lambda: mean_pose_cell(train_dir, test_dir, share, cfg.seeds[0]),
                                name="mean_pose", seed=cfg.seeds[0], share=share)
 
     from selfpose.bench.shortcuts import SHORTCUTS, box_camera_cell
 
-    for ref in (r for r in SHORTCUTS if r in cfg.references):
+    for ref in (r for r in SHORTCUTS if r in refs):
         for share in cfg.shares:
             key = f"{ref}_s{cfg.seeds[0]}_{share:g}"
-            fp = {"share": share, "seed": cfg.seeds[0], "train": _where(train_dir, work),
-                  "test": _where(test_dir, work)}
+            fp = {"share": share, "seed": cfg.seeds[0], **where}
             cells[key] = _cell(work / "cells" / f"{key}.json", fp, computed, key, log,
                                lambda ref=ref, share=share: box_camera_cell(train_dir, test_dir, share, cfg.seeds[0],
                                                                             ref),
                                name=ref, seed=cfg.seeds[0], share=share)
 
-    analysis = {}
+    analysis, persons = {}, {}
     if cfg.analysis:
         for name, seed, pcfg, random_init in runs:
-            if random_init or seed != cfg.seeds[0] or not _has_appearance_code(pcfg):
+            if seed != cfg.seeds[0]:
+                continue
+            run_dir = work / "runs" / f"{name}_s{seed}"
+            key = f"persons_{name}_s{seed}"
+            fp = {"pretrain": _comparable(pcfg), "max_frames": PERSON_FRAMES, **where}
+            persons[name] = _cell(work / "cells" / f"{key}.json", fp, computed, key, log,
+                                  lambda run_dir=run_dir: persons_cell(run_dir, train_dir, test_dir, progress),
+                                  name=name, seed=seed)
+            if random_init or not _has_appearance_code(pcfg):
                 continue
             key = f"analysis_{name}_s{seed}"
-            fp = {"pretrain": _comparable(pcfg), "pose_steps": cfg.pose_steps}
-            run_dir = work / "runs" / f"{name}_s{seed}"
+            fp = {"pretrain": _comparable(pcfg), "pose_steps": cfg.pose_steps, "val_by": cfg.val_by}
 
             def ana(run_dir=run_dir, name=name):
                 r = analyze_run(run_dir, train_dir, work / "analysis" / name, labels=0.05,
-                                pose_steps=cfg.pose_steps, progress=progress)
+                                pose_steps=cfg.pose_steps, progress=progress, val_by=cfg.val_by)
                 return {k: r.get(k) for k in ("kmeans_v", "kmeans_i", "chance", "pose_from_v", "pose_from_i")}
 
-            analysis[name] = _cell(work / "cells" / f"{key}.json", fp, computed, key, log, ana, name=name, seed=seed)
+            analysis[name] = _cell(work / "cells" / f"{key}.json", fp, computed, key, log, ana,
+                                   version=ANALYSIS_CELL_VERSION, name=name, seed=seed)
 
     from selfpose.training.logs import environment
 
     # What each piece cost when it was computed, so a rerun that computes nothing still reports it.
     pre = {f"{n}_s{sd}": pretrain_seconds(work / "runs" / f"{n}_s{sd}") for n, sd, _, rnd in runs if not rnd}
-    results = {"config": to_dict(cfg), "cells": cells, "analysis": analysis, "computed": computed,
+    results = {"config": to_dict(cfg), "same_crop_of": cfg.crop_source(), "cells": cells, "analysis": analysis,
+               "persons": persons,
+               "computed": computed,
                "seconds": seconds, "pretrain_seconds": pre,
                "data_seconds": {d.name: _render_seconds(d) for d in (train_dir, test_dir)},
                "train_dir": str(train_dir), "test_dir": str(test_dir), "environment": environment()}
@@ -254,23 +357,35 @@ def pretrain_seconds(run_dir: Path) -> float | None:
     return rows[-1].get("time") if rows else None
 
 
-def _cell(path: Path, made_with: dict, computed: list, key: str, log, compute, **ids) -> dict:
-    """The cached cell at ``path``, or ``compute()`` stored there (atomically) with its ids and what made it."""
+def _cell(path: Path, made_with: dict, computed: list, key: str, log, compute, version: int = 1, **ids) -> dict:
+    """The cached cell at ``path``, or ``compute()`` stored there (atomically) with its ids and what made it.
+
+    A cached cell of an older ``version`` (format) than asked is recomputed:
+    what changed may not show in its fingerprint (a new default of a key it
+    records, a metric it lacks). One made with another config is an error.
+    """
     if path.exists():
         cell = json.loads(path.read_text())
-        diff = differences(cell.get("made_with", {}), made_with) if "made_with" in cell else ["made_with"]
-        if diff:
-            raise BenchmarkError(f"{path} was computed with another config (differs in {', '.join(diff[:5])}); "
-                                 "use a new --work folder or delete it")
-        return {k: v for k, v in cell.items() if k != "made_with"}
+        if int(cell.get("version", 1)) < version:
+            log(f"{key}: recomputing (cached in format {cell.get('version', 1)}, this selfpose writes {version})")
+        else:
+            diff = differences(cell.get("made_with", {}), made_with) if "made_with" in cell else ["made_with"]
+            if diff:
+                raise BenchmarkError(f"{path} was computed with another config (differs in {', '.join(diff[:5])}); "
+                                     "use a new --work folder or delete it")
+            return {k: v for k, v in cell.items() if k != "made_with"}
     t0 = time.perf_counter()
     cell = {**ids, **compute(), "seconds": round(time.perf_counter() - t0, 1)}
+    if version > 1:
+        cell["version"] = version
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({**cell, "made_with": made_with}, indent=1, default=str))
     tmp.replace(path)
     computed.append(key)
     shown = {"n_mpjpe": ".1f", "mpjpe": ".1f", "p_mpjpe": ".1f", "kmeans_v": ".2f", "kmeans_i": ".2f"}
-    log(f"{key}: " + ", ".join(f"{k} {v:{shown[k]}}" for k, v in cell.items() if k in shown and isinstance(v, float)))
+    parts = [f"{k} {v:{shown[k]}}" for k, v in cell.items() if k in shown and isinstance(v, float)]
+    parts += [f"{k}: v {v['v']:.2f}" for k, v in cell.items() if isinstance(v, dict) and isinstance(v.get("v"), float)]
+    log(f"{key}: " + ", ".join(parts))
     return cell
 
 
@@ -281,17 +396,26 @@ class _Caches:
         self.run_dir, self.dirs, self.progress = run_dir, {"train": train_dir, "test": test_dir}, progress
         self._made: dict = {}
 
-    def _get(self, which: str, pose_cfg):
-        if which not in self._made:
-            from selfpose.data.store import Dataset
-            from selfpose.pose.features import FeatureCache
-            from selfpose.pose.stage import pose_feature_fn
+    def run(self):
+        """The loaded run (its latest weights), loaded once."""
+        if "run" not in self._made:
             from selfpose.pretrain import load_run
 
-            if "run" not in self._made:
-                self._made["run"] = load_run(self.run_dir)
-            run = self._made["run"]
-            self._made[which] = FeatureCache(pose_feature_fn(run.method), Dataset.open(self.dirs[which]), source=run,
+            self._made["run"] = load_run(self.run_dir)
+        return self._made["run"]
+
+    def dataset(self, which: str):
+        from selfpose.data.store import Dataset
+
+        return Dataset.open(self.dirs[which])
+
+    def _get(self, which: str, pose_cfg):
+        if which not in self._made:
+            from selfpose.pose.features import FeatureCache
+            from selfpose.pose.stage import pose_feature_fn
+
+            run = self.run()
+            self._made[which] = FeatureCache(pose_feature_fn(run.method), self.dataset(which), source=run,
                                              batch_size=pose_cfg.batch_size, autocast=pose_cfg.autocast,
                                              progress=self.progress)
         return self._made[which]
@@ -301,6 +425,53 @@ class _Caches:
 
     def test(self, pose_cfg):
         return self._get("test", pose_cfg)
+
+
+class _SameCropCaches:
+    """Feature caches of the random run's encoder on the crop of another run (None: the true box), made on first use."""
+
+    def __init__(self, random: _Caches, crop: _Caches | None):
+        self.random, self.crop, self._made = random, crop, None
+
+    def get(self, pose_cfg) -> tuple:
+        """``(train, test)`` :class:`~selfpose.pose.features.FeatureCache`."""
+        if self._made is None:
+            from selfpose.bench.same_crop import same_crop_caches
+
+            self._made = same_crop_caches(self.random.run(), None if self.crop is None else self.crop.run(),
+                                          self.random.dataset("train"), self.random.dataset("test"),
+                                          pose_cfg.batch_size, pose_cfg.autocast, self.random.progress)
+        return self._made
+
+
+def features_cell(train, test, pose_cfg, progress: bool) -> dict:
+    """A pose cell on feature caches (no pose folder): the head and probes of ``pose_cfg`` fitted on
+    ``train``'s labelled frames, scored on every frame of ``test`` — what :func:`fit_pose_stage` and
+    :func:`evaluate_pose_stage` compute, for features no single run gives (e.g. ``random_same_crop``)."""
+    from selfpose.pose.evaluate import summary
+    from selfpose.pose.labels import label_subset
+    from selfpose.pose.stage import fit_heads, score_heads, split_labels, subjects_of
+
+    labelled, tr, va = split_labels(train.ds, pose_cfg.pose)
+    train_fs = train.get(tr)
+    val_fs = train.get(va) if len(va) else None
+    head, probes = fit_heads(train_fs, val_fs, pose_cfg, progress)
+    ev = score_heads(head, probes, test.get(label_subset(test.ds, 1.0, finite_only=False)))
+    fit = {"num_labelled": int(len(labelled)), "val_n_mpjpe": head.best_val_n_mpjpe,
+           "train_subjects": subjects_of(train_fs), "val_subjects": subjects_of(val_fs)}
+    return _score(fit, ev, summary)
+
+
+def persons_cell(run_dir: Path, train_dir: Path, test_dir: Path, progress: bool) -> dict:
+    """How well a linear classifier reads the person from the run's ``v`` and ``i``
+    (:func:`selfpose.pose.analyze.person_classification`) on the training people and on the test people."""
+    from selfpose.data.store import Dataset
+    from selfpose.pose.analyze import person_classification
+    from selfpose.pretrain import load_run
+
+    method = load_run(run_dir).method
+    return {f"{which}_people": person_classification(method, Dataset.open(d), PERSON_FRAMES, progress=progress)
+            for which, d in (("training", train_dir), ("test", test_dir))}
 
 
 def _has_appearance_code(pcfg) -> bool:
@@ -316,9 +487,13 @@ def _has_appearance_code(pcfg) -> bool:
 def _score(fit: dict, ev: dict, summary) -> dict:
     import math
 
-    out = {**summary(ev), "labelled": fit["num_labelled"]}
+    out = {**summary(ev), "labelled": fit["num_labelled"], "val_n_mpjpe": fit.get("val_n_mpjpe"),
+           # who trained the heads, who chose their step and settings (never a test person: check_people)
+           "train_subjects": fit.get("train_subjects"), "val_subjects": fit.get("val_subjects")}
     if not (isinstance(out.get("box_iou"), float) and math.isfinite(out["box_iou"])):
         out["box_iou"] = None   # a method without a detector gives no boxes to score (as the mean-pose row)
+    for probe, p in (ev.get("probes") or {}).items():   # the probes beside the head: "ridge_n_mpjpe", ...
+        out.update({f"{probe}_{m}": p[m] for m in ("n_mpjpe", "mpjpe", "p_mpjpe")}, **{f"{probe}_chosen": p["chosen"]})
     return out
 
 

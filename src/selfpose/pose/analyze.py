@@ -92,17 +92,19 @@ def kmeans_subject_accuracy(features, subjects, n_clusters: int | None = None, s
     return float(table[rows, cols].sum() / len(x))
 
 
-def sample_frames_by_subject(ds, max_frames: int = 2000) -> np.ndarray:
+def sample_frames_by_subject(ds, max_frames: int = 2000, key: Callable | None = None) -> np.ndarray:
     """A frame index ``(N, 2)`` (sequence, frame) with up to ``max_frames // #subjects`` frames per subject.
 
     Each subject's frames (all its sequences, in dataset order, concatenated)
     are sampled at evenly spaced positions, so every subject weighs the same
     and each contributes frames from across its whole recording. Deterministic.
+    ``key(sequence) -> str`` groups by something else than ``meta.subject``
+    (e.g. :func:`person_of`).
     """
     by_subject: dict[str, list[int]] = {}
     for k, rec in enumerate(ds.sequences):
         if rec.meta.num_frames > 0 and rec.has("frames"):
-            by_subject.setdefault(rec.meta.subject, []).append(k)
+            by_subject.setdefault(rec.meta.subject if key is None else key(rec), []).append(k)
     if not by_subject:
         raise AnalyzeError(f"dataset {ds.root} has no sequence with frames")
     per = max(1, max_frames // len(by_subject))
@@ -116,6 +118,98 @@ def sample_frames_by_subject(ds, max_frames: int = 2000) -> np.ndarray:
         which = np.searchsorted(starts, pos, side="right") - 1
         out.append(np.stack([seqs[which], pos - starts[which]], axis=1))
     return np.concatenate(out).astype(np.int64)
+
+
+# -- linear classification of the person ---------------------------------------------------
+
+
+def person_of(ds) -> tuple[str, Callable]:
+    """``(what, key)``: who a sequence shows — its rendered ``identity`` (``meta.attrs``) when every
+    sequence records one (a motion subject may be rendered as several people), else its ``subject``."""
+    if ds.sequences and all("identity" in (rec.meta.attrs or {}) for rec in ds.sequences):
+        return "identity", lambda rec: str(rec.meta.attrs["identity"])
+    return "subject", lambda rec: str(rec.meta.subject)
+
+
+def take_halves(people, takes) -> np.ndarray:
+    """``(N,)`` bool, True = classifier-training row: each person's takes (sorted) alternate between
+    training and testing, so the classifier is always scored on takes it was not fitted on."""
+    people, takes = np.asarray(people).astype(str), np.asarray(takes).astype(str)
+    fit = np.zeros(len(people), bool)
+    for p in np.unique(people):
+        own = sorted(set(takes[people == p].tolist()))
+        fit[(people == p) & np.isin(takes, own[0::2])] = True
+    return fit
+
+
+def person_classification(model, ds, max_frames: int = 2000, batch_size: int = 64,
+                          progress: bool = True) -> dict[str, Any]:
+    """How well a linear classifier reads *who* is filmed from ``v`` and from ``i``, on takes it never saw.
+
+    Frames are sampled evenly per person (:func:`sample_frames_by_subject`,
+    person = :func:`person_of`); each person's takes alternate between the
+    classifier's training and test rows (:func:`take_halves`); codes are
+    standardised with the training rows' statistics and read by a
+    closed-form ridge classifier (:func:`selfpose.pose.probes.linear_classifier_accuracy`).
+    Run on people never seen in pretraining (the test data) it says how much
+    of the person a code keeps for anyone, not only for the people it learnt.
+
+    Returns:
+        ``{"label": "identity"|"subject", "people", "frames", "chance", "v", "i"}``:
+        accuracies in [0, 1] (``i`` None without an appearance code); ``chance``
+        is the largest person's share of the test rows. ``v``/``i`` are None
+        (with ``"reason"``) when fewer than two people have two takes or more.
+    """
+    from selfpose.methods.base import as_method
+    from selfpose.pose.features import extract
+
+    method = as_method(model)
+    label, key = person_of(ds)
+    frames = sample_frames_by_subject(ds, max_frames, key=key)
+    people = np.array([key(ds.sequences[s]) for s in frames[:, 0]], dtype=str)
+    takes = np.array([ds.sequences[s].meta.take for s in frames[:, 0]], dtype=str)
+    fit = take_halves(people, takes)
+    both = sorted(set(people[fit].tolist()) & set(people[~fit].tolist()))   # people on both sides
+    out: dict[str, Any] = {"label": label, "people": len(both), "frames": 0, "chance": None, "v": None, "i": None}
+    if len(both) < 2:
+        out["reason"] = f"{len(both)} {label}(s) with two takes or more; a classifier needs two"
+        return out
+    rows = np.isin(people, both)
+    frames, people, fit = frames[rows], people[rows], fit[rows]
+    split = _has_i(method)
+    device = next(method.parameters()).device
+    with _EvalMode(method):
+        v_dim = int(method.feature_dim)
+        fs = extract(code_fn(method, "vi" if split else "v"), ds, frames, batch_size=batch_size, device=device,
+                     progress=progress)
+    codes = {"v": fs.features[:, :v_dim], "i": fs.features[:, v_dim:] if split else None}
+    out.update(classify_people(codes, people, fit))
+    return out
+
+
+def classify_people(codes: dict, people, fit) -> dict[str, Any]:
+    """Accuracy of a linear classifier of ``people`` from each code, fitted on the ``fit`` rows, scored on the rest.
+
+    Args:
+        codes: ``{name: (N, D) features or None}``.
+        people: ``(N,)`` who each row shows; every person must have rows on both sides.
+        fit: ``(N,)`` bool, True = classifier-training row (e.g. :func:`take_halves`).
+
+    Returns:
+        ``{"frames": N, "chance": largest person's share of the scored rows, name: accuracy or None}``.
+    """
+    from selfpose.pose.probes import linear_classifier_accuracy, standardise
+
+    people, fit = np.asarray(people).astype(str), np.asarray(fit, bool)
+    _, counts = np.unique(people[~fit], return_counts=True)
+    out: dict[str, Any] = {"frames": int(len(people)), "chance": float(counts.max() / counts.sum())}
+    for name, x in codes.items():
+        if x is None:
+            out[name] = None
+            continue
+        tr, te = standardise(np.asarray(x)[fit], np.asarray(x)[~fit])
+        out[name] = linear_classifier_accuracy(tr, people[fit], te, people[~fit])
+    return out
 
 
 # -- feature functions of a method (its codes) ----------------------------------------------

@@ -146,6 +146,12 @@ def results_markdown(results: dict, title: str = "Pose evaluation") -> str:
     if results.get("per_action"):
         lines += ["", "## Per action", "", head.replace("| |", "| action |", 1), rule]
         lines += [row(a, m) for a, m in results["per_action"].items()]
+    if results.get("probes"):   # closed-form probes scored on the same frames (selfpose.pose.probe_fit)
+        names = {"ridge": "ridge probe, alpha", "knn": "k-NN probe, k"}
+        lines += ["", "## Probes", "", "The MLP head beside the closed-form probes of the same features "
+                  "(standardised), each chosen on the same validation frames.", "", head, rule,
+                  row("MLP head", results["overall"])]
+        lines += [row(f"{names.get(k, k)} = {p.get('chosen')}", p) for k, p in results["probes"].items()]
     det = results.get("detection")
     if det:
         lines += ["", "## Detection", "", "| | mean IoU | IoU ≥ 0.5 (%) | frames |", "|---|---:|---:|---:|",
@@ -157,7 +163,7 @@ def results_markdown(results: dict, title: str = "Pose evaluation") -> str:
                   "MPJPE (the 10th, 50th and 90th percentile and the worst).", "",
                   f"![predicted and true skeletons]({results['picture']})"]
     extra = {k: v for k, v in results.items()
-             if k not in ("overall", "per_action", "action_average", "detection", "picture")}
+             if k not in ("overall", "per_action", "action_average", "detection", "picture", "probes")}
     if extra:
         lines += ["", "## Run", ""]
         for k, v in extra.items():

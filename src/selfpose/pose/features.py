@@ -15,6 +15,10 @@ Feature function contract::
         model that predicts several things runs once per batch.
 
     box_fn(frames) -> (B, 4) predicted boxes x0, y0, x1, y1 in px of the frame
+
+    With ``extract(..., pass_boxes=True)`` the feature function is called as
+    ``feature_fn(frames, boxes)`` with the stored (true) person boxes ``(B, 4)``
+    px of the rows, e.g. to encode the crop a perfect detector would cut.
     joints2d_fn(frames) -> (B, J, 2) predicted 2D joints in px of the frame
 """
 
@@ -214,7 +218,8 @@ def label_arrays(ds: Dataset, f: np.ndarray) -> dict[str, np.ndarray | None]:
 
 def extract(feature_fn: FeatureFn, ds: Dataset, frames_index: np.ndarray, batch_size: int = 64,
             box_fn: Callable | None = None, joints2d_fn: Callable | None = None,
-            device: str | torch.device = "cpu", autocast: bool = False, progress: bool = True) -> FeatureSet:
+            device: str | torch.device = "cpu", autocast: bool = False, progress: bool = True,
+            pass_boxes: bool = False) -> FeatureSet:
     """Run ``feature_fn`` over the frames of ``frames_index`` and collect their labels.
 
     Args:
@@ -230,6 +235,8 @@ def extract(feature_fn: FeatureFn, ds: Dataset, frames_index: np.ndarray, batch_
         autocast: run the functions under bf16 autocast (outputs are stored
             as float32).
         progress: show a progress bar.
+        pass_boxes: call ``feature_fn(frames, boxes)`` with the stored person
+            boxes ``(B, 4)`` px (float32, on ``device``) of the batch's rows.
 
     Returns:
         A :class:`FeatureSet` whose rows follow ``frames_index``'s order.
@@ -239,6 +246,8 @@ def extract(feature_fn: FeatureFn, ds: Dataset, frames_index: np.ndarray, batch_
         raise FeatureError(f"batch_size must be >= 1, got {batch_size}")
     n = len(f)
     labels = label_arrays(ds, f)
+    if pass_boxes and labels.get("boxes") is None and n:
+        raise FeatureError(f"pass_boxes: the sequences of {ds.root} hold no person boxes to pass")
     # Read order: by frame size, then sequence, then frame — sequential memory-map reads,
     # and one frame size per batch.
     hw = labels["frame_hw"]
@@ -261,7 +270,8 @@ def extract(feature_fn: FeatureFn, ds: Dataset, frames_index: np.ndarray, batch_
         for rows in track(batches, "features", total=len(batches), enabled=None if progress else False):
             frames = frames_to_tensor(read_arrays(ds, f[rows], ("frames",))["frames"], dev)
             with amp:
-                out = feature_fn(frames)
+                out = (feature_fn(frames, torch.from_numpy(labels["boxes"][rows]).to(dev)) if pass_boxes
+                       else feature_fn(frames))
                 boxes = box_fn(frames) if box_fn is not None else None
                 j2d = joints2d_fn(frames) if joints2d_fn is not None else None
             if isinstance(out, Mapping):

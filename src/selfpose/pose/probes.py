@@ -38,6 +38,16 @@ def _rows(x, name: str, ndim: int = 2) -> np.ndarray:
     return a
 
 
+def scale_of(train, eps: float = 1e-8) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean, std)`` ``(D,)`` of the training rows ``(N, D)`` that :func:`standardise` applies.
+
+    A dimension that is constant in training keeps a scale of 1.
+    """
+    tr = _rows(train, "train")
+    std = tr.std(axis=0)
+    return tr.mean(axis=0), np.where(std > eps, std, 1.0)
+
+
 def standardise(train, *others, eps: float = 1e-8) -> tuple[np.ndarray, ...]:
     """Z-score ``train`` ``(N, D)`` and each of ``others`` ``(M, D)`` with the training rows' mean and std.
 
@@ -48,9 +58,7 @@ def standardise(train, *others, eps: float = 1e-8) -> tuple[np.ndarray, ...]:
         ``(train_z, *others_z)``, float64.
     """
     tr = _rows(train, "train")
-    mean = tr.mean(axis=0)
-    std = tr.std(axis=0)
-    std = np.where(std > eps, std, 1.0)
+    mean, std = scale_of(tr, eps)
     out = [(tr - mean) / std]
     for i, o in enumerate(others):
         a = _rows(o, f"others[{i}]")
@@ -106,7 +114,7 @@ def ridge_predict(w: np.ndarray, x, shape: tuple[int, ...] | None = None) -> np.
     return out if shape is None else out.reshape(len(xa), *shape)
 
 
-def knn_predict(train_x, train_y, test_x, k: int = 10, batch: int = 1024) -> np.ndarray:
+def knn_predict(train_x, train_y, test_x, k: int = 10, batch: int | None = None) -> np.ndarray:
     """The mean pose of each test row's ``k`` nearest training rows (Euclidean), ``(M, J, 3)`` mm.
 
     Args:
@@ -114,7 +122,21 @@ def knn_predict(train_x, train_y, test_x, k: int = 10, batch: int = 1024) -> np.
         train_y: ``(N, J, 3)`` their poses, mm.
         test_x: ``(M, D)``.
         k: neighbours averaged (clipped to ``N``); ties go to the earlier training row.
-        batch: test rows per distance block (``batch × N`` float64 at a time).
+        batch: test rows per distance block (``batch × N`` float32 at a time); None: blocks of
+            about 2²⁵ numbers (128 MB).
+    """
+    return knn_predict_many(train_x, train_y, test_x, (k,), batch)[min(int(k), len(np.asarray(train_x)))]
+
+
+def knn_predict_many(train_x, train_y, test_x, ks: Sequence[int], batch: int | None = None) -> dict[int, np.ndarray]:
+    """:func:`knn_predict` for several ``k`` at the cost of one neighbour search: ``{k: (M, J, 3) mm}``.
+
+    Each ``k`` is clipped to ``N`` (the key is the clipped value). The
+    neighbours of a row are ordered by distance, ties by training row, so the
+    ``k`` nearest are the first ``k`` of the ``max(ks)`` nearest. Distances are
+    computed in float32: on this machine's BLAS a float64 product of the sizes a
+    benchmark meets costs about 25 times the CPU time; neighbours whose squared
+    distances differ by less than float32's rounding (~1e-7 relative) may swap places.
     """
     tr = _rows(train_x, "train_x")
     yf, shape = _flat_poses(train_y, "train_y")
@@ -123,17 +145,36 @@ def knn_predict(train_x, train_y, test_x, k: int = 10, batch: int = 1024) -> np.
         raise ProbeError(f"train_x has {len(tr)} rows, train_y has {len(yf)}")
     if te.shape[1] != tr.shape[1]:
         raise ProbeError(f"test_x has {te.shape[1]} columns, train_x has {tr.shape[1]}")
-    if k < 1:
-        raise ProbeError(f"k must be >= 1, got {k}")
-    k = min(k, len(tr))
+    if not len(ks) or min(int(k) for k in ks) < 1:
+        raise ProbeError(f"k must be >= 1, got {list(ks)}")
+    n = len(tr)
+    ks = sorted({min(int(k), n) for k in ks})
+    kmax = ks[-1]
+    if batch is None:
+        batch = max(1, (1 << 25) // n)
+    tr = tr.astype(np.float32)
     sq = (tr * tr).sum(axis=1)
-    out = np.empty((len(te), yf.shape[1]))
+    out = {k: np.empty((len(te), yf.shape[1])) for k in ks}
     for i in range(0, len(te), batch):
         # |a - b|² = |a|² - 2 a·b + |b|²; |b|² is the same along a row and does not change the order
-        d = sq[None, :] - 2.0 * te[i:i + batch] @ tr.T
-        idx = np.argsort(d, axis=1, kind="stable")[:, :k]
-        out[i:i + batch] = yf[idx].mean(axis=1)
-    return out.reshape(len(te), *shape)
+        d = sq[None, :] - 2.0 * (te[i:i + batch].astype(np.float32) @ tr.T)
+        # The kmax nearest without sorting whole rows: everything below the kmax-th distance, then the
+        # earliest rows at that distance (ties go to the earlier training row) ...
+        kth = np.partition(d, kmax - 1, axis=1)[:, kmax - 1:kmax]
+        keep = d <= kth
+        for r in np.flatnonzero(keep.sum(axis=1) > kmax):   # rare: several rows at exactly the kmax-th distance
+            tied = np.flatnonzero(d[r] == kth[r, 0])
+            keep[r, tied[kmax - int((d[r] < kth[r, 0]).sum()):]] = False
+        rows, idx = np.nonzero(keep)                     # kmax per row, in row then column order
+        idx = idx.reshape(-1, kmax)
+        # ... ordered by distance, then by training row.
+        dist = d[rows.reshape(-1, kmax), idx]
+        order = np.lexsort((idx, dist), axis=1)
+        idx = np.take_along_axis(idx, order, axis=1)
+        csum = np.cumsum(yf[idx], axis=1)                # (b, kmax, 3J)
+        for k in ks:
+            out[k][i:i + batch] = csum[:, k - 1] / k
+    return {k: v.reshape(len(te), *shape) for k, v in out.items()}
 
 
 def linear_classifier_accuracy(train_x, train_labels: Sequence[str], test_x, test_labels: Sequence[str],
@@ -214,3 +255,42 @@ def held_out_subjects(subjects: Sequence[str], held_out: Sequence[str]) -> tuple
     if val.all():
         raise ProbeError("every subject is held out: nothing left to train on")
     return ~val, val
+
+
+def _val_n_mpjpe(pred: np.ndarray, target: np.ndarray) -> float:
+    from selfpose.evaluation.metrics import n_mpjpe
+
+    return float(n_mpjpe(np.ascontiguousarray(pred), np.ascontiguousarray(target)))
+
+
+def select_ridge(train_x, train_y, val_x, val_y, alphas: Sequence[float]) -> tuple[float, dict[float, float]]:
+    """The ridge weight with the lowest validation N-MPJPE (mm), fitted on the training rows only.
+
+    Args:
+        train_x, val_x: ``(N, D)``, ``(M, D)`` standardised features.
+        train_y, val_y: ``(N, J, 3)``, ``(M, J, 3)`` pelvis-centred poses, mm.
+        alphas: candidate weights (:func:`ridge_fit`'s ``alpha``); ties go to the earlier one.
+
+    Returns:
+        ``(best alpha, {alpha: validation N-MPJPE mm})``.
+    """
+    if not len(alphas):
+        raise ProbeError("no ridge weight to choose from; give at least one alpha")
+    _, shape = _flat_poses(train_y, "train_y")
+    scores = {float(a): _val_n_mpjpe(ridge_predict(ridge_fit(train_x, train_y, float(a)), val_x, shape), val_y)
+              for a in alphas}
+    return min(scores, key=lambda a: (scores[a], list(scores).index(a))), scores
+
+
+def select_knn(train_x, train_y, val_x, val_y, ks: Sequence[int]) -> tuple[int, dict[int, float]]:
+    """The neighbour count with the lowest validation N-MPJPE (mm), neighbours among the training rows only.
+
+    Arguments as :func:`select_ridge`, with ``ks`` candidate ``k`` of :func:`knn_predict`.
+
+    Returns:
+        ``(best k, {k: validation N-MPJPE mm})``.
+    """
+    if not len(ks):
+        raise ProbeError("no neighbour count to choose from; give at least one k")
+    scores = {int(k): _val_n_mpjpe(knn_predict(train_x, train_y, val_x, k=int(k)), val_y) for k in ks}
+    return min(scores, key=lambda k: (scores[k], list(scores).index(k))), scores

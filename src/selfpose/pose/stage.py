@@ -28,8 +28,10 @@ import torch
 from selfpose.config import from_dict, to_dict
 from selfpose.errors import SelfposeError
 from selfpose.pose.fit import PoseConfig
+from selfpose.pose.probe_fit import ProbeConfig
 
 POSE_JSON = "pose.json"
+PROBES_DIR = "probes"
 
 
 class PoseStageError(SelfposeError, RuntimeError):
@@ -43,12 +45,16 @@ class PoseStageConfig:
     Attributes:
         pose: the head and its training (:class:`~selfpose.pose.fit.PoseConfig`;
             ``pose.fraction`` is the share of labelled frames).
+        probes: the closed-form probes fitted beside the head on the same
+            frames and chosen on the same validation frames
+            (:class:`~selfpose.pose.probe_fit.ProbeConfig`; ``probes.kinds=[]``: none).
         subjects: subjects whose frames may be labelled (empty: all of the dataset).
         batch_size: frames per forward pass when extracting features.
         autocast: bf16 feature extraction (CPU with bf16 support, about 2.5× faster).
     """
 
     pose: PoseConfig = field(default_factory=PoseConfig)
+    probes: ProbeConfig = field(default_factory=ProbeConfig)
     subjects: tuple[str, ...] = ()
     batch_size: int = 64
     autocast: bool = True
@@ -85,6 +91,48 @@ def _select(ds, subjects):
     return sel
 
 
+def split_labels(ds, cfg: PoseConfig):
+    """``(labelled, train, val)`` frame indices of ``ds`` for a pose head: the labelled share and its split.
+
+    Every fit of the pose stage (the head, the probes, the benchmark's
+    references) draws its frames here, so they see the same frames.
+    """
+    from selfpose.pose.labels import label_subset, split_validation
+
+    labelled = label_subset(ds, cfg.fraction, seed=cfg.seed)
+    tr, va = split_validation(ds, labelled, cfg.val_fraction, cfg.val_by, cfg.seed)
+    return labelled, tr, va
+
+
+def fit_heads(train_fs, val_fs, cfg: PoseStageConfig, progress: bool = True):
+    """The MLP head and the probes of ``cfg`` on training features, both chosen on ``val_fs`` (or None).
+
+    Returns:
+        ``(FittedPose, FittedProbes or None)``.
+    """
+    from selfpose.pose.fit import fit_pose
+    from selfpose.pose.probe_fit import fit_probes
+
+    return fit_pose(train_fs, cfg.pose, val_fs, progress=progress), fit_probes(train_fs, cfg.probes, val_fs)
+
+
+def score_heads(head, probes, fs) -> dict:
+    """:func:`~selfpose.pose.evaluate.evaluate` of the head on ``fs``, with ``"probes"``:
+    ``{probe: {"chosen": alpha or k, **overall metrics}}`` scored on the same frames."""
+    from selfpose.pose.evaluate import evaluate
+
+    results = evaluate(head.predict(fs), fs)
+    if probes is not None:
+        results["probes"] = {k: {"chosen": probes.chosen[k], **evaluate(pred, fs)["overall"]}
+                             for k, pred in probes.predict(fs.features).items()}
+    return results
+
+
+def subjects_of(fs) -> list[str]:
+    """The sorted subjects of a feature set's rows (``[]`` for none)."""
+    return [] if fs is None else sorted(set(fs.subjects.tolist()))
+
+
 def fit_pose_stage(run_dir, data, out, cfg: PoseStageConfig, overwrite: bool = False, progress: bool = True,
                    features=None) -> dict:
     """Fit a pose head on frozen features of ``run_dir`` using ``cfg.pose.fraction`` of ``data``'s labels.
@@ -109,8 +157,6 @@ def _fit_pose_into(out: Path, run_dir, data, cfg: PoseStageConfig, progress: boo
     from selfpose.data.store import Dataset
     from selfpose.pose.encoder import pin_encoder
     from selfpose.pose.features import extract
-    from selfpose.pose.fit import fit_pose
-    from selfpose.pose.labels import label_subset, split_validation
     from selfpose.pretrain import load_run
 
     run = getattr(features, "source", None) if features is not None else None
@@ -118,8 +164,7 @@ def _fit_pose_into(out: Path, run_dir, data, cfg: PoseStageConfig, progress: boo
         run = load_run(run_dir)
     ds = _select(Dataset.open(data), cfg.subjects)
     fn = pose_feature_fn(run.method)
-    labelled = label_subset(ds, cfg.pose.fraction, seed=cfg.pose.seed)
-    tr, va = split_validation(ds, labelled, cfg.pose.val_fraction, cfg.pose.val_by, cfg.pose.seed)
+    labelled, tr, va = split_labels(ds, cfg.pose)
     kw = dict(batch_size=cfg.batch_size, autocast=cfg.autocast, progress=progress)
     get = features.get if features is not None else (lambda frames: extract(fn, ds, frames, **kw))
     if features is not None and (cfg.subjects or Path(features.ds.root).resolve() != Path(ds.root).resolve()):
@@ -127,26 +172,38 @@ def _fit_pose_into(out: Path, run_dir, data, cfg: PoseStageConfig, progress: boo
                              "without pose.subjects")
     train_fs = get(tr)
     val_fs = get(va) if len(va) else None
-    fitted = fit_pose(train_fs, cfg.pose, val_fs, progress=progress)
+    fitted, probes = fit_heads(train_fs, val_fs, cfg, progress)
     out.mkdir(parents=True, exist_ok=True)
     fitted.save(out / "pose_head")
+    if probes is not None:
+        probes.save(out / PROBES_DIR)
     encoder = pin_encoder(run, out)   # the exact weights the features came from, kept with the head
     info = {"run": str(Path(run_dir).resolve()), "data": str(Path(data).resolve()), "config": to_dict(cfg),
             "method": run.config.method, "encoder": encoder,
             "num_labelled": int(len(labelled)), "train_frames": int(len(tr)), "val_frames": int(len(va)),
-            "val_n_mpjpe": float(fitted.best_val_n_mpjpe), "best_step": int(fitted.best_step)}
+            "val_n_mpjpe": _float_or_none(fitted.best_val_n_mpjpe),
+            "best_step": None if fitted.best_step is None else int(fitted.best_step),
+            # who trained the heads and who chose among their steps and settings (held-out people with val_by=subject)
+            "train_subjects": subjects_of(train_fs), "val_subjects": subjects_of(val_fs),
+            "probes": probes.info() if probes is not None else {}}
     (out / POSE_JSON).write_text(json.dumps(info, indent=1))
     return info
 
 
+def _float_or_none(v) -> float | None:
+    return None if v is None else float(v)
+
+
 @dataclass
 class LoadedPose:
-    """A pose folder, loaded: the method it was fitted on (its pinned weights, eval mode) and the fitted head."""
+    """A pose folder, loaded: the method it was fitted on (its pinned weights, eval mode), the fitted head
+    and its probes (None in a pose folder fitted without them)."""
 
     path: Path
     info: dict
     run: Any
     head: Any
+    probes: Any = None
 
     @property
     def method(self):
@@ -174,6 +231,7 @@ def load_pose(pose_dir) -> LoadedPose:
     """
     from selfpose.pose.encoder import load_pinned
     from selfpose.pose.fit import FittedPose
+    from selfpose.pose.probe_fit import FittedProbes
 
     pose_dir = Path(pose_dir)
     p = pose_dir / POSE_JSON
@@ -186,7 +244,8 @@ def load_pose(pose_dir) -> LoadedPose:
     if not isinstance(info, dict):
         raise PoseStageError(f"{p} does not hold a pose-folder record (a JSON object); fit the pose head again")
     run = load_pinned(pose_dir, info.get("encoder"))
-    return LoadedPose(pose_dir, info, run, FittedPose.load(pose_dir / "pose_head"))
+    probes = FittedProbes.load(pose_dir / PROBES_DIR) if (pose_dir / PROBES_DIR).is_dir() else None
+    return LoadedPose(pose_dir, info, run, FittedPose.load(pose_dir / "pose_head"), probes)
 
 
 def evaluate_pose_stage(pose_dir, data, subjects=None, every: int = 1, progress: bool = True,
@@ -206,7 +265,7 @@ def evaluate_pose_stage(pose_dir, data, subjects=None, every: int = 1, progress:
 
 def _evaluate_locked(pose_dir, data, subjects, every: int, progress: bool, features) -> dict:
     from selfpose.data.store import Dataset
-    from selfpose.pose.evaluate import evaluate, write_report
+    from selfpose.pose.evaluate import write_report
     from selfpose.pose.features import extract
     from selfpose.pose.labels import label_subset
 
@@ -225,7 +284,7 @@ def _evaluate_locked(pose_dir, data, subjects, every: int, progress: bool, featu
     else:
         fs = extract(pose_feature_fn(lp.method), ds, frames, batch_size=cfg.batch_size,
                      autocast=cfg.autocast, progress=progress)
-    results = evaluate(lp.head.predict(fs), fs)
+    results = score_heads(lp.head, lp.probes, fs)
     results["box_iou"] = results.get("detection", {}).get("mean_iou", float("nan"))
     results["data"] = str(Path(data).resolve())
     results["subjects"] = ds.subjects()
@@ -251,8 +310,12 @@ def predict_with_pose(pose_dir, video, out, step: int = 1, progress: bool = True
     return predict_video(lp.method, lp.head, video, out, step=step, progress=progress)
 
 
-def analyze_run(run_dir, data, out=None, labels: float = 0.1, pose_steps: int = 1000, progress: bool = True) -> dict:
+def analyze_run(run_dir, data, out=None, labels: float = 0.1, pose_steps: int = 1000, progress: bool = True,
+                val_by: str = "take") -> dict:
     """Transfers, KMeans subject accuracy of v and i, and pose from i vs v (validation N-MPJPE).
+
+    ``val_by``: what the pose heads on ``v`` and ``i`` hold out for validation
+    (:func:`selfpose.pose.labels.holdout_mask`; the benchmark passes ``subject``).
 
     ``run_dir``: a pretraining run (its latest valid checkpoint) or a pose
     folder (exactly the encoder it was fitted on; the default output is then
@@ -263,7 +326,6 @@ def analyze_run(run_dir, data, out=None, labels: float = 0.1, pose_steps: int = 
     from selfpose.pose.analyze import analyze, transfer_pictures
     from selfpose.pose.features import extract
     from selfpose.pose.fit import fit_pose
-    from selfpose.pose.labels import label_subset, split_validation
     from selfpose.pretrain import load_run
 
     from selfpose.outputs import output_kind
@@ -286,9 +348,8 @@ def analyze_run(run_dir, data, out=None, labels: float = 0.1, pose_steps: int = 
     has3d = all(s.has("joints3d") for s in ds.sequences)
     fit_fn = None
     if has3d:
-        cfg = PoseConfig(fraction=labels, steps=pose_steps)
-        labelled = label_subset(ds, cfg.fraction, seed=cfg.seed)
-        tr, va = split_validation(ds, labelled, cfg.val_fraction, cfg.val_by, cfg.seed)
+        cfg = PoseConfig(fraction=labels, steps=pose_steps, val_by=val_by)
+        _, tr, va = split_labels(ds, cfg)
 
         def fit_fn(feature_fn):
             # Same labelled frames and held-out takes for v and for i.
