@@ -6,7 +6,8 @@ Usage::
         [key=value ...]
 
 (keys: LifterConfig overrides, e.g. pose_machine.reproj_weight=0 or pose_machine.reproj_path=camera; VARIANT
-replaces the joint stage's loss: ``l3d`` the transformer's 3D MSE alone, ``detach`` nothing but that MSE reaches
+replaces the joint stage's loss; CURVE=test puts the S8 frames where the validation takes were, to read the
+test curve step by step — a diagnostic only: the step "kept" is then chosen on the test set and means nothing: ``l3d`` the transformer's 3D MSE alone, ``detach`` nothing but that MSE reaches
 the transformer, ``lcdetach`` Ψ_C's 3D term does not reach it but the learnt re-projection does.) Prints the validation curve of the joint stage and S8 MPJPE (no smoking takes, GT 2D, no correction) of the step
 the loop keeps, and of the checkpoint itself (step 0).
 """
@@ -33,7 +34,7 @@ ap.add_argument("checkpoint")
 ap.add_argument("steps", type=int)
 ap.add_argument("--data", required=True)
 ap.add_argument("over", nargs="*")
-args = ap.parse_args()
+args = ap.parse_intermixed_args()
 run, ck, steps, over = args.run, args.checkpoint, args.steps, args.over
 torch.set_num_threads(1)
 cfg = load_lifter_config(f"{run}/config.yaml", parse_overrides(over) if over else {})
@@ -86,6 +87,8 @@ elif VARIANT == "lcdetach":   # Ψ_C's 3D term trains Ψ_C only; the re-projecti
         return PM._mse_labelled(p3, batch.y, batch.has3d) + lc + p.reproj_weight * l2d, {}
     joint = dataclasses.replace(joint, loss=loss)
 t0 = time.time()
+if os.environ.get("CURVE") == "test":   # a diagnostic of the test curve (S8 N-MPJPE per step); never a selection
+    val = test
 info = train_stages(lifter, train, val, cfg, [joint], progress=False)
 out = {"variant": VARIANT, "over": over, "s8_ckpt": base, "s8_kept": s8(), "best_step": info["best_step"], "seconds": time.time() - t0,
        "curve": [(r["step"], round(r["val_n_mpjpe"], 2), round(r["train_loss"], 4)) for r in info["curve"]]}
