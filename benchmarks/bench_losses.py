@@ -100,7 +100,9 @@ def steps(args) -> None:
     from selfpose.data.store import Dataset
     from selfpose.data.synthetic.synthesize import SynthConfig, synthesize
     from selfpose.methods.temporal import TemporalConfig, TemporalMethod
-    from selfpose.training.precision import autocast, resolve_precision, to_channels_last
+    from _steps import median_step_ms
+
+    from selfpose.training.precision import resolve_precision, to_channels_last
 
     settings = {"as shipped (CPU profile)": {}, "+ w_ssim=1": {"w_ssim": 1.0}, "+ w_grad=1 (l1)": {"w_grad": 1.0},
                 "+ w_lap=1 (4 levels)": {"w_lap": 1.0}, "+ w_feat=2, random Φ width 32": {"w_feat": 2.0}}
@@ -123,18 +125,7 @@ def steps(args) -> None:
                 setattr(cfg.loss, k, v)
             method = TemporalMethod(cfg)
             to_channels_last(method)
-            opt = torch.optim.AdamW([p for p in method.parameters() if p.requires_grad], lr=1e-4)
-            times = []
-            for i, b in enumerate(batches):
-                t0 = time.perf_counter()
-                with autocast(precision):
-                    loss, _ = method.training_step(b, i)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                if i >= 3:
-                    times.append(time.perf_counter() - t0)
-            print(f"  {name:40s} {1000 * float(np.median(times)):7.0f} ms/step")
+            print(f"  {name:40s} {median_step_ms(method, batches, precision, warmup=3):7.0f} ms/step")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,8 @@ def main() -> None:
     from selfpose.data.store import Dataset
     from selfpose.data.synthetic.synthesize import SynthConfig, synthesize
     from selfpose.methods.temporal import TemporalConfig, TemporalMethod
+    from _steps import median_step_ms
+
     from selfpose.training.precision import autocast, to_channels_last
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -60,18 +62,7 @@ def main() -> None:
             method = TemporalMethod(cfg)
             if channels_last:
                 to_channels_last(method)
-            opt = torch.optim.AdamW([p for p in method.parameters() if p.requires_grad], lr=1e-4)
-            times = []
-            for i, b in enumerate(batches):
-                t0 = time.perf_counter()
-                with autocast(precision):
-                    loss, _ = method.training_step(b, i)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                if i >= 5:
-                    times.append(time.perf_counter() - t0)
-            ms = 1000 * float(np.median(times))
+            ms = median_step_ms(method, batches, precision, warmup=5)
             print(f"pretrain {precision}{' + channels_last' if channels_last else ''}: {ms:.0f} ms/step, "
                   f"{frames_per_step / ms * 1000:.0f} frames/s ({frames_per_step} frames/step)")
 

@@ -161,7 +161,6 @@ def person_classification(model, ds, max_frames: int = 2000, batch_size: int = 6
         (with ``"reason"``) when fewer than two people have two takes or more.
     """
     from selfpose.methods.base import as_method
-    from selfpose.pose.features import extract
 
     method = as_method(model)
     label, key = person_of(ds)
@@ -176,13 +175,8 @@ def person_classification(model, ds, max_frames: int = 2000, batch_size: int = 6
         return out
     rows = np.isin(people, both)
     frames, people, fit = frames[rows], people[rows], fit[rows]
-    split = _has_i(method)
-    device = next(method.parameters()).device
-    with _EvalMode(method):
-        v_dim = int(method.feature_dim)
-        fs = extract(code_fn(method, "vi" if split else "v"), ds, frames, batch_size=batch_size, device=device,
-                     progress=progress)
-    codes = {"v": fs.features[:, :v_dim], "i": fs.features[:, v_dim:] if split else None}
+    v, i, _ = _codes(method, ds, frames, batch_size, progress)
+    codes = {"v": v, "i": i}
     out.update(classify_people(codes, people, fit))
     return out
 
@@ -218,6 +212,18 @@ def classify_people(codes: dict, people, fit) -> dict[str, Any]:
 def _has_i(method) -> bool:
     """Whether the method has an appearance code ``i``."""
     return "i" in method.code_names()
+
+
+def _codes(model, ds, frames, batch_size: int, progress: bool):
+    """``(v (N, Dv), i (N, Di) or None, the extracted FeatureSet)`` of ``frames`` of ``ds``, the model in eval mode."""
+    from selfpose.pose.features import extract
+
+    split = _has_i(model)
+    with _EvalMode(model):
+        v_dim = int(model.feature_dim)
+        fs = extract(code_fn(model, "vi" if split else "v"), ds, frames, batch_size=batch_size,
+                     device=next(model.parameters()).device, progress=progress)
+    return fs.features[:, :v_dim], (fs.features[:, v_dim:] if split else None), fs
 
 
 def code_fn(model, which: str) -> Callable:
@@ -294,20 +300,13 @@ def analyze(model, ds, fit_fn: Callable[[Callable], Any] | None = None, max_fram
         model without split, ``pose_from_*`` None without ``fit_fn``.
     """
     from selfpose.methods.base import as_method
-    from selfpose.pose.features import extract
 
     model = as_method(model)
     if len(ds.subjects()) < 2:
         raise AnalyzeError(f"the KMeans analysis needs at least 2 subjects; {ds.root} has "
                            f"{len(ds.subjects())} ({', '.join(ds.subjects())})")
     frames = sample_frames_by_subject(ds, max_frames)
-    split = _has_i(model)
-    device = next(model.parameters()).device
-    with _EvalMode(model):
-        v_dim = int(model.feature_dim)
-        fs = extract(code_fn(model, "vi" if split else "v"), ds, frames, batch_size=batch_size, device=device,
-                     progress=progress)
-    v, i = fs.features[:, :v_dim], (fs.features[:, v_dim:] if split else None)
+    v, i, fs = _codes(model, ds, frames, batch_size, progress)
     _, counts = np.unique(fs.subjects, return_counts=True)
     out: dict[str, Any] = {
         "num_frames": int(len(fs)), "num_subjects": int(len(counts)), "subjects": sorted(set(fs.subjects.tolist())),
@@ -319,7 +318,7 @@ def analyze(model, ds, fit_fn: Callable[[Callable], Any] | None = None, max_fram
     if fit_fn is not None:
         with _EvalMode(model):
             out["pose_from_v"] = fit_fn(code_fn(model, "v"))
-            if split:
+            if i is not None:
                 out["pose_from_i"] = fit_fn(code_fn(model, "i"))
     return out
 

@@ -137,17 +137,11 @@ class FittedProbes:
     @classmethod
     def load(cls, path: str | Path) -> "FittedProbes":
         """Read probes written by :meth:`save`."""
-        from safetensors import SafetensorError
-        from safetensors.numpy import load_file
+        from selfpose.utils.bundle import read_bundle
 
-        path = Path(path)
-        try:
-            meta = json.loads((path / META).read_text())
-            a = load_file(str(path / WEIGHTS))
-        except (OSError, ValueError, SafetensorError) as e:
-            raise ProbeFitError(f"cannot read probes from {path} ({e}); fit the pose head again") from e
-        if meta.get("format") != FORMAT or meta.get("version", 0) > VERSION:
-            raise ProbeFitError(f"{path / META} is not a {FORMAT} file this version of selfpose can read")
+        meta, tensors = read_bundle(path, WEIGHTS, META, FORMAT, VERSION, ProbeFitError, "probes",
+                                    "fit the pose head again")
+        a = {k: v.numpy() for k, v in tensors.items()}
         return cls(from_dict(ProbeConfig, meta["config"]), a["mean"], a["std"], meta["num_joints"], a.get("ridge_w"),
                    a.get("bank_x"), a.get("bank_y"), meta["chosen"], meta["val_n_mpjpe"])
 
