@@ -44,6 +44,24 @@ def flip_permutation(num_joints: int) -> np.ndarray:
     return H36M17.flip_permutation()
 
 
+def _flip_columns(num_joints: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(source column (3J + 2,), sign (3J + 2,))`` of the mirrored encoding: ``out[..., c] = sign[c] · x[..., src[c]]``."""
+    J = int(num_joints)
+    perm = flip_permutation(J)
+    src = np.concatenate([(2 * perm[:, None] + np.arange(2)).ravel(), [2 * J, 2 * J + 1], 2 * J + 2 + perm])
+    sign = np.ones(3 * J + 2, np.float32)
+    sign[0:2 * J:2] = -1.0     # each joint's x offset from the root
+    sign[2 * J] = -1.0         # the root's x offset from the principal point
+    return src, sign
+
+
+def _gather(x, index: np.ndarray, sign: np.ndarray, axis: int):
+    """``x`` reordered along ``axis`` by ``index`` and scaled by ``sign`` (numpy or torch, same dtype as ``x``)."""
+    if isinstance(x, torch.Tensor):
+        return x.index_select(axis, torch.from_numpy(index).to(x.device)) * torch.as_tensor(sign, dtype=x.dtype)
+    return (np.take(x, index, axis=axis) * sign).astype(x.dtype, copy=False)
+
+
 def flip_encoded(x, num_joints: int, extra: int = 0):
     """Mirror encoded 2D ``(..., 3J + 2 + extra)`` (raw, before z-scoring); numpy or torch, a new array.
 
@@ -55,20 +73,8 @@ def flip_encoded(x, num_joints: int, extra: int = 0):
     J = int(num_joints)
     if x.shape[-1] != 3 * J + 2:
         raise FlipError(f"encoded 2D must have 3J + 2 = {3 * J + 2} columns for J = {J}, got {x.shape[-1]}")
-    perm = flip_permutation(J)
-    lead = x.shape[:-1]
-    rel = x[..., :2 * J].reshape(*lead, J, 2)[..., perm, :]
-    sign = np.array([-1.0, 1.0], np.float32)
-    if isinstance(x, torch.Tensor):
-        s = torch.as_tensor(sign, dtype=x.dtype)
-        rel = (rel * s).reshape(*lead, 2 * J)
-        where = x[..., 2 * J:2 * J + 2] * s
-        vis = x[..., 2 * J + 2:][..., perm]
-        return torch.cat([rel, where, vis], dim=-1)
-    rel = (rel * sign).reshape(*lead, 2 * J)
-    where = x[..., 2 * J:2 * J + 2] * sign
-    vis = x[..., 2 * J + 2:][..., perm]
-    return np.concatenate([rel, where, vis], axis=-1).astype(x.dtype, copy=False)
+    src, sign = _flip_columns(J)
+    return _gather(x, src, sign, axis=x.ndim - 1)
 
 
 def flip_3d(y, num_joints: int):
@@ -78,9 +84,7 @@ def flip_3d(y, num_joints: int):
     """
     J = int(num_joints)
     perm = flip_permutation(J)
-    flat = y.shape[-1] == 3 * J
-    lead = y.shape[:-1] if flat else y.shape[:-2]
-    p = y.reshape(*lead, J, 3)[..., perm, :]
-    sign = np.array([-1.0, 1.0, 1.0], np.float32)
-    p = p * (torch.as_tensor(sign, dtype=y.dtype) if isinstance(y, torch.Tensor) else sign.astype(y.dtype))
-    return p.reshape(*lead, 3 * J) if flat else p
+    if y.shape[-1] != 3 * J:   # (..., J, 3): the same on the flat layout
+        return flip_3d(y.reshape(*y.shape[:-2], 3 * J), J).reshape(y.shape)
+    src = (3 * perm[:, None] + np.arange(3)).ravel()   # joint j's X, Y, Z are columns 3j, 3j + 1, 3j + 2
+    return _gather(y, src, np.tile(np.float32([-1, 1, 1]), J), axis=y.ndim - 1)

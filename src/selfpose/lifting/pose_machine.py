@@ -369,17 +369,18 @@ def joint_loss(lifter, batch) -> tuple[torch.Tensor, dict]:
     l3d = _mse_labelled(p3, batch.y, batch.has3d)
     lc = _mse_labelled(c, batch.y, batch.has3d)
     loss, terms = l3d + lc + p.reproj_weight * l2d, {"mse": l3d, "corrector_mse": lc, "reproj": l2d}
+    p3_mm = lifter.to_mm(p3) if camera or p.bone_weight > 0 else None
     if camera:
         from selfpose.lifting.perspective import camera_reprojection_error
 
-        lcam = camera_reprojection_error(lifter.to_mm(p3), focal_2d(lifter, batch.targets_x), vis)
+        lcam = camera_reprojection_error(p3_mm, focal_2d(lifter, batch.targets_x), vis)
         loss, terms["camera_reproj"] = loss + p.camera_reproj_weight * lcam, lcam
     if p.bone_weight > 0 and bool(batch.has3d.any()):
         from selfpose.lifting.bones import bone_length_error, bone_lengths, house_bones
 
         bones = house_bones(lifter.num_joints)
         ref = bone_lengths(lifter.to_mm(batch.y[batch.has3d]), bones).flatten(0, -2).mean(0)   # labelled windows
-        lb = bone_length_error(lifter.to_mm(p3), ref, bones)
+        lb = bone_length_error(p3_mm, ref, bones)
         loss, terms["bones"] = loss + p.bone_weight * lb, lb
     return loss, terms
 
