@@ -417,7 +417,9 @@ def _run(cfg: LiftingBenchmarkConfig, work: Path, progress: bool, log: Callable[
                     memo[(ref, sub)] = refs[ref](list(sub))
                 return json.loads(json.dumps(memo[(ref, sub)]))   # a copy: cells never share objects
 
-            cells[key] = _cell(work / "cells" / f"{key}.json", made_with, computed, key, _quiet, compute, name=ref,
+            # linear_2d's format 2: fitted by probes.ridge_fit (unpenalised bias); its older cells are recomputed
+            cells[key] = _cell(work / "cells" / f"{key}.json", made_with, computed, key, _quiet, compute,
+                               version=2 if ref == "linear_2d" else 1, name=ref,
                                method=ref, input="any" if ref == "mean_pose" else "gt", labels=ls, seed=cfg.seeds[0])
             memo.setdefault((ref, subjects_3d), {k: cells[key][k] for k in ("train", "eval")})
             if key in computed:

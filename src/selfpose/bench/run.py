@@ -245,7 +245,9 @@ def _run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True
             log(f"pretrained {run_dir.name} in {seconds[f'pretrain {run_dir.name}']:.0f} s")
         run_caches = _Caches(run_dir, train_dir, test_dir, progress)   # each frame encoded once per run
         if "random_same_crop" in refs and name in ("random", cfg.crop_source()):
-            caches[run_dir.name] = run_caches   # kept for random_same_crop (the others' features are freed)
+            # random_same_crop needs only the run and its datasets: a fresh (lazy) _Caches, so this run's full
+            # feature caches are freed with the others'
+            caches[run_dir.name] = _Caches(run_dir, train_dir, test_dir, progress)
         if name == "random" and "random" not in refs:
             continue   # the run serves random_same_crop only
         for share in cfg.shares:

@@ -292,5 +292,7 @@ def select_knn(train_x, train_y, val_x, val_y, ks: Sequence[int]) -> tuple[int, 
     """
     if not len(ks):
         raise ProbeError("no neighbour count to choose from; give at least one k")
-    scores = {int(k): _val_n_mpjpe(knn_predict(train_x, train_y, val_x, k=int(k)), val_y) for k in ks}
+    preds = knn_predict_many(train_x, train_y, val_x, ks)   # one neighbour search for every k
+    n = len(np.asarray(train_x))
+    scores = {int(k): _val_n_mpjpe(preds[min(int(k), n)], val_y) for k in ks}
     return min(scores, key=lambda k: (scores[k], list(scores).index(k))), scores
