@@ -34,3 +34,32 @@ def test_autocast_and_layout():
 
 def test_cpu_facts_are_strings():
     assert isinstance(P.cpu_name(), str) and isinstance(P.cpu_flags(), frozenset)
+
+
+def test_bf16_enabled_follows_the_cpu_only_for_auto(monkeypatch):
+    monkeypatch.setattr(P, "cpu_flags", lambda: frozenset({"avx2", "amx_bf16"}))
+    assert P.bf16_enabled("auto") and P.bf16_enabled(True) and not P.bf16_enabled(False)
+    monkeypatch.setattr(P, "cpu_flags", lambda: frozenset({"avx2"}))
+    assert not P.bf16_enabled("auto") and P.bf16_enabled(True)
+    with pytest.raises(P.PrecisionError, match="true, false or auto"):
+        P.bf16_enabled("yes please")
+
+
+def test_configs_take_auto_and_the_pose_machine_resolves_it(monkeypatch):
+    from selfpose.config import ConfigError, from_dict
+    from selfpose.lifting.config import PoseMachineConfig
+    from selfpose.lifting.pose_machine import build_pose_machine
+    from selfpose.pose.supervised import SupervisedConfig
+
+    assert from_dict(SupervisedConfig, {"autocast": "auto"}).autocast == "auto"
+    assert from_dict(SupervisedConfig, {"autocast": "true"}).autocast is True
+    with pytest.raises(ConfigError):
+        from_dict(SupervisedConfig, {"autocast": "sometimes"})
+    assert PoseMachineConfig().bf16 == "auto"
+
+    class Cfg:
+        pose_machine = PoseMachineConfig(hidden=8, conv_channels=(4, 4))
+
+    for flags, want in ((frozenset({"avx512_bf16"}), True), (frozenset({"avx2"}), False)):
+        monkeypatch.setattr(P, "cpu_flags", lambda flags=flags: flags)
+        assert build_pose_machine(53, 51, Cfg()).transformer.bf16 is want

@@ -102,7 +102,7 @@ class BenchmarkConfig:
             the full method (``temporal``) when it is among ``methods``, else the
             true box (:meth:`crop_source`).
         supervised: :class:`~selfpose.pose.supervised.SupervisedConfig` keys
-            (a mapping) of the supervised reference, e.g. ``{autocast: true}``;
+            (a mapping) of the supervised reference, e.g. ``{autocast: auto}``;
             ``steps`` defaults to ``steps + pose_steps``; the network, labels and
             split are the benchmark's (``model``, ``fraction``, ``seed``,
             ``val_by`` cannot be set here).

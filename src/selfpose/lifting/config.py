@@ -151,7 +151,9 @@ class PoseMachineConfig:
         frame_blocks, frame_dropout: Martinez-style residual blocks (BN, ReLU, dropout)
             after the per-frame FC layer (0 = the seed's single FC); also from that probe.
         bf16: run the transformer's convolutions, FC and LSTMs under bfloat16
-            autocast (this CPU has AMX/AVX512-BF16: training measured 1.3–2× faster; the output layer stays float32).
+            autocast (the output layer stays float32). ``auto`` (default): only on a CPU with
+            native bf16 (AMX/AVX512-BF16: training measured 1.3–2× faster there); on an
+            AVX2-only CPU bf16 is emulated and a 1024-wide LSTM step ran about 70× slower.
         correction: the test-time correction (:class:`CorrectionConfig`).
     """
 
@@ -172,7 +174,7 @@ class PoseMachineConfig:
     reproj_path: Literal["projector", "camera"] = "projector"
     camera_reproj_weight: float = 10.0
     bone_weight: float = 0.0
-    bf16: bool = True
+    bf16: bool | Literal["auto"] = "auto"
     correction: CorrectionConfig = field(default_factory=CorrectionConfig)
 
     def __post_init__(self) -> None:

@@ -52,6 +52,7 @@ from torch import nn
 
 from selfpose.config import ConfigError, from_dict, to_dict
 from selfpose.errors import SelfposeError
+from selfpose.training.precision import bf16_enabled
 
 FORMAT = "selfpose-heatmap2d"
 VERSION = 1
@@ -87,7 +88,7 @@ class Heatmap2DConfig:
         eval_batch_size: frames per forward pass when validating or predicting.
         seed: initialisation, batches, jitter, validation split.
         device: ``cpu``, ``cuda``...
-        autocast: bf16 autocast for the forward passes.
+        autocast: bf16 autocast for the forward passes (``auto``: where the CPU has native bf16).
         threads: torch intra-op threads while training (restored afterwards); null = torch's default.
     """
 
@@ -113,7 +114,7 @@ class Heatmap2DConfig:
     eval_batch_size: int = 128
     seed: int = 0
     device: str = "cpu"
-    autocast: bool = False
+    autocast: bool | Literal["auto"] = False
     threads: int | None = None
 
     def __post_init__(self) -> None:
@@ -314,7 +315,7 @@ class Heatmap2D:
         dev = next(self.net.parameters()).device
         j2 = np.empty((len(frames), self.num_joints, 2), np.float32)
         feats = np.empty((len(frames), self.net.feature_dim), np.float32)
-        amp = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.cfg.autocast)
+        amp = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16_enabled(self.cfg.autocast))
         self.net.eval()
         with torch.inference_mode(), amp:
             for s in range(0, len(frames), bs):
@@ -487,7 +488,7 @@ def _train(model: Heatmap2D, ds, tr: np.ndarray, va: np.ndarray, cfg: Heatmap2DC
     optim = cfg.optim()
     opt = build_optimizer(net, optim, lr_key="heatmap2d.lr")
     stepper = Stepper(opt, optim, cfg.steps, lr_key="heatmap2d.lr", defer_check=True)
-    amp = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.autocast)
+    amp = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16_enabled(cfg.autocast))
     batches = _batches(len(tr), cfg.batch_size, gen)
     names = _label_names(ds)
     va_j2, va_w = _labels(read_arrays(ds, va, names), hw) if len(va) else (None, None)

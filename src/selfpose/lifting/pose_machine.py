@@ -104,6 +104,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from selfpose.training.precision import bf16_enabled
+
 
 def robust_joints(num_joints: int) -> tuple[int, ...]:
     """Indices of the pelvis, hips and shoulders in the house skeleton with ``num_joints`` joints.
@@ -242,8 +244,8 @@ class PoseMachineNet(nn.Module):
 def build_pose_machine(in_dim: int, out_dim: int, cfg) -> nn.Module:
     """:class:`PoseMachineNet` of ``cfg.pose_machine``."""
     p = cfg.pose_machine
-    return PoseMachineNet(in_dim, out_dim, hidden=p.hidden, conv_channels=tuple(p.conv_channels), bf16=p.bf16,
-                          skip=p.skip, frame_blocks=p.frame_blocks, frame_dropout=p.frame_dropout)
+    return PoseMachineNet(in_dim, out_dim, hidden=p.hidden, conv_channels=tuple(p.conv_channels),
+                          bf16=bf16_enabled(p.bf16), skip=p.skip, frame_blocks=p.frame_blocks, frame_dropout=p.frame_dropout)
 
 
 # ---------------------------------------------------------------------------------------------- 2D loss

@@ -37,6 +37,7 @@ import torch
 from selfpose.data.store import Dataset
 from selfpose.errors import SelfposeError
 from selfpose.pose.labels import check_frames
+from selfpose.training.precision import bf16_enabled
 from selfpose.utils.progress import track
 
 FeatureFn = Callable[[torch.Tensor], "torch.Tensor | Mapping[str, torch.Tensor]"]
@@ -218,7 +219,7 @@ def label_arrays(ds: Dataset, f: np.ndarray) -> dict[str, np.ndarray | None]:
 
 def extract(feature_fn: FeatureFn, ds: Dataset, frames_index: np.ndarray, batch_size: int = 64,
             box_fn: Callable | None = None, joints2d_fn: Callable | None = None,
-            device: str | torch.device = "cpu", autocast: bool = False, progress: bool = True,
+            device: str | torch.device = "cpu", autocast: bool | str = False, progress: bool = True,
             pass_boxes: bool = False) -> FeatureSet:
     """Run ``feature_fn`` over the frames of ``frames_index`` and collect their labels.
 
@@ -265,7 +266,7 @@ def extract(feature_fn: FeatureFn, ds: Dataset, frames_index: np.ndarray, batch_
     pred_boxes = np.full((n, 4), np.nan, np.float32) if box_fn is not None else None
     pred_2d: np.ndarray | None = None
     dev = torch.device(device)
-    amp = torch.autocast(dev.type, dtype=torch.bfloat16) if autocast else nullcontext()
+    amp = torch.autocast(dev.type, dtype=torch.bfloat16) if bf16_enabled(autocast) else nullcontext()
     with torch.inference_mode():
         for rows in track(batches, "features", total=len(batches), enabled=None if progress else False):
             frames = frames_to_tensor(read_arrays(ds, f[rows], ("frames",))["frames"], dev)

@@ -41,6 +41,7 @@ from selfpose.pose.features import FeatureError, FeatureSet
 from selfpose.pose.labels import SPLIT_BY, holdout_mask
 from selfpose.training.config import OptimConfig
 from selfpose.training.logs import write_metrics
+from selfpose.training.precision import bf16_enabled
 from selfpose.training.toolkit import Stepper, build_optimizer, column_spread, progress_text
 from selfpose.utils.progress import progress_bar
 
@@ -86,7 +87,9 @@ class PoseConfig:
             set has one, else the stored 2D) to the features.
         device: where the head trains (``cpu``, ``cuda``...).
         autocast: train under bf16 autocast (about 1.5× faster on CPUs with
-            AVX512-BF16; weights, optimiser and validation stay float32).
+            AVX512-BF16; weights, optimiser and validation stay float32);
+            ``auto``: only where the CPU has native bf16 (elsewhere it is emulated
+            and many times slower).
         threads: torch intra-op threads while fitting (restored afterwards);
             None leaves torch's setting. Default 1: a head this small gains
             little from more threads, and on a busy CPU (parallel runs, data
@@ -118,7 +121,7 @@ class PoseConfig:
     standardise_features: bool = True
     use_2d: bool = False
     device: str = "cpu"
-    autocast: bool = False
+    autocast: bool | Literal["auto"] = False
     threads: int | None = 1
 
     def __post_init__(self) -> None:
@@ -368,7 +371,7 @@ def fit_pose(train: FeatureSet, cfg: PoseConfig, val: FeatureSet | None = None,
     # Checked without a host sync per step: nothing is saved before the head is finished.
     stepper = Stepper(opt, optim, steps, lr_key="pose.lr", defer_check=True)
     batches = _batches(n, cfg.batch_size, gen)
-    amp = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.autocast)
+    amp = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16_enabled(cfg.autocast))
     threads = torch.get_num_threads()
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)

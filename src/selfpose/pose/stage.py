@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -50,14 +50,15 @@ class PoseStageConfig:
             (:class:`~selfpose.pose.probe_fit.ProbeConfig`; ``probes.kinds=[]``: none).
         subjects: subjects whose frames may be labelled (empty: all of the dataset).
         batch_size: frames per forward pass when extracting features.
-        autocast: bf16 feature extraction (CPU with bf16 support, about 2.5× faster).
+        autocast: bf16 feature extraction (about 2.5× faster on a CPU with native bf16; ``auto``:
+            only there — elsewhere it is emulated and many times slower).
     """
 
     pose: PoseConfig = field(default_factory=PoseConfig)
     probes: ProbeConfig = field(default_factory=ProbeConfig)
     subjects: tuple[str, ...] = ()
     batch_size: int = 64
-    autocast: bool = True
+    autocast: bool | Literal["auto"] = "auto"
 
 
 def pose_feature_fn(method):
@@ -353,7 +354,7 @@ def analyze_run(run_dir, data, out=None, labels: float = 0.1, pose_steps: int = 
 
         def fit_fn(feature_fn):
             # Same labelled frames and held-out takes for v and for i.
-            kw = dict(batch_size=64, autocast=True, progress=progress)
+            kw = dict(batch_size=64, autocast="auto", progress=progress)
             fitted = fit_pose(extract(feature_fn, ds, tr, **kw), cfg, extract(feature_fn, ds, va, **kw),
                               progress=progress)
             return {"val_n_mpjpe": float(fitted.best_val_n_mpjpe)}

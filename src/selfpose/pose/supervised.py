@@ -54,6 +54,7 @@ from selfpose.pose.features import extract, frames_to_tensor, read_arrays
 from selfpose.pose.fit import BestStep, FittedPose, PoseConfig, _batches
 from selfpose.pose.labels import SPLIT_BY, label_subset, split_validation
 from selfpose.training.config import OptimConfig
+from selfpose.training.precision import bf16_enabled
 from selfpose.training.toolkit import Stepper, build_optimizer, column_spread, progress_text
 from selfpose.utils.progress import progress_bar
 
@@ -86,7 +87,7 @@ class SupervisedConfig:
         normalise, target_scale_mm: target normalisation as in PoseConfig.
         eval_batch_size: frames per forward pass when validating.
         device: ``cpu``, ``cuda``...
-        autocast: bf16 autocast for the forward passes.
+        autocast: bf16 autocast for the forward passes (``auto``: where the CPU has native bf16).
         threads: torch intra-op threads while training (restored afterwards);
             None leaves torch's setting (convolutions use the cores; on a
             busy CPU 1 avoids oversubscription).
@@ -114,7 +115,7 @@ class SupervisedConfig:
     target_scale_mm: float = 1000.0
     eval_batch_size: int = 64
     device: str = "cpu"
-    autocast: bool = False
+    autocast: bool | Literal["auto"] = False
     threads: int | None = None
 
     def __post_init__(self) -> None:
@@ -316,7 +317,7 @@ def _train(result: SupervisedModel, train_ds: Dataset, tr: np.ndarray, va: np.nd
     opt = build_optimizer(result, optim, lr_key="supervised.lr")
     # Checked without a host sync per step: nothing is saved before training ends.
     stepper = Stepper(opt, optim, cfg.steps, lr_key="supervised.lr", defer_check=True)
-    amp = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.autocast)
+    amp = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16_enabled(cfg.autocast))
     batches = _batches(len(tr), cfg.batch_size, gen)
     best = BestStep(cfg.patience)
     curve: list[dict] = []
