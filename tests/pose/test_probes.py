@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from selfpose.pose.probes import (ProbeError, box_camera_inputs, held_out_subjects, knn_predict,
-                                  linear_classifier_accuracy, ridge_fit, ridge_predict, standardise)
+                                  linear_classifier_accuracy, ridge_fit, ridge_fit_many, ridge_predict,
+                                  standardise)
 
 
 def _linear_data(n=200, d=6, j=4, seed=0):
@@ -45,6 +46,19 @@ def test_ridge_recovers_an_exactly_linear_map_and_shrinks_with_alpha():
         ridge_fit(x[:10], y, 1.0)
     with pytest.raises(ProbeError, match="at least one number per row"):
         ridge_fit(x, y[:, 0, 0], 1.0)
+
+
+def test_ridge_fit_many_equals_one_fit_per_alpha():
+    x, y, _ = _linear_data()
+    noisy = y + np.random.default_rng(2).normal(size=y.shape) * 30
+    many = ridge_fit_many(x, noisy, [0.0, 0.1, 10.0])
+    assert list(many) == [0.0, 0.1, 10.0]
+    for a, w in many.items():
+        np.testing.assert_allclose(w, ridge_fit(x, noisy, a), rtol=1e-10, atol=1e-8)
+    # different alphas really give different fits (the shared Gram is copied, not shrunk in place)
+    assert not np.allclose(many[0.0], many[10.0])
+    with pytest.raises(ProbeError, match="alpha must be >= 0"):
+        ridge_fit_many(x, y, [1.0, -1.0])
 
 
 def test_knn_returns_the_mean_of_the_k_nearest_poses():

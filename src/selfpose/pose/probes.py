@@ -85,6 +85,15 @@ def ridge_fit(x, y, alpha: float) -> np.ndarray:
         alpha: ridge weight, relative to the mean diagonal of ``xᵀx`` (scale-free);
             the bias column is not penalised.
     """
+    return ridge_fit_many(x, y, (alpha,))[float(alpha)]
+
+
+def ridge_fit_many(x, y, alphas: Sequence[float]) -> dict[float, np.ndarray]:
+    """:func:`ridge_fit` for several ``alphas`` at once: ``{alpha: (D + 1, K) weights}``.
+
+    ``xᵀx`` and ``xᵀy`` — the O(N·D²) part — are formed once; each alpha costs
+    one (D + 1)² solve.
+    """
     xa = _rows(x, "x")
     ya = np.asarray(y, dtype=np.float64)
     if ya.ndim < 2:
@@ -92,14 +101,19 @@ def ridge_fit(x, y, alpha: float) -> np.ndarray:
     yf = _rows(ya.reshape(len(ya), -1), "y")
     if len(xa) != len(yf):
         raise ProbeError(f"x has {len(xa)} rows, y has {len(yf)}")
-    if alpha < 0:
-        raise ProbeError(f"alpha must be >= 0, got {alpha}")
+    if any(a < 0 for a in alphas):
+        raise ProbeError(f"alpha must be >= 0, got {list(alphas)}")
     xb = np.hstack([xa, np.ones((len(xa), 1))])
-    gram = xb.T @ xb
+    gram, xty = xb.T @ xb, xb.T @ yf
     d = xa.shape[1]
-    ridge = alpha * np.trace(gram[:d, :d]) / max(d, 1)
-    gram[np.arange(d), np.arange(d)] += ridge
-    return np.linalg.lstsq(gram, xb.T @ yf, rcond=None)[0]
+    diag = np.arange(d)
+    mean_diag = np.trace(gram[:d, :d]) / max(d, 1)
+    out = {}
+    for a in alphas:
+        g = gram.copy()
+        g[diag, diag] += float(a) * mean_diag
+        out[float(a)] = np.linalg.lstsq(g, xty, rcond=None)[0]
+    return out
 
 
 def ridge_predict(w: np.ndarray, x, shape: tuple[int, ...] | None = None) -> np.ndarray:
@@ -277,8 +291,8 @@ def select_ridge(train_x, train_y, val_x, val_y, alphas: Sequence[float]) -> tup
     if not len(alphas):
         raise ProbeError("no ridge weight to choose from; give at least one alpha")
     _, shape = _flat_poses(train_y, "train_y")
-    scores = {float(a): _val_n_mpjpe(ridge_predict(ridge_fit(train_x, train_y, float(a)), val_x, shape), val_y)
-              for a in alphas}
+    weights = ridge_fit_many(train_x, train_y, [float(a) for a in alphas])   # one xᵀx for every alpha
+    scores = {a: _val_n_mpjpe(ridge_predict(w, val_x, shape), val_y) for a, w in weights.items()}
     return min(scores, key=lambda a: (scores[a], list(scores).index(a))), scores
 
 
