@@ -53,7 +53,10 @@ def test_temporal_model_trains_saves_and_reloads(ds, tmp_path):
     frames = label_subset(ds, 0.2)
     fs = extract(sm.feature_fn, ds, frames, progress=False)
     assert fs.features.shape == (len(frames), TINY.v_dim) and fs.pred_boxes.shape == (len(frames), 4)
+    subjects = {ds.sequences[i].meta.subject for i in range(len(ds.sequences))}
+    assert sm.split["train_subjects"] and set(sm.split["train_subjects"] + sm.split["val_subjects"]) <= subjects
     back = SupervisedModel.load(sm.save(tmp_path / "sup"))
+    assert back.split == sm.split
     fs2 = extract(back.feature_fn, ds, frames, progress=False)
     np.testing.assert_allclose(fs2.features, fs.features, atol=1e-6)
     np.testing.assert_allclose(back.pose.predict(fs2), sm.pose.predict(fs), atol=1e-4)

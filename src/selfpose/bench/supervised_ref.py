@@ -46,9 +46,7 @@ def supervised_cell(train_dir: Path, test_dir: Path, scfg, out: Path, progress: 
     from selfpose.data.store import Dataset
     from selfpose.pose.evaluate import evaluate, summary
     from selfpose.pose.features import extract
-    from selfpose.pose.fit import PoseConfig
     from selfpose.pose.labels import label_subset
-    from selfpose.pose.stage import split_labels
     from selfpose.pose.supervised import train_supervised
 
     train, test = Dataset.open(train_dir), Dataset.open(test_dir)
@@ -57,9 +55,6 @@ def supervised_cell(train_dir: Path, test_dir: Path, scfg, out: Path, progress: 
     fs = extract(sm.feature_fn, test, label_subset(test, 1.0, finite_only=False), batch_size=scfg.eval_batch_size,
                  device=scfg.device, autocast=scfg.autocast, progress=progress)
     res = summary(evaluate(sm.pose.predict(fs), fs))
-    # The split train_supervised used (same function, same settings), for the record.
-    labelled, tr, va = split_labels(train, PoseConfig(fraction=scfg.fraction, seed=scfg.seed,
-                                                      val_fraction=scfg.val_fraction, val_by=scfg.val_by))
-    subjects = lambda f: sorted({train.sequences[i].meta.subject for i in f[:, 0]})   # noqa: E731
+    labelled = label_subset(train, scfg.fraction, seed=scfg.seed)
     return {**res, "labelled": int(len(labelled)), "val_n_mpjpe": sm.pose.best_val_n_mpjpe,
-            "best_step": sm.best_step, "train_subjects": subjects(tr), "val_subjects": subjects(va)}
+            "best_step": sm.best_step, **sm.split}

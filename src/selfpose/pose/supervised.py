@@ -184,6 +184,8 @@ class SupervisedModel(nn.Module):
         curve: one dict per validation (``step``, ``train_loss``, ``lr``,
             ``val_mpjpe``, ``val_n_mpjpe``, ``seconds``).
         best_step: the kept step (None without validation).
+        split: ``{"train_subjects", "val_subjects"}`` of the labelled frames it trained
+            and validated on (empty lists when unknown).
     """
 
     def __init__(self, model: nn.Module, pose: FittedPose, cfg: SupervisedConfig, curve: list[dict] | None = None,
@@ -192,6 +194,7 @@ class SupervisedModel(nn.Module):
         self.model, self.head = model, pose.head
         self.pose, self.cfg = pose, cfg
         self.curve, self.best_step = list(curve or []), best_step
+        self.split: dict[str, list[str]] = {"train_subjects": [], "val_subjects": []}
 
     def _encode(self, frames: torch.Tensor) -> dict:
         H, W = frames.shape[-2:]
@@ -229,7 +232,7 @@ class SupervisedModel(nn.Module):
                   str(path / WEIGHTS))
         self.pose.save(path / "pose_head")
         meta = {"format": FORMAT, "version": VERSION, "config": to_dict(self.cfg), "curve": self.curve,
-                "best_step": self.best_step}
+                "best_step": self.best_step, "split": self.split}
         (path / META).write_text(json.dumps(meta, indent=1))
         return path
 
@@ -245,7 +248,9 @@ class SupervisedModel(nn.Module):
         model = TemporalModel(_network_config(cfg))
         model.load_state_dict(state, strict=True)
         pose = FittedPose.load(path / "pose_head", device=device)
-        return cls(model.to(device).eval(), pose, cfg, meta["curve"], meta["best_step"]).eval()
+        out = cls(model.to(device).eval(), pose, cfg, meta["curve"], meta["best_step"]).eval()
+        out.split = meta.get("split", out.split)   # absent in files written before it was recorded
+        return out
 
 
 def _network_config(cfg: SupervisedConfig) -> ModelConfig:
@@ -298,6 +303,8 @@ def train_supervised(train_ds: Dataset, cfg: SupervisedConfig, model: nn.Module 
     head = make_head(cfg.head, D, 3 * J, **pcfg.head_kwargs()).to(dev)
     pose = FittedPose(head, pcfg, torch.zeros(D), torch.ones(D), out_mean, out_std, J)
     result = SupervisedModel(net, pose, cfg)
+    subjects = lambda f: sorted({train_ds.sequences[i].meta.subject for i in np.unique(f[:, 0])})   # noqa: E731
+    result.split = {"train_subjects": subjects(tr), "val_subjects": subjects(va)}
 
     threads = torch.get_num_threads()
     if cfg.threads is not None:
