@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from selfpose.data.synthetic.bodies import (CANONICAL_BONE_LENGTHS_MM, PATTERNS, BodyError, Identity,
-                                            body_primitives, identity_for, rest_pose, retarget, sample_identity)
+                                            body_primitives, identity_for, rest_pose, retarget, sample_identity,
+                                            with_side_marks)
 from selfpose.geometry.skeleton import H36M17, bone_lengths
 
 ANKLES = [H36M17.index("right_ankle"), H36M17.index("left_ankle")]
@@ -54,6 +55,10 @@ def test_identity_round_trips_through_json():
 
     ident = identity_for("S1", 7)
     assert Identity.from_dict(json.loads(json.dumps(ident.to_dict()))) == ident
+    marked = with_side_marks(ident)
+    assert Identity.from_dict(json.loads(json.dumps(marked.to_dict()))) == marked
+    with pytest.raises(BodyError, match="side"):
+        dataclasses.replace(ident, side=(0.5, 2.0, 0.5))
     with pytest.raises(BodyError, match="unknown identity fields"):
         Identity.from_dict({**ident.to_dict(), "tail": 1})
 

@@ -207,3 +207,29 @@ def test_bad_inputs_are_rejected():
 
 def test_benchmark_render_reports_a_rate():
     assert benchmark_render(num_frames=16, size=48, batch_size=8) > 0
+
+
+def test_side_marks_colour_the_left_limbs_only():
+    from selfpose.data.synthetic.bodies import with_side_marks
+
+    ident = identity_for("S1", 0)
+    marked = with_side_marks(ident)
+    assert marked.side is not None and with_side_marks(marked) == marked == with_side_marks(ident)
+    assert dataclasses.replace(marked, side=None) == ident          # nothing else about the person changes
+    assert min(np.linalg.norm(np.subtract(marked.side, c)) for c in (ident.top, ident.bottom)) > 0.3
+    cam = _front_camera(128)
+    jc = cam.world_to_camera(retarget(rest_pose(ident)[None], ident))
+    bg = _noise_background(128)
+    plain = Renderer(128, 128).render(jc, cam, ident, bg)
+    side = Renderer(128, 128).render(jc, cam, marked, bg)
+    np.testing.assert_array_equal(side.masks, plain.masks)             # the same body, only recoloured
+    changed = (side.frames[0].astype(int) - plain.frames[0]).__abs__().sum(-1) > 30
+    assert changed.sum() > 40
+    # the changed pixels lie on the projected left leg and arm, none on the right ones
+    uv = cam.project(jc[0])
+    left = [J[n] for n in ("left_hip", "left_knee", "left_ankle", "left_shoulder", "left_elbow", "left_wrist")]
+    right = [J[n] for n in ("right_hip", "right_knee", "right_ankle", "right_shoulder", "right_elbow", "right_wrist")]
+    cols = np.nonzero(changed)[1]
+    mid = 0.5 * (uv[left, 0].mean() + uv[right, 0].mean())
+    on_left = (cols > mid) if uv[left, 0].mean() > mid else (cols < mid)
+    assert on_left.mean() > 0.95

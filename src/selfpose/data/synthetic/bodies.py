@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import colorsys
 import zlib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -67,6 +67,11 @@ class Identity:
         thighs (and shins with ``long_trousers``); patterns from
         :data:`PATTERNS` with their colour and period (mm on the body surface).
         ``hair_length`` in 0..1 sets how far hair reaches down the back of the head.
+        ``side``: colour of the body's *left* sleeve, trouser leg and shoe (a
+        side cue, like a team kit's odd sleeve; :func:`with_side_marks`), or
+        None: both sides dressed alike. A body dressed alike on both sides looks
+        nearly the same facing the camera as facing away with its left and right
+        swapped, so at low resolution its pixels do not tell which way it faces.
     """
 
     name: str
@@ -103,12 +108,13 @@ class Identity:
     long_sleeves: bool = True
     long_trousers: bool = True
     hair_length: float = 0.3
+    side: Color | None = None
 
     def __post_init__(self) -> None:
         for pat in (self.top_pattern, self.bottom_pattern):
             if pat not in PATTERNS:
                 raise BodyError(f"identity {self.name!r}: unknown pattern {pat!r}; use one of {PATTERNS}")
-        for f in _COLOUR_FIELDS:
+        for f in _COLOUR_FIELDS + (("side",) if self.side is not None else ()):
             c = getattr(self, f)
             if len(c) != 3 or not all(0.0 <= float(v) <= 1.0 for v in c):
                 raise BodyError(f"identity {self.name!r}: {f} must be 3 RGB floats in 0..1, got {c!r}")
@@ -129,7 +135,8 @@ class Identity:
         unknown = set(d) - known
         if unknown:
             raise BodyError(f"unknown identity fields {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**{k: (tuple(float(x) for x in v) if k in _COLOUR_FIELDS else v) for k, v in d.items()})
+        colour = lambda k, v: k in _COLOUR_FIELDS or (k == "side" and v is not None)   # noqa: E731
+        return cls(**{k: (tuple(float(x) for x in v) if colour(k, v) else v) for k, v in d.items()})
 
     @property
     def height_scale(self) -> float:
@@ -247,6 +254,21 @@ def identity_for(subject: str, seed: int) -> Identity:
     return sample_identity(np.random.default_rng(np.random.SeedSequence(entropy)), name=f"{subject}#{seed}")
 
 
+def with_side_marks(identity: Identity) -> Identity:
+    """``identity`` with its left sleeve, trouser leg and shoe in a colour of their own (``Identity.side``).
+
+    The colour is drawn from the identity's name alone (a generator of its
+    own), far from its top, bottom and skin colours, so adding marks changes
+    nothing else about the person and the same person always gets the same marks.
+    """
+    if identity.side is not None:
+        return identity
+    rng = np.random.default_rng(np.random.SeedSequence([zlib.crc32(f"side:{identity.name}".encode("utf-8"))]))
+    side = _distinct_colour(rng, np.array(identity.top), np.array(identity.bottom), np.array(identity.skin),
+                            min_dist=0.45)
+    return replace(identity, side=_tup(side))
+
+
 # -- retargeting --------------------------------------------------------------
 
 def _check_joints(joints: np.ndarray, what: str) -> np.ndarray:
@@ -319,6 +341,8 @@ def rest_pose(identity: Identity | None = None, ankle_height_mm: float = 60.0) -
 
 REGION_SKIN, REGION_TOP, REGION_BOTTOM, REGION_SHOE, REGION_HEAD = range(5)
 """Material regions; the renderer splits ``REGION_HEAD`` into skin and hair in head coordinates."""
+REGION_SIDE = 6
+"""The left sleeve, trouser leg and shoe of an identity with ``side`` marks (palette index; 5 is hair)."""
 
 
 @dataclass(frozen=True)
@@ -433,25 +457,28 @@ def body_primitives(joints: np.ndarray, identity: Identity) -> BodyPrimitives:
     neck_top = along(thorax, head_c, 0.6)
     # Human3.6M's hip joints sit at the outside of the hips; thighs start further in.
     rtop, ltop = along(rhip, pelvis, 0.25), along(lhip, pelvis, 0.25)
+    # The left side's clothing: the identity's side colour when it has one (Identity.side).
+    side = (lambda region: REGION_SIDE if region != REGION_SKIN else region) if i.side is not None \
+        else (lambda region: region)
+    shin = REGION_BOTTOM if i.long_trousers else REGION_SKIN
+    forearm = REGION_TOP if i.long_sleeves else REGION_SKIN
     caps = [  # (a, b, radius, region)
         (rtop, rknee, i.thigh_radius_mm, REGION_BOTTOM),
-        (ltop, lknee, i.thigh_radius_mm, REGION_BOTTOM),
+        (ltop, lknee, i.thigh_radius_mm, side(REGION_BOTTOM)),
         (rtop, along(rtop, rknee, 0.45), 1.12 * i.thigh_radius_mm, REGION_BOTTOM),
-        (ltop, along(ltop, lknee, 0.45), 1.12 * i.thigh_radius_mm, REGION_BOTTOM),
-        (rknee, rank, i.shin_radius_mm, REGION_BOTTOM if i.long_trousers else REGION_SKIN),
-        (lknee, lank, i.shin_radius_mm, REGION_BOTTOM if i.long_trousers else REGION_SKIN),
-        (along(rknee, rank, 0.12), along(rknee, rank, 0.45), 1.15 * i.shin_radius_mm,
-         REGION_BOTTOM if i.long_trousers else REGION_SKIN),
-        (along(lknee, lank, 0.12), along(lknee, lank, 0.45), 1.15 * i.shin_radius_mm,
-         REGION_BOTTOM if i.long_trousers else REGION_SKIN),
+        (ltop, along(ltop, lknee, 0.45), 1.12 * i.thigh_radius_mm, side(REGION_BOTTOM)),
+        (rknee, rank, i.shin_radius_mm, shin),
+        (lknee, lank, i.shin_radius_mm, side(shin)),
+        (along(rknee, rank, 0.12), along(rknee, rank, 0.45), 1.15 * i.shin_radius_mm, shin),
+        (along(lknee, lank, 0.12), along(lknee, lank, 0.45), 1.15 * i.shin_radius_mm, side(shin)),
         (rsho, relb, i.upper_arm_radius_mm, REGION_TOP),
-        (lsho, lelb, i.upper_arm_radius_mm, REGION_TOP),
-        (relb, rwri, i.forearm_radius_mm, REGION_TOP if i.long_sleeves else REGION_SKIN),
-        (lelb, lwri, i.forearm_radius_mm, REGION_TOP if i.long_sleeves else REGION_SKIN),
+        (lsho, lelb, i.upper_arm_radius_mm, side(REGION_TOP)),
+        (relb, rwri, i.forearm_radius_mm, forearm),
+        (lelb, lwri, i.forearm_radius_mm, side(forearm)),
         (rwri, rwri + hand_len * _unit(rwri - relb), i.hand_radius_mm, REGION_SKIN),
         (lwri, lwri + hand_len * _unit(lwri - lelb), i.hand_radius_mm, REGION_SKIN),
         (heel_r, toe_r, i.foot_radius_mm, REGION_SHOE),
-        (heel_l, toe_l, i.foot_radius_mm, REGION_SHOE),
+        (heel_l, toe_l, i.foot_radius_mm, side(REGION_SHOE)),
         (thorax, neck_top, i.neck_radius_mm, REGION_SKIN),
         (rsho, lsho, 1.12 * i.upper_arm_radius_mm, REGION_TOP),
     ]

@@ -26,8 +26,8 @@ from typing import Iterator
 
 import numpy as np
 
-from selfpose.data.synthetic.bodies import (PATTERNS, REGION_BOTTOM, REGION_HEAD, REGION_SHOE, REGION_SKIN,
-                                            REGION_TOP, BodyPrimitives, Identity, body_primitives)
+from selfpose.data.synthetic.bodies import (PATTERNS, REGION_BOTTOM, REGION_HEAD, REGION_SHOE, REGION_SIDE,
+                                            REGION_SKIN, REGION_TOP, BodyPrimitives, Identity, body_primitives)
 from selfpose.errors import SelfposeError
 from selfpose.geometry.camera import Camera
 
@@ -442,13 +442,14 @@ class _Materials:
     def __init__(self, identity: Identity, light_dir: np.ndarray):
         import torch
 
-        palette = np.zeros((6, 3))
+        palette = np.zeros((7, 3))
         palette[REGION_SKIN] = identity.skin
         palette[REGION_TOP] = identity.top
         palette[REGION_BOTTOM] = identity.bottom
         palette[REGION_SHOE] = identity.shoe
         palette[REGION_HEAD] = identity.skin
         palette[_HAIR] = identity.hair
+        palette[REGION_SIDE] = identity.side if identity.side is not None else identity.top   # unused without marks
         self.palette = torch.from_numpy(palette.astype(np.float32))
         self.pattern = torch.tensor([PATTERNS.index(identity.top_pattern), PATTERNS.index(identity.bottom_pattern)])
         self.period = torch.tensor([identity.top_pattern_period_mm, identity.bottom_pattern_period_mm],
