@@ -68,6 +68,10 @@ def test_config_hash_of_the_defaults_is_pinned():
                                       "pose_machine": {"joint_params": "transformer"}})
     assert config_hash(moved) != pinned["pose_machine"]
     assert config_hash(load_lifter_config(None, {"val_subjects": ["S8"]})) != pinned["martinez"]
+    # bf16 `auto` (the default since 2026-12-02) hashes as the `true` it replaced; `false` still counts
+    pm = {"method": "pose_machine", "steps": 3600}
+    assert config_hash(load_lifter_config(None, {**pm, "pose_machine": {"bf16": True}})) == pinned["pose_machine"]
+    assert config_hash(load_lifter_config(None, {**pm, "pose_machine": {"bf16": False}})) != pinned["pose_machine"]
 
 
 def test_validation_people_keep_only_their_3d_labelled_frames():

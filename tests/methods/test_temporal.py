@@ -176,12 +176,15 @@ def test_background_swap_keeps_the_person_and_takes_another_videos_background():
         LossConfig(bg_swap=1.5)
 
 
-# ratio: the mean of the last 4 of 12 steps over the first 4 must be below it (measured: ssim 0.85,
-# gradient l1 0.90, gradient l2 0.98 — squared small differences barely move in 12 steps —, lap 0.45).
-@pytest.mark.parametrize("term,over,ratio", [("ssim", {"w_ssim": 1.0}, 0.95), ("img_grad", {"w_grad": 5.0}, 0.96),
-                                             ("img_grad", {"w_grad": 20.0, "grad_distance": "l2"}, 0.995),
-                                             ("lap", {"w_lap": 1.0, "lap_levels": 3}, 0.7)])
-def test_structural_terms_train_and_are_logged(term, over, ratio):
+# ratio: the mean of the last 4 of `steps` steps over the first 4 must be below it (measured at 12 steps: ssim
+# 0.85, gradient l1 0.90, lap 0.45). Squared small differences barely move: the l2 gradient term at weight 20
+# gave 0.98 in 12 steps on one CPU and 1.002 on another (two threads), so it gets weight 100 and 20 steps
+# (0.90 with two threads, 0.94 with one).
+@pytest.mark.parametrize("term,over,ratio,steps", [
+    ("ssim", {"w_ssim": 1.0}, 0.95, 12), ("img_grad", {"w_grad": 5.0}, 0.96, 12),
+    ("img_grad", {"w_grad": 100.0, "grad_distance": "l2"}, 0.98, 20),
+    ("lap", {"w_lap": 1.0, "lap_levels": 3}, 0.7, 12)])
+def test_structural_terms_train_and_are_logged(term, over, ratio, steps):
     # Only the reconstruction on (w_rgb 0), so the logged term is what the step optimises.
     m = method(loss={"jitter": False, "contrastive": "none", "w_prior": 0.0, "w_fg_box": 0.0, "w_fg_mask": 0.0,
                      "w_rgb": 0.0, **over})
@@ -196,7 +199,7 @@ def test_structural_terms_train_and_are_logged(term, over, ratio):
     batch["frames"][..., 20:44, 24:40] = 230
     opt = torch.optim.Adam(m.parameters(), lr=3e-3)
     values = []
-    for step in range(12):
+    for step in range(steps):
         loss, logs = m.training_step(batch, step)
         assert np.isfinite(logs[term]) and "rgb" in logs
         values.append(logs[term])

@@ -58,7 +58,7 @@ def test_probes_are_fitted_selected_on_held_out_people_and_reported(run_and_data
     lp = load_pose(tmp_path / "pose")
     assert lp.probes is not None and lp.probes.kinds == ("ridge", "knn")
     ds = Dataset.open(data)
-    fs = extract(pose_feature_fn(lp.method), ds, label_subset(ds, 1.0), autocast=True, progress=False)   # as evaluate
+    fs = extract(pose_feature_fn(lp.method), ds, label_subset(ds, 1.0), autocast="auto", progress=False)   # as evaluate
     for k, pred in lp.probes.predict(fs.features).items():
         assert float(n_mpjpe(pred, fs.joints3d)) == pytest.approx(res["probes"][k]["n_mpjpe"], rel=1e-5)
 

@@ -139,6 +139,11 @@ def config_hash(cfg) -> str:
     for section, keys in _ADDED_SECTION_KEYS.items():
         if isinstance(d.get(section), dict):
             d[section] = {k: v for k, v in d[section].items() if not (k in keys and _plain(v) == keys[k])}
+    pm = d.get("pose_machine")
+    if isinstance(pm, dict) and pm.get("bf16") == "auto":
+        # `auto` became the default where `true` was (bf16 only where the CPU has it): the same config as
+        # before, so runs saved with `true` resume, and an `auto` run may resume on a CPU of the other kind.
+        d["pose_machine"] = {**pm, "bf16": True}
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
