@@ -43,6 +43,11 @@ def test_bf16_enabled_follows_the_cpu_only_for_auto(monkeypatch):
     assert not P.bf16_enabled("auto") and P.bf16_enabled(True)
     with pytest.raises(P.PrecisionError, match="true, false or auto"):
         P.bf16_enabled("yes please")
+    a = torch.rand(4, 4)
+    with P.bf16_autocast("auto"):
+        assert (a @ a).dtype == torch.float32      # this CPU (mocked): no native bf16
+    with P.bf16_autocast(True):
+        assert (a @ a).dtype == torch.bfloat16
 
 
 def test_configs_take_auto_and_the_pose_machine_resolves_it(monkeypatch):

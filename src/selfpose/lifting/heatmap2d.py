@@ -52,7 +52,7 @@ from torch import nn
 
 from selfpose.config import ConfigError, from_dict, to_dict
 from selfpose.errors import SelfposeError
-from selfpose.training.precision import bf16_enabled
+from selfpose.training.precision import bf16_autocast
 
 FORMAT = "selfpose-heatmap2d"
 VERSION = 1
@@ -315,7 +315,7 @@ class Heatmap2D:
         dev = next(self.net.parameters()).device
         j2 = np.empty((len(frames), self.num_joints, 2), np.float32)
         feats = np.empty((len(frames), self.net.feature_dim), np.float32)
-        amp = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16_enabled(self.cfg.autocast))
+        amp = bf16_autocast(self.cfg.autocast, dev.type)
         self.net.eval()
         with torch.inference_mode(), amp:
             for s in range(0, len(frames), bs):
@@ -488,7 +488,7 @@ def _train(model: Heatmap2D, ds, tr: np.ndarray, va: np.ndarray, cfg: Heatmap2DC
     optim = cfg.optim()
     opt = build_optimizer(net, optim, lr_key="heatmap2d.lr")
     stepper = Stepper(opt, optim, cfg.steps, lr_key="heatmap2d.lr", defer_check=True)
-    amp = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16_enabled(cfg.autocast))
+    amp = bf16_autocast(cfg.autocast, dev.type)
     batches = _batches(len(tr), cfg.batch_size, gen)
     names = _label_names(ds)
     va_j2, va_w = _labels(read_arrays(ds, va, names), hw) if len(va) else (None, None)

@@ -152,9 +152,9 @@ def pose_machine_correct(lifter, x, y, cfg):
 # The CPU setting: the transformer at half the seed's width (1024 → 512: the two LSTMs cost a quarter as much;
 # bf16 autocast trained 1.3-2x faster on the Xeon with AMX where this was measured; `bf16: auto` turns it off on
 # CPUs without native bf16, where it is emulated and far slower), clips of 32 frames, 32 clips per batch (1024
-# frames), 9000 LSTM steps (70% transformer stage, 30% joint) + 500 cheap projector steps, the whole 30-minute budget: 1802 s with one thread
-# on a machine shared with the lifting benchmark (its transformer stage was cut by its time share at 5432 of 6300
-# steps), S8 MPJPE 44.1 mm without the repeated smoking takes (validation N-MPJPE 34.8 mm; run of 2026-12-02). The
+# frames), 9000 LSTM steps (70% transformer stage, 30% joint) + 500 cheap projector steps, the whole 30-minute
+# budget: 1802 s with one thread on a machine shared with the lifting benchmark (its transformer stage was cut by
+# its time share at 5432 of 6300 steps), S8 MPJPE 44.1 mm without the repeated smoking takes (validation N-MPJPE 34.8 mm; run of 2026-12-02). The
 # earlier 3600-step default trained 701 s and scored 50.4 mm: the validation curve was still falling. Each
 # stage also has its share of max_seconds (30 minutes), so a slower machine shortens every stage rather than
 # skipping the last. Prediction runs the LSTMs over 128-frame windows, checked on the held-out validation takes of

@@ -245,7 +245,8 @@ def build_pose_machine(in_dim: int, out_dim: int, cfg) -> nn.Module:
     """:class:`PoseMachineNet` of ``cfg.pose_machine``."""
     p = cfg.pose_machine
     return PoseMachineNet(in_dim, out_dim, hidden=p.hidden, conv_channels=tuple(p.conv_channels),
-                          bf16=bf16_enabled(p.bf16), skip=p.skip, frame_blocks=p.frame_blocks, frame_dropout=p.frame_dropout)
+                          bf16=bf16_enabled(p.bf16), skip=p.skip, frame_blocks=p.frame_blocks,
+                          frame_dropout=p.frame_dropout)
 
 
 # ---------------------------------------------------------------------------------------------- 2D loss

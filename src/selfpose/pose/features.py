@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from contextlib import nullcontext
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable
@@ -37,7 +36,7 @@ import torch
 from selfpose.data.store import Dataset
 from selfpose.errors import SelfposeError
 from selfpose.pose.labels import check_frames
-from selfpose.training.precision import bf16_enabled
+from selfpose.training.precision import bf16_autocast
 from selfpose.utils.progress import track
 
 FeatureFn = Callable[[torch.Tensor], "torch.Tensor | Mapping[str, torch.Tensor]"]
@@ -234,7 +233,7 @@ def extract(feature_fn: FeatureFn, ds: Dataset, frames_index: np.ndarray, batch_
         box_fn, joints2d_fn: optional predicted boxes / 2D (px), see above.
         device: where frames are sent (as uint8, converted there).
         autocast: run the functions under bf16 autocast (outputs are stored
-            as float32).
+            as float32); ``"auto"``: only where the CPU has native bf16.
         progress: show a progress bar.
         pass_boxes: call ``feature_fn(frames, boxes)`` with the stored person
             boxes ``(B, 4)`` px (float32, on ``device``) of the batch's rows.
@@ -266,7 +265,7 @@ def extract(feature_fn: FeatureFn, ds: Dataset, frames_index: np.ndarray, batch_
     pred_boxes = np.full((n, 4), np.nan, np.float32) if box_fn is not None else None
     pred_2d: np.ndarray | None = None
     dev = torch.device(device)
-    amp = torch.autocast(dev.type, dtype=torch.bfloat16) if bf16_enabled(autocast) else nullcontext()
+    amp = bf16_autocast(autocast, dev.type)
     with torch.inference_mode():
         for rows in track(batches, "features", total=len(batches), enabled=None if progress else False):
             frames = frames_to_tensor(read_arrays(ds, f[rows], ("frames",))["frames"], dev)

@@ -41,7 +41,7 @@ from selfpose.pose.features import FeatureError, FeatureSet
 from selfpose.pose.labels import SPLIT_BY, holdout_mask
 from selfpose.training.config import OptimConfig
 from selfpose.training.logs import write_metrics
-from selfpose.training.precision import bf16_enabled
+from selfpose.training.precision import bf16_autocast
 from selfpose.training.toolkit import Stepper, build_optimizer, column_spread, progress_text
 from selfpose.utils.progress import progress_bar
 
@@ -371,7 +371,7 @@ def fit_pose(train: FeatureSet, cfg: PoseConfig, val: FeatureSet | None = None,
     # Checked without a host sync per step: nothing is saved before the head is finished.
     stepper = Stepper(opt, optim, steps, lr_key="pose.lr", defer_check=True)
     batches = _batches(n, cfg.batch_size, gen)
-    amp = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16_enabled(cfg.autocast))
+    amp = bf16_autocast(cfg.autocast, dev.type)
     threads = torch.get_num_threads()
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)

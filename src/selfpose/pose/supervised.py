@@ -54,7 +54,7 @@ from selfpose.pose.features import extract, frames_to_tensor, read_arrays
 from selfpose.pose.fit import BestStep, FittedPose, PoseConfig, _batches
 from selfpose.pose.labels import SPLIT_BY, label_subset, split_validation
 from selfpose.training.config import OptimConfig
-from selfpose.training.precision import bf16_enabled
+from selfpose.training.precision import bf16_autocast
 from selfpose.training.toolkit import Stepper, build_optimizer, column_spread, progress_text
 from selfpose.utils.progress import progress_bar
 
@@ -324,7 +324,7 @@ def _train(result: SupervisedModel, train_ds: Dataset, tr: np.ndarray, va: np.nd
     opt = build_optimizer(result, optim, lr_key="supervised.lr")
     # Checked without a host sync per step: nothing is saved before training ends.
     stepper = Stepper(opt, optim, cfg.steps, lr_key="supervised.lr", defer_check=True)
-    amp = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16_enabled(cfg.autocast))
+    amp = bf16_autocast(cfg.autocast, dev.type)
     batches = _batches(len(tr), cfg.batch_size, gen)
     best = BestStep(cfg.patience)
     curve: list[dict] = []

@@ -85,6 +85,11 @@ def bf16_enabled(flag: bool | str) -> bool:
     raise PrecisionError(f"a bf16/autocast setting must be true, false or auto, got {flag!r}")
 
 
+def bf16_autocast(flag: bool | str, device_type: str = "cpu") -> torch.autocast:
+    """bf16 autocast on ``device_type``, enabled as :func:`bf16_enabled` says for ``flag`` (true, false, auto)."""
+    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16_enabled(flag))
+
+
 def autocast(precision: str) -> contextlib.AbstractContextManager:
     """Context for the forward pass: bf16 autocast on CPU, or nothing for fp32.
 
