@@ -3,7 +3,7 @@
 Trains a ResNet-18 (the house backbone) + an MLP head end to end on every
 labelled training frame of a rendered benchmark dataset — pelvis-centred 3D
 (z-scored), MSE, AdamW 1e-3 with cosine decay to 1%, batch 32, colour jitter
-0.3, float32, one thread — and every ``--eval-every`` steps prints N-MPJPE (mm)
+0.3, bf16 only where the CPU has it (``--autocast auto``), one thread — and every ``--eval-every`` steps prints N-MPJPE (mm)
 on 2000 frames of the held-out training person (``val_n``: selection would use
 this) and, as a *diagnostic only*, on a fixed 2000-frame subset of the test
 people (``test_n``), with:
@@ -45,7 +45,7 @@ p.add_argument("--steps", type=int, default=2000); p.add_argument("--bs", type=i
 p.add_argument("--lr", type=float, default=1e-3); p.add_argument("--eval-every", type=int, default=500)
 p.add_argument("--margin", type=float, default=1.25); p.add_argument("--stages", type=int, default=4)
 p.add_argument("--aug", default="")  # comma list: chan (channel shuffle), flip (mirror + label flip), box (box jitter)
-p.add_argument("--max-seconds", type=float, default=1e9); p.add_argument("--autocast", type=int, default=1)
+p.add_argument("--max-seconds", type=float, default=1e9); p.add_argument("--autocast", default="auto")  # true | false | auto (bf16 only where the CPU has it)
 a = p.parse_args()
 torch.set_num_threads(1); torch.manual_seed(0)
 tr_ds, te_ds = Dataset.open(a.train), Dataset.open(a.test)
@@ -96,7 +96,9 @@ class Net(nn.Module):
 net = Net()
 opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=1e-4)
 sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * min(s, a.steps) / a.steps)))
-amp = lambda: torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(a.autocast))
+from selfpose.training.precision import bf16_autocast
+flag = a.autocast if a.autocast == "auto" else a.autocast.lower() in ("1", "true")
+amp = lambda: bf16_autocast(flag)
 gen = torch.Generator().manual_seed(0)
 
 def batch(ds, f):
