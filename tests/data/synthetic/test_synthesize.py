@@ -166,7 +166,33 @@ def test_identities_per_subject_cycle_through_a_subjects_takes(tmp_path):
     assert looks == ["S1~0", "S1~1", "S1~2", "S1~0", "S1~1"] and ds.subjects() == ["S1"]
 
 
+def test_segments_cut_each_motion_into_takes_of_their_own(tmp_path, mocap):
+    from selfpose.data.synthetic.synthesize import segment_bounds
+
+    # pieces of 4 frames (0.6 s at 5 fps); a tail shorter than half a piece is dropped
+    assert segment_bounds(10, 4) == [(0, 4), (4, 4), (8, 2)] and segment_bounds(9, 4) == [(0, 4), (4, 4)]
+    assert segment_bounds(3, 4) == [(0, 3)]
+    base = dict(scenario="lab", motion=str(mocap), subjects=["S1"], views=2, max_seconds=0.6, lab_cameras="per_take",
+                identities_per_subject=4)
+    whole = Dataset.open(synthesize(_cfg(**base), tmp_path / "whole", progress=False))
+    cut = Dataset.open(synthesize(_cfg(**base, segments=True), tmp_path / "cut", progress=False))
+    # S1/walking_1: 50 frames at 25 fps -> 10 at 5 fps -> pieces of 4, 4 and 2 frames
+    takes = sorted({r.meta.take for r in cut.sequences})
+    assert takes == ["S1__walking_1_part0", "S1__walking_1_part1", "S1__walking_1_part2"]
+    assert [len(r["joints3d"]) for r in sorted(cut.sequences, key=lambda r: r.meta.take)
+            if r.meta.view == "cam0"] == [4, 4, 2]
+    assert {r.meta.take for r in whole.sequences} == {"S1__walking_1"} and whole.num_frames == 2 * 4
+    # each piece is a take of its own: its own look and its own cameras
+    looks = {r.meta.take: r.meta.attrs["identity"].split("#")[0] for r in cut.sequences}
+    assert len(set(looks.values())) == 3
+    cams = {r.meta.take: (round(r.meta.camera.fx, 3), round(float(r.meta.camera.t[2]), 1))
+            for r in cut.sequences if r.meta.view == "cam0"}
+    assert len(set(cams.values())) == 3
+
+
 @pytest.mark.parametrize("data, message", [
+    ({"scenario": "lab", "motion": "procedural", "segments": True}, "segments=true"),
+    ({"scenario": "lab", "motion": "x.npz", "segments": True, "max_seconds": None}, "segments=true"),
     ({"scenario": "pan", "views": 2}, "only the lab scenario"),
     ({"scenario": "dive", "motion": "x.npz"}, "procedural dives"),
     ({"scenario": "lab", "motion": "procedural", "actions": ["dive"]}, "not available for lab"),

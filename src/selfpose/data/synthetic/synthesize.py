@@ -110,6 +110,13 @@ class SynthConfig:
             faces. Without it a 2D network trained on the identity-diverse
             benchmark data put the left/right-swapped pose closer to the truth
             than its own in 41% of S8 frames (issue 14, item 4).
+        segments: with a motion file, cut each motion into consecutive pieces of
+            ``max_seconds`` (a last piece shorter than half that is dropped), each
+            rendered as a take of its own — its own look, camera geometry and
+            heading, take id ``<take>_part<k>`` — instead of keeping only the first
+            ``max_seconds`` of each motion. More of the motion and many more person ×
+            camera contexts for the same motion file (Human3.6M S1, S5, S6, S7:
+            2.4× the frames at a 20-s cap).
     """
 
     scenario: Literal["lab", "dive", "pan", "wild"] = "lab"
@@ -138,6 +145,7 @@ class SynthConfig:
     identities_per_subject: int = 1
     random_heading: bool = False
     side_marks: bool = added_field(False)
+    segments: bool = added_field(False)
 
     def __post_init__(self) -> None:
         if self.scenario not in sc.SCENARIOS:
@@ -155,6 +163,9 @@ class SynthConfig:
             v = getattr(self, name)
             if v is not None and v <= 0:
                 raise ConfigError(f"{name} must be positive (or null), got {v}")
+        if self.segments and (self.procedural or self.max_seconds is None):
+            raise ConfigError("segments=true cuts a motion file's takes into max_seconds pieces: it needs a motion "
+                              "file (not procedural motion) and a max_seconds")
         if self.max_sequences is not None and self.max_sequences < 1:
             raise ConfigError(f"max_sequences must be >= 1 (or null), got {self.max_sequences}")
         if self.views is not None:
@@ -226,6 +237,7 @@ class _Take:
     num_frames: int
     key: str | None = None  # motion file key
     action: str = ""        # procedural action
+    start: int | None = None  # first frame (at the target fps) of a ``segments`` piece; None: the motion's start
 
 
 def _plan_takes(cfg: SynthConfig, mf: MotionFile | None) -> list[_Take]:
@@ -250,18 +262,39 @@ def _plan_takes(cfg: SynthConfig, mf: MotionFile | None) -> list[_Take]:
     takes = []
     for i, key in enumerate(keys):
         subject = parse_key(key)[0] if with_subjects else f"{cfg.subject_prefix}{i % cfg.num_subjects}"
-        T = resampled_length(mf.num_frames(key), mf.fps, fps, cfg.max_seconds)
         # Take ids: "S1__walking_1" (subject prefix of the key), "P0__train_walking_1".
         rest = key.split("/", 1)[1] if with_subjects and "/" in key else key
-        takes.append(_Take(safe_id(subject or "unknown", rest), subject or "unknown", T, key=key))
+        if not cfg.segments:
+            T = resampled_length(mf.num_frames(key), mf.fps, fps, cfg.max_seconds)
+            takes.append(_Take(safe_id(subject or "unknown", rest), subject or "unknown", T, key=key))
+            continue
+        piece = int(np.floor(cfg.max_seconds * fps + 1e-6)) + 1   # the frames Motion.cropped keeps
+        for k, (start, T) in enumerate(segment_bounds(resampled_length(mf.num_frames(key), mf.fps, fps), piece)):
+            takes.append(_Take(safe_id(subject or "unknown", f"{rest}_part{k}"), subject or "unknown", T, key=key,
+                               start=start))
     return takes
+
+
+def segment_bounds(num_frames: int, piece: int) -> list[tuple[int, int]]:
+    """``(start, length)`` of consecutive ``piece``-frame pieces of ``num_frames`` frames.
+
+    A last piece shorter than half a piece is dropped (a one-second tail of a 20-s cut
+    is a take with little to show); a motion shorter than one piece is one piece.
+    """
+    if num_frames <= piece:
+        return [(0, num_frames)]
+    out = [(s, min(piece, num_frames - s)) for s in range(0, num_frames, piece)]
+    return [b for b in out if b[1] * 2 >= piece]
 
 
 def _take_motion(cfg: SynthConfig, take: _Take, mf: MotionFile | None, rng: np.random.Generator) -> Motion | None:
     """The take's motion at the target fps (None for dives: their scenario makes them)."""
     fps = cfg.resolved_fps
     if mf is not None:
-        return mf.load(take.key).resampled(fps).cropped(cfg.max_seconds)
+        motion = mf.load(take.key).resampled(fps)
+        if take.start is None:
+            return motion.cropped(cfg.max_seconds)
+        return replace(motion, joints=motion.joints[take.start:take.start + take.num_frames])
     if cfg.scenario == "dive":
         return None
     name = f"procedural/{take.name}"
