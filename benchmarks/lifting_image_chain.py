@@ -59,11 +59,11 @@ def _same_config(folder: Path, meta_name: str, want: dict) -> None:
         raise SystemExit(f"{folder} was made with another config (differs in {', '.join(diff[:5])}); delete it")
 
 
-def heatmap_stage(train_dir: Path, work: Path, log) -> tuple[object, dict]:
-    from selfpose.config import to_dict
+def heatmap_stage(train_dir: Path, work: Path, log, overrides: tuple[str, ...] = ()) -> tuple[object, dict]:
+    from selfpose.config import from_dict, parse_overrides, to_dict
     from selfpose.lifting.heatmap2d import Heatmap2D, Heatmap2DConfig, fit_heatmap_run
 
-    cfg = Heatmap2DConfig(**HEATMAP)
+    cfg = from_dict(Heatmap2DConfig, {**to_dict(Heatmap2DConfig(**HEATMAP)), **parse_overrides(overrides)})
     run = work / "heatmap2d"
     if run.exists():
         _same_config(run, "heatmap2d.json", to_dict(cfg))
@@ -270,6 +270,8 @@ def main() -> None:
                     help="also train pose_machine on the predicted training 2D without and with image features")
     ap.add_argument("--out", type=Path, default=None, help="Markdown report")
     ap.add_argument("--threads", type=int, default=1, help="torch threads while predicting 2D (training: see configs)")
+    ap.add_argument("--heatmap", nargs="*", default=(), metavar="KEY=VALUE",
+                    help="override the 2D network's reported setting (HEATMAP), e.g. width=32 max_seconds=1800")
     args = ap.parse_args()
     import torch
 
@@ -289,7 +291,7 @@ def main() -> None:
                  "command": " ".join(["PYTHONPATH=src python benchmarks/lifting_image_chain.py", *sys.argv[1:]])}
     git = git_commit(REPO) or {}
     res["commit"] = git.get("commit", "unknown")[:7] + (" (with uncommitted changes)" if git.get("dirty") else "")
-    model, res["heatmap2d"] = heatmap_stage(train_dir, args.work, log)
+    model, res["heatmap2d"] = heatmap_stage(train_dir, args.work, log, tuple(args.heatmap))
     lcfg = LifterConfig(**LIFTER)
     gt_lifter, res["lifter_gt2d"] = lifter_stage(args.work / "lifter_gt2d", train_dir, lcfg, log)
     test, res["pred_test"] = chain_stage(model, test_dir, args.work / "pred2d_test.npz", None, log)
