@@ -28,11 +28,7 @@ import dataclasses
 
 import numpy as np
 
-#: Left/right joint pairs of Human3.6M-17 (left index, right index): hips, knees, ankles, shoulders, elbows, wrists.
-PAIRS = ((4, 1), (5, 2), (6, 3), (11, 14), (12, 15), (13, 16))
-
-
-def swap_pairs(pred: np.ndarray, true: np.ndarray, pairs=PAIRS) -> np.ndarray:
+def swap_pairs(pred: np.ndarray, true: np.ndarray, pairs) -> np.ndarray:
     """``pred`` (N, J, 2) with each left/right pair exchanged where the exchange is nearer ``true`` (an oracle)."""
     out = pred.copy()
     for lt, rt in pairs:
@@ -61,7 +57,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from selfpose.lifting.flip import flip_permutation
+    from selfpose.geometry.skeleton import H36M17
     from selfpose.lifting.heatmap2d import errors_2d
     from selfpose.lifting.image_chain import evaluate_chain, load_chain
     from selfpose.lifting.train import Lifter
@@ -70,10 +66,10 @@ def main() -> None:
     a = chain.arrays
     pred, true = a.joints2d, chain.joints2d_true
     err = pred - true
-    whole, share = swap_whole(pred, true, flip_permutation(true.shape[1]))
+    whole, share = swap_whole(pred, true, H36M17.flip_permutation())
     perm = np.random.default_rng(args.seed).permutation(len(err))
     variants = [("as predicted", pred), (f"left/right oracle, whole body ({100 * share:.1f}% of frames)", whole),
-                ("left/right oracle, per limb pair", swap_pairs(pred, true)),
+                ("left/right oracle, per limb pair", swap_pairs(pred, true, H36M17.flip_pairs)),
                 ("errors scaled x0.25", true + 0.25 * err), ("errors scaled x0.5", true + 0.5 * err),
                 ("errors from other frames", true + err[perm]), ("ground truth", true.copy())]
     for run in args.lifters:

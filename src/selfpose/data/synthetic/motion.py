@@ -69,7 +69,7 @@ class Motion:
         """The first ``max_seconds`` of the motion (all of it when ``None``)."""
         if max_seconds is None:
             return self
-        n = int(np.floor(max_seconds * self.fps + 1e-6)) + 1
+        n = frames_in(max_seconds, self.fps)
         return self if n >= self.num_frames else replace(self, joints=self.joints[:n])
 
 
@@ -92,11 +92,16 @@ def resample(joints: np.ndarray, src_fps: float, dst_fps: float) -> np.ndarray:
     return out.astype(joints.dtype, copy=False)
 
 
+def frames_in(seconds: float, fps: float) -> int:
+    """Frames from time 0 to ``seconds`` inclusive at ``fps`` (what :meth:`Motion.cropped` keeps)."""
+    return int(np.floor(seconds * fps + 1e-6)) + 1
+
+
 def resampled_length(num_frames: int, src_fps: float, dst_fps: float, max_seconds: float | None = None) -> int:
     """Frames of a ``num_frames`` motion after :func:`resample` to ``dst_fps`` and :meth:`Motion.cropped`."""
     n = int(np.floor((num_frames - 1) * dst_fps / src_fps + 1e-6)) + 1
     if max_seconds is not None:
-        n = min(n, int(np.floor(max_seconds * dst_fps + 1e-6)) + 1)
+        n = min(n, frames_in(max_seconds, dst_fps))
     return n
 
 

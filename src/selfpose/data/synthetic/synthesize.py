@@ -28,7 +28,7 @@ from selfpose.config import ConfigError, added_field, to_dict
 from selfpose.data.sequence import safe_id
 from selfpose.data.synthetic import scenarios as sc
 from selfpose.data.synthetic.mocap import SHIPPED_CMU, MotionFile, parse_key
-from selfpose.data.synthetic.motion import Motion, implausibility, resampled_length
+from selfpose.data.synthetic.motion import Motion, frames_in, implausibility, resampled_length
 from selfpose.data.synthetic.procedural import PROCEDURAL_ACTIONS, procedural_motion
 
 #: ``motion`` values that mean "the CMU motion shipped with the package".
@@ -268,7 +268,7 @@ def _plan_takes(cfg: SynthConfig, mf: MotionFile | None) -> list[_Take]:
             T = resampled_length(mf.num_frames(key), mf.fps, fps, cfg.max_seconds)
             takes.append(_Take(safe_id(subject or "unknown", rest), subject or "unknown", T, key=key))
             continue
-        piece = int(np.floor(cfg.max_seconds * fps + 1e-6)) + 1   # the frames Motion.cropped keeps
+        piece = frames_in(cfg.max_seconds, fps)   # the frames Motion.cropped would keep
         for k, (start, T) in enumerate(segment_bounds(resampled_length(mf.num_frames(key), mf.fps, fps), piece)):
             takes.append(_Take(safe_id(subject or "unknown", f"{rest}_part{k}"), subject or "unknown", T, key=key,
                                start=start))
