@@ -295,3 +295,25 @@ def test_the_detector_shortcut_cuts_what_the_method_itself_cuts():
     assert final
     torch.testing.assert_close(theta, full["encoded"]["theta"].float())
     torch.testing.assert_close(boxes, full["boxes"].float())
+
+
+def test_supervised_on_the_true_box_is_a_cell_of_its_own_and_says_so(bench, tmp_path):
+    data = {"train_dir": str(bench["work"] / "data" / "train"), "test_dir": str(bench["work"] / "data" / "test")}
+    base = {**BENCH, "methods": [], "references": ["supervised"], "shares": [1.0], "data": data}
+    work = tmp_path / "work"
+    res = run_benchmark(from_dict(BenchmarkConfig, base), work, progress=False, log=lambda s: None)
+    assert res["computed"] == ["supervised_s0_1"]
+    assert "its detector learnt from the pose loss alone" in (work / "results.md").read_text()
+    # the crop is part of the cell's fingerprint: the detector cell is never taken for a true-box one
+    tb = {**base, "supervised": {**BENCH["supervised"], "crop": "true_box"}}
+    cell = json.loads((work / "cells" / "supervised_s0_1.json").read_text())
+    del cell["made_with"]["supervised"]["crop"]    # as written before the key existed
+    (work / "cells" / "supervised_s0_1.json").write_text(json.dumps(cell))
+    assert run_benchmark(from_dict(BenchmarkConfig, base), work, progress=False, log=lambda s: None)["computed"] == []
+    res = run_benchmark(from_dict(BenchmarkConfig, tb), work, progress=False, log=lambda s: None)
+    assert res["computed"] == ["supervised_s0_1"]
+    with pytest.raises(BenchmarkError, match="differs in supervised.crop"):
+        run_benchmark(from_dict(BenchmarkConfig, base), work, progress=False, log=lambda s: None)
+    c = res["cells"]["supervised_s0_1"]
+    assert np.isfinite(c["n_mpjpe"]) and c["box_iou"] == pytest.approx(1.0)   # it read the true boxes
+    assert "reading the crop of the true person box" in (work / "results.md").read_text()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,7 @@ import torch
 from selfpose.config import ConfigError, from_dict
 from selfpose.data.store import Dataset
 from selfpose.data.synthetic.synthesize import SynthConfig, synthesize
-from selfpose.models.temporal import ModelConfig
+from selfpose.models.temporal import ModelConfig, TemporalModel
 from selfpose.pose.evaluate import evaluate
 from selfpose.pose.features import extract
 from selfpose.pose.labels import label_subset
@@ -94,3 +96,35 @@ def test_config_is_strict():
     assert not cfg.pose_config().standardise_features
     with pytest.raises(ConfigError):
         SupervisedConfig(colour_jitter=1.5)
+
+
+def test_true_box_crop_reads_the_given_box_and_never_trains_the_detector(ds, tmp_path):
+    cfg = SupervisedConfig(model=TINY, hidden=16, fraction=0.25, steps=4, eval_every=2, batch_size=8,
+                           val_by="take", val_fraction=0.3, threads=1, crop="true_box")
+    det0 = {k: v.clone() for k, v in TemporalModel(TINY).detector.state_dict().items()}
+    torch.manual_seed(0)
+    sm = train_supervised(ds, cfg, model=_seeded_model(det0), progress=False)
+    # the detector's weights are untouched: no loss reaches it when the true box is cropped
+    for k, v in sm.model.detector.state_dict().items():
+        torch.testing.assert_close(v, det0[k])
+    frames = label_subset(ds, 0.2)
+    fs = extract(sm.feature_fn, ds, frames, progress=False, pass_boxes=True)
+    np.testing.assert_allclose(fs.pred_boxes, fs.boxes)    # the reported boxes are the true ones
+    x = torch.rand(2, 3, 32, 32)
+    with pytest.raises(SupervisedError, match="true_box"):
+        sm.feature_fn(x)
+    a = sm.feature_fn(x, torch.tensor([[4.0, 4.0, 14.0, 20.0]] * 2))["features"]
+    b = sm.feature_fn(x, torch.tensor([[16.0, 10.0, 28.0, 30.0]] * 2))["features"]
+    assert not torch.allclose(a, b)                          # the features come from the box's pixels
+    back = SupervisedModel.load(sm.save(tmp_path / "sup"))
+    assert back.needs_boxes
+    fs2 = extract(back.feature_fn, ds, frames, progress=False, pass_boxes=True)
+    np.testing.assert_allclose(fs2.features, fs.features, atol=1e-6)
+    with pytest.raises(ConfigError, match="supervised.crop"):
+        SupervisedConfig(crop="box")
+
+
+def _seeded_model(detector_state):
+    m = TemporalModel(dataclasses.replace(TINY, decoder=False))
+    m.detector.load_state_dict(detector_state)
+    return m

@@ -147,6 +147,11 @@ def tables(results: dict, names: list[str], shares: list[float]) -> str:
             notes = ("\n`random encoder, same crop`: the untrained encoder reads the crop "
                      + ("of the true person box" if src == "true_box" else f"that {display_name(src)}'s trained "
                         "detector cuts") + ".\n")
+        if m == "n_mpjpe" and {"supervised", "supervised_upper"} & set(names):
+            crop = ((results.get("config") or {}).get("supervised") or {}).get("crop", "detector")
+            notes += ("\n`supervised from scratch`: the same network and head trained end to end on the share's labels, "
+                      + ("reading the crop of the true person box (`supervised.crop: true_box`)"
+                         if crop == "true_box" else "its detector learnt from the pose loss alone") + ".\n")
         out.append(f"**{TITLES[m]}, lower is better**{what} (mean ± standard deviation over seeds where there are "
                    f"several)\n\n{head}{rows}{notes}")
         if m == "n_mpjpe":

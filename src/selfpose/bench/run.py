@@ -284,9 +284,11 @@ def _run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True
         for (share, seed), scfg in sup.items():
             key = f"supervised_s{seed}_{share:g}"
             fp = {"supervised": {k: v for k, v in to_dict(scfg).items() if k != "threads"}, **where}
+            # Cells from before supervised.crop existed do not record it (and fingerprints compare shared keys
+            # only): a true-box cell is format 2, so such a cell is recomputed rather than taken for one.
             cells[key] = _cell(work / "cells" / f"{key}.json", fp, computed, key, log,
                                lambda: supervised_cell(train_dir, test_dir, scfg, work / "supervised" / key, progress),
-                               name="supervised", seed=seed, share=share)
+                               version=2 if scfg.crop == "true_box" else 1, name="supervised", seed=seed, share=share)
 
     if "mean_pose" in refs:
         for share in cfg.shares:

@@ -8,6 +8,9 @@ of the share with the same validation split (``val_by`` of the benchmark:
 held-out people by default), for the same budget — by default the
 pretraining steps plus the pose-head steps. ``supervised_upper`` is its cell
 at 100% of the labels, the row a method's features would have to match.
+With ``supervised: {crop: true_box}`` the network reads the true person box
+instead of learning its detector from the pose loss alone (see
+:mod:`selfpose.pose.supervised`); the report says which.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ def supervised_cell(train_dir: Path, test_dir: Path, scfg, out: Path, progress: 
     sm = train_supervised(train, scfg, progress=progress)
     sm.save(out)
     fs = extract(sm.feature_fn, test, label_subset(test, 1.0, finite_only=False), batch_size=scfg.eval_batch_size,
-                 device=scfg.device, autocast=scfg.autocast, progress=progress)
+                 device=scfg.device, autocast=scfg.autocast, progress=progress, pass_boxes=sm.needs_boxes)
     res = summary(evaluate(sm.pose.predict(fs), fs))
     labelled = label_subset(train, scfg.fraction, seed=scfg.seed)
     return {**res, "labelled": int(len(labelled)), "val_n_mpjpe": sm.pose.best_val_n_mpjpe,
