@@ -29,10 +29,19 @@ def demo_dir(tmp_path_factory):
 def test_demo_writes_report_with_table_and_pictures(demo_dir):
     md = (demo_dir / "report.md").read_text()
     results = json.loads((demo_dir / "results.json").read_text())
-    assert "| pretrained (full method) |" in md and "| random initialisation (frozen) |" in md
-    for key in ("full_method", "random_init"):
-        assert np.isfinite(results[key]["n_mpjpe"]) and results[key]["frames"] > 0
-        assert 0 <= results[key]["box_iou"] <= 1
+    assert "lower is better" in md
+    rows = [ln.split("|")[1].strip() for ln in md.splitlines() if ln.startswith("| ") and "N-MPJPE" not in ln]
+    assert rows == ["full method (DSL-STN-Dec-Split)", "random encoder, same crop", "box + camera only (ridge)",
+                    "box + camera only (10-NN)", "mean pose"]
+    for key in ("full_method", "random_same_crop", "box_camera_ridge", "box_camera_knn", "mean_pose"):
+        assert np.isfinite(results[key]["n_mpjpe"]) and results[key]["frames"] > 0, key
+    # the random encoder reads the full method's own crop: the same boxes, so the same detection IoU
+    assert 0 <= results["full_method"]["box_iou"] <= 1
+    assert results["random_same_crop"]["box_iou"] == pytest.approx(results["full_method"]["box_iou"], abs=1e-6)
+    assert results["mean_pose"]["box_iou"] is None and results["box_camera_knn"]["box_iou"] is None
+    for split in ("train", "test"):   # rendered without the where-they-stand shortcut (issue 14)
+        synth = json.loads((demo_dir / "data" / split / "index.json").read_text())["attrs"]["config"]
+        assert synth["lab_cameras"] == "per_take" and synth["random_heading"] and synth["lab_fill"] == [0.5, 0.7]
     assert results["pretrain_steps"] == MICRO.steps and results["check_ok"]
     for png in ("training_curves.png", "detections.png", "poses.png", "reconstruction.png", "analysis/transfers.png"):
         assert (demo_dir / png).stat().st_size > 5_000, png

@@ -70,7 +70,10 @@ FAKE = {
     "budget": {"labels": 0.01}, "seconds": {"synth": 1.0, "pretrain": 2.0}, "train_frames": 1200,
     "test_frames": 300, "pretrain_steps": 30, "labelled_frames": 12, "check_ok": True,
     "full_method": {"mpjpe": 120.0, "n_mpjpe": 110.0, "p_mpjpe": 80.0, "frames": 300, "box_iou": 0.61},
-    "random_init": {"mpjpe": 180.0, "n_mpjpe": 170.0, "p_mpjpe": 120.0, "frames": 300, "box_iou": float("nan")},
+    "random_same_crop": {"mpjpe": 180.0, "n_mpjpe": 170.0, "p_mpjpe": 120.0, "frames": 300, "box_iou": 0.61},
+    "box_camera_ridge": {"mpjpe": 200.0, "n_mpjpe": 190.0, "p_mpjpe": 130.0, "frames": 300, "box_iou": None},
+    "box_camera_knn": {"mpjpe": 210.0, "n_mpjpe": 195.0, "p_mpjpe": 125.0, "frames": 300, "box_iou": None},
+    "mean_pose": {"mpjpe": 220.0, "n_mpjpe": 205.0, "p_mpjpe": 140.0, "frames": 300, "box_iou": float("nan")},
     "kmeans_v": 0.3, "kmeans_i": 0.9, "chance": 0.25, "pose_from_v": {"val_n_mpjpe": 100.0}, "pose_from_i": None,
 }
 # The demo's real captions: parentheses, colons and '|' inside alt texts broke the old converter.
@@ -95,12 +98,13 @@ def test_demo_report_html_renders(tmp_path):
     for img in doc.imgs:
         assert (tmp_path / img["src"]).is_file(), img
     assert [i["alt"] for i in doc.imgs] == list(PICTURES)
-    # One whole table: a header row and the two encoders, five cells each.
+    # One whole table: a header row, the full method and the four references, five cells each.
     assert len(doc.tables) == 1
     table = doc.tables[0]
-    assert [r[0] for r in table] == ["encoder", "pretrained (full method)", "random initialisation (frozen)"]
+    assert [r[0] for r in table] == ["method", "full method (DSL-STN-Dec-Split)", "random encoder, same crop",
+                                     "box + camera only (ridge)", "box + camera only (10-NN)", "mean pose"]
     assert all(len(r) == 5 for r in table)
-    assert table[1][1] == "110.0" and table[2][4] == "–"       # NaN IoU shows as a dash
+    assert table[1][1] == "110.0" and table[3][4] == "–" and table[5][4] == "–"   # no IoU (None, NaN): a dash
     text = "".join(doc.text)
     for syntax in MARKDOWN_SYNTAX:
         assert syntax not in text, syntax
