@@ -1,6 +1,6 @@
 """Image → 2D → 3D on the lab benchmark's rendered S8 (issue 12, item 6): the 2D network, then a martinez lifter.
 
-The data are exactly those of ``selfpose benchmark --config configs/benchmark_cpu.yaml``
+The data are exactly those of ``selfpose benchmark --config configs/benchmark_fixed_rig_cpu.yaml``
 (``data.train``: S1, S5, S6, S7 and ``data.test``: S8 of the real H36M motion,
 ``synth lab`` at 128×128, 10 fps, ≤ 20 s per take, 4 views; rendered once into
 ``--data-work``/data by the benchmark's own :func:`selfpose.bench.run.prepare_data`,
@@ -168,7 +168,7 @@ def report(res: dict) -> str:
              "Command, from the repository root:", "",
              "    " + res["command"], "",
              "## Setting", "",
-             ("- **Data**: the lab benchmark's own renders (`configs/benchmark_cpu.yaml` → "
+             ("- **Data**: the lab benchmark's own renders (`configs/benchmark_fixed_rig_cpu.yaml` → "
              "`selfpose.bench.run.prepare_data`): train S1, S5, S6, S7 "
              f"({res['data']['train_frames']:,} frames), test S8 ({res['data']['test_frames']:,} frames), "
              "128×128, 4 static cameras. The same S8 frames and metrics as `benchmarks/results/benchmark_cpu.md`."),
@@ -264,7 +264,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("out/image_chain"))
     ap.add_argument("--data-work", type=Path, default=Path("out/bench_data"),
                     help="where the benchmark's data are rendered (WORK/data/{train,test}) or already are")
-    ap.add_argument("--bench-config", type=Path, default=REPO / "configs" / "benchmark_cpu.yaml")
+    ap.add_argument("--bench-config", type=Path, default=REPO / "configs" / "benchmark_fixed_rig_cpu.yaml")
     ap.add_argument("--pred-lifter", action="store_true", help="also train a lifter on the predicted training 2D")
     ap.add_argument("--features", action="store_true",
                     help="also train pose_machine on the predicted training 2D without and with image features")

@@ -29,7 +29,7 @@ whole takes of the training subjects (mean px error), the best step kept.
 ``heatmap2d.safetensors`` + ``heatmap2d.json`` + ``metrics.csv``.
 
 Measured (2026-12-01, 2 CPU cores shared with other jobs, one torch thread):
-on the lab benchmark's renders (``configs/benchmark_cpu.yaml``, 128×128),
+on the lab benchmark's renders (``configs/benchmark_fixed_rig_cpu.yaml``, 128×128),
 ``width=16, steps=2500, max_seconds=1080`` on S1, S5, S6, S7 stopped at its
 time cap after 1476 steps (18 min) and errs 2.75 px mean, 1.83 px median on
 S8 (PCK@5px 85.8%), predicting 198 frames/s; details and the 3D chain in
