@@ -100,3 +100,27 @@ def test_probe_config_is_strict():
         from_dict(ProbeConfig, {"knn_ks": [0]})
     with pytest.raises(ConfigError, match="unknown config key"):
         from_dict(ProbeConfig, {"alpha": 1})
+
+
+def test_k_is_chosen_on_at_most_knn_val_rows_evenly_spaced_held_out_rows(monkeypatch):
+    import selfpose.pose.probes as pr_mod
+    from selfpose.pose.probe_fit import knn_selection_rows
+
+    assert knn_selection_rows(7, None).tolist() == list(range(7)) == knn_selection_rows(7, 7).tolist()
+    rows = knn_selection_rows(1000, 10)
+    assert len(rows) == 10 and rows[0] == 0 and rows[-1] == 999 and np.all(np.diff(rows) >= 110)
+    rng = np.random.default_rng(5)
+    y = _poses(rng, 200)
+    x = rng.normal(size=(200, 6))
+    pick = rng.choice(200, 120, replace=False)
+    seen = []
+    real = pr_mod.select_knn
+    monkeypatch.setattr(pr_mod, "select_knn", lambda tx, ty, vx, vy, ks: seen.append(len(vx)) or real(tx, ty, vx, vy, ks))
+    capped = fit_probes(feature_set(x, y), ProbeConfig(kinds=("knn",), knn_ks=(10, 1), knn_val_rows=30),
+                        feature_set(x[pick] + 1e-3, y[pick]))
+    full = fit_probes(feature_set(x, y), ProbeConfig(kinds=("knn",), knn_ks=(10, 1), knn_val_rows=None),
+                      feature_set(x[pick] + 1e-3, y[pick]))
+    assert seen == [30, 120]
+    assert capped.chosen == full.chosen == {"knn": 1}     # the copies are found on the subset too
+    with pytest.raises(ConfigError, match="knn_val_rows"):
+        ProbeConfig(knn_val_rows=0)
