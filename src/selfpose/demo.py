@@ -20,7 +20,7 @@
 6. Write ``report.md`` and ``report.html`` with the table, training curves and
    pictures.
 
-Defaults finish in about 12 minutes on a 2-core CPU; ``--quick``
+Defaults finish in about 15 minutes on a 2-core CPU without native bf16; ``--quick``
 runs every step on a tiny budget (about two minutes) as a smoke test.
 """
 
@@ -46,8 +46,8 @@ class DemoBudget:
     labels: float
 
 
-# 750 pretraining steps: the whole demo within about 12 minutes on a 2-core CPU without native bf16 (1,500 took
-# 19 min 43 s there, 10 min 35 s on a Xeon with bf16).
+# 750 pretraining steps (was 1,500: 19 min 43 s on a 2-core AVX2-only EPYC, 10 min 35 s on a Xeon with bf16). The
+# whole demo then took 14 min 37 s on that EPYC (pretraining 538 s): still over the 12-minute aim there.
 FULL = DemoBudget(max_sequences=None, max_seconds=20.0, steps=750, pose_steps=1000, labels=0.01)
 #: The rendering keys that take the shortcuts away (issue 14): per-take cameras, heading and fill.
 SHORTCUT_FREE = dict(lab_cameras="per_take", lab_fill=(0.5, 0.7), random_heading=True)

@@ -68,9 +68,8 @@ def same_crop_feature_fn(encoder_method, crop_method=None):
 
     def encode(frames: torch.Tensor, theta: torch.Tensor, final: bool) -> torch.Tensor:
         x = model.prepare(frames)
-        s = x.shape[-2:]
-        ct = theta if final else model.crop_theta(theta, (int(s[0]), int(s[1])))
-        v, _ = model.encode_crop(model.crop(x, ct.to(x.device, torch.float32)))
+        v, _ = (model.encode_crop(model.crop(x, theta.to(x.device, torch.float32))) if final
+                else model.encode_box(x, theta))
         return v.float()
 
     if crop_method is None:

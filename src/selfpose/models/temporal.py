@@ -169,6 +169,12 @@ class TemporalModel(nn.Module):
         """Crops (B, 3, c, c) → v (B, v_dim), i (B, i_dim); with split=False, (z (B, v_dim+i_dim), None)."""
         return self.encoder(crops)
 
+    def encode_box(self, frames: torch.Tensor, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Prepared frames (B, 3, H, W) and a person box θ (B, 4) → ``encode_crop`` of the crop a detector that
+        found that box would cut (:meth:`crop_theta`: the square × ``crop_margin`` with ``square_crop``)."""
+        ct = self.crop_theta(theta.to(frames.device, torch.float32), (int(frames.shape[-2]), int(frames.shape[-1])))
+        return self.encode_crop(self.crop(frames, ct))
+
     def encode(self, frames: torch.Tensor, boxes: torch.Tensor | None = None) -> dict[str, torch.Tensor | None]:
         """Frames (B, 3, H, W) in [0, 1] → {"theta", "box_theta", "crop", "v", "i", "box_px"} (no jitter).
 

@@ -233,8 +233,7 @@ class SupervisedModel(nn.Module):
             if boxes.shape != (prepared.shape[0], 4):
                 raise SupervisedError(f"boxes must have shape (B, 4) = x0, y0, x1, y1 px, got {tuple(boxes.shape)}")
             # θ is normalised to the frame, so stored-pixel boxes carry over to the resized frame unchanged.
-            theta = box_px_to_theta(boxes.to(prepared.device, torch.float32), W, H)
-            v, _ = self.model.encode_crop(self.model.crop(prepared, self.model.crop_theta(theta, (h, w))))
+            v, _ = self.model.encode_box(prepared, box_px_to_theta(boxes.to(prepared.device, torch.float32), W, H))
             return {"v": v, "box_stored_px": boxes.to(prepared.device, torch.float32)}
         out = self.model.encode(prepared)
         # encode() reports boxes in pixels of the resized frame; the store's boxes are in stored pixels.
