@@ -317,3 +317,19 @@ def test_supervised_on_the_true_box_is_a_cell_of_its_own_and_says_so(bench, tmp_
     c = res["cells"]["supervised_s0_1"]
     assert np.isfinite(c["n_mpjpe"]) and c["box_iou"] == pytest.approx(1.0)   # it read the true boxes
     assert "reading the crop of the true person box" in (work / "results.md").read_text()
+
+
+def test_compute_total_counts_the_supervised_upper_bound_once():
+    """The 100% supervised cell is shown by the ``supervised_upper`` row (and by ``supervised`` at 100%): its
+    seconds belong in the total exactly once, as do every run's pretraining and the rendering."""
+    from selfpose.bench.report import cost_table
+
+    cell = lambda name, share, s: {"name": name, "seed": 0, "share": share, "seconds": s}  # noqa: E731
+    results = {"cells": {"temporal_s0_0.01": cell("temporal", 0.01, 60.0),
+                         "supervised_s0_0.01": cell("supervised", 0.01, 120.0),
+                         "supervised_s0_1": cell("supervised", 1.0, 600.0)},
+               "pretrain_seconds": {"temporal_s0": 300.0}, "data_seconds": {"train": 120.0, "test": 0.0}}
+    # 300 + 60 (temporal) + 600 (upper bound) + 120 (rendering) = 1080 s = 18 min
+    assert "Total compute: 18 min" in cost_table(results, ["temporal", "supervised_upper"])
+    # with the supervised row too: its 1% cell is added, its 100% cell not a second time (1200 s = 20 min)
+    assert "Total compute: 20 min" in cost_table(results, ["temporal", "supervised", "supervised_upper"])

@@ -220,11 +220,17 @@ def cost_table(results: dict, names: list[str]) -> str:
     the machine that made the cells, whatever reruns happened since.
     """
     pre = results.get("pretrain_seconds") or {}
-    rows, total = [], 0.0
+    rows, total, counted = [], 0.0, set()
     for n in names:
-        cs = [c for c in results["cells"].values() if c["name"] == n]
+        if n in SAME_AS:   # a row that shows another row's cells (the 100% supervised cell): count them once
+            src, share = SAME_AS[n]
+            cs = [c for c in results["cells"].values() if c["name"] == src and c["share"] == share]
+        else:
+            cs = [c for c in results["cells"].values() if c["name"] == n]
+        cs = [c for c in cs if (c["name"], c["seed"], c["share"]) not in counted]
         if not cs:
             continue
+        counted.update((c["name"], c["seed"], c["share"]) for c in cs)
         ious = [c["box_iou"] for c in cs if c.get("box_iou") is not None]
         runs = {f"{n}_s{c['seed']}" for c in cs}
         p = [pre[r] for r in runs if pre.get(r) is not None]
