@@ -333,3 +333,14 @@ def test_compute_total_counts_the_supervised_upper_bound_once():
     assert "Total compute: 18 min" in cost_table(results, ["temporal", "supervised_upper"])
     # with the supervised row too: its 1% cell is added, its 100% cell not a second time (1200 s = 20 min)
     assert "Total compute: 20 min" in cost_table(results, ["temporal", "supervised", "supervised_upper"])
+
+
+def test_persons_only_analysis_reads_the_people_without_the_kmeans_analysis(bench, tmp_path):
+    cfg = {**BENCH, "methods": ["temporal"], "references": [], "shares": [1.0], "analysis": "persons",
+           "data": {"train_dir": str(bench["work"] / "data" / "train"), "test_dir": str(bench["work"] / "data" / "test")}}
+    res = run_benchmark(from_dict(BenchmarkConfig, cfg), tmp_path / "work", progress=False, log=lambda s: None)
+    assert set(res["persons"]) == {"temporal"} and res["analysis"] == {}
+    assert 0 <= res["persons"]["temporal"]["test_people"]["v"] <= 1
+    assert not list((tmp_path / "work" / "cells").glob("analysis_*"))
+    with pytest.raises(ConfigError, match="analysis"):
+        from_dict(BenchmarkConfig, {**BENCH, "analysis": "kmeans"})

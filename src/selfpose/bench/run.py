@@ -320,7 +320,7 @@ def _run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True
             persons[name] = _cell(work / "cells" / f"{key}.json", fp, computed, key, log,
                                   lambda run_dir=run_dir: persons_cell(run_dir, train_dir, test_dir, progress),
                                   name=name, seed=seed)
-            if random_init or not _has_appearance_code(pcfg):
+            if random_init or not _has_appearance_code(pcfg) or cfg.analysis == "persons":
                 continue
             key = f"analysis_{name}_s{seed}"
             fp = {"pretrain": _comparable(pcfg), "pose_steps": cfg.pose_steps, "val_by": cfg.val_by}
