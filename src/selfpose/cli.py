@@ -391,7 +391,7 @@ def demo(
     """The main job: render the embedded lab data, pretrain, fit pose on 1% labels, evaluate on unseen people, report.
 
     Writes OUT/report.md and OUT/report.html (table, curves, detections,
-    reconstructions, transfers, predicted vs true 3D); about 15 minutes on a
+    reconstructions, transfers, predicted vs true 3D); about 10 minutes on a
     2-core CPU without native bf16, --quick about 2.
     """
     from selfpose.demo import run_demo

@@ -20,7 +20,7 @@
 6. Write ``report.md`` and ``report.html`` with the table, training curves and
    pictures.
 
-Defaults finish in about 15 minutes on a 2-core CPU without native bf16; ``--quick``
+Defaults finish in about 10 minutes on a 2-core CPU without native bf16; ``--quick``
 runs every step on a tiny budget (about two minutes) as a smoke test.
 """
 
@@ -48,8 +48,8 @@ class DemoBudget:
 
 # 600 pretraining steps and 500-step pose heads (1,500 and 1,000 steps: 19 min 43 s on a 2-core AVX2-only EPYC,
 # 10 min 35 s on a Xeon with bf16; 750 and 1,000: 14 min 37 s on that EPYC, pretraining 538 s, the three pose heads
-# and the analysis 291 s). The heads see 94 labelled frames: their step is chosen on held-out people, and at
-# 1,000 steps the chosen step was far from the last.
+# and the analysis 291 s); 600 and 500: 10 min 01 s there (pretraining 408 s). The heads see 156 labelled frames
+# (their step chosen on held-out people): at 1,000 steps the chosen step was 200.
 FULL = DemoBudget(max_sequences=None, max_seconds=20.0, steps=600, pose_steps=500, labels=0.01)
 #: The rendering keys that take the shortcuts away (issue 14): per-take cameras, heading and fill.
 SHORTCUT_FREE = dict(lab_cameras="per_take", lab_fill=(0.5, 0.7), random_heading=True)
