@@ -21,23 +21,32 @@ import numpy as np
 
 
 def frames_of(data: str, n: int):
-    """``n`` frames spread evenly over every sequence of ``data``, with their backgrounds: (n, 3, H, W) in [0, 1]."""
+    """``n`` frames spread evenly over every sequence of ``data``, with their backgrounds: (n, 3, H, W) in [0, 1].
+
+    Backgrounds as the training loader reads them (:data:`selfpose.data.loader.IMAGE_LABELS`): the per-frame
+    array where a sequence has one (moving cameras), else its static background.
+    """
     import torch
 
+    from selfpose.data.loader import IMAGE_LABELS
     from selfpose.data.store import Dataset
 
-    ds = Dataset.open(data)
-    seqs = ds.sequences
+    per_frame, static = IMAGE_LABELS["background"]
+    seqs = Dataset.open(data).sequences
     per = max(1, -(-n // len(seqs)))
     frames, backs = [], []
     for s in seqs:
         idx = np.linspace(0, len(s) - 1, per).round().astype(int)
         frames.append(np.asarray(s["frames"][idx]))
-        bg = np.asarray(s["background"])
-        backs.append(np.broadcast_to(bg, (len(idx), *bg.shape[-3:])) if bg.ndim == 3 else bg[idx])
-    f = torch.from_numpy(np.concatenate(frames)[:n]).permute(0, 3, 1, 2).float() / 255
-    b = torch.from_numpy(np.ascontiguousarray(np.concatenate(backs)[:n])).permute(0, 3, 1, 2).float() / 255
-    return f, b
+        if s.has(per_frame):
+            backs.append(np.asarray(s[per_frame][idx]))
+        elif s.has(static):
+            bg = np.asarray(s[static])
+            backs.append(np.broadcast_to(bg, (len(idx), *bg.shape)))
+        else:
+            raise SystemExit(f"{s.id} has no background; the probe needs data prepared with backgrounds")
+    as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(np.concatenate(a)[:n])).permute(0, 3, 1, 2) / 255.0  # noqa: E731
+    return as_tensor(frames).float(), as_tensor(backs).float()
 
 
 def probe(run_dir: str, frames, background, batch: int = 64) -> dict:
@@ -50,13 +59,14 @@ def probe(run_dir: str, frames, background, batch: int = 64) -> dict:
     run = load_run(run_dir)
     model = run.method.model.eval()
     thr = run.config.loss.fg_threshold
-    parts = {False: [], True: []}
-    for shuffle in (False, True):
-        for k in range(0, len(frames), batch):
-            parts[shuffle].append(decoded_silhouettes(model, frames[k:k + batch], background[k:k + batch], thr,
-                                                      shuffle_i=shuffle))
-    (m, t), (ms, _) = [(torch.cat([p[0] for p in parts[s]]), torch.cat([p[1] for p in parts[s]]))
-                       for s in (False, True)]
+
+    def decode_all(shuffle_i: bool):
+        parts = [decoded_silhouettes(model, frames[k:k + batch], background[k:k + batch], thr, shuffle_i=shuffle_i)
+                 for k in range(0, len(frames), batch)]
+        return torch.cat([m for m, _ in parts]), torch.cat([t for _, t in parts])
+
+    m, t = decode_all(False)
+    ms, _ = decode_all(True)   # same crops, so the same targets
     return {"step": run.step, "frames": len(frames), "fg_mask_bce": float(mask_target_loss(m, t)),
             "r2": mask_r2(m, t), "r2_i_shuffled": mask_r2(ms, t), "target_cover": float(t.mean()),
             "mask_cover": float(m.mean())}
@@ -69,9 +79,6 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=512)
     ap.add_argument("--json", help="also write the figures here")
     a = ap.parse_args()
-    import torch
-
-    torch.manual_seed(0)
     frames, background = frames_of(a.data, a.frames)
     rows = {}
     print("| run | step | fg_mask BCE | R² | R² (i shuffled) | target cover | mask cover |\n|---|---:|---:|---:|---:|---:|---:|")

@@ -41,9 +41,9 @@ def test_decoded_silhouettes_have_the_crop_shape_and_foreground_targets():
     from selfpose.models.temporal import ModelConfig, TemporalModel
 
     torch.manual_seed(0)
-    cfg = from_dict(ModelConfig, {"image_size": 32, "crop_size": 16, "detector_input": 16,
-                                          "detector_width": 8, "encoder_width": 8, "v_dim": 8, "i_dim": 8,
-                                          "decoder_channels": 8, "decoder_hidden": 16})
+    cfg = from_dict(ModelConfig, {"image_size": 32, "crop_size": 16, "detector_input": 16, "detector_width": 8,
+                                  "encoder_width": 8, "v_dim": 8, "i_dim": 8, "decoder_channels": 8,
+                                  "decoder_hidden": 16})
     model = TemporalModel(cfg).eval()
     bg = torch.rand(4, 3, 32, 32)
     frames = bg.clone()
