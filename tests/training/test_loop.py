@@ -256,3 +256,21 @@ def test_toy_method_interface():
     assert feats.shape == (5, 16)
     pics = m.pictures({"frames": torch.randint(0, 255, (3, 4, 3, 32, 32), dtype=torch.uint8)})
     assert pics["reconstruction"].shape == (64, 96, 3) and pics["reconstruction"].dtype == np.uint8
+
+
+def test_device_auto_trains_where_torch_computes_and_records_it(blobs, tmp_path, run_config, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    run = tmp_path / "run"
+    r = train(ToyAutoencoder, blobs, toy_sampler, run_config(steps=4, device="auto"), run, progress=False)
+    assert r.step == 4
+    env = yaml.safe_load((run / "environment.yaml").read_text())
+    assert env[0]["device"] == "cpu" and "gpu" not in env[0]
+
+
+def test_a_missing_gpu_is_a_one_line_error_before_the_run_folder(blobs, tmp_path, run_config, monkeypatch):
+    from selfpose.config import ConfigError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match=r"train.device=cuda but this torch .* sees no CUDA GPU; use train.device=cpu"):
+        train(ToyAutoencoder, blobs, toy_sampler, run_config(device="cuda"), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()

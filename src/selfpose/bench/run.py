@@ -38,7 +38,7 @@ from selfpose.errors import SelfposeError
 from selfpose.training.config import changed_keys as differences
 
 # Keys that change speed, not results: a run may be resumed with other values.
-_SPEED_KEYS = {("train", "threads"), ("train", "num_workers"), ("train", "processes")}
+_SPEED_KEYS = {("train", "threads"), ("train", "num_workers"), ("train", "processes"), ("train", "device")}
 #: Formats of cached cells: a cell of an older format is recomputed (its fingerprint may not show what changed).
 #: Pose cells 2: probes beside the head, selection on ``val_by`` (held-out people by default), subjects recorded.
 POSE_CELL_VERSION = 2

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from selfpose.losses._checks import LossInputError, check_nonempty, check_pixel_mask, check_same, check_tensor
+from selfpose.training.precision import full_precision
 
 #: SSIM stabilisers for a dynamic range of 1 (Wang et al. 2004: K1 = 0.01, K2 = 0.03).
 SSIM_C1 = 0.01 ** 2
@@ -117,7 +118,7 @@ def ssim_map(pred: torch.Tensor, target: torch.Tensor, window: int = 11, sigma: 
     more than ``window // 2`` px a side. 1 where the images agree exactly.
     """
     _check_images(pred, target, min_size=window // 2 + 1)
-    with torch.autocast(pred.device.type, enabled=False):
+    with full_precision(pred.device.type):
         # Centred on mid-grey: the (co)variances E[xy] − E[x]E[y] cancel less of float32's precision
         # on values in [-0.5, 0.5] than on [0, 1] (flat areas came out 1e-4 off SSIM's exact value).
         x, y = pred.float() - 0.5, target.float() - 0.5
@@ -254,7 +255,7 @@ def laplacian_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor 
     """
     _check_images(pred, target)
     _check_levels(levels, min(pred.shape[-2:]))
-    with torch.autocast(pred.device.type, enabled=False):
+    with full_precision(pred.device.type):
         # Two pyramids, not one of the batch-concatenated pair: a target that needs no gradient
         # then adds nothing to the backward pass.
         m = None if mask is None else check_pixel_mask(mask, pred).float()

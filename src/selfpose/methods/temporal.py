@@ -35,6 +35,7 @@ from selfpose.losses.reconstruction import PerceptualNet, reconstruction_loss
 from selfpose.losses.weak2d import weak2d_loss
 from selfpose.methods.base import Method
 from selfpose.models.temporal import ModelConfig, TemporalModel
+from selfpose.training.precision import full_precision
 
 logger = logging.getLogger(__name__)
 
@@ -428,7 +429,7 @@ class TemporalMethod(TemporalPoseInterface, Method):
         # bg_swap); time-invariant from the clean one.
         v_in = self._swap_background(crops, fg, background, ct.detach(), k) if use_swap else crops
         if self._jitter is not None and m.cfg.split:
-            with torch.autocast("cpu", enabled=False):
+            with full_precision(v_in.device.type):  # the jitter's colour maths in float32, on any device
                 v_in = self._jitter(v_in.float())
         if v_in is not crops and m.cfg.split:
             v, _ = m.encode_crop(v_in)

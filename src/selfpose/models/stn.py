@@ -24,6 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from selfpose.training.precision import full_precision
+
 
 class STNError(ValueError):
     """Bad box parameters or image shapes for a spatial-transformer op."""
@@ -87,7 +89,7 @@ def _size2(size) -> tuple[int, int]:
 
 
 def _sample(images: torch.Tensor, mat: torch.Tensor, out_hw: tuple[int, int], padding_mode: str) -> torch.Tensor:
-    with torch.autocast(device_type=images.device.type, enabled=False):
+    with full_precision(images.device.type):
         images = images.float()
         grid = F.affine_grid(mat.float(), [images.shape[0], images.shape[1], *out_hw], align_corners=False)
         return F.grid_sample(images, grid, mode="bilinear", padding_mode=padding_mode, align_corners=False)

@@ -90,12 +90,24 @@ def list_checkpoints(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
 # --- RNG states as JSON -------------------------------------------------------
 
 def rng_state() -> dict[str, Any]:
-    """The global RNG states of python ``random``, numpy and torch (CPU), as JSON-able data."""
+    """The global RNG states of python ``random``, numpy and torch (CPU, and each GPU once CUDA is in use),
+    as JSON-able data."""
     py = random.getstate()
     name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
-    return {"python": [py[0], list(py[1]), py[2]],
-            "numpy": [name, keys.tolist(), int(pos), int(has_gauss), float(cached)],
-            "torch": base64.b64encode(torch.get_rng_state().numpy().tobytes()).decode("ascii")}
+    state = {"python": [py[0], list(py[1]), py[2]],
+             "numpy": [name, keys.tolist(), int(pos), int(has_gauss), float(cached)],
+             "torch": _b64(torch.get_rng_state())}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():   # dropout masks drawn on a GPU
+        state["cuda"] = [_b64(t) for t in torch.cuda.get_rng_state_all()]
+    return state
+
+
+def _b64(t: torch.Tensor) -> str:
+    return base64.b64encode(t.numpy().tobytes()).decode("ascii")
+
+
+def _unb64(s: str) -> torch.Tensor:
+    return torch.frombuffer(bytearray(base64.b64decode(s)), dtype=torch.uint8)
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
@@ -105,8 +117,11 @@ def set_rng_state(state: dict[str, Any]) -> None:
         random.setstate((v, tuple(keys), gauss))
         name, keys, pos, has_gauss, cached = state["numpy"]
         np.random.set_state((name, np.asarray(keys, np.uint32), pos, has_gauss, cached))
-        raw = base64.b64decode(state["torch"])
-        torch.set_rng_state(torch.frombuffer(bytearray(raw), dtype=torch.uint8))
+        torch.set_rng_state(_unb64(state["torch"]))
+        # A run saved on GPUs and resumed where there are as many: their streams continue; elsewhere
+        # (resumed on the CPU) there is nothing to restore.
+        if state.get("cuda") and torch.cuda.is_available() and torch.cuda.device_count() == len(state["cuda"]):
+            torch.cuda.set_rng_state_all([_unb64(s) for s in state["cuda"]])
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"bad RNG state in checkpoint ({e}); resume from another checkpoint") from e
 

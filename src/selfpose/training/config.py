@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import yaml
 
-from selfpose.config import ConfigError, neutral_keys, to_dict
+from selfpose.config import ConfigError, added_field, neutral_keys, to_dict
 
 
 @dataclass
@@ -101,6 +101,10 @@ class TrainConfig:
         pictures: tuples of the fixed picture batch shown in picture logs.
         stage2_step: step at which two-stage methods switch to stage 2 (the
             loader is rebuilt with ``method.sampler_kind(2)``); ``None``: one stage.
+        device: where the method trains: ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (the GPU when
+            torch sees one; :mod:`selfpose.training.device`). Batches are loaded on the CPU and
+            moved there; ``precision: auto`` then means bf16 on GPUs that have it (Ampere and newer).
+            A GPU run is one process (``processes: 1``).
     """
 
     steps: int = 2000
@@ -117,8 +121,15 @@ class TrainConfig:
     picture_every: int = 250
     pictures: int = 4
     stage2_step: int | None = None
+    device: str = added_field("cpu")   # runs saved before it existed keep their hash
 
     def __post_init__(self) -> None:
+        from selfpose.training.device import check_device_name
+
+        check_device_name(self.device, "train.device")
+        if self.device != "cpu" and self.processes > 1:
+            raise ConfigError(f"train.processes={self.processes} is CPU data-parallel training; with "
+                              f"train.device={self.device} use processes: 1 (one GPU process)")
         for name in ("steps", "batch_size", "processes", "checkpoint_every", "log_every", "pictures"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be ≥ 1, got {getattr(self, name)}")

@@ -58,6 +58,7 @@ from selfpose.training.checkpoint import (CHECKPOINTS, CheckpointError, checkpoi
 from selfpose.training.config import config_dict, config_diff, config_hash, save_config
 from selfpose.training.logs import (ENVIRONMENT, LOG, METRICS, PICTURES, TB, MetricLogger, append_environment,
                                     environment, run_log)
+from selfpose.training.device import resolve_device, to_device
 from selfpose.training.precision import autocast, resolve_precision, to_channels_last
 # lr_at and TrainingError are re-exported: callers import them from here too.
 from selfpose.training.toolkit import Stepper, TrainingError, check_lr, lr_at, progress_text  # noqa: F401
@@ -293,6 +294,7 @@ def train(method_factory: Callable[[], Any], data, sampler_factory: Callable[[st
     data = _open_data(data)  # fail here, with the store's own message, rather than in every process
     if resume and overwrite:
         raise TrainingError("choose either resume (continue the run) or overwrite (start over), not both")
+    resolve_device(cfg.train.device, "train.device")   # a GPU that is not there: one line, before the run folder
     # The run folder is locked for the whole run (the spawned ranks of processes>1 work under the
     # parent's lock); a second writer gets an OutputError naming this process.
     with inplace_output(out_dir, "run", inputs=[data.root]):
@@ -347,13 +349,15 @@ class _Trainer:
         self.progress = progress
         self.ds = _open_data(data)
         self.sampler_factory = sampler_factory
-        self.precision = resolve_precision(self.tc.precision)
+        self.device = resolve_device(self.tc.device, "train.device")
+        self.precision = resolve_precision(self.tc.precision, self.device.type)
         self.hash = config_hash(cfg)
 
         seed_all(self.tc.seed)  # identical initial weights on every rank
         method = method_factory()
         if not isinstance(method, Method):
             raise TrainingError(f"method_factory returned a {type(method).__name__}, not a selfpose Method")
+        method.to(self.device)   # before the optimiser is built, so that its state lives there too
         if self.tc.channels_last:
             to_channels_last(method)
         self.method = method
@@ -441,7 +445,9 @@ class _Trainer:
     def _write_setup(self) -> None:
         save_config(self.cfg, self.out_dir / CONFIG)
         append_environment(self.out_dir, environment({
-            "processes": self.world, "precision": self.precision, "channels_last": self.tc.channels_last,
+            "processes": self.world, "device": str(self.device), "precision": self.precision,
+            "channels_last": self.tc.channels_last,
+            **({"gpu": torch.cuda.get_device_name(self.device)} if self.device.type == "cuda" else {}),
             "resumed_from": self.resumed_from, "config_hash": self.hash}))
         self._status("running")
 
@@ -508,8 +514,8 @@ class _Trainer:
         was_training = self.method.training
         self.method.eval()
         try:
-            with torch.no_grad(), autocast(self.precision):
-                images = self.method.pictures(self.picture_batch)
+            with torch.no_grad(), autocast(self.precision, self.device.type):
+                images = self.method.pictures(to_device(self.picture_batch, self.device))
             logs.pictures(self.step, images)
         except SelfposeError:
             raise   # a user error (e.g. the disk is full) ends the run with its one-line message
@@ -556,10 +562,10 @@ class _Trainer:
                         stage = tc.stage_at(self.step)
                         it = self._start_stage(stage)
                     t0 = time.perf_counter()
-                    batch = next(it)
+                    batch = to_device(next(it), self.device)
                     t_data = time.perf_counter() - t0
                     lr = self.stepper.set_lr(self.step)
-                    with autocast(self.precision):
+                    with autocast(self.precision, self.device.type):
                         try:
                             loss, values = self.model(batch, self.step)
                         except RuntimeError as e:

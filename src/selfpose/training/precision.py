@@ -1,4 +1,4 @@
-"""Numeric precision and memory layout for CPU training.
+"""Numeric precision and memory layout for training (CPU first; CUDA where a run asks for it).
 
 bf16 here means *autocast*: matmuls and convolutions run in bfloat16 while
 weights, gradients and optimiser state stay float32 — no loss scaling is
@@ -51,26 +51,31 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def bf16_supported() -> bool:
-    """True when the CPU computes bf16 natively (AVX512-BF16 or AMX flags).
+def bf16_supported(device_type: str = "cpu") -> bool:
+    """True when the device computes bf16 natively: on CPU the AVX512-BF16 or AMX flags, on CUDA
+    ``torch.cuda.is_bf16_supported()`` (Ampere and newer).
 
-    We read the flags rather than timing a matmul at start-up: timing is
+    We read the CPU flags rather than timing a matmul at start-up: timing is
     noisy on shared machines and costs a second; the flags are what oneDNN
     itself dispatches on. Non-Linux systems report False (fp32 is always safe).
     """
+    if device_type == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if device_type != "cpu":
+        return False
     return any(f in cpu_flags() for f in BF16_CPU_FLAGS)
 
 
-def resolve_precision(precision: str) -> str:
-    """``fp32`` | ``bf16`` | ``auto`` → ``fp32`` or ``bf16`` (auto: bf16 iff :func:`bf16_supported`)."""
+def resolve_precision(precision: str, device_type: str = "cpu") -> str:
+    """``fp32`` | ``bf16`` | ``auto`` → ``fp32`` or ``bf16`` (auto: bf16 iff :func:`bf16_supported` on ``device_type``)."""
     if precision == "auto":
-        return "bf16" if bf16_supported() else "fp32"
+        return "bf16" if bf16_supported(device_type) else "fp32"
     if precision not in ("fp32", "bf16"):
         raise PrecisionError(f"precision must be fp32, bf16 or auto, got {precision!r}")
     return precision
 
 
-def bf16_enabled(flag: bool | str) -> bool:
+def bf16_enabled(flag: bool | str, device_type: str = "cpu") -> bool:
     """An ``autocast``/``bf16`` config value (``True``, ``False`` or ``"auto"``) → whether to run bf16.
 
     ``"auto"``: only where the CPU computes bf16 natively (:func:`bf16_supported`).
@@ -79,7 +84,7 @@ def bf16_enabled(flag: bool | str) -> bool:
     70× slower, so ``auto`` is the safe default on machines one does not know.
     """
     if flag == "auto":
-        return bf16_supported()
+        return bf16_supported(device_type)
     if isinstance(flag, bool):
         return flag
     raise PrecisionError(f"a bf16/autocast setting must be true, false or auto, got {flag!r}")
@@ -87,17 +92,29 @@ def bf16_enabled(flag: bool | str) -> bool:
 
 def bf16_autocast(flag: bool | str, device_type: str = "cpu") -> torch.autocast:
     """bf16 autocast on ``device_type``, enabled as :func:`bf16_enabled` says for ``flag`` (true, false, auto)."""
-    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16_enabled(flag))
+    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16_enabled(flag, device_type))
 
 
-def autocast(precision: str) -> contextlib.AbstractContextManager:
-    """Context for the forward pass: bf16 autocast on CPU, or nothing for fp32.
+def autocast(precision: str, device_type: str = "cpu") -> contextlib.AbstractContextManager:
+    """Context for the forward pass: bf16 autocast on ``device_type``, or nothing for fp32.
 
     Call ``.backward()`` outside it (autocast only concerns the forward).
     """
-    p = resolve_precision(precision)
+    p = resolve_precision(precision, device_type)
     if p == "bf16":
-        return torch.autocast("cpu", dtype=torch.bfloat16)
+        return torch.autocast(device_type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def full_precision(device_type: str) -> contextlib.AbstractContextManager:
+    """A region that runs in float32 even inside :func:`autocast` on ``device_type``.
+
+    Disabling autocast must name the tensors' own device: ``torch.autocast("cpu", enabled=False)``
+    leaves CUDA autocast on. Devices without autocast (``meta``, used to audit device placement on
+    machines without a GPU) get a plain context.
+    """
+    if torch.amp.is_autocast_available(device_type):
+        return torch.autocast(device_type, enabled=False)
     return contextlib.nullcontext()
 
 
