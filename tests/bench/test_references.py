@@ -344,3 +344,27 @@ def test_persons_only_analysis_reads_the_people_without_the_kmeans_analysis(benc
     assert not list((tmp_path / "work" / "cells").glob("analysis_*"))
     with pytest.raises(ConfigError, match="analysis"):
         from_dict(BenchmarkConfig, {**BENCH, "analysis": "kmeans"})
+
+
+def test_the_device_reaches_every_stage_and_no_fingerprint(bench, tmp_path, monkeypatch):
+    """``device`` goes to pretraining, the pose heads and the supervised reference; cells cached on one device
+    serve a run on another (here ``auto``, the CPU on this machine: nothing is recomputed)."""
+    from selfpose.bench.run import pose_fingerprint, pose_stage_config, pretrain_config
+    from selfpose.bench.supervised_ref import supervised_config
+
+    cfg = from_dict(BenchmarkConfig, {**BENCH, "device": "cuda:1"})
+    assert pretrain_config(cfg, "temporal", 0).train.device == "cuda:1"
+    assert pose_stage_config(cfg, 0.5, 0).pose.device == "cuda:1"
+    assert "device" not in pose_fingerprint(pose_stage_config(cfg, 0.5, 0))["pose"]
+    assert supervised_config(cfg, 1.0, 0).device == "cuda:1"
+    with pytest.raises(ConfigError, match="device must be cpu, cuda, cuda:N or auto"):
+        from_dict(BenchmarkConfig, {**BENCH, "device": "gpu"})
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    work = tmp_path / "work"
+    shutil.copytree(bench["work"], work)
+    with pytest.raises(ConfigError, match="^device=cuda:1 but this torch .* sees no CUDA GPU"):
+        run_benchmark(cfg, work, progress=False, log=lambda s: None)
+    again = run_benchmark(from_dict(BenchmarkConfig, {**BENCH, "device": "auto"}), work, progress=False,
+                          log=lambda s: None)
+    assert again["computed"] == [] and again["cells"].keys() == bench["res"]["cells"].keys()

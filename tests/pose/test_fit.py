@@ -124,6 +124,17 @@ def test_config_is_strict():
     with pytest.raises(ConfigError):
         PoseConfig(fraction=0)
     assert from_dict(PoseConfig, {"head": "martinez", "steps": "50"}).steps == 50
+    with pytest.raises(ConfigError, match="pose.device must be cpu, cuda, cuda:N or auto"):
+        PoseConfig(device="gpu0")
+
+
+def test_the_head_trains_where_asked_and_a_missing_gpu_is_one_line(data, monkeypatch):
+    _, _, tr, va = data
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    fitted = fit_pose(tr, PoseConfig(steps=5, device="auto"), va, progress=False)   # auto: the CPU here
+    assert next(fitted.head.parameters()).device.type == "cpu"
+    with pytest.raises(ConfigError, match="^pose.device=cuda but this torch .* sees no CUDA GPU"):
+        fit_pose(tr, PoseConfig(steps=5, device="cuda"), va, progress=False)
 
 
 def test_needs_3d(data):

@@ -108,6 +108,11 @@ class BenchmarkConfig:
             split are the benchmark's (``model``, ``fraction``, ``seed``,
             ``val_by`` cannot be set here).
         data: :class:`BenchDataConfig`.
+        device: where pretraining, feature extraction, the pose heads and the supervised
+            reference compute (``cpu``, ``cuda``, ``cuda:N``, ``auto``; see
+            :mod:`selfpose.training.device`). It is not part of any cell's fingerprint: cells
+            computed on a GPU and on the CPU mix in one work folder. Rendering, the closed-form
+            probes and the analyses run on the CPU.
     """
 
     kind: Literal["lab"] = "lab"
@@ -126,9 +131,13 @@ class BenchmarkConfig:
     same_crop_of: str | None = None
     supervised: dict[str, Any] = field(default_factory=dict)
     data: BenchDataConfig = field(default_factory=BenchDataConfig)
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         from selfpose.methods.registry import method_names
+        from selfpose.training.device import check_device_name
+
+        check_device_name(self.device, "device")
 
         known = method_names()
         unknown = [m for m in self.methods if m not in known]

@@ -79,7 +79,7 @@ def pretrain_config(cfg: BenchmarkConfig, method: str, seed: int):
     data = _merge(data, cfg.pretrain)
     every = max(cfg.steps // 4, 1)
     data = _merge(data, {"method": method, "train": {"steps": cfg.steps, "seed": seed, "checkpoint_every": every,
-                                                     "picture_every": every}})
+                                                     "picture_every": every, "device": cfg.device}})
     return _resolve(from_dict(PretrainConfig, upgrade_config_dict(data)))
 
 
@@ -89,7 +89,15 @@ def pose_stage_config(cfg: BenchmarkConfig, share: float, seed: int):
     from selfpose.pose.stage import PoseStageConfig
 
     return from_dict(PoseStageConfig, {"pose": {"fraction": share, "steps": cfg.pose_steps, "seed": seed,
-                                                "val_by": cfg.val_by}, "probes": dict(cfg.probes)})
+                                                "val_by": cfg.val_by, "device": cfg.device},
+                                       "probes": dict(cfg.probes)})
+
+
+def pose_fingerprint(pose_cfg) -> dict:
+    """What a pose cell records of its :class:`~selfpose.pose.stage.PoseStageConfig`: all but where it ran."""
+    d = to_dict(pose_cfg)
+    d["pose"].pop("device", None)
+    return d
 
 
 def _supervised_shares(cfg: BenchmarkConfig) -> list[float]:
@@ -216,6 +224,9 @@ def _run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True
     from selfpose.pose.evaluate import summary
     from selfpose.pose.stage import analyze_run, evaluate_pose_stage, fit_pose_stage
 
+    from selfpose.training.device import resolve_device
+
+    resolve_device(cfg.device, "device")   # a GPU that is not there: one line before anything is made
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     refs = set(cfg.references)
@@ -243,17 +254,17 @@ def _run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True
             computed.append(run_dir.name)
             seconds[f"pretrain {run_dir.name}"] = round(time.perf_counter() - t0, 1)
             log(f"pretrained {run_dir.name} in {seconds[f'pretrain {run_dir.name}']:.0f} s")
-        run_caches = _Caches(run_dir, train_dir, test_dir, progress)   # each frame encoded once per run
+        run_caches = _Caches(run_dir, train_dir, test_dir, progress, cfg.device)   # each frame encoded once per run
         if "random_same_crop" in refs and name in ("random", cfg.crop_source()):
             # random_same_crop needs only the run and its datasets: a fresh (lazy) _Caches, so this run's full
             # feature caches are freed with the others'
-            caches[run_dir.name] = _Caches(run_dir, train_dir, test_dir, progress)
+            caches[run_dir.name] = _Caches(run_dir, train_dir, test_dir, progress, cfg.device)
         if name == "random" and "random" not in refs:
             continue   # the run serves random_same_crop only
         for share in cfg.shares:
             key = f"{name}_s{seed}_{share:g}"
             pose_cfg = pose_stage_config(cfg, share, seed)
-            fp = {"pretrain": _comparable(pcfg), "pose": to_dict(pose_cfg), "test": where["test"]}
+            fp = {"pretrain": _comparable(pcfg), "pose": pose_fingerprint(pose_cfg), "test": where["test"]}
             cells[key] = _cell(work / "cells" / f"{key}.json", fp, computed, key, log, lambda: _score(
                 fit_pose_stage(run_dir, train_dir, work / "pose" / key, pose_cfg, overwrite=True, progress=progress,
                                features=run_caches.train(pose_cfg)),
@@ -273,7 +284,7 @@ def _run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True
                 key = f"random_same_crop_s{seed}_{share:g}"
                 pose_cfg = pose_stage_config(cfg, share, seed)
                 fp = {"random": _comparable(pcfgs[("random", seed)]), "crop_of": crop, "crop": crop_fp,
-                      "pose": to_dict(pose_cfg), **where}
+                      "pose": pose_fingerprint(pose_cfg), **where}
                 cells[key] = _cell(work / "cells" / f"{key}.json", fp, computed, key, log,
                                    lambda: features_cell(*same.get(pose_cfg), pose_cfg, progress),
                                    version=POSE_CELL_VERSION, name="random_same_crop", seed=seed, share=share)
@@ -283,7 +294,7 @@ def _run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True
 
         for (share, seed), scfg in sup.items():
             key = f"supervised_s{seed}_{share:g}"
-            fp = {"supervised": {k: v for k, v in to_dict(scfg).items() if k != "threads"}, **where}
+            fp = {"supervised": {k: v for k, v in to_dict(scfg).items() if k not in ("threads", "device")}, **where}
             # Cells from before supervised.crop existed do not record it (and fingerprints compare shared keys
             # only): a true-box cell is format 2, so such a cell is recomputed rather than taken for one.
             cells[key] = _cell(work / "cells" / f"{key}.json", fp, computed, key, log,
@@ -396,16 +407,20 @@ def _cell(path: Path, made_with: dict, computed: list, key: str, log, compute, v
 class _Caches:
     """Feature caches of one run on the train and test data, made on first use (cached cells need none)."""
 
-    def __init__(self, run_dir: Path, train_dir: Path, test_dir: Path, progress: bool):
+    def __init__(self, run_dir: Path, train_dir: Path, test_dir: Path, progress: bool, device: str = "cpu"):
         self.run_dir, self.dirs, self.progress = run_dir, {"train": train_dir, "test": test_dir}, progress
+        self.device = device
         self._made: dict = {}
 
     def run(self):
-        """The loaded run (its latest weights), loaded once."""
+        """The loaded run (its latest weights), loaded once, on the benchmark's device."""
         if "run" not in self._made:
             from selfpose.pretrain import load_run
+            from selfpose.training.device import resolve_device
 
-            self._made["run"] = load_run(self.run_dir)
+            run = load_run(self.run_dir)
+            run.method.to(resolve_device(self.device, "device"))
+            self._made["run"] = run
         return self._made["run"]
 
     def dataset(self, which: str):
@@ -421,7 +436,7 @@ class _Caches:
             run = self.run()
             self._made[which] = FeatureCache(pose_feature_fn(run.method), self.dataset(which), source=run,
                                              batch_size=pose_cfg.batch_size, autocast=pose_cfg.autocast,
-                                             progress=self.progress)
+                                             progress=self.progress, device=next(run.method.parameters()).device)
         return self._made[which]
 
     def train(self, pose_cfg):

@@ -99,5 +99,6 @@ def same_crop_caches(random_run, crop_run, train_ds, test_ds, batch_size: int, a
         if m is not None:
             m.eval()
     fn = same_crop_feature_fn(random_run.method, crop_method)
-    kw = dict(batch_size=batch_size, autocast=autocast, progress=progress, pass_boxes=crop_method is None)
+    kw = dict(batch_size=batch_size, autocast=autocast, progress=progress, pass_boxes=crop_method is None,
+              device=next(random_run.method.parameters()).device)   # where the benchmark put the runs
     return FeatureCache(fn, train_ds, source=random_run, **kw), FeatureCache(fn, test_ds, source=random_run, **kw)

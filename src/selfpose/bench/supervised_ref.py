@@ -25,14 +25,15 @@ def supervised_config(cfg, share: float, seed: int):
     """The :class:`~selfpose.pose.supervised.SupervisedConfig` of the supervised cell at ``share`` and ``seed``.
 
     ``cfg.supervised`` ← the full method's model, ``share``, ``seed``, ``cfg.val_by``;
-    ``steps`` defaults to ``cfg.steps + cfg.pose_steps`` and ``threads`` to the pretraining's.
+    ``steps`` defaults to ``cfg.steps + cfg.pose_steps``, ``threads`` to the pretraining's and ``device`` to
+    the benchmark's.
     """
     from selfpose.bench.run import pretrain_config
     from selfpose.config import from_dict, to_dict
     from selfpose.pose.supervised import SupervisedConfig
 
     pcfg = pretrain_config(cfg, "temporal", seed)
-    d = {"steps": cfg.steps + cfg.pose_steps, "threads": pcfg.train.threads, **cfg.supervised,
+    d = {"steps": cfg.steps + cfg.pose_steps, "threads": pcfg.train.threads, "device": cfg.device, **cfg.supervised,
          "model": to_dict(pcfg.model), "fraction": share, "seed": seed, "val_by": cfg.val_by}
     return from_dict(SupervisedConfig, d)
 

@@ -85,7 +85,7 @@ class PoseConfig:
         normalise, target_scale_mm, standardise_features: see the module docstring.
         use_2d: append the 2D joints (the model's prediction when the feature
             set has one, else the stored 2D) to the features.
-        device: where the head trains (``cpu``, ``cuda``...).
+        device: where the head trains (``cpu``, ``cuda``, ``cuda:N``, ``auto``).
         autocast: train under bf16 autocast (about 1.5× faster on CPUs with
             AVX512-BF16; weights, optimiser and validation stay float32);
             ``auto``: only where the CPU has native bf16 (elsewhere it is emulated
@@ -125,6 +125,9 @@ class PoseConfig:
     threads: int | None = 1
 
     def __post_init__(self) -> None:
+        from selfpose.training.device import check_device_name
+
+        check_device_name(self.device, "pose.device")
         if self.head not in ("mlp", "martinez"):
             raise ConfigError(f"pose.head must be 'mlp' or 'martinez', got {self.head!r}")
         for name in ("hidden", "width", "steps", "batch_size", "eval_every"):
@@ -335,7 +338,9 @@ def fit_pose(train: FeatureSet, cfg: PoseConfig, val: FeatureSet | None = None,
     n = len(train)
     if n < 2:
         raise PoseFitError(f"need at least 2 labelled training frames, got {n}; raise pose.fraction")
-    dev = torch.device(cfg.device)
+    from selfpose.training.device import resolve_device
+
+    dev = resolve_device(cfg.device, "pose.device")   # cuda on a machine without one: a one-line error
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
 

@@ -99,7 +99,7 @@ class SupervisedConfig:
             (validations without improvement; None = never stop early).
         normalise, target_scale_mm: target normalisation as in PoseConfig.
         eval_batch_size: frames per forward pass when validating.
-        device: ``cpu``, ``cuda``...
+        device: ``cpu``, ``cuda``, ``cuda:N``, ``auto``.
         autocast: bf16 autocast for the forward passes (``auto``: where the CPU has native bf16).
         threads: torch intra-op threads while training (restored afterwards);
             None leaves torch's setting (convolutions use the cores; on a
@@ -135,6 +135,9 @@ class SupervisedConfig:
     crop: Literal["detector", "true_box"] = "detector"
 
     def __post_init__(self) -> None:
+        from selfpose.training.device import check_device_name
+
+        check_device_name(self.device, "supervised.device")
         for name in ("steps", "batch_size", "eval_every", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"supervised.{name} must be >= 1, got {getattr(self, name)}")
@@ -309,7 +312,9 @@ def train_supervised(train_ds: Dataset, cfg: SupervisedConfig, model: nn.Module 
     Returns:
         The :class:`SupervisedModel` at the best validation step.
     """
-    dev = torch.device(cfg.device)
+    from selfpose.training.device import resolve_device
+
+    dev = resolve_device(cfg.device, "supervised.device")   # cuda on a machine without one: a one-line error
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     labelled = label_subset(train_ds, cfg.fraction, seed=cfg.seed)
