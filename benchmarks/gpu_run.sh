@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Issue 14 item 8: the benchmark at a larger profile (configs/benchmark_gpu.yaml) on one CUDA GPU — the data
+# rendered, the full method pretrained, its pose heads and probes, the random encoder on the same crop, the
+# supervised upper bound and the no-pixel references — with everything it writes under one folder.
+#
+#   benchmarks/gpu_run.sh [WORK]                 WORK defaults to out/gpu
+#   DATA=out/quick/data benchmarks/gpu_run.sh    reuse data rendered earlier (a benchmark's WORK/data: train/, test/)
+#   PYTHON=/path/to/python benchmarks/gpu_run.sh a Python whose torch is a CUDA build, with selfpose installed
+#
+# WORK then holds: gpu.txt (the GPU, driver, torch), log.txt (everything printed), timings.txt (wall seconds
+# of the run), results.md / results.json / cells/ (the benchmark's report) and the runs. An interrupted run
+# resumes where it stopped when called again with the same WORK. Nothing here runs in CI or in the tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WORK=${1:-out/gpu}
+PY=${PYTHON:-python}
+# No GPU: one line and stop, before anything is made.
+info=$("$PY" - <<'PYEOF'
+import os, platform, sys
+import torch
+if not torch.cuda.is_available():
+    sys.exit(f"gpu_run.sh: this torch ({torch.__version__}) sees no CUDA GPU; run it on a GPU machine "
+             "(PYTHON=... names a Python with a CUDA build of torch and selfpose installed)")
+p = torch.cuda.get_device_properties(0)
+print(f"gpu: {p.name}, {p.total_memory / 2**30:.0f} GiB, {p.multi_processor_count} SMs\n"
+      f"torch: {torch.__version__}, CUDA {torch.version.cuda}, bf16: {torch.cuda.is_bf16_supported()}\n"
+      f"python: {platform.python_version()}, host CPUs: {os.cpu_count()}")
+PYEOF
+)
+mkdir -p "$WORK"
+echo "$info" | tee "$WORK/gpu.txt"
+
+extra=()
+if [[ -n "${DATA:-}" ]]; then
+  [[ -d "$DATA/train" && -d "$DATA/test" ]] || { echo "gpu_run.sh: DATA=$DATA needs train/ and test/ (a benchmark's WORK/data)" >&2; exit 2; }
+  extra+=("data.train_dir=$DATA/train" "data.test_dir=$DATA/test")
+fi
+
+start=$(date +%s)
+set +e
+PYTHONUNBUFFERED=1 "$PY" -m selfpose benchmark --config configs/benchmark_gpu.yaml --work "$WORK" "${extra[@]}" 2>&1 \
+  | tee -a "$WORK/log.txt"
+rc=${PIPESTATUS[0]}
+set -e
+end=$(date +%s)
+echo "$(date -u +%FT%TZ) exit $rc, wall $((end - start)) s, commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+  | tee -a "$WORK/timings.txt"
+exit "$rc"
