@@ -11,9 +11,10 @@
 # of the run), results.md / results.json / cells/ (the benchmark's report) and the runs. An interrupted run
 # resumes where it stopped when called again with the same WORK. Nothing here runs in CI or in the tests.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-WORK=${1:-out/gpu}
-PY=${PYTHON:-python}
+WORK=$(realpath -m "${1:-out/gpu}")                    # relative to where it is called from
+[[ -z "${DATA:-}" ]] || DATA=$(realpath -m "$DATA")
+PY=${PYTHON:-$(command -v python || command -v python3 || echo python)}
+cd "$(dirname "$0")/.."                                # the config's relative paths are the repository's
 # No GPU: one line and stop, before anything is made.
 info=$("$PY" - <<'PYEOF'
 import os, platform, sys
@@ -38,7 +39,7 @@ fi
 
 start=$(date +%s)
 set +e
-PYTHONUNBUFFERED=1 "$PY" -m selfpose benchmark --config configs/benchmark_gpu.yaml --work "$WORK" "${extra[@]}" 2>&1 \
+PYTHONUNBUFFERED=1 "$PY" -m selfpose benchmark --config configs/benchmark_gpu.yaml --work "$WORK" ${extra[@]+"${extra[@]}"} 2>&1 \
   | tee -a "$WORK/log.txt"
 rc=${PIPESTATUS[0]}
 set -e

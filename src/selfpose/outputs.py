@@ -95,7 +95,7 @@ KINDS: dict[str, Kind] = {
     # the image path's 2D network (fit-lifter on an image dataset)
     "heatmap2d": Kind(("heatmap2d.json", "heatmap2d.safetensors", "metrics.csv"), (("heatmap2d.json",),)),
     "benchmark": Kind(("data", "runs", "pose", "cells", "analysis", "results.json", "results.md", "cells.csv",
-                       "*.png", "log.txt"), (("cells",),)),
+                       "*.png", "log.txt", "gpu.txt", "timings.txt"), (("cells",),)),   # gpu/timings: gpu_run.sh
     "demo": Kind(("data", "run", "pose", "random_init", "pose_random", "analysis", "results.json", "report.md",
                   "report.html", "*.png"), (("report.md", "results.json"), ("data", "run"))),
 }

@@ -368,3 +368,16 @@ def test_the_device_reaches_every_stage_and_no_fingerprint(bench, tmp_path, monk
     again = run_benchmark(from_dict(BenchmarkConfig, {**BENCH, "device": "auto"}), work, progress=False,
                           log=lambda s: None)
     assert again["computed"] == [] and again["cells"].keys() == bench["res"]["cells"].keys()
+
+
+def test_device_auto_computes_a_supervised_cell_and_a_missing_gpu_makes_no_folder(bench, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    data = {"train_dir": str(bench["work"] / "data" / "train"), "test_dir": str(bench["work"] / "data" / "test")}
+    cfg = {**BENCH, "methods": [], "references": ["supervised_upper"], "shares": [1.0], "data": data}
+    with pytest.raises(ConfigError, match="^device=cuda but this torch"):
+        run_benchmark(from_dict(BenchmarkConfig, {**cfg, "device": "cuda"}), tmp_path / "none", progress=False,
+                      log=lambda s: None)
+    assert not (tmp_path / "none").exists()
+    res = run_benchmark(from_dict(BenchmarkConfig, {**cfg, "device": "auto"}), tmp_path / "work", progress=False,
+                        log=lambda s: None)
+    assert res["computed"] == ["supervised_s0_1"] and np.isfinite(res["cells"]["supervised_s0_1"]["n_mpjpe"])

@@ -72,3 +72,15 @@ def test_no_probes_leaves_a_head_only_pose_folder(run_and_data, tmp_path):
     assert not (tmp_path / "pose" / "probes").exists()
     res = evaluate_pose_stage(tmp_path / "pose", data, progress=False)
     assert "probes" not in res and "## Probes" not in (tmp_path / "pose" / "results.md").read_text()
+
+
+def test_fit_pose_without_the_asked_gpu_fails_before_reading_anything(tmp_path, monkeypatch):
+    import torch
+
+    from selfpose.config import ConfigError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cfg = from_dict(PoseStageConfig, {"pose": {"device": "cuda"}})
+    with pytest.raises(ConfigError, match="^pose.device=cuda but this torch"):
+        fit_pose_stage(tmp_path / "no_run", tmp_path / "no_data", tmp_path / "pose", cfg, progress=False)
+    assert not (tmp_path / "pose").exists()

@@ -47,6 +47,7 @@ def test_train_config_checks_the_device_and_its_process_count():
         TrainConfig(device="tpu")
     with pytest.raises(ConfigError, match="processes=2 is CPU data-parallel.*use processes: 1"):
         TrainConfig(device="cuda", processes=2)
+    assert TrainConfig(device="auto", processes=2).processes == 2   # auto on a CPU machine is the CPU (checked at run)
 
 
 def test_to_device_moves_every_tensor_and_keeps_the_rest():

@@ -274,3 +274,13 @@ def test_a_missing_gpu_is_a_one_line_error_before_the_run_folder(blobs, tmp_path
     with pytest.raises(ConfigError, match=r"train.device=cuda but this torch .* sees no CUDA GPU; use train.device=cpu"):
         train(ToyAutoencoder, blobs, toy_sampler, run_config(device="cuda"), tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_auto_on_a_gpu_machine_with_several_processes_is_refused_in_one_line(blobs, tmp_path, run_config, monkeypatch):
+    from selfpose.config import ConfigError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    with pytest.raises(ConfigError, match="train.device=auto is a GPU here: train it with processes: 1"):
+        train(ToyAutoencoder, blobs, toy_sampler, run_config(device="auto", processes=2), tmp_path / "run",
+              progress=False)
+    assert not (tmp_path / "run").exists()

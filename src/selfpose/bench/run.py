@@ -204,7 +204,9 @@ def run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True,
     new, empty or a benchmark work folder (:mod:`selfpose.outputs`).
     """
     from selfpose.outputs import inplace_output
+    from selfpose.training.device import resolve_device
 
+    resolve_device(cfg.device, "device")   # a GPU that is not there: one line, before the work folder is made
     with inplace_output(work, "benchmark"):
         return _run_benchmark(cfg, work, progress, log)
 
@@ -224,9 +226,6 @@ def _run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True
     from selfpose.pose.evaluate import summary
     from selfpose.pose.stage import analyze_run, evaluate_pose_stage, fit_pose_stage
 
-    from selfpose.training.device import resolve_device
-
-    resolve_device(cfg.device, "device")   # a GPU that is not there: one line before anything is made
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     refs = set(cfg.references)

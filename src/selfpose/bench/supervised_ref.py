@@ -57,7 +57,7 @@ def supervised_cell(train_dir: Path, test_dir: Path, scfg, out: Path, progress: 
     sm = train_supervised(train, scfg, progress=progress)
     sm.save(out)
     fs = extract(sm.feature_fn, test, label_subset(test, 1.0, finite_only=False), batch_size=scfg.eval_batch_size,
-                 device=scfg.device, autocast=scfg.autocast, progress=progress, pass_boxes=sm.needs_boxes)
+                 device=next(sm.parameters()).device, autocast=scfg.autocast, progress=progress, pass_boxes=sm.needs_boxes)
     res = summary(evaluate(sm.pose.predict(fs), fs))
     labelled = label_subset(train, scfg.fraction, seed=scfg.seed)
     return {**res, "labelled": int(len(labelled)), "val_n_mpjpe": sm.pose.best_val_n_mpjpe,

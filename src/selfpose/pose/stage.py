@@ -147,7 +147,9 @@ def fit_pose_stage(run_dir, data, out, cfg: PoseStageConfig, overwrite: bool = F
     never the run, the dataset or a folder holding other files.
     """
     from selfpose.outputs import atomic_output
+    from selfpose.training.device import resolve_device
 
+    resolve_device(cfg.pose.device, "pose.device")   # a missing GPU: one line, before any feature is extracted
     # The pose folder may live inside its run folder (RUN/pose), not inside the dataset.
     with atomic_output(out, "pose", overwrite=overwrite, inputs=[(run_dir, True), data]) as tmp:
         return _fit_pose_into(tmp, run_dir, data, cfg, progress, features)
@@ -162,11 +164,15 @@ def _fit_pose_into(out: Path, run_dir, data, cfg: PoseStageConfig, progress: boo
 
     run = getattr(features, "source", None) if features is not None else None
     if run is None or Path(run.path).resolve() != Path(run_dir).resolve():
+        from selfpose.training.device import resolve_device
+
         run = load_run(run_dir)
+        run.method.to(resolve_device(cfg.pose.device, "pose.device"))   # features where the head trains
     ds = _select(Dataset.open(data), cfg.subjects)
     fn = pose_feature_fn(run.method)
     labelled, tr, va = split_labels(ds, cfg.pose)
-    kw = dict(batch_size=cfg.batch_size, autocast=cfg.autocast, progress=progress)
+    kw = dict(batch_size=cfg.batch_size, autocast=cfg.autocast, progress=progress,
+              device=next(run.method.parameters()).device)
     get = features.get if features is not None else (lambda frames: extract(fn, ds, frames, **kw))
     if features is not None and (cfg.subjects or Path(features.ds.root).resolve() != Path(ds.root).resolve()):
         raise PoseStageError(f"a feature cache serves the whole dataset it was made for ({features.ds.root}), "

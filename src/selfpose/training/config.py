@@ -127,7 +127,7 @@ class TrainConfig:
         from selfpose.training.device import check_device_name
 
         check_device_name(self.device, "train.device")
-        if self.device != "cpu" and self.processes > 1:
+        if self.device.startswith("cuda") and self.processes > 1:
             raise ConfigError(f"train.processes={self.processes} is CPU data-parallel training; with "
                               f"train.device={self.device} use processes: 1 (one GPU process)")
         for name in ("steps", "batch_size", "processes", "checkpoint_every", "log_every", "pictures"):

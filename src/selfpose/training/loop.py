@@ -294,7 +294,12 @@ def train(method_factory: Callable[[], Any], data, sampler_factory: Callable[[st
     data = _open_data(data)  # fail here, with the store's own message, rather than in every process
     if resume and overwrite:
         raise TrainingError("choose either resume (continue the run) or overwrite (start over), not both")
-    resolve_device(cfg.train.device, "train.device")   # a GPU that is not there: one line, before the run folder
+    # A GPU that is not there: one line, before the run folder.
+    if resolve_device(cfg.train.device, "train.device").type == "cuda" and cfg.train.processes > 1:
+        from selfpose.config import ConfigError
+
+        raise ConfigError(f"train.device={cfg.train.device} is a GPU here: train it with processes: 1 "
+                          f"(train.processes={cfg.train.processes} is CPU data-parallel training)")
     # The run folder is locked for the whole run (the spawned ranks of processes>1 work under the
     # parent's lock); a second writer gets an OutputError naming this process.
     with inplace_output(out_dir, "run", inputs=[data.root]):
@@ -470,7 +475,8 @@ class _Trainer:
         self.stage_first = first
         self.loader_seed = derive_seed(tc.seed, self.rank)  # each rank draws different tuples
         self.loader = make_loader(self.ds, sampler, tc.batch_size, num_workers=tc.num_workers, seed=self.loader_seed,
-                                  num_batches=end - first, labels=self.method.batch_labels(stage))
+                                  num_batches=end - first, labels=self.method.batch_labels(stage),
+                                  pin_memory=self.device.type == "cuda")   # page-locked only where a GPU copies
         self.loader.sampler.set_epoch(stage, start=self.step - first)
         self.loader.worker_init_fn = functools.partial(_quiet_worker, self.loader.worker_init_fn)
         if tc.num_workers and self.world > 1 and sys.platform.startswith("linux"):

@@ -59,8 +59,8 @@ def bf16_supported(device_type: str = "cpu") -> bool:
     noisy on shared machines and costs a second; the flags are what oneDNN
     itself dispatches on. Non-Linux systems report False (fp32 is always safe).
     """
-    if device_type == "cuda":
-        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if device_type == "cuda":   # native only: older GPUs emulate bf16 (slower than fp32)
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False))
     if device_type != "cpu":
         return False
     return any(f in cpu_flags() for f in BF16_CPU_FLAGS)

@@ -63,7 +63,7 @@ class ToyAutoencoder(Method):
         x = self._images(batch["frames"][:, :1])
         recon = self.decoder(self.encoder(x)).float()
         grid = torch.cat([torch.cat(list(x), dim=2), torch.cat(list(recon), dim=2)], dim=1)  # 2 rows
-        return {"reconstruction": (grid.permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()}
+        return {"reconstruction": (grid.permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()}
 
     def sampler_kind(self, stage: int) -> str:
         return self.kinds[stage - 1]
