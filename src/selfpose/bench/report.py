@@ -6,7 +6,8 @@ Writes into the work folder:
   (DSL-STN-Dec-Split)``, every other method by its paper name, then the
   references — see :data:`REFERENCE_NAMES`; columns: the label shares in
   increasing order), which :func:`read_table` parses back; then the MLP head
-  beside the ridge and k-NN probes, MPJPE and P-MPJPE; how well the person
+  beside the ridge and k-NN probes, the paper's orderings of the ablations
+  (:mod:`selfpose.bench.orderings`), MPJPE and P-MPJPE; how well the person
   can be read from each run's codes; the disentanglement analysis of the
   split methods; detection and compute;
 * ``results.json``: everything :func:`selfpose.bench.run.run_benchmark` returns;
@@ -156,6 +157,10 @@ def tables(results: dict, names: list[str], shares: list[float]) -> str:
                    f"several)\n\n{head}{rows}{notes}")
         if m == "n_mpjpe":
             out.append(probe_table(agg, names, shares))
+            from selfpose.bench.orderings import orderings_table
+
+            if order := orderings_table(agg, shares, display_name):
+                out.append(order)
     if results.get("analysis"):
         rows = []
         for n, a in results["analysis"].items():

@@ -1,0 +1,42 @@
+"""The paper's orderings on hand-made aggregates (selfpose.bench.orderings)."""
+
+from __future__ import annotations
+
+import pytest
+
+from selfpose.bench.orderings import orderings, orderings_table
+from selfpose.bench.report import aggregate, display_name
+
+
+def cells(values: dict) -> dict:
+    """``{(name, share): [N-MPJPE per seed]}`` → benchmark cells."""
+    out = {}
+    for (name, share), per_seed in values.items():
+        for seed, v in enumerate(per_seed):
+            out[f"{name}_s{seed}_{share:g}"] = {"name": name, "share": share, "seed": seed, "n_mpjpe": v,
+                                                "mpjpe": v, "p_mpjpe": v}
+    return out
+
+
+def test_the_order_and_the_ratios_on_known_means():
+    agg = aggregate(cells({("temporal", 0.01): [90.0, 110.0], ("css_stn_dec_split", 0.01): [120.0],
+                           ("ae_stn_dec", 0.01): [125.0], ("dsl", 0.01): [200.0],
+                           ("temporal", 0.1): [100.0], ("css_stn_dec_split", 0.1): [95.0],
+                           ("ae_stn_dec", 0.1): [130.0], ("dsl", 0.1): [150.0],
+                           ("temporal", 1.0): [80.0], ("dsl", 1.0): [100.0]}))
+    rows = {r["share"]: r for r in orderings(agg, [0.01, 0.1, 1.0])}
+    assert rows[0.01]["holds"] is True and rows[0.01]["values"]["temporal"] == 100.0   # mean over seeds
+    assert rows[0.01]["ratios"] == pytest.approx({"dsl": 0.5, "ae_stn_dec": 0.8})
+    assert rows[0.1]["holds"] is False                                                 # CSS beats the full method
+    assert rows[1.0]["holds"] is None and rows[1.0]["ratios"] == pytest.approx({"dsl": 0.8})   # two methods only
+    text = orderings_table(agg, [0.01, 0.1, 1.0], display_name)
+    assert "| 1% | 100.0 | 120.0 | 125.0 | 200.0 | yes | 0.50 | 0.80 |" in text
+    assert "| 10% | 100.0 | 95.0 | 130.0 | 150.0 | no |" in text
+    assert "| 100% | 80.0 | — | — | 100.0 | — | 0.80 | — |" in text
+    assert "full / DSL (paper 0.50)" in text
+
+
+def test_no_table_without_the_full_method_or_any_ablation():
+    assert orderings_table(aggregate(cells({("temporal", 0.01): [100.0]})), [0.01], display_name) == ""
+    assert orderings_table(aggregate(cells({("dsl", 0.01): [100.0]})), [0.01], display_name) == ""
+    assert orderings(aggregate(cells({("dsl", 0.01): [100.0]})), [0.01]) == []
