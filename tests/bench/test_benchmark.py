@@ -119,3 +119,12 @@ def test_box_camera_references_read_no_pixels_and_beat_the_mean_pose_on_their_ow
     assert own["mpjpe"] < mean_pose_cell(train, train, 1.0, 0)["mpjpe"]
     with pytest.raises(BenchmarkError, match="unknown shortcut"):
         box_camera_cell(train, train, 1.0, 0, "box_only")
+
+
+def test_provenance_names_the_commit_a_run_started_at_when_the_checkout_moved():
+    from selfpose.bench.report import provenance
+
+    env = {"time": "t", "cpu": "c", "cpu_count": 2, "torch": "2", "git": {"commit": "b" * 40, "dirty": False}}
+    assert "selfpose commit bbbbbbb." in provenance({"environment": {**env, "git_at_start": env["git"]}})
+    moved = provenance({"environment": {**env, "git_at_start": {"commit": "a" * 40, "dirty": True}}})
+    assert "selfpose commit aaaaaaa (uncommitted changes) (started; the checkout was at bbbbbbb" in moved

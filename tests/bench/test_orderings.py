@@ -40,3 +40,4 @@ def test_no_table_without_the_full_method_or_any_ablation():
     assert orderings_table(aggregate(cells({("temporal", 0.01): [100.0]})), [0.01], display_name) == ""
     assert orderings_table(aggregate(cells({("dsl", 0.01): [100.0]})), [0.01], display_name) == ""
     assert orderings(aggregate(cells({("dsl", 0.01): [100.0]})), [0.01]) == []
+

@@ -295,7 +295,14 @@ def provenance(results: dict) -> str:
     """One line: when, on what machine and at which commit the report was written."""
     env = results.get("environment") or {}
     git = env.get("git") or {}
-    commit = (git.get("commit", "")[:7] + (" (uncommitted changes)" if git.get("dirty") else "")) or "unknown"
+    def name(g: dict) -> str:
+        return (g.get("commit", "")[:7] + (" (uncommitted changes)" if g.get("dirty") else "")) or "unknown"
+
+    commit = name(git)
+    start = env.get("git_at_start") or {}
+    if start and start.get("commit") != git.get("commit"):
+        # the run's code was loaded at the start; the checkout moved while it ran
+        commit = f"{name(start)} (started; the checkout was at {commit} when the report was written)"
     return (f"Written {env.get('time', '?')} on {env.get('cpu', '?')} ({env.get('cpu_count', '?')} CPUs), "
             f"torch {env.get('torch', '?')}, selfpose commit {commit}. Cells computed by earlier runs of the "
             "command are reused (see `computed` in results.json).")

@@ -226,6 +226,9 @@ def _run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True
     from selfpose.pose.evaluate import summary
     from selfpose.pose.stage import analyze_run, evaluate_pose_stage, fit_pose_stage
 
+    from selfpose.training.logs import git_commit
+
+    started_at = git_commit()   # the code that computes; the checkout may move on during a long run
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     refs = set(cfg.references)
@@ -352,7 +355,8 @@ def _run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True
                "computed": computed,
                "seconds": seconds, "pretrain_seconds": pre,
                "data_seconds": {d.name: _render_seconds(d) for d in (train_dir, test_dir)},
-               "train_dir": str(train_dir), "test_dir": str(test_dir), "environment": environment()}
+               "train_dir": str(train_dir), "test_dir": str(test_dir),
+               "environment": {**environment(), "git_at_start": started_at}}
     write_report(results, cfg, work)
     return results
 
