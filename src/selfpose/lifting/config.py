@@ -224,6 +224,13 @@ class LifterConfig:
             stages (``pose_machine.joint_fraction``); its projector stage has its own.
         max_seconds: stop training after this long (the best step so far is
             kept); null = run every step.
+        lr_clock: what the warm-up + cosine schedule counts as progress. ``steps``:
+            the stage's steps done. ``budget``: the larger of that and the share of
+            the stage's time limit spent (a stage's own share of ``max_seconds``, or
+            what is left of ``max_seconds``), so a stage that its time limit cuts
+            still anneals to ``min_lr_ratio`` instead of stopping at a high rate on
+            a slower machine. The same as ``steps`` without a time limit; the
+            learning rates then depend on the machine's speed.
         train_subjects: subjects trained on (and validated on: held-out takes);
             empty = every subject of the data.
         train_splits: only sequences of these splits (``attrs["split"]``, e.g.
@@ -279,6 +286,7 @@ class LifterConfig:
     lr_schedule: Literal["cosine", "constant"] = "cosine"
     min_lr_ratio: float = 0.01
     max_seconds: float | None = None
+    lr_clock: Literal["steps", "budget"] = "steps"
     train_subjects: tuple[str, ...] = ("S1", "S5", "S6", "S7")
     train_splits: tuple[str, ...] = ()
     labels_3d: tuple[str, ...] = ()

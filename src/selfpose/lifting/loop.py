@@ -13,7 +13,10 @@ projector, joint). Each step of a stage:
    through the detector-noise model per batch when ``train_noise``);
 3. computes the stage's loss, steps the stage's optimiser (the shared
    toolkit: warm-up + cosine schedule, non-finite checks) and applies the
-   method's weight constraints.
+   method's weight constraints. The schedule's position is the stage's step,
+   or with ``lr_clock=budget`` the share of the stage's time limit spent when
+   that is further (:func:`schedule_position`): a stage that a time limit cuts
+   on a slow machine then still ends at the schedule's low rate.
 
 Every ``eval_every`` steps (and at a stage's end) it validates on held-out
 takes of the training subjects (N-MPJPE, mm) and keeps the best step over
@@ -24,7 +27,9 @@ alone, so its end holds the transformer stage's last weights with a trained
 projector, and the joint stage must beat that to be kept. Every ``checkpoint_every``
 steps it writes a checkpoint (weights, optimiser, RNG, curve, best-so-far) into
 ``RUN/checkpoints/``; :func:`train_stages` with ``resume`` continues from the
-newest one exactly.
+newest one exactly (a time-limited stage: its seconds before the interruption
+count, both for its limit and for a ``budget`` schedule; where time decides,
+a resumed run is as exact as the clock).
 """
 
 from __future__ import annotations
@@ -93,7 +98,8 @@ class Stage:
         sample: ``labelled`` draws windows whose targets have 3D labels; ``all`` any window.
         lr: this stage's peak learning rate (None: ``cfg.lr``).
         train_mode: ``net → None`` that sets train/eval modes (default ``net.train()``).
-        max_seconds: end this stage after this long (counted from its start, or its resumption),
+        max_seconds: end this stage after this long (its seconds over every resumption; a
+            checkpoint saved before they were recorded counts from its resumption),
             keeping its best step, and go on with the next one; None = no limit of its own. (The run's
             ``max_seconds`` ends the whole run; a stage's own limit keeps a multi-stage method's
             later stages from being starved by a slow machine.)
@@ -121,7 +127,7 @@ def default_stages(lifter: Lifter, cfg) -> list[Stage]:
 # Keys added to LifterConfig after runs were saved, with the value that behaves as before they existed: at that
 # value they stay out of the hash, so a checkpoint saved earlier still resumes (its hash is the same).
 _ADDED_KEYS = {"keypoints_2d": None, "image_features": False, "val_subjects": [], "flip_train": False,
-               "flip_test": False}
+               "flip_test": False, "lr_clock": "steps"}
 _ADDED_SECTION_KEYS = {"pose_machine": {"joint_params": "all", "reproj_path": "projector", "camera_reproj_weight": 10.0,
                                         "bone_weight": 0.0}}
 
@@ -145,6 +151,30 @@ def config_hash(cfg) -> str:
         # before, so runs saved with `true` resume, and an `auto` run may resume on a CPU of the other kind.
         d["pose_machine"] = {**pm, "bf16": True}
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def schedule_position(step0: int, steps: int, spent: float, budget: float | None, clock: str) -> float:
+    """0-based position of a stage's step in its learning-rate schedule (:func:`~selfpose.training.toolkit.lr_at`).
+
+    Args:
+        step0: the stage's 0-based step.
+        steps: the stage's steps (the schedule's length).
+        spent: seconds the stage has trained so far.
+        budget: the stage's time limit in seconds (its own, or what the run's was left when it
+            began), None = none.
+        clock: ``steps`` (the position is ``step0``) or ``budget`` (the larger of ``step0`` and
+            the spent share of ``budget`` times ``steps − 1``, so the schedule ends when the time
+            does; never past the last step).
+
+    A pure function, so the rule can be tested without timing anything.
+    """
+    if clock not in ("steps", "budget"):
+        raise ValueError(f"clock must be 'steps' or 'budget', got {clock!r}")
+    if clock == "steps" or budget is None:
+        return float(step0)
+    if not budget > 0:
+        return float(max(step0, steps - 1))
+    return max(float(step0), min(float(steps - 1), (steps - 1) * spent / budget))
 
 
 def _plain(v):
@@ -173,7 +203,8 @@ class _Sampler:
         return context_index(s, e, first, self.clip, *self.context)
 
 
-def _checkpoint_state(net, opt, best, stage_i, stage_step, curve, elapsed, cfg) -> tuple[dict, dict, dict]:
+def _checkpoint_state(net, opt, best, stage_i, stage_step, curve, elapsed, cfg,
+                      stage_seconds: float = 0.0) -> tuple[dict, dict, dict]:
     from selfpose.training.checkpoint import rng_state
 
     model = {f"net.{k}": v for k, v in net.state_dict().items()}
@@ -181,7 +212,7 @@ def _checkpoint_state(net, opt, best, stage_i, stage_step, curve, elapsed, cfg) 
         model.update({f"best.{k}": v for k, v in best.state.items()})
     state = {"stage": stage_i, "stage_step": stage_step, "config_hash": config_hash(cfg), "rng": rng_state(),
              "best": {"value": None if best.state is None else best.value, "step": best.step, "stale": best.stale},
-             "curve": curve, "elapsed": elapsed}
+             "curve": curve, "elapsed": elapsed, "stage_seconds": stage_seconds}
     return model, opt.state_dict(), state
 
 
@@ -262,7 +293,9 @@ def train_stages(lifter: Lifter, train: LiftingArrays, val: LiftingArrays | None
                 stepper = Stepper(opt, optim, stage.steps, lr_key="lr", defer_check=True)
                 sampler = _Sampler(train, stage.sample == "labelled", clip, lifter.context)
                 first = 1
+                stage_spent0 = 0.0   # the stage's seconds before this (re)start
                 if saved is not None and si == start_stage:
+                    stage_spent0 = float(saved.get("stage_seconds", 0.0))
                     opt.load_state_dict(saved_opt)
                     set_rng_state(saved["rng"])
                     b = saved["best"]
@@ -272,6 +305,11 @@ def train_stages(lifter: Lifter, train: LiftingArrays, val: LiftingArrays | None
                 task = bar.add_task(f"{cfg.method}: {stage.name}", total=stage.steps, completed=first - 1)
                 loss_sum, loss_n, t_win = torch.zeros(()), 0, time.perf_counter()
                 stage_t0 = time.perf_counter()
+                # the stage's time limit: its own, or what the run's limit left when the stage began
+                budget = stage.max_seconds
+                if cfg.max_seconds is not None:
+                    left = cfg.max_seconds - (stage_t0 - t0 - stage_spent0)
+                    budget = left if budget is None else min(budget, left)
                 stage_cut = False
                 step = first - 1
                 for step in range(first, stage.steps + 1):
@@ -294,7 +332,9 @@ def train_stages(lifter: Lifter, train: LiftingArrays, val: LiftingArrays | None
                         xb = lifter.normalise(torch.from_numpy(xr))
                     batch = Batch(xb, yb, torch.from_numpy(train.has3d[tgt].all(axis=1)), lifter.context)
                     (stage.train_mode or (lambda m: m.train()))(net)
-                    lr = stepper.set_lr(step - 1)
+                    lr = stepper.set_lr(schedule_position(step - 1, stage.steps,
+                                                          stage_spent0 + time.perf_counter() - stage_t0,
+                                                          budget, cfg.lr_clock))
                     loss, terms = stage.loss(lifter, batch)
                     stepper.step(loss, step - 1, terms)
                     if method.constrain is not None:
@@ -302,7 +342,8 @@ def train_stages(lifter: Lifter, train: LiftingArrays, val: LiftingArrays | None
                     loss_sum += loss.detach()
                     loss_n += 1
                     out_of_time = cfg.max_seconds is not None and time.perf_counter() - t0 > cfg.max_seconds
-                    stage_cut = stage.max_seconds is not None and time.perf_counter() - stage_t0 > stage.max_seconds
+                    stage_cut = stage.max_seconds is not None and \
+                        stage_spent0 + time.perf_counter() - stage_t0 > stage.max_seconds
                     last = step == stage.steps or out_of_time or stage_cut
                     if step % cfg.eval_every == 0 or last:
                         stepper.check()
@@ -326,8 +367,9 @@ def train_stages(lifter: Lifter, train: LiftingArrays, val: LiftingArrays | None
                             write_metrics(run_dir, curve)
                     if run_dir is not None and cfg.checkpoint_every and (global_step % cfg.checkpoint_every == 0
                                                                         or last):
-                        model_sd, opt_sd, st = _checkpoint_state(net, opt, best, si, step, curve,
-                                                                 time.perf_counter() - t0, cfg)
+                        now = time.perf_counter()
+                        model_sd, opt_sd, st = _checkpoint_state(net, opt, best, si, step, curve, now - t0, cfg,
+                                                                 stage_spent0 + now - stage_t0)
                         save_checkpoint(run_dir, global_step, model_sd, opt_sd, st, keep=cfg.keep_checkpoints)
                     if out_of_time or stage_cut:
                         break
