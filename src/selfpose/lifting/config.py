@@ -230,7 +230,9 @@ class LifterConfig:
             what is left of ``max_seconds``), so a stage that its time limit cuts
             still anneals to ``min_lr_ratio`` instead of stopping at a high rate on
             a slower machine. The same as ``steps`` without a time limit; the
-            learning rates then depend on the machine's speed.
+            learning rates then depend on the machine's speed. Not a lever for
+            ``pose_machine``'s 30-minute defaults: 48.0 mm on S8 against 44.5 with
+            ``steps`` (docs/lifting.md), so ``steps`` stays the default.
         train_subjects: subjects trained on (and validated on: held-out takes);
             empty = every subject of the data.
         train_splits: only sequences of these splits (``attrs["split"]``, e.g.
