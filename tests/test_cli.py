@@ -24,7 +24,8 @@ def tiny_lab(tmp_path_factory):
 
 
 def test_every_subcommand_has_help():
-    for cmd in ("synth", "prepare", "info", "show", "demo", "pretrain", "fit-pose", "evaluate", "predict", "analyze"):
+    for cmd in ("synth", "prepare", "info", "show", "demo", "pretrain", "fit-pose", "evaluate", "predict", "analyze",
+                "keypoints", "triangulate"):
         r = invoke(cmd, "--help")
         assert r.exit_code == 0 and "Usage" in r.output
 
@@ -51,6 +52,10 @@ def test_user_errors_are_one_line(tmp_path, tiny_lab):
         (("synth", "lab", "--out", tiny_lab), "already exists"),
         (("benchmark", "--work", tmp_path / "b", "methods=[temporal,dls]"), "unknown method"),
         (("benchmark", "--work", tmp_path / "b", "pretrain_config=nope.yaml"), "nope.yaml not found"),
+        (("keypoints", tmp_path / "no_videos", "--out", tmp_path / "k"), "not found"),
+        (("triangulate", tmp_path / "kp", "--calibration", tmp_path / "c.toml", "--out", tmp_path / "t"), "c.toml not found"),
+        (("triangulate", tmp_path / "kp", "--calibration", tmp_path / "c.json", "--out", tmp_path / "t",
+          "--min-confidence", 2), "min_confidence must be in [0, 1]"),
     ]
     for args, message in cases:
         r = invoke(*args)

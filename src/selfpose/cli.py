@@ -326,6 +326,52 @@ def evaluate(
 
 
 @app.command()
+def keypoints(
+    video: Path = typer.Argument(..., help="a video file or a folder of videos"),
+    out: Path = typer.Option(..., "--out", "-o", help="folder for the keypoint files (<video name>.npz)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="detect again in videos whose file exists"),
+) -> None:
+    """2D keypoints of every video with the offline detector (MediaPipe Pose), one file per video.
+
+    The files are what `prepare videos --keypoints` and `predict` read; videos already done are skipped.
+    """
+    from selfpose.keypoints.files import detect_keypoints
+
+    res = _run(detect_keypoints, video, out, overwrite=overwrite)
+    for v in res["videos"]:
+        if v.get("skipped"):
+            typer.echo(f"{v['video']}: kept {out / v['file']} (pass --overwrite to detect again)")
+        else:
+            typer.echo(f"{v['video']}: {v['frames']} frames, {v['no_person']} without a person, "
+                       f"{v['fps_detector']} frames/s -> {out / v['file']}")
+
+
+@app.command()
+def triangulate(
+    keypoints_dir: Path = typer.Argument(..., metavar="KEYPOINTS_DIR",
+                                         help="one keypoint file per camera, named after it (cam01.npz ...)"),
+    calibration: Path = typer.Option(..., "--calibration", help="Qualisys .qca.txt or OpenCV/Pose2Sim .toml"),
+    out: Path = typer.Option(..., "--out", "-o", help="output folder"),
+    inlier_px: Optional[float] = typer.Option(None, help="reprojection error (px) within which a view agrees "
+                                                         "(default: 2% of the image's larger side)"),
+    min_confidence: float = typer.Option(0.5, help="ignore detections below this confidence"),
+    no_ransac: bool = typer.Option(False, "--no-ransac", help="fit every confident view (no outlier rejection)"),
+    overwrite: bool = typer.Option(False, help="replace an existing triangulation folder"),
+) -> None:
+    """3D joints from synchronised calibrated views: weighted DLT, RANSAC over views, left/right repair."""
+    from selfpose.keypoints.multiview import triangulate_folder
+    from selfpose.keypoints.triangulate import TriangulationConfig
+
+    cfg = _run(TriangulationConfig, min_confidence=min_confidence, inlier_px=inlier_px, ransac=not no_ransac)
+    s = _run(triangulate_folder, keypoints_dir, calibration, out, cfg, overwrite=overwrite)
+    r = s["reproj_px"]
+    typer.echo(f"{s['frames']} frames ({s['frames_all_joints']} with every joint); reprojection error median "
+               f"{r['median']:.1f} px, 90th percentile {r['p90']:.1f} px; limb length std/mean "
+               f"{100 * s['limb_length_cv']['mean']:.1f}%; swaps repaired {sum(s['swaps_repaired'].values())} "
+               f"-> {out}")
+
+
+@app.command()
 def predict(
     pose: Path = typer.Argument(..., help="pose folder from fit-pose"),
     video: Path = typer.Argument(..., help="a video file or a folder of videos"),

@@ -94,6 +94,8 @@ KINDS: dict[str, Kind] = {
                    (("lifter.json", "lifter.safetensors"),)),
     # the image path's 2D network (fit-lifter on an image dataset)
     "heatmap2d": Kind(("heatmap2d.json", "heatmap2d.safetensors", "metrics.csv"), (("heatmap2d.json",),)),
+    # selfpose keypoints: one keypoint file per video (and the temporary names of one being written)
+    "keypoints": Kind(("*.npz", "summary.json", ".*.partial-*.npz", ".summary.partial.json")),
     "benchmark": Kind(("data", "runs", "pose", "cells", "analysis", "results.json", "results.md", "cells.csv",
                        "*.png", "log.txt", "gpu.txt", "timings.txt"), (("cells",),)),   # gpu/timings: gpu_run.sh
     "demo": Kind(("data", "run", "pose", "random_init", "pose_random", "analysis", "results.json", "report.md",

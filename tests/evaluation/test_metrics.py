@@ -235,3 +235,31 @@ def test_box_iou_pairwise_by_broadcasting_and_torch():
     torch.testing.assert_close(m, torch.tensor([[1.0, 0.25, 0.0], [0.25, 1 / 16, 0.0]]))
     with pytest.raises(PoseShapeError, match="x0, y0, x1, y1"):
         box_iou(np.zeros((3, 2)), np.zeros((3, 2)))
+
+
+def test_limb_length_consistency_is_zero_for_a_rigid_body_and_reads_stretching():
+    from selfpose.evaluation.metrics import LIMBS8, limb_length_consistency
+
+    rng = np.random.default_rng(0)
+    body = rng.normal(0, 300, size=(17, 3))
+    T = 50
+    # a rigid body moving and turning: every limb keeps its length
+    angles = np.linspace(0, 2, T)
+    rot = np.stack([np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]]) for a in angles])
+    rigid = np.einsum("tij,kj->tki", rot, body) + rng.normal(0, 1, size=(T, 1, 3)) * 100
+    out = limb_length_consistency(rigid)
+    assert set(out) == {*LIMBS8, "mean"} and out["mean"] < 1e-9
+    # the right shin alternately 10% longer and shorter: std/mean 0.1 for it, 0.1/8 on average
+    stretched = rigid.copy()
+    a, b = LIMBS8["right_shin"]
+    factor = np.where(np.arange(T) % 2 == 0, 1.1, 0.9)[:, None]
+    stretched[:, b] = stretched[:, a] + (stretched[:, b] - stretched[:, a]) * factor
+    out = limb_length_consistency(stretched)
+    assert out["right_shin"] == pytest.approx(0.1, rel=1e-6) and out["mean"] == pytest.approx(0.1 / 8, rel=1e-6)
+    # frames marked invalid are left out; NaN joints too
+    valid = np.arange(T) % 2 == 0
+    assert limb_length_consistency(stretched, valid)["right_shin"] < 1e-9
+    stretched[3] = np.nan
+    assert np.isfinite(limb_length_consistency(stretched)["mean"])
+    with pytest.raises(ValueError, match=r"\(T, 17, 3\)"):
+        limb_length_consistency(np.zeros((5, 15, 3)))

@@ -259,3 +259,40 @@ def box_iou(pred_boxes, true_boxes):
     union = area_a + area_b - inter
     iou = torch.where(union > 0, inter / union.clamp_min(1e-12), torch.zeros_like(union))
     return _back(iou, was_np)
+
+
+#: The eight limb segments of the bone-length consistency figure, house joint indices (parent, child):
+#: upper and lower arms and legs, left and right.
+LIMBS8: dict[str, tuple[int, int]] = {
+    "right_thigh": (1, 2), "right_shin": (2, 3), "left_thigh": (4, 5), "left_shin": (5, 6),
+    "left_upper_arm": (11, 12), "left_forearm": (12, 13), "right_upper_arm": (14, 15), "right_forearm": (15, 16)}
+
+
+def limb_length_consistency(joints, valid=None) -> dict[str, float]:
+    """How much each limb's length varies over a clip: std / mean of its length per limb, and their mean.
+
+    A rigid body's limbs keep their length, so a 3D sequence whose limbs
+    stretch and shrink is inconsistent (the issue's ≤ 5% target is on
+    ``"mean"``). Unit-free: the same for mm or m.
+
+    Args:
+        joints: ``(T, 17, 3)`` house-order joints (any unit, any frame).
+        valid: ``(T,)`` bool frames to use (None = every frame with finite joints).
+
+    Returns:
+        ``{limb name: std/mean, ..., "mean": mean over the eight limbs}``; NaN
+        for a limb with fewer than two usable frames.
+    """
+    J = np.asarray(joints, dtype=np.float64)
+    if J.ndim != 3 or J.shape[1:] != (17, 3):
+        raise ValueError(f"joints must be (T, 17, 3), got {J.shape}")
+    use = np.ones(len(J), bool) if valid is None else np.asarray(valid, bool)
+    out = {}
+    for name, (a, b) in LIMBS8.items():
+        length = np.linalg.norm(J[:, b] - J[:, a], axis=-1)
+        ok = use & np.isfinite(length)
+        out[name] = float(length[ok].std() / length[ok].mean()) if ok.sum() >= 2 and length[ok].mean() > 0 \
+            else float("nan")
+    vals = [v for v in out.values() if np.isfinite(v)]
+    out["mean"] = float(np.mean(vals)) if vals else float("nan")
+    return out

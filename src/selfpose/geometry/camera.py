@@ -124,6 +124,11 @@ class Camera:
     def project_world(self, X_world: np.ndarray) -> np.ndarray:
         return self.project(self.world_to_camera(X_world))
 
+    def normalize(self, uv: np.ndarray) -> np.ndarray:
+        """Pixels ``(..., 2)`` → undistorted normalised image points ``(x/z, y/z)`` (inverse of :meth:`project`)."""
+        xy = (np.asarray(uv, dtype=np.float64) - np.array([self.cx, self.cy])) / np.array([self.fx, self.fy])
+        return undistort(xy, self.k, self.p) if self.has_distortion else xy
+
     def backproject(self, uv: np.ndarray, depth: np.ndarray) -> np.ndarray:
         """Pixels ``(..., 2)`` at camera depth ``z`` (mm, ``(...)``) → camera mm.
 
@@ -146,6 +151,27 @@ def distort(xy: np.ndarray, k, p) -> np.ndarray:
     xd = x * (radial + 2 * tan) + p2 * r2
     yd = y * (radial + 2 * tan) + p1 * r2
     return np.stack([xd, yd], axis=-1)
+
+
+def undistort(xy_d: np.ndarray, k, p, iterations: int = 20) -> np.ndarray:
+    """Invert :func:`distort`: distorted normalised points ``(..., 2)`` → undistorted ones.
+
+    Fixed-point iteration (as OpenCV's ``undistortPoints``): exact to well
+    under 1e-6 (≈ 0.002 px at f = 1600 px) for the mild lens distortion of
+    calibrated lab cameras within their image.
+    """
+    xy_d = np.asarray(xy_d, dtype=np.float64)
+    k1, k2, k3 = k
+    p1, p2 = p
+    xy = xy_d.copy()
+    for _ in range(iterations):
+        x, y = xy[..., 0], xy[..., 1]
+        r2 = x * x + y * y
+        radial = 1 + k1 * r2 + k2 * r2**2 + k3 * r2**3
+        dx = 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
+        dy = p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
+        xy = np.stack([(xy_d[..., 0] - dx) / radial, (xy_d[..., 1] - dy) / radial], axis=-1)
+    return xy
 
 
 def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray = (0.0, 0.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:
