@@ -373,15 +373,37 @@ def triangulate(
 
 @app.command()
 def predict(
-    pose: Path = typer.Argument(..., help="pose folder from fit-pose"),
+    model: Path = typer.Argument(..., metavar="POSE_OR_LIFTER",
+                                 help="a lifter run (fit-lifter) or a pose folder (fit-pose)"),
     video: Path = typer.Argument(..., help="a video file or a folder of videos"),
     out: Path = typer.Option(..., "--out", "-o", help="output folder"),
-    step: int = typer.Option(1, help="keep every STEP-th frame"),
+    step: int = typer.Option(1, help="pose folder: keep every STEP-th frame"),
+    keypoints: Optional[Path] = typer.Option(None, help="lifter: folder of keypoint files (`selfpose keypoints`) "
+                                                        "instead of running the detector"),
+    correct: bool = typer.Option(True, "--correct/--no-correct", help="lifter: test-time correction"),
+    fov: float = typer.Option(60.0, help="lifter: the camera's field of view along the longer image side, degrees"),
+    focal: Optional[float] = typer.Option(None, help="lifter: the camera's focal length in px (overrides --fov)"),
+    no_swap_repair: bool = typer.Option(False, "--no-swap-repair", help="lifter: keep the detector's left/right"),
+    overwrite: bool = typer.Option(False, help="lifter: replace an existing output folder"),
 ) -> None:
-    """3D joints, boxes, an overlay video and a 3D skeleton strip for each video."""
+    """3D joints for each video: with a lifter run, 2D detector → lifter (+ correction); with a pose folder,
+    the self-supervised encoder's own detector and pose head. Writes joints3d.npz/json, an overlay video, a 3D
+    strip and a report."""
+    if (model / "lifter.json").is_file():
+        from selfpose.lifting.video import VideoLiftConfig, predict_videos
+
+        cfg = _run(VideoLiftConfig, fov_deg=fov, focal_px=focal, correct=correct, repair_swaps=not no_swap_repair)
+        res = _run(predict_videos, model, video, out, cfg, keypoints=keypoints, overwrite=overwrite)
+        for v in res["videos"]:
+            corr = v["correction"]
+            typer.echo(f"{v['video']}: {v['frames']} frames, {v['no_person']} without a person, "
+                       f"{v['swaps_repaired']} left/right swaps repaired, correction "
+                       f"{'off' if not corr else str(corr.get('applied', 0)) + ' of ' + str(corr.get('clips', 0))}"
+                       f" windows, {v['lift_fps']} frames/s lifting -> {out / Path(v['video']).stem}")
+        return
     from selfpose.pose.stage import predict_with_pose
 
-    res = _run(predict_with_pose, pose, video, out, step=step)
+    res = _run(predict_with_pose, model, video, out, step=step)
     for v in res["videos"]:
         typer.echo(predict_line(v))
 

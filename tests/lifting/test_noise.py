@@ -330,3 +330,28 @@ def test_outside_mask_on_non_square_images_and_per_frame_sizes():
     # one size per frame (arrays broadcasting against (N, J)) gives the same answer
     hw = np.array([[500.0, 1000.0]])
     np.testing.assert_array_equal(outside_mask(j, (hw[:, 0:1], hw[:, 1:2])), want)
+
+
+def test_person_px_scales_jitter_and_outliers_with_each_windows_person():
+    """person_px=320: a window whose person spans 640 px gets twice the px jitter, one of 160 px half; the
+    person's place in the image does not matter, and missing joints stay missing."""
+    base = poses((400, 17), seed=2)   # joints spread over ~640 px (x 100..740), far from the origin
+    small = (base - base.mean((0, 1))) / 4 + 500.0   # the same person at a quarter of the size, elsewhere
+    cfg = NoiseConfig(jitter_std_px=3.0, jitter_joint_scale=(), outlier_prob=0, swap_prob=0, missing_prob=0,
+                      dropout_joint_prob=0, dropout_person_prob=0, person_px=320.0)
+    extent = np.median((base.max(1) - base.min(1)).max(-1))
+    for x, factor in ((base, extent / 320), (small, extent / 4 / 320)):
+        noisy, vis = corrupt(x[None], cfg, np.random.default_rng(3))
+        np.testing.assert_allclose((noisy[0] - x).std(), 3.0 * factor, rtol=0.05)
+        assert vis.all()
+    absolute, _ = corrupt(small[None], NoiseConfig(**{**cfg.__dict__, "person_px": 0.0}), np.random.default_rng(3))
+    np.testing.assert_allclose((absolute[0] - small).std(), 3.0, rtol=0.05)
+    holes = base.copy()
+    holes[:, 4] = np.nan
+    noisy, vis = corrupt(holes[None], cfg, np.random.default_rng(3))
+    assert np.isnan(noisy[0, :, 4]).all() and not vis[0, :, 4].any() and np.isfinite(noisy[0, :, :4]).all()
+    # an all-missing window is left as it is (scale 1) rather than failing
+    empty, vis = corrupt(np.full((1, 5, 17, 2), np.nan), cfg, np.random.default_rng(0))
+    assert np.isnan(empty).all() and not vis.any()
+    with pytest.raises(ConfigError, match="person_px"):
+        NoiseConfig(person_px=-1.0)

@@ -177,14 +177,15 @@ def test_background_swap_keeps_the_person_and_takes_another_videos_background():
 
 
 # ratio: the mean of the last 4 of `steps` steps over the first 4 must be below it (measured at 12 steps: ssim
-# 0.85, gradient l1 0.90, lap 0.45). Squared small differences barely move: the l2 gradient term at weight 20
-# gave 0.98 in 12 steps on one CPU and 1.002 on another (two threads), so it gets weight 100 and 20 steps
-# (0.90 with two threads, 0.94 with one).
-@pytest.mark.parametrize("term,over,ratio,steps", [
-    ("ssim", {"w_ssim": 1.0}, 0.95, 12), ("img_grad", {"w_grad": 5.0}, 0.96, 12),
-    ("img_grad", {"w_grad": 100.0, "grad_distance": "l2"}, 0.98, 20),
-    ("lap", {"w_lap": 1.0, "lap_levels": 3}, 0.7, 12)])
-def test_structural_terms_train_and_are_logged(term, over, ratio, steps):
+# 0.85, lap 0.45). The gradient terms are small and Adam at lr 3e-3 made them oscillate: on the AMD EPYC with two
+# threads the l1 term went 0.0329 → 0.0299 → 0.0333 in 12 steps (ratio 1.07, 2026-12-03) and the l2 term rose
+# too, while one thread gave 0.91. At lr 1e-3 for 30 steps they fall steadily with one and two threads alike
+# (l1 0.88 / 0.84, l2 at weight 100 0.92 / 0.89), so they are checked there.
+@pytest.mark.parametrize("term,over,ratio,steps,lr", [
+    ("ssim", {"w_ssim": 1.0}, 0.95, 12, 3e-3), ("img_grad", {"w_grad": 5.0}, 0.95, 30, 1e-3),
+    ("img_grad", {"w_grad": 100.0, "grad_distance": "l2"}, 0.96, 30, 1e-3),
+    ("lap", {"w_lap": 1.0, "lap_levels": 3}, 0.7, 12, 3e-3)])
+def test_structural_terms_train_and_are_logged(term, over, ratio, steps, lr):
     # Only the reconstruction on (w_rgb 0), so the logged term is what the step optimises.
     m = method(loss={"jitter": False, "contrastive": "none", "w_prior": 0.0, "w_fg_box": 0.0, "w_fg_mask": 0.0,
                      "w_rgb": 0.0, **over})
@@ -197,7 +198,7 @@ def test_structural_terms_train_and_are_logged(term, over, ratio, steps):
     batch["background"] = (bg * 200).to(torch.uint8)[:, None].expand(2, 4, 3, 64, 64).contiguous()
     batch["frames"] = batch["background"].clone()
     batch["frames"][..., 20:44, 24:40] = 230
-    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    opt = torch.optim.Adam(m.parameters(), lr=lr)
     values = []
     for step in range(steps):
         loss, logs = m.training_step(batch, step)

@@ -129,7 +129,8 @@ def default_stages(lifter: Lifter, cfg) -> list[Stage]:
 _ADDED_KEYS = {"keypoints_2d": None, "image_features": False, "val_subjects": [], "flip_train": False,
                "flip_test": False, "lr_clock": "steps"}
 _ADDED_SECTION_KEYS = {"pose_machine": {"joint_params": "all", "reproj_path": "projector", "camera_reproj_weight": 10.0,
-                                        "bone_weight": 0.0}}
+                                        "bone_weight": 0.0},
+                       "noise": {"person_px": 0.0}}
 
 
 def config_hash(cfg) -> str:

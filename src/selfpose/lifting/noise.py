@@ -48,6 +48,7 @@ Everything here is numpy; the loader converts to torch after corruption.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -130,6 +131,13 @@ class NoiseConfig:
             detector loses them: blur, leaving the frame).
         dropout_mean_frames: mean run length in frames (geometric lengths ≥ 1).
             10 frames = 0.4 s at the mocap's 25 fps.
+        person_px: 0 (default): the px magnitudes (jitter, outliers) are absolute.
+            > 0: they hold for a person whose 2D extent (the larger side of the
+            joints' bounding box, median over the frames of a window) is this
+            many px, and scale with each window's person — a detector's error
+            grows with the person's size in the image, so one setting serves
+            data whose people fill 10% or 90% of the frame (the real-video
+            lifter's varied cameras; ``configs/lifter_video.yaml``).
         outside_image: what happens to a joint outside the image (when
             :func:`corrupt` gets an ``image_size``): ``missing`` (a detector
             cannot see it), or ``keep``.
@@ -145,11 +153,12 @@ class NoiseConfig:
     dropout_joint_prob: float = 0.002
     dropout_person_prob: float = 0.0005
     dropout_mean_frames: float = 10.0
+    person_px: float = 0.0
     outside_image: Literal["missing", "keep"] = "missing"
 
     def __post_init__(self) -> None:
         # Configs built in code skip config._coerce, so NaN and types are checked here too.
-        for name in ("jitter_std_px", "outlier_px", "dropout_mean_frames"):
+        for name in ("jitter_std_px", "outlier_px", "dropout_mean_frames", "person_px"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ConfigError(f"noise.{name} must be a finite number ≥ 0, got {v!r}")
@@ -476,6 +485,30 @@ def outside_mask(joints2d: np.ndarray, image_size: tuple[int, int]) -> np.ndarra
     return ~((x >= -0.5) & (x <= w - 0.5) & (y >= -0.5) & (y <= h - 0.5))
 
 
+def person_scale(joints2d: np.ndarray, person_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per window, the person's 2D extent over ``person_px`` and the person's centre.
+
+    Args:
+        joints2d: ``(..., T, J, 2)`` px; NaN where missing.
+        person_px: the reference extent.
+
+    Returns:
+        ``(scale (..., 1, 1, 1), centre (..., 1, 1, 2))``: the median over the
+        window's frames of the larger side of the joints' bounding box, divided
+        by ``person_px`` (1 where no frame has two finite joints), and the median
+        bounding-box centre (0 likewise).
+    """
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN frames and windows are handled below
+        lo, hi = np.nanmin(joints2d, axis=-2), np.nanmax(joints2d, axis=-2)       # (..., T, 2)
+        extent = np.nanmedian(np.max(hi - lo, axis=-1), axis=-1)                   # (...)
+        centre = np.nanmedian((lo + hi) / 2, axis=-2)                              # (..., 2)
+    extent = np.where(np.isfinite(extent) & (extent > 0), extent, person_px)
+    centre = np.where(np.isfinite(centre), centre, 0.0)
+    dtype = joints2d.dtype
+    return (extent / person_px).astype(dtype)[..., None, None, None], centre.astype(dtype)[..., None, None, :]
+
+
 def corrupt(joints2d: np.ndarray, cfg: NoiseConfig, rng: np.random.Generator,
             image_size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Apply detector noise to clean 2D joints.
@@ -500,12 +533,19 @@ def corrupt(joints2d: np.ndarray, cfg: NoiseConfig, rng: np.random.Generator,
     j = np.array(x, dtype=np.float32 if out_dtype == np.float32 else np.float64, order="C")
     # One child stream per failure mode, drawn first: a mode switched off does not shift the others.
     stream = _mode_streams(rng, 6)
+    if cfg.person_px > 0:   # noise in units of the window's person (see NoiseConfig.person_px)
+        scale, centre = person_scale(j, cfg.person_px)
+        j -= centre
+        j /= scale
     if cfg.swap_prob > 0:
         _swap_limbs_(j, cfg.swap_prob, stream(0), LIMB_PAIRS)
     if cfg.jitter_std_px > 0:
         _jitter_(j, cfg.jitter_std_px, cfg.jitter_joint_scale, stream(1))
     if cfg.outlier_prob > 0:
         _outliers_(j, cfg.outlier_prob, cfg.outlier_px, cfg.outlier_jump_frac, stream(2))
+    if cfg.person_px > 0:
+        j *= scale
+        j += centre
     if image_size is not None and cfg.outside_image == "missing":
         gone = outside_mask(j, image_size)   # NaN compares False: non-finite joints are outside too
     else:

@@ -39,7 +39,26 @@ def motion(tmp_path_factory):
 @pytest.fixture(scope="module")
 def synth(motion, tmp_path_factory):
     out = tmp_path_factory.mktemp("ds") / "ds"
-    return Dataset.open(prepare("mocap", motion[0], out, PrepareConfig(seed=3), progress=False))
+    return Dataset.open(prepare("mocap", motion[0], out, PrepareConfig(seed=3, rig="ring"), progress=False))
+
+
+def test_varied_rig_draws_shapes_heights_and_distances(motion, tmp_path, checks):
+    from selfpose.data.datasets.mocap import VARIED_SHAPES
+
+    ds = Dataset.open(prepare("mocap", motion[0], tmp_path / "v", PrepareConfig(seed=1, rig_views=6), progress=False))
+    assert len(ds) == 3 * 6 and ds.attrs["cameras"] == "synthetic varied"
+    shapes = {(r.meta.width, r.meta.height) for r in ds}
+    assert shapes <= set(VARIED_SHAPES) and len(shapes) >= 3
+    assert any(w > h for w, h in shapes) and any(w < h for w, h in shapes)  # landscape and portrait
+    heights = [r.meta.camera.center[2] for r in ds]
+    assert max(heights) - min(heights) > 500
+    focal_ratio = [r.meta.camera.fx / max(r.meta.width, r.meta.height) for r in ds]
+    assert 0.6 < min(focal_ratio) and max(focal_ratio) < 1.4 and max(focal_ratio) - min(focal_ratio) > 0.1
+    for r in ds:
+        assert checks.reprojection_px(r).max() < 1e-3
+        assert not np.asarray(r["joints2d_outside"]).any()  # each camera frames the whole take
+        j2 = np.asarray(r["joints2d"])
+        assert (j2[:, 10, 1] < j2[:, 0, 1]).all()  # small roll: the head stays above the pelvis
 
 
 def test_synthetic_cameras_shapes_takes_and_reprojection(synth, checks):
@@ -70,13 +89,13 @@ def test_synthetic_cameras_shapes_takes_and_reprojection(synth, checks):
 
 
 def test_seeds_are_reproducible(motion, synth, tmp_path):
-    same = Dataset.open(prepare("mocap", motion[0], tmp_path / "a", PrepareConfig(seed=3), progress=False))
-    other = Dataset.open(prepare("mocap", motion[0], tmp_path / "b", PrepareConfig(seed=4), progress=False))
+    same = Dataset.open(prepare("mocap", motion[0], tmp_path / "a", PrepareConfig(seed=3, rig="ring"), progress=False))
+    other = Dataset.open(prepare("mocap", motion[0], tmp_path / "b", PrepareConfig(seed=4, rig="ring"), progress=False))
     rid = "S2__running_1__cam1"
     np.testing.assert_array_equal(same.sequence(rid)["joints2d"], synth.sequence(rid)["joints2d"])
     assert not np.allclose(other.sequence(rid)["joints2d"], synth.sequence(rid)["joints2d"])
     # A take's cameras do not depend on which other subjects were prepared.
-    only = Dataset.open(prepare("mocap", motion[0], tmp_path / "c", PrepareConfig(seed=3, subjects=("S2",)),
+    only = Dataset.open(prepare("mocap", motion[0], tmp_path / "c", PrepareConfig(seed=3, rig="ring", subjects=("S2",)),
                                 progress=False))
     np.testing.assert_array_equal(only.sequence(rid)["joints2d"], synth.sequence(rid)["joints2d"])
 

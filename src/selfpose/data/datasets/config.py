@@ -55,6 +55,14 @@ class PrepareConfig:
         chunk: frames decoded/written per chunk (memory bound while streaming).
         cameras: ``mocap`` only: a Human3.6M ``cameras.pkl`` whose cameras of
             each motion subject view it; empty = seeded synthetic cameras.
+        rig: ``mocap`` without ``cameras`` only: ``varied`` (default) — per take
+            ``rig_views`` cameras that each draw an image shape (landscape,
+            portrait, 4:3, square), a field of view of 40–75° along the longer
+            side, a height of 0.5–2.5 m, a distance that fills 30–85% of the frame
+            height and a small roll (what people's own footage looks like; the
+            lifter for real video trains on it); ``ring`` — four 1000×1000 cameras
+            in a ring at 1.3–1.7 m, 45–65° vertical field of view (a lab).
+        rig_views: cameras per take of the ``varied`` rig.
         seed: ``mocap`` only: seeds the synthetic cameras and the bone scaling.
         bone_scale_std: ``mocap`` only: per take, each bone group (left and
             right together) is scaled by ``1 + bone_scale_std·N(0, 1)`` (clipped
@@ -76,6 +84,8 @@ class PrepareConfig:
     calib_max_px: float = 2.0
     chunk: int = 64
     cameras: str = ""
+    rig: Literal["varied", "ring"] = "varied"
+    rig_views: int = 4
     seed: int = 0
     bone_scale_std: float = 0.0
     motion_fps: float = 0.0
@@ -93,6 +103,8 @@ class PrepareConfig:
             raise ConfigError(f"prepare.chunk must be >= 1, got {self.chunk}")
         if not 0 <= self.bone_scale_std <= 0.25:
             raise ConfigError(f"prepare.bone_scale_std must be in [0, 0.25] (0 = off), got {self.bone_scale_std}")
+        if self.rig_views < 1:
+            raise ConfigError(f"prepare.rig_views must be >= 1, got {self.rig_views}")
         if self.motion_fps < 0:
             raise ConfigError(f"prepare.motion_fps must be >= 0 (0 = from the motion's .json), got {self.motion_fps}")
         self.subjects = tuple(self.subjects)

@@ -10,10 +10,14 @@ Cameras (``PrepareConfig.cameras``):
   ``X_cam = Rᵀ(X_world − T)``, T in metres): each take is viewed by its
   subject's own cameras (Human3.6M: four, 1000×1002 or 1000×1000 px, with
   distortion). A motion subject the file lacks is an error.
-- none: seeded synthetic cameras per take, a ring of four at human height
-  (1.3–1.7 m, equally spaced in azimuth ±10°, 45–65° vertical field of view,
-  1000×1000 px, no distortion) looking at the motion's centre from a distance
-  that keeps the whole take in frame (the synthetic ``lab`` scenario's framing).
+- none: seeded synthetic cameras per take, no distortion, each looking at the
+  motion's centre from a distance that keeps the whole take in frame (the
+  synthetic ``lab`` scenario's framing). ``rig=varied`` (default, for lifters
+  meant for people's own footage; :func:`varied_rig`): ``rig_views`` cameras
+  that each draw an image shape (landscape, portrait, 4:3, square), field of
+  view, height, distance and roll. ``rig=ring``: four 1000×1000 cameras in a
+  ring at human height (1.3–1.7 m, equally spaced in azimuth ±10°, 45–65°
+  vertical field of view), a lab.
 
 Per take and camera one sequence: ``joints3d`` (camera frame, mm),
 ``joints2d`` (px, the distorted projection of the stored float32
@@ -101,6 +105,42 @@ def synthetic_rig(rng: np.random.Generator, joints_world: np.ndarray) -> dict[st
     return cams
 
 
+#: The ``varied`` rig: image shapes (w, h) a phone, a webcam or a camcorder films in — landscape, portrait, 4:3,
+#: square; horizontal-or-vertical field of view along the image's longer side (deg); camera heights (mm, a low
+#: tripod to a high wall mount); the share of the frame height a standing person fills (near to far); roll (deg).
+VARIED_SHAPES = ((1920, 1080), (1080, 1920), (1280, 720), (720, 1280), (1280, 960), (960, 1280), (1000, 1000))
+VARIED_FOV_DEG, VARIED_HEIGHT_MM, VARIED_FILL, VARIED_ROLL_DEG = (40.0, 75.0), (500.0, 2500.0), (0.3, 0.85), 4.0
+
+
+def varied_rig(rng: np.random.Generator, joints_world: np.ndarray, views: int) -> dict[str, Camera]:
+    """``views`` static cameras placed independently around ``(T, 17, 3)`` world mm (z up) joints.
+
+    For lifters meant for people's own footage: each camera draws its own image
+    shape (:data:`VARIED_SHAPES`), field of view, height, distance (through the
+    fill of the frame) and a small roll, from any direction; each keeps the whole
+    motion in its image (:func:`~selfpose.data.synthetic.scenarios.frame_static_camera`).
+    """
+    from selfpose.data.synthetic.scenarios import ScenarioError, frame_static_camera, motion_centre
+
+    stature = float(np.percentile(joints_world[:, 10, 2] - joints_world[:, [3, 6], 2].min(axis=1), 90)) + 170.0
+    target = motion_centre(joints_world)
+    az = rng.uniform(0, 2 * np.pi) + 2 * np.pi * np.arange(views) / views + rng.uniform(-0.5, 0.5, views) * np.pi / views
+    cams = {}
+    for k in range(views):
+        w, h = VARIED_SHAPES[int(rng.integers(len(VARIED_SHAPES)))]
+        f = 0.5 * max(w, h) / np.tan(np.radians(rng.uniform(*VARIED_FOV_DEG)) / 2)
+        intr = Camera(f, f, w / 2, h / 2, w, h)
+        height, fill = float(rng.uniform(*VARIED_HEIGHT_MM)), float(rng.uniform(*VARIED_FILL))
+        roll = float(np.radians(rng.uniform(-VARIED_ROLL_DEG, VARIED_ROLL_DEG)))
+        try:
+            cam = frame_static_camera(joints_world, intr, float(az[k]), height, target, fill, max(stature, 1000.0),
+                                      roll_rad=roll, max_fill=max(fill, 0.9))
+        except ScenarioError:  # a very low or high camera that cannot frame this motion: a lab height instead
+            cam = frame_static_camera(joints_world, intr, float(az[k]), 1500.0, target, fill, max(stature, 1000.0))
+        cams[f"cam{k}"] = cam
+    return cams
+
+
 def prepare_mocap(source: Path, writer, cfg: PrepareConfig, progress: bool | None = None) -> dict[str, Any]:
     """Write one sequence per (take, camera) of the motion file ``source``; returns facts for the dataset attrs."""
     from selfpose.data.sequence import SequenceMeta, safe_id
@@ -138,8 +178,11 @@ def prepare_mocap(source: Path, writer, cfg: PrepareConfig, progress: bool | Non
                 attrs["bone_scales"] = factors
             if cameras is not None:
                 views, attrs["camera_source"] = cameras[subject], "h36m cameras.pkl"
-            else:
+            elif cfg.rig == "ring":
                 views, attrs["camera_source"] = synthetic_rig(rng_for(cfg.seed, "rig", key), world), "synthetic ring"
+            else:
+                views = varied_rig(rng_for(cfg.seed, "varied", key), world, cfg.rig_views)
+                attrs["camera_source"] = "synthetic varied"
             take = safe_id(*key.split("/"))
             for view, cam in sorted(views.items()):
                 # Project the stored float32 3D so that 3D and 2D agree to float32 rounding.
@@ -161,7 +204,7 @@ def prepare_mocap(source: Path, writer, cfg: PrepareConfig, progress: bool | Non
                 n_seq, n_frames = n_seq + 1, n_frames + len(idx)
                 n_joints, n_out = n_joints + out.size, n_out + int(out.sum())
     return {"num_sequences": n_seq, "num_takes": len(keys), "num_frames": n_frames, "has_frames": False,
-            "cameras": cfg.cameras or "synthetic ring", "motion_fps": mf.fps,
+            "cameras": cfg.cameras or f"synthetic {cfg.rig}", "motion_fps": mf.fps,
             "num_joints2d_outside": n_out, "joints2d_outside_share": n_out / max(n_joints, 1),
             "bone_scale_std": cfg.bone_scale_std,
             "notes": ["no frames: 2D/3D pairs projected from motion capture (joints2d with the camera's distortion)",

@@ -1,0 +1,125 @@
+"""Monocular 3D on real footage, against the 3D triangulated from four calibrated views (issue 13, item 5).
+
+Per view of ``multiview/pose2sim_single``, in that camera's frame, pelvis-centred, mm:
+
+* reference — the 3D triangulated from all four views' MediaPipe 2D
+  (``selfpose triangulate``), seen from that camera;
+* (a) MediaPipe's own world landmarks of that view (metric, hips' midpoint at
+  the origin, axes along the camera's);
+* (b) a selfpose lifter on that view's 2D alone, without its test-time
+  correction, (c) with it — through :func:`selfpose.lifting.video.lift_keypoints`,
+  the code of ``selfpose predict`` (swap repair included), with the view's
+  calibrated focal length.
+
+Reported: MPJPE, P-MPJPE (similarity Procrustes per frame), the mean absolute
+limb-length error over the eight limbs, and each 3D's limb-length consistency
+(std/mean over the clip). The reference is built from the same detector's 2D,
+so it flatters detector-based answers — (a) most of all, whose joints are the
+detector's own definitions, where the lifter's are Human3.6M's (its hips wider,
+its thorax lower): prefer P-MPJPE and limb lengths, and read MPJPE with that in mind.
+
+    selfpose keypoints ../shared/data/multiview/pose2sim_single --out K
+    selfpose triangulate K --calibration ../shared/data/multiview/pose2sim_single/Calib.qca.txt --out T
+    python benchmarks/pose2sim_monocular.py K T RUN [RUN ...] [--out benchmarks/results/multiview_pose2sim]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def limb_lengths(J: np.ndarray) -> np.ndarray:
+    from selfpose.evaluation.metrics import LIMBS8
+
+    return np.stack([np.linalg.norm(J[:, b] - J[:, a], axis=-1) for a, b in LIMBS8.values()], -1)   # (T, 8)
+
+
+def scores(pred: np.ndarray, ref: np.ndarray) -> dict:
+    from selfpose.evaluation.metrics import limb_length_consistency, mpjpe, p_mpjpe
+
+    ok = np.isfinite(pred).all((1, 2)) & np.isfinite(ref).all((1, 2))
+    p, r = pred[ok].astype(np.float64), ref[ok].astype(np.float64)
+    return {"frames": int(ok.sum()), "mpjpe": float(mpjpe(p, r)), "p_mpjpe": float(p_mpjpe(p, r)),
+            "limb_error_mm": float(np.abs(limb_lengths(p) - limb_lengths(r)).mean()),
+            "limb_cv": limb_length_consistency(p)["mean"]}
+
+
+def main() -> None:
+    from selfpose.geometry.skeleton import to_h36m
+    from selfpose.keypoints.calibration import read_toml
+    from selfpose.lifting.model import Lifter
+    from selfpose.lifting.video import VideoLiftConfig, lift_keypoints
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("keypoints", type=Path)
+    ap.add_argument("triangulation", type=Path)
+    ap.add_argument("runs", type=Path, nargs="+", help="lifter runs (fit-lifter)")
+    ap.add_argument("--out", type=Path, default=None, help="write results.md and results.json here")
+    args = ap.parse_args()
+    tri = np.load(args.triangulation / "triangulation.npz")
+    names = [str(n) for n in tri["camera_names"]]
+    cams = read_toml(args.triangulation / "calibration.toml")
+    lifters = {str(r): Lifter.load(r) for r in args.runs}
+    rows = []
+    for v, name in enumerate(names):
+        ref = tri["cameras"][v].astype(np.float64)
+        ref = ref - ref[:, :1]
+        kp = np.load(args.keypoints / f"{name}.npz")
+        world, _ = to_h36m(kp["world"].astype(np.float64) * 1000.0, "mediapipe33")
+        world = world - world[:, :1]
+        rows.append({"view": name, "method": "MediaPipe world landmarks", **scores(world, ref)})
+        h = kp["h36m17"]
+        cam = cams[name]
+        for run, lifter in lifters.items():
+            for correct in (False, True):
+                if correct and lifter.method.correct is None:
+                    continue
+                cfg = VideoLiftConfig(focal_px=cam.fx, correct=correct)
+                res = lift_keypoints(lifter, h[..., :2], h[..., 2], int(kp["width"]), int(kp["height"]), cfg, name)
+                label = f"{Path(run).name} ({lifter.cfg.method}){' + correction' if correct else ''}"
+                corr = res["correction"] or {}
+                rows.append({"view": name, "method": label, **scores(res["joints3d"], ref),
+                             "swaps_repaired": int(res["swapped"].sum()),
+                             "corrected_windows": f"{corr.get('applied', 0)}/{corr.get('clips', 0)}" if correct else ""})
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    mean = {m: {k: float(np.mean([r[k] for r in rows if r["method"] == m]))
+                for k in ("mpjpe", "p_mpjpe", "limb_error_mm", "limb_cv")} for m in methods}
+    lines = ["| view | 3D | MPJPE | P-MPJPE | limb-length error (mm) | limb std/mean | swaps repaired |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['view']} | {r['method']} | {r['mpjpe']:.1f} | {r['p_mpjpe']:.1f} | "
+                     f"{r['limb_error_mm']:.1f} | {100 * r['limb_cv']:.1f}% | {r.get('swaps_repaired', '')} |")
+    lines += ["", "| 3D, mean over the four views | MPJPE | P-MPJPE | limb-length error (mm) | limb std/mean |",
+              "|---|---:|---:|---:|---:|"]
+    for m, s in mean.items():
+        lines.append(f"| {m} | {s['mpjpe']:.1f} | {s['p_mpjpe']:.1f} | {s['limb_error_mm']:.1f} | "
+                     f"{100 * s['limb_cv']:.1f}% |")
+    base = mean["MediaPipe world landmarks"]["p_mpjpe"]
+    lines += [""] + [f"- P-MPJPE ratio {m} / MediaPipe world landmarks: {mean[m]['p_mpjpe'] / base:.3f} "
+                     f"({mean[m]['p_mpjpe']:.1f} / {base:.1f} mm)" for m in methods if m != "MediaPipe world landmarks"]
+    text = "\n".join(lines)
+    print(text)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        head = (f"# Monocular 3D on the Pose2Sim views against the triangulated reference\n\n"
+                f"{time.strftime('%Y-%m-%d %H:%M')} UTC, {platform.processor() or platform.machine()}, commit {commit}.\n"
+                f"Command: `python benchmarks/pose2sim_monocular.py {args.keypoints} {args.triangulation} "
+                f"{' '.join(str(r) for r in args.runs)}`\n\n"
+                "Camera frame of each view, pelvis-centred, mm; 100 frames. The reference is triangulated from the "
+                "same detector's 2D, in the detector's joint definitions: it flatters MediaPipe's own 3D, whose "
+                "joints are those definitions, and the lifter's Human3.6M joints differ from them (wider hips, a "
+                "lower thorax) — prefer P-MPJPE and the limb lengths.\n\n")
+        (args.out / "results.md").write_text(head + text + "\n")
+        (args.out / "results.json").write_text(json.dumps({"rows": rows, "mean": mean}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
