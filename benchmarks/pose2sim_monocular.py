@@ -62,6 +62,9 @@ def main() -> None:
     ap.add_argument("triangulation", type=Path)
     ap.add_argument("runs", type=Path, nargs="+", help="lifter runs (fit-lifter)")
     ap.add_argument("--out", type=Path, default=None, help="write results.md and results.json here")
+    ap.add_argument("--map-output", action="store_true",
+                    help="also score each run's corrected 3D moved to the detector's joint definitions "
+                         "(selfpose.geometry.joint_definitions; for lifters trained on Human3.6M's joints)")
     args = ap.parse_args()
     tri = np.load(args.triangulation / "triangulation.npz")
     names = [str(n) for n in tri["camera_names"]]
@@ -85,17 +88,30 @@ def main() -> None:
                 res = lift_keypoints(lifter, h[..., :2], h[..., 2], int(kp["width"]), int(kp["height"]), cfg, name)
                 label = f"{Path(run).name} ({lifter.cfg.method}){' + correction' if correct else ''}"
                 corr = res["correction"] or {}
+                ref_sw = tri["swapped"][:, v]
                 rows.append({"view": name, "method": label, **scores(res["joints3d"], ref),
                              "swaps_repaired": int(res["swapped"].sum()),
+                             "swaps_also_in_triangulation": int((res["swapped"] & ref_sw).sum()),
+                             "swaps_triangulation": int(ref_sw.sum()),
                              "corrected_windows": f"{corr.get('applied', 0)}/{corr.get('clips', 0)}" if correct else ""})
+                last_correct = correct or lifter.method.correct is None
+                if args.map_output and last_correct:
+                    from selfpose.geometry.joint_definitions import h36m_to_detector
+
+                    mapped = h36m_to_detector(res["joints3d"])
+                    rows.append({"view": name, "method": label + ", joints mapped to the detector's",
+                                 **scores(mapped - mapped[:, :1], ref), "swaps_repaired": int(res["swapped"].sum())})
     methods = list(dict.fromkeys(r["method"] for r in rows))
     mean = {m: {k: float(np.mean([r[k] for r in rows if r["method"] == m]))
                 for k in ("mpjpe", "p_mpjpe", "limb_error_mm", "limb_cv")} for m in methods}
-    lines = ["| view | 3D | MPJPE | P-MPJPE | limb-length error (mm) | limb std/mean | swaps repaired |",
+    lines = ["| view | 3D | MPJPE | P-MPJPE | limb-length error (mm) | limb std/mean | swaps repaired (of them "
+             "also repaired by the triangulation / the triangulation's) |",
              "|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
+        sw = (f"{r['swaps_repaired']} ({r['swaps_also_in_triangulation']} / {r['swaps_triangulation']})"
+              if "swaps_triangulation" in r else "")
         lines.append(f"| {r['view']} | {r['method']} | {r['mpjpe']:.1f} | {r['p_mpjpe']:.1f} | "
-                     f"{r['limb_error_mm']:.1f} | {100 * r['limb_cv']:.1f}% | {r.get('swaps_repaired', '')} |")
+                     f"{r['limb_error_mm']:.1f} | {100 * r['limb_cv']:.1f}% | {sw} |")
     lines += ["", "| 3D, mean over the four views | MPJPE | P-MPJPE | limb-length error (mm) | limb std/mean |",
               "|---|---:|---:|---:|---:|"]
     for m, s in mean.items():

@@ -223,3 +223,21 @@ def test_check_catches_a_wrong_outside_flag(motion, tmp_path):
     report = check(Dataset.open(tmp_path / "d"), progress=False)
     assert not report["ok"] and any("joints2d_outside flags disagree" in p and "frame 1" in p
                                     for p in report["problems"]), report["problems"]
+
+
+def test_detector_joints_move_the_3d_before_projection(motion, tmp_path, checks):
+    from selfpose.geometry.joint_definitions import SHOULDER_WIDTH
+
+    h = Dataset.open(prepare("mocap", motion[0], tmp_path / "h", PrepareConfig(seed=1, rig="ring"), progress=False))
+    d = Dataset.open(prepare("mocap", motion[0], tmp_path / "d", PrepareConfig(seed=1, rig="ring", joints="detector"),
+                             progress=False))
+    assert d.attrs["joints"] == "detector"
+    rid = "S1__walking_1__cam0"
+    # in the world: the cameras frame the moved joints, so they may sit elsewhere
+    a, b = (r.meta.camera.camera_to_world(np.asarray(r["joints3d"], np.float64))
+            for r in (h.sequence(rid), d.sequence(rid)))
+    np.testing.assert_allclose(np.linalg.norm(b[:, 11] - b[:, 14], axis=-1),
+                               SHOULDER_WIDTH * np.linalg.norm(a[:, 11] - a[:, 14], axis=-1), rtol=1e-4)
+    np.testing.assert_allclose(a[:, :7], b[:, :7], atol=0.05)   # pelvis and legs unchanged
+    for r in d:
+        assert checks.reprojection_px(r).max() < 1e-3   # the 2D is the projection of the moved 3D

@@ -63,6 +63,12 @@ class PrepareConfig:
             lifter for real video trains on it); ``ring`` — four 1000×1000 cameras
             in a ring at 1.3–1.7 m, 45–65° vertical field of view (a lab).
         rig_views: cameras per take of the ``varied`` rig.
+        joints: ``mocap`` only: ``h36m`` (default) — the motion's joints as they
+            are; ``detector`` — moved to where MediaPipe Pose puts the same-named
+            house joints (:func:`selfpose.geometry.joint_definitions.h36m_to_detector`:
+            wider shoulders, a higher thorax, the nose and the ears' midpoint for
+            neck/nose and head), so that a lifter for detector input is trained
+            and scored in the detector's joints.
         seed: ``mocap`` only: seeds the synthetic cameras and the bone scaling.
         bone_scale_std: ``mocap`` only: per take, each bone group (left and
             right together) is scaled by ``1 + bone_scale_std·N(0, 1)`` (clipped
@@ -86,6 +92,7 @@ class PrepareConfig:
     cameras: str = ""
     rig: Literal["varied", "ring"] = "varied"
     rig_views: int = 4
+    joints: Literal["h36m", "detector"] = "h36m"
     seed: int = 0
     bone_scale_std: float = 0.0
     motion_fps: float = 0.0

@@ -172,6 +172,11 @@ def prepare_mocap(source: Path, writer, cfg: PrepareConfig, progress: bool | Non
             world = motion.joints[idx].astype(np.float64)
             attrs: dict[str, Any] = {"has_frames": False, "motion": key, "motion_source": mf.source,
                                      "source_fps": motion.fps, "joints3d_frame": "camera"}
+            if cfg.joints == "detector":
+                from selfpose.geometry.joint_definitions import h36m_to_detector
+
+                world = h36m_to_detector(world)
+                attrs["joints"] = "detector (MediaPipe's definitions)"
             if cfg.bone_scale_std > 0:
                 factors = random_bone_scales(rng_for(cfg.seed, "bones", key), cfg.bone_scale_std)
                 world = scale_bones(world, joint_scales(factors))
@@ -206,7 +211,7 @@ def prepare_mocap(source: Path, writer, cfg: PrepareConfig, progress: bool | Non
     return {"num_sequences": n_seq, "num_takes": len(keys), "num_frames": n_frames, "has_frames": False,
             "cameras": cfg.cameras or f"synthetic {cfg.rig}", "motion_fps": mf.fps,
             "num_joints2d_outside": n_out, "joints2d_outside_share": n_out / max(n_joints, 1),
-            "bone_scale_std": cfg.bone_scale_std,
+            "bone_scale_std": cfg.bone_scale_std, "joints": cfg.joints,
             "notes": ["no frames: 2D/3D pairs projected from motion capture (joints2d with the camera's distortion)",
                       "joints projecting outside the image are kept and flagged in joints2d_outside",
                       ("placements differ from any original capture: the mocap's heading and start position "
