@@ -7,16 +7,21 @@ Per view of ``multiview/pose2sim_single``, in that camera's frame, pelvis-centre
 * (a) MediaPipe's own world landmarks of that view (metric, hips' midpoint at
   the origin, axes along the camera's);
 * (b) a selfpose lifter on that view's 2D alone, without its test-time
-  correction, (c) with it — through :func:`selfpose.lifting.video.lift_keypoints`,
-  the code of ``selfpose predict`` (swap repair included), with the view's
-  calibrated focal length.
+  correction, (c) with it, (d) with it and every bone given one length over the
+  clip (``selfpose predict``'s default) — through
+  :func:`selfpose.lifting.video.lift_keypoints`, the code of ``selfpose predict``
+  (swap repair included), with the view's calibrated focal length.
 
 Reported: MPJPE, P-MPJPE (similarity Procrustes per frame), the mean absolute
 limb-length error over the eight limbs, and each 3D's limb-length consistency
 (std/mean over the clip). The reference is built from the same detector's 2D,
 so it flatters detector-based answers — (a) most of all, whose joints are the
-detector's own definitions, where the lifter's are Human3.6M's (its hips wider,
-its thorax lower): prefer P-MPJPE and limb lengths, and read MPJPE with that in mind.
+detector's own definitions; a lifter trained on Human3.6M's joints (narrower
+shoulders, a lower thorax, the nose nearer it) differs from them by definition,
+one trained with ``prepare mocap ... joints=detector`` does not: prefer P-MPJPE
+and limb lengths, and read MPJPE with that in mind. Limb-length errors are in
+absolute mm: a lifter's body is the training motion's (a 0.90-m leg), this
+person's leg is about 0.78 m.
 
     selfpose keypoints ../shared/data/multiview/pose2sim_single --out K
     selfpose triangulate K --calibration ../shared/data/multiview/pose2sim_single/Calib.qca.txt --out T
@@ -49,6 +54,16 @@ def scores(pred: np.ndarray, ref: np.ndarray) -> dict:
     return {"frames": int(ok.sum()), "mpjpe": float(mpjpe(p, r)), "p_mpjpe": float(p_mpjpe(p, r)),
             "limb_error_mm": float(np.abs(limb_lengths(p) - limb_lengths(r)).mean()),
             "limb_cv": limb_length_consistency(p)["mean"]}
+
+
+def _trained_joints(lifter) -> str:
+    """The joint definitions a lifter was trained in (its dataset's ``joints`` fact; ``h36m`` when unknown)."""
+    from selfpose.data.store import Dataset
+
+    try:
+        return str(Dataset.open(lifter.info["data"]).attrs.get("joints", "h36m"))
+    except Exception:   # the training data is gone or moved: assume the default
+        return "h36m"
 
 
 def main() -> None:
@@ -84,7 +99,7 @@ def main() -> None:
             for correct in (False, True):
                 if correct and lifter.method.correct is None:
                     continue
-                cfg = VideoLiftConfig(focal_px=cam.fx, correct=correct)
+                cfg = VideoLiftConfig(focal_px=cam.fx, correct=correct, fixed_bones=False)
                 res = lift_keypoints(lifter, h[..., :2], h[..., 2], int(kp["width"]), int(kp["height"]), cfg, name)
                 label = f"{Path(run).name} ({lifter.cfg.method}){' + correction' if correct else ''}"
                 corr = res["correction"] or {}
@@ -95,7 +110,13 @@ def main() -> None:
                              "swaps_triangulation": int(ref_sw.sum()),
                              "corrected_windows": f"{corr.get('applied', 0)}/{corr.get('clips', 0)}" if correct else ""})
                 last_correct = correct or lifter.method.correct is None
-                if args.map_output and last_correct:
+                if last_correct:
+                    from selfpose.lifting.video import fix_bone_lengths
+
+                    fixed = fix_bone_lengths(res["joints3d"])
+                    rows.append({"view": name, "method": label + ", bones fixed over the clip (predict's default)",
+                                 **scores(fixed - fixed[:, :1], ref), "swaps_repaired": int(res["swapped"].sum())})
+                if args.map_output and last_correct and _trained_joints(lifter) == "h36m":
                     from selfpose.geometry.joint_definitions import h36m_to_detector
 
                     mapped = h36m_to_detector(res["joints3d"])
@@ -124,15 +145,17 @@ def main() -> None:
     print(text)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=Path(__file__).resolve().parent).stdout.strip()
         head = (f"# Monocular 3D on the Pose2Sim views against the triangulated reference\n\n"
                 f"{time.strftime('%Y-%m-%d %H:%M')} UTC, {platform.processor() or platform.machine()}, commit {commit}.\n"
                 f"Command: `python benchmarks/pose2sim_monocular.py {args.keypoints} {args.triangulation} "
-                f"{' '.join(str(r) for r in args.runs)}`\n\n"
+                f"{' '.join(str(r) for r in args.runs)}{' --map-output' if args.map_output else ''}`\n\n"
                 "Camera frame of each view, pelvis-centred, mm; 100 frames. The reference is triangulated from the "
                 "same detector's 2D, in the detector's joint definitions: it flatters MediaPipe's own 3D, whose "
-                "joints are those definitions, and the lifter's Human3.6M joints differ from them (wider hips, a "
-                "lower thorax) — prefer P-MPJPE and the limb lengths.\n\n")
+                "joints are those definitions; a lifter trained on Human3.6M's joints differs from them by "
+                "definition (narrower shoulders, a lower thorax) — prefer P-MPJPE. Limb-length errors are absolute: "
+                "the lifters' body is the training motion's.\n\n")
         (args.out / "results.md").write_text(head + text + "\n")
         (args.out / "results.json").write_text(json.dumps({"rows": rows, "mean": mean}, indent=1))
 

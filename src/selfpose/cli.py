@@ -384,6 +384,8 @@ def predict(
     fov: float = typer.Option(60.0, help="lifter: the camera's field of view along the longer image side, degrees"),
     focal: Optional[float] = typer.Option(None, help="lifter: the camera's focal length in px (overrides --fov)"),
     no_swap_repair: bool = typer.Option(False, "--no-swap-repair", help="lifter: keep the detector's left/right"),
+    fixed_bones: bool = typer.Option(True, "--fixed-bones/--free-bones",
+                                     help="lifter: give every bone one length over the clip"),
     overwrite: bool = typer.Option(False, help="lifter: replace an existing output folder"),
 ) -> None:
     """3D joints for each video: with a lifter run, 2D detector → lifter (+ correction); with a pose folder,
@@ -392,7 +394,8 @@ def predict(
     if (model / "lifter.json").is_file():
         from selfpose.lifting.video import VideoLiftConfig, predict_videos
 
-        cfg = _run(VideoLiftConfig, fov_deg=fov, focal_px=focal, correct=correct, repair_swaps=not no_swap_repair)
+        cfg = _run(VideoLiftConfig, fov_deg=fov, focal_px=focal, correct=correct, repair_swaps=not no_swap_repair,
+                   fixed_bones=fixed_bones)
         res = _run(predict_videos, model, video, out, cfg, keypoints=keypoints, overwrite=overwrite)
         for v in res["videos"]:
             corr = v["correction"]

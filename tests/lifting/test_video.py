@@ -154,3 +154,24 @@ def test_predict_on_a_video_with_no_person_is_a_one_line_error(tiny_lifter, tmp_
     r = CliRunner().invoke(app, ["predict", str(tiny_lifter), str(video), "--out", str(tmp_path / "P")])
     assert r.exit_code == 2 and "no person" in r.output and "Traceback" not in r.output
     assert not (tmp_path / "P").exists()
+
+
+def test_fix_bone_lengths_keeps_directions_and_gives_one_length_per_bone():
+    from selfpose.evaluation.metrics import limb_length_consistency
+    from selfpose.lifting.video import fix_bone_lengths
+
+    rng = np.random.default_rng(1)
+    base = standing(0.3)
+    base[[2, 3, 5, 6]] = [[-100, 420, 0], [-100, 840, 0], [100, 420, 30], [100, 840, 60]]
+    base[[12, 13, 15, 16]] = [[200, -200, 0], [220, 50, 0], [-200, -200, 0], [-220, 50, 0]]
+    J = base[None] * rng.uniform(0.9, 1.1, size=(40, 17, 1)) + rng.normal(0, 10, size=(40, 17, 3))
+    out = fix_bone_lengths(J)
+    assert limb_length_consistency(out)["mean"] < 1e-9 and limb_length_consistency(J)["mean"] > 0.02
+    for p, c in H36M17.bones:   # every bone keeps its direction
+        a, b = J[:, c] - J[:, p], out[:, c] - out[:, p]
+        cos = (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
+        assert (cos > 1 - 1e-9).all()
+    np.testing.assert_array_equal(out[:, 0], J[:, 0])
+    perm = H36M17.flip_permutation()   # left and right twins get one length
+    thigh = lambda X, h, k: np.linalg.norm(X[:, k] - X[:, h], axis=-1)  # noqa: E731
+    np.testing.assert_allclose(thigh(out, 1, 2), thigh(out, int(perm[1]), int(perm[2])))

@@ -19,7 +19,9 @@ folder goes through :mod:`selfpose.pose.predict`). Per video:
    with a small cost per exchanged frame so that the detector's own labels win
    where the 3D cannot tell.
 4. **Lifting and test-time correction** of the repaired clip (the method's
-   correction — the pose machine's, on by default; ``--no-correct``).
+   correction — the pose machine's, on by default; ``--no-correct``), then
+   every bone given one length over the clip (:func:`fix_bone_lengths`;
+   ``--free-bones`` keeps the lifter's).
 5. **Camera.** Intrinsics from the video's size and a field of view of
    :attr:`VideoLiftConfig.fov_deg` along the longer image side (a phone's
    main camera films at about 65-70°, a webcam 60-70°), or ``--focal PX``;
@@ -78,6 +80,11 @@ class VideoLiftConfig:
             2026-12-03) were found at 55% with 8-frame windows and 25 frames exchanged wrongly, 49-50% with
             16-128 frames (34-39 wrong) and 72% frame by frame, but with 233 wrong; on the Pose2Sim view whose
             episode the triangulation repaired, 8-frame windows found 30 of its 31 frames, 128-frame windows none.
+        fixed_bones: give every bone one length over the clip (:func:`fix_bone_lengths`), after the correction.
+            On by default: on the four Pose2Sim views it lowered the corrected pose machine's P-MPJPE against
+            the triangulation from 89.2 to 86.7 mm and its limb-length error from 42.2 to 35.6 mm
+            (``benchmarks/pose2sim_monocular.py``, 2026-12-03); the lifter's own limb-length spread is
+            reported beside it (``limb_cv_lifter``).
         overlay: write ``overlay.mp4``.
     """
 
@@ -88,6 +95,7 @@ class VideoLiftConfig:
     repair_swaps: bool = True
     swap_cost: float = 0.05
     swap_window: int = 8
+    fixed_bones: bool = True
     overlay: bool = True
 
     def __post_init__(self) -> None:
@@ -201,6 +209,35 @@ def _arrays(xy: np.ndarray, width: int, height: int, focal: float, name: str):
         takes=rep(name), sequences=rep(name), frame_ids=np.arange(T, dtype=np.int64))
 
 
+def fix_bone_lengths(joints3d: np.ndarray, valid: np.ndarray | None = None, symmetric: bool = True) -> np.ndarray:
+    """Give every bone one length over the clip, keeping each bone's direction.
+
+    Args:
+        joints3d: ``(T, 17, 3)`` house joints, mm.
+        valid: ``(T,)`` frames whose lengths count (None: all).
+        symmetric: give a left bone and its right twin the mean of their two lengths.
+
+    Returns:
+        ``(T, 17, 3)``: from the pelvis outward, each child placed at its bone's
+        median length (over ``valid`` frames) along the bone's direction in that
+        frame. A person's limbs keep their length; a lifter's do not quite.
+    """
+    J = np.asarray(joints3d, dtype=np.float64)
+    use = np.ones(len(J), bool) if valid is None or not np.asarray(valid).any() else np.asarray(valid, bool)
+    bones = H36M17.bones
+    lengths = {b: float(np.median(np.linalg.norm(J[use, b[1]] - J[use, b[0]], axis=-1))) for b in bones}
+    if symmetric:
+        perm = H36M17.flip_permutation()
+        lengths = {(p, c): (lengths[(p, c)] + lengths.get((int(perm[p]), int(perm[c])), lengths[(p, c)])) / 2
+                   for p, c in bones}
+    out = J.copy()
+    for p, c in bones:   # parents come before their children in the house order
+        d = J[:, c] - J[:, p]
+        n = np.linalg.norm(d, axis=-1, keepdims=True)
+        out[:, c] = out[:, p] + d / np.maximum(n, 1e-9) * lengths[(p, c)]
+    return out
+
+
 @contextmanager
 def _prediction_window(lifter, frames: int):
     """Temporarily predict with windows of ``frames`` frames (the pose machine's ``predict_clip``)."""
@@ -250,6 +287,11 @@ def lift_keypoints(lifter, xy: np.ndarray, conf: np.ndarray, width: int, height:
         swapped = repair_swaps(facing(as_is), facing(exchanged), cfg.swap_cost)
         filled = np.where(swapped[:, None, None], filled[:, perm], filled)
     joints3d = lifter.predict(_arrays(filled, width, height, focal, name), correction=cfg.correct)
+    from selfpose.evaluation.metrics import limb_length_consistency
+
+    limb_cv_lifter = limb_length_consistency(joints3d, valid)["mean"]
+    if cfg.fixed_bones:
+        joints3d = fix_bone_lengths(joints3d, valid).astype(np.float32)
     seconds = time.perf_counter() - t0
     u = (filled - np.array([width / 2, height / 2])) / focal
     t = root_translation(torch.from_numpy(joints3d.astype(np.float64)), torch.from_numpy(u),
@@ -258,7 +300,9 @@ def lift_keypoints(lifter, xy: np.ndarray, conf: np.ndarray, width: int, height:
     return {"joints3d": joints3d.astype(np.float32), "translation": t.astype(np.float32), "valid": valid,
             "joints2d": filled.astype(np.float32), "swapped": swapped, "focal": focal,
             "correction": lifter.last_correction, "seconds": seconds, "frames": len(xy),
-            "no_person": int((~person).sum()), "joints_filled": int((person[:, None] & ~known).sum())}
+            "no_person": int((~person).sum()), "joints_filled": int((person[:, None] & ~known).sum()),
+            "limb_cv_lifter": limb_cv_lifter,
+            "limb_cv": limb_length_consistency(joints3d, valid)["mean"]}
 
 
 def _weak_perspective_where_behind(t: np.ndarray, joints3d: np.ndarray, u: np.ndarray,
@@ -406,6 +450,7 @@ def predict_videos(run: str | Path, source: str | Path, out: str | Path, cfg: Vi
             corr = res["correction"]
             row = {"video": video.name, "frames": res["frames"], "no_person": res["no_person"],
                    "joints_filled": res["joints_filled"], "swaps_repaired": int(res["swapped"].sum()),
+                   "limb_cv_lifter": round(res["limb_cv_lifter"], 4), "limb_cv": round(res["limb_cv"], 4),
                    "correction": corr, "keypoints": src, "focal_px": round(res["focal"], 1),
                    "lift_fps": round(res["frames"] / max(res["seconds"], 1e-9), 1),
                    "detector_fps": None if det_fps is None else round(det_fps, 1)}
@@ -425,7 +470,7 @@ def predict_videos(run: str | Path, source: str | Path, out: str | Path, cfg: Vi
         summary = {"lifter": str(run), "method": lifter.cfg.method, "config": {
             "fov_deg": cfg.fov_deg, "focal_px": cfg.focal_px, "min_confidence": cfg.min_confidence,
             "correct": cfg.correct, "repair_swaps": cfg.repair_swaps, "swap_cost": cfg.swap_cost,
-            "swap_window": cfg.swap_window}, "videos": rows}
+            "swap_window": cfg.swap_window, "fixed_bones": cfg.fixed_bones}, "videos": rows}
         (tmp / "summary.json").write_text(json.dumps(summary, indent=1))
         (tmp / "report.md").write_text("# selfpose predict\n\n" + f"Lifter `{run}` ({lifter.cfg.method}).\n\n"
                                        + "\n".join(_clip_report(r, Path(r["video"]).stem + "/") for r in rows))
@@ -445,6 +490,8 @@ def _clip_report(row: dict, prefix: str) -> str:
             f"- frames: {row['frames']}; without a person (interpolated, valid = false): {row['no_person']}; "
             f"joints filled in frames with a person: {row['joints_filled']}\n"
             f"- left/right swaps repaired: {row['swaps_repaired']} frames\n"
+            f"- limb lengths, std/mean over the valid frames: {100 * row['limb_cv_lifter']:.1f}% as lifted, "
+            f"{100 * row['limb_cv']:.1f}% in the output\n"
             f"- test-time correction: {ctext}\n"
             f"- 2D: {row['keypoints']}; focal length {row['focal_px']} px\n"
             f"- lifting (+ correction) {row['lift_fps']} frames/s{det}\n\n"
