@@ -61,7 +61,11 @@ def test_missing_camera_and_unequal_lengths_are_one_line_errors(tmp_path):
     with pytest.raises(MultiviewError, match="differ in length") as e:
         triangulate_folder(tmp_path / "K", calib, tmp_path / "T")
     assert "\n" not in str(e.value)
-    (tmp_path / "K" / "cam04.npz").unlink()
+    write_views(tmp_path / "K", person(), cams)   # equal lengths again
+    (tmp_path / "K" / "cam04.npz").rename(tmp_path / "K" / "cam09.npz")
+    with pytest.raises(MultiviewError, match="calibration has no camera 'cam09'"):
+        triangulate_folder(tmp_path / "K", calib, tmp_path / "T")
+    (tmp_path / "K" / "cam09.npz").unlink()
     with pytest.raises(MultiviewError, match="no keypoint file for camera 'cam04'"):
         triangulate_folder(tmp_path / "K", calib, tmp_path / "T")
     assert not (tmp_path / "T").exists()

@@ -73,6 +73,15 @@ def load_views(keypoints: Path, cameras: dict[str, Camera]) -> tuple[np.ndarray,
     if not keypoints.is_dir():
         raise MultiviewError(f"keypoint folder {keypoints} not found; make it with `selfpose keypoints VIDEOS --out "
                              f"{keypoints}`")
+    from selfpose.data.datasets.keypoints import KEYPOINT_SUFFIXES
+
+    unknown = sorted(p.stem for p in keypoints.iterdir()
+                     if p.suffix in KEYPOINT_SUFFIXES and p.stem not in cameras and not p.name.startswith(".")
+                     and p.name != "summary.json")
+    if unknown:
+        raise MultiviewError(f"the calibration has no camera {', '.join(repr(u) for u in unknown)} (it has "
+                             f"{', '.join(cameras)}); give the calibration of those views, or move their keypoint "
+                             "files out of the folder")
     uvs, confs, cams, notes, lengths = [], [], [], [], {}
     for name, cam in cameras.items():
         path = find_keypoints(keypoints / f"{name}.mp4", keypoints)
