@@ -77,13 +77,15 @@ def synth(
 
 @app.command()
 def prepare(
-    fmt: str = typer.Argument(..., metavar="FORMAT", help="h36m | mpi-inf-3dhp | humaneva | 3dpw | videos | mocap"),
+    fmt: str = typer.Argument(..., metavar="FORMAT",
+                              help="h36m | mpi-inf-3dhp | humaneva | 3dpw | videos | multiview | mocap"),
     source: Path = typer.Argument(..., help="folder with the dataset's files (or of video files; mocap: the motion .npz)"),
     out: Path = typer.Option(..., "--out", "-o", help="dataset folder to create"),
     size: Optional[int] = typer.Option(None, help="stored frame size in pixels"),
     step: Optional[int] = typer.Option(None, help="keep every STEP-th frame of a video"),
     keypoints: Optional[Path] = typer.Option(None, help="folder of per-video 2D keypoint files (COCO-17 / MediaPipe-33)"),
     cameras: Optional[Path] = typer.Option(None, help="mocap: Human3.6M cameras.pkl (default: seeded synthetic cameras)"),
+    calibration: Optional[Path] = typer.Option(None, help="multiview: the cameras' calibration (.qca.txt or .toml)"),
     subjects: Optional[str] = typer.Option(None, help="comma-separated subjects to keep, e.g. S1,S5"),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file of PrepareConfig keys"),
     overwrite: bool = typer.Option(False, help="replace an existing dataset folder"),
@@ -93,7 +95,8 @@ def prepare(
     from selfpose.config import load
     from selfpose.data.datasets import PrepareConfig, prepare as prepare_dataset
 
-    given = {"size": size, "step": step, "keypoints": keypoints, "cameras": cameras, "subjects": subjects}
+    given = {"size": size, "step": step, "keypoints": keypoints, "cameras": cameras, "calibration": calibration,
+             "subjects": subjects}
     cfg = _run(load, PrepareConfig, config, _overrides(given, set_))
     path = _run(prepare_dataset, fmt, source, out, cfg, overwrite=overwrite)
     typer.echo(f"wrote {path}")

@@ -11,7 +11,7 @@ the camera frame in millimetres, 2D in pixels of the stored frame, frames
 uint8 RGB framed as :class:`~selfpose.data.datasets.config.PrepareConfig`
 says (default: the whole frame letterboxed into 128 × 128).
 
-Formats: ``h36m``, ``mpi-inf-3dhp``, ``humaneva``, ``3dpw``, ``videos``, ``mocap``.
+Formats: ``h36m``, ``mpi-inf-3dhp``, ``humaneva``, ``3dpw``, ``videos``, ``multiview``, ``mocap``.
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ PREPARERS: dict[str, Callable[..., dict[str, Any]]] = {
                       "HumanEva-I, VideoPose3D npz (3D world + 2D ground truth), no frames."),
     "3dpw": _lazy("pw3d", "prepare_3dpw", "3DPW, mmhuman3d npz (SMPL parameters, boxes) + images."),
     "videos": _lazy("videos", "prepare_videos", "A folder of video files, optional 2D keypoint files."),
+    "multiview": _lazy("multiview", "prepare_multiview",
+                       "Synchronised videos of one take, one per camera of a calibration (.qca.txt / .toml)."),
     "mocap": _lazy("mocap", "prepare_mocap",
                    "An npz of (T, 17, 3) mm motions seen through Human3.6M or synthetic cameras, no frames."),
 }

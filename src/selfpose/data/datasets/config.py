@@ -53,6 +53,9 @@ class PrepareConfig:
         calib_max_px: HumanEva cameras are estimated from its 2D/3D pairs and
             used only if their worst reprojection error is below this (pixels).
         chunk: frames decoded/written per chunk (memory bound while streaming).
+        calibration: ``multiview`` only: the cameras' calibration (a Qualisys
+            ``.qca.txt`` or OpenCV/Pose2Sim ``.toml``); empty = the one such file
+            in the source folder.
         cameras: ``mocap`` only: a Human3.6M ``cameras.pkl`` whose cameras of
             each motion subject view it; empty = seeded synthetic cameras.
         rig: ``mocap`` without ``cameras`` only: ``varied`` (default) — per take
@@ -90,6 +93,7 @@ class PrepareConfig:
     calib_max_px: float = 2.0
     chunk: int = 64
     cameras: str = ""
+    calibration: str = ""
     rig: Literal["varied", "ring"] = "varied"
     rig_views: int = 4
     joints: Literal["h36m", "detector"] = "h36m"

@@ -48,7 +48,7 @@ def find_videos(source: Path) -> list[Path]:
 def prepare_videos(source: Path, writer, cfg: PrepareConfig, progress: bool | None = None) -> dict[str, Any]:
     """Write one sequence per video under ``source`` into ``writer``; returns facts for the dataset attrs."""
     from selfpose.data.sequence import SequenceMeta, safe_id
-    from selfpose.data.video import VIDEO_EXTENSIONS, frame_transform, iter_frames, probe
+    from selfpose.data.video import VIDEO_EXTENSIONS, frame_transform, probe
     from selfpose.utils.progress import progress_bar
 
     videos = find_videos(source)
@@ -82,22 +82,7 @@ def prepare_videos(source: Path, writer, cfg: PrepareConfig, progress: bool | No
                        "codec": info.codec, "rotation": info.rotation, "frame_step": cfg.step,
                        "letterbox": {"x": tf.px, "y": tf.py, "w": tf.rw, "h": tf.rh}})
             sw = writer.add_sequence(meta)
-            kept = 0
-            try:
-                for chunk in iter_frames(v, size=cfg.size, step=cfg.step, max_frames=cfg.max_frames or None,
-                                         chunk=cfg.chunk):
-                    src_ids = (kept + np.arange(len(chunk))) * cfg.step
-                    arrays = {"frames": chunk, "frame_ids": src_ids}
-                    if kp is not None:
-                        arrays["joints2d"], arrays["joints2d_conf"] = kp.to_house(src_ids, tf)
-                    sw.append(**arrays)
-                    kept += len(chunk)
-                    prog.advance(task, len(chunk))
-            except SelfposeError:
-                raise   # already one line that names the video or the folder (a corrupt video, a full disk...)
-            except OSError as e:   # name the video; a full disk is named as such. Anything else is a bug.
-                raise disk_full(e, writer.path) or PrepareError(f"preparing {v} failed: {e}") from e
-            sw.close()
+            kept = write_video_frames(sw, v, tf, kp, cfg, writer.path, lambda n: prog.advance(task, n))
             if kp is not None:
                 with_kp += 1
                 meta.attrs["keypoints_file"] = kp_path.name
@@ -113,6 +98,33 @@ def prepare_videos(source: Path, writer, cfg: PrepareConfig, progress: bool | No
             "notes": [f"frames letterboxed into {cfg.size}x{cfg.size} (aspect kept, black bars)" if cfg.size
                       else "frames at source resolution",
                       "no camera intrinsics, no 3D; joints2d (when present) are detector output, weak labels"]}
+
+
+def write_video_frames(sw, video: Path, tf, kp: Keypoints2D | None, cfg: PrepareConfig, store: Path, advance,
+                       max_frames: int | None = None) -> int:
+    """Decode ``video`` into the open sequence writer ``sw`` (frames, frame ids, keypoints if any); close it.
+
+    ``max_frames`` caps the kept frames (default ``cfg.max_frames``); returns how many were kept.
+    """
+    from selfpose.data.video import iter_frames
+
+    kept = 0
+    cap = max_frames if max_frames is not None else (cfg.max_frames or None)
+    try:
+        for chunk in iter_frames(video, size=cfg.size, step=cfg.step, max_frames=cap, chunk=cfg.chunk):
+            src_ids = (kept + np.arange(len(chunk))) * cfg.step
+            arrays = {"frames": chunk, "frame_ids": src_ids}
+            if kp is not None:
+                arrays["joints2d"], arrays["joints2d_conf"] = kp.to_house(src_ids, tf)
+            sw.append(**arrays)
+            kept += len(chunk)
+            advance(len(chunk))
+    except SelfposeError:
+        raise   # already one line that names the video or the folder (a corrupt video, a full disk...)
+    except OSError as e:   # name the video; a full disk is named as such. Anything else is a bug.
+        raise disk_full(e, store) or PrepareError(f"preparing {video} failed: {e}") from e
+    sw.close()
+    return kept
 
 
 def _kept(n: int, cfg: PrepareConfig) -> int:
