@@ -89,7 +89,7 @@ def test_config_is_strict_and_validated():
 
 
 def test_prepare_rejects_unknown_format_and_missing_source(tmp_path):
-    assert set(PREPARERS) == {"h36m", "mpi-inf-3dhp", "humaneva", "3dpw", "videos", "mocap"}
+    assert set(PREPARERS) == {"h36m", "mpi-inf-3dhp", "humaneva", "3dpw", "videos", "multiview", "mocap"}
     with pytest.raises(PrepareError, match="unknown dataset format 'h37m'.*h36m, mpi-inf-3dhp"):
         prepare("h37m", tmp_path, tmp_path / "out")
     with pytest.raises(PrepareError, match="does not exist"):
