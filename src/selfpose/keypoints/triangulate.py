@@ -192,6 +192,7 @@ def triangulate(uv: np.ndarray, conf: np.ndarray, cameras, flip_pairs=(), cfg: T
         return np.stack([cameras[v].normalize(points[..., v, :]) for v in range(V)], axis=-2)
 
     swapped = np.zeros((T, V), bool)
+    xy_all = normalised(uv)   # undistorted once; the swap check and the fit below share it
     if cfg.fix_swaps and flip_pairs and V >= 3:
         perm = np.arange(J)
         for a, b in flip_pairs:
@@ -200,7 +201,7 @@ def triangulate(uv: np.ndarray, conf: np.ndarray, cameras, flip_pairs=(), cfg: T
         for v in range(V):
             others = [o for o in range(V) if o != v]
             use = conf[:, :, others] >= cfg.min_confidence
-            sub_xy = normalised(uv)[:, :, others].reshape(T * J, V - 1, 2)
+            sub_xy = xy_all[:, :, others].reshape(T * J, V - 1, 2)
             X, inl, _ = _fit(uv[:, :, others].reshape(T * J, V - 1, 2), sub_xy,
                              conf[:, :, others].reshape(T * J, V - 1), tuple(cameras[o] for o in others),
                              R[others], t[others], use.reshape(T * J, V - 1), threshold[others], cfg.ransac)
@@ -218,13 +219,15 @@ def triangulate(uv: np.ndarray, conf: np.ndarray, cameras, flip_pairs=(), cfg: T
         if swapped.any():
             uv = uv.copy()
             conf = conf.copy()
+            xy_all = xy_all.copy()
             for v in range(V):
                 rows = swapped[:, v]
                 uv[rows, :, v] = uv[rows][:, perm, v]
                 conf[rows, :, v] = conf[rows][:, perm, v]
+                xy_all[rows, :, v] = xy_all[rows][:, perm, v]
 
     use = (conf >= cfg.min_confidence) & np.isfinite(uv).all(-1)
-    X, inliers, err = _fit(uv.reshape(T * J, V, 2), normalised(uv).reshape(T * J, V, 2), conf.reshape(T * J, V),
+    X, inliers, err = _fit(uv.reshape(T * J, V, 2), xy_all.reshape(T * J, V, 2), conf.reshape(T * J, V),
                            cameras, R, t, use.reshape(T * J, V), threshold, cfg.ransac)
     return Triangulation(world=X.reshape(T, J, 3), inliers=inliers.reshape(T, J, V),
                          reproj_px=err.reshape(T, J, V), swapped=swapped, cameras=cameras)

@@ -365,13 +365,6 @@ def _strip(path: Path, joints3d: np.ndarray, valid: np.ndarray) -> None:
     save_png(fig, path)
 
 
-def _round_list(a: np.ndarray, decimals: int) -> list:
-    a = np.round(np.asarray(a, dtype=np.float64), decimals)
-    obj = a.astype(object)
-    obj[~np.isfinite(a)] = None
-    return obj.tolist()
-
-
 def _write_json(path: Path, doc: dict) -> None:
     tmp = path.with_name(f".{path.name}.partial")
     tmp.write_text(json.dumps(doc, separators=(",", ":")))
@@ -415,6 +408,7 @@ def predict_videos(run: str | Path, source: str | Path, out: str | Path, cfg: Vi
     from selfpose.data.video import VIDEO_EXTENSIONS
     from selfpose.lifting.model import Lifter
     from selfpose.outputs import atomic_output, check_output
+    from selfpose.pose.predict import _round_list   # the JSON rounding `predict` with a pose folder writes
     from selfpose.utils.progress import track
 
     cfg = cfg or VideoLiftConfig()
