@@ -40,20 +40,10 @@ from pathlib import Path
 import numpy as np
 
 
-def limb_lengths(J: np.ndarray) -> np.ndarray:
-    from selfpose.evaluation.metrics import LIMBS8
-
-    return np.stack([np.linalg.norm(J[:, b] - J[:, a], axis=-1) for a, b in LIMBS8.values()], -1)   # (T, 8)
-
-
 def scores(pred: np.ndarray, ref: np.ndarray) -> dict:
-    from selfpose.evaluation.metrics import limb_length_consistency, mpjpe, p_mpjpe
+    from selfpose.evaluation.metrics import compare_to_reference
 
-    ok = np.isfinite(pred).all((1, 2)) & np.isfinite(ref).all((1, 2))
-    p, r = pred[ok].astype(np.float64), ref[ok].astype(np.float64)
-    return {"frames": int(ok.sum()), "mpjpe": float(mpjpe(p, r)), "p_mpjpe": float(p_mpjpe(p, r)),
-            "limb_error_mm": float(np.abs(limb_lengths(p) - limb_lengths(r)).mean()),
-            "limb_cv": limb_length_consistency(p)["mean"]}
+    return compare_to_reference(pred, ref)
 
 
 def _trained_joints(lifter) -> str:
@@ -122,9 +112,9 @@ def main() -> None:
                     rows.append({"view": name, "method": label + ", bones fixed over the clip (predict's default)",
                                  **scores(fixed - fixed[:, :1], ref), "swaps_repaired": int(res["swapped"].sum())})
                 if args.map_output and last_correct and _trained_joints(lifter) == "h36m":
-                    from selfpose.geometry.joint_definitions import h36m_to_detector
+                    from selfpose.geometry.joint_definitions import to_detector_joints
 
-                    mapped = h36m_to_detector(res["joints3d"])
+                    mapped = to_detector_joints(res["joints3d"])
                     rows.append({"view": name, "method": label + ", joints mapped to the detector's",
                                  **scores(mapped - mapped[:, :1], ref), "swaps_repaired": int(res["swapped"].sum())})
     methods = list(dict.fromkeys(r["method"] for r in rows))

@@ -263,3 +263,23 @@ def test_limb_length_consistency_is_zero_for_a_rigid_body_and_reads_stretching()
     assert np.isfinite(limb_length_consistency(stretched)["mean"])
     with pytest.raises(ValueError, match=r"\(T, 17, 3\)"):
         limb_length_consistency(np.zeros((5, 15, 3)))
+
+
+def test_compare_to_reference_reads_pose_not_place_or_size():
+    from selfpose.evaluation.metrics import LIMBS8, compare_to_reference, limb_lengths
+
+    rng = np.random.default_rng(3)
+    ref = rng.normal(0, 300, (20, 17, 3))
+    same = compare_to_reference(ref + np.array([50.0, -20.0, 900.0]), ref)   # moved: pelvis-relative, no error
+    assert same["frames"] == 20 and same["mpjpe"] == pytest.approx(0, abs=1e-6)
+    bigger = compare_to_reference(1.2 * ref, ref)   # scaled: P-MPJPE aligns it away, the limbs do not
+    assert bigger["mpjpe"] > 10 and bigger["p_mpjpe"] == pytest.approx(0, abs=1e-4)
+    assert bigger["limb_error_mm"] == pytest.approx(0.2 * limb_lengths(ref).mean(), rel=1e-9)
+    assert limb_lengths(ref).shape == (20, len(LIMBS8))
+    gappy = 1.2 * ref
+    gappy[3, 5] = np.nan   # a frame with a missing joint is left out, not averaged in
+    assert compare_to_reference(gappy, ref)["frames"] == 19
+    with pytest.raises(ValueError, match="both be"):
+        compare_to_reference(ref[:, :15], ref[:, :15])
+    with pytest.raises(ValueError, match="no frame"):
+        compare_to_reference(np.full_like(ref, np.nan), ref)

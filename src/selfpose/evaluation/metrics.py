@@ -296,3 +296,35 @@ def limb_length_consistency(joints, valid=None) -> dict[str, float]:
     vals = [v for v in out.values() if np.isfinite(v)]
     out["mean"] = float(np.mean(vals)) if vals else float("nan")
     return out
+
+
+def limb_lengths(joints) -> np.ndarray:
+    """``(T, 8)`` lengths of the :data:`LIMBS8` segments per frame, in the joints' unit, from ``(T, 17, 3)`` joints."""
+    J = np.asarray(joints, dtype=np.float64)
+    if J.ndim != 3 or J.shape[1:] != (17, 3):
+        raise ValueError(f"joints must be (T, 17, 3), got {J.shape}")
+    return np.stack([np.linalg.norm(J[:, b] - J[:, a], axis=-1) for a, b in LIMBS8.values()], -1)
+
+
+def compare_to_reference(pred, ref) -> dict[str, float]:
+    """A clip's 3D scored against a reference 3D of the same frames (e.g. one triangulated from other views).
+
+    Args:
+        pred, ref: ``(T, 17, 3)`` house-order joints, mm, one camera's frame; frames where either is not finite
+            are left out.
+
+    Returns:
+        ``frames`` used; ``mpjpe`` and ``p_mpjpe`` (mm; both pelvis-relative, P-MPJPE after a per-frame
+        similarity Procrustes); ``limb_error_mm``: mean absolute difference of the eight limb lengths (mm);
+        ``limb_cv``: the prediction's :func:`limb_length_consistency` (unit-free).
+    """
+    P, R = np.asarray(pred, np.float64), np.asarray(ref, np.float64)
+    if P.shape != R.shape or P.ndim != 3 or P.shape[1:] != (17, 3):
+        raise ValueError(f"pred and ref must both be (T, 17, 3), got {P.shape} and {R.shape}")
+    ok = np.isfinite(P).all((1, 2)) & np.isfinite(R).all((1, 2))
+    if not ok.any():
+        raise ValueError("no frame where both pred and ref are finite")
+    p, r = P[ok], R[ok]
+    return {"frames": int(ok.sum()), "mpjpe": float(mpjpe(p, r)), "p_mpjpe": float(p_mpjpe(p, r)),
+            "limb_error_mm": float(np.abs(limb_lengths(p) - limb_lengths(r)).mean()),
+            "limb_cv": limb_length_consistency(p)["mean"]}

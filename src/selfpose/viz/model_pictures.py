@@ -371,7 +371,8 @@ def pose_comparison_figure(pred3d, true3d, titles: Sequence[str] | None = None,
 
 
 def skeleton_strip(joints3d, images=None, titles: Sequence[str] | None = None,
-                   views: Sequence[str] = ("front", "side"), panel_in: float = 2.2, dpi: int = 100) -> "Figure":
+                   views: Sequence[str] = ("front", "side"), panel_in: float = 2.2, dpi: int = 100,
+                   image_legend: bool = True) -> "Figure":
     """A strip of 3D skeletons over time: one column per frame; rows = the frame (optional), then each view.
 
     Args:
@@ -380,6 +381,8 @@ def skeleton_strip(joints3d, images=None, titles: Sequence[str] | None = None,
         titles: optional title per column (e.g. ``"frame 120"``).
         views: see :func:`selfpose.viz.skeleton.plot_skeleton_3d` (``front`` =
             as the camera sees it, ``side`` = turned 90° about the vertical).
+        image_legend: list the person box and mask colours in the legend when ``images`` are given (False
+            for images that show neither, e.g. a keypoint overlay).
 
     All panels of one view share one scale (the largest extent over the
     strip), so the sizes of different frames compare.
@@ -419,7 +422,7 @@ def skeleton_strip(joints3d, images=None, titles: Sequence[str] | None = None,
             ax = fig.add_subplot(gs[r + k, c], projection="3d")
             plot_skeleton_3d(ax, centred[c], view=view, show_axes=False, limits_mm=half,
                              title=view if imgs is not None else f"{title} · {view}")
-    add_legend(fig, with_box=imgs is not None, with_mask=imgs is not None)
+    add_legend(fig, with_box=imgs is not None and image_legend, with_mask=imgs is not None and image_legend)
     return fig
 
 

@@ -68,10 +68,12 @@ class PrepareConfig:
         rig_views: cameras per take of the ``varied`` rig.
         joints: ``mocap`` only: ``h36m`` (default) — the motion's joints as they
             are; ``detector`` — moved to where MediaPipe Pose puts the same-named
-            house joints (:func:`selfpose.geometry.joint_definitions.h36m_to_detector`:
-            wider shoulders, a higher thorax, the nose and the ears' midpoint for
-            neck/nose and head), so that a lifter for detector input is trained
-            and scored in the detector's joints.
+            house joints (:func:`selfpose.geometry.joint_definitions.to_detector_joints`,
+            from each take's own proportions to MediaPipe's: the pelvis at the
+            hips' midpoint, the thorax at the shoulders', MediaPipe's shoulder
+            width, the nose and the ears' midpoint for neck/nose and head), so
+            that a lifter for detector input is trained and scored in the
+            detector's joints.
         seed: ``mocap`` only: seeds the synthetic cameras and the bone scaling.
         bone_scale_std: ``mocap`` only: per take, each bone group (left and
             right together) is scaled by ``1 + bone_scale_std·N(0, 1)`` (clipped

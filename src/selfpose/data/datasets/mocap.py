@@ -173,9 +173,9 @@ def prepare_mocap(source: Path, writer, cfg: PrepareConfig, progress: bool | Non
             attrs: dict[str, Any] = {"has_frames": False, "motion": key, "motion_source": mf.source,
                                      "source_fps": motion.fps, "joints3d_frame": "camera"}
             if cfg.joints == "detector":
-                from selfpose.geometry.joint_definitions import h36m_to_detector
+                from selfpose.geometry.joint_definitions import to_detector_joints
 
-                world = h36m_to_detector(world)
+                world = to_detector_joints(world)   # by this take's own proportions
                 attrs["joints"] = "detector (MediaPipe's definitions)"
             if cfg.bone_scale_std > 0:
                 factors = random_bone_scales(rng_for(cfg.seed, "bones", key), cfg.bone_scale_std)

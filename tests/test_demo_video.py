@@ -1,0 +1,68 @@
+"""The demo's real-video part: its lifter settings, the shipped clip and reference, its report section.
+
+The part itself runs end to end in tests/test_demo.py (the micro demo).
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from selfpose.config import to_dict
+from selfpose.demo_video import ROWS, asset, load_reference, report_section, video_lifter_config
+from selfpose.lifting.config import load_lifter_config
+
+
+def test_demo_lifter_has_the_settings_of_configs_lifter_video():
+    shipped = to_dict(load_lifter_config(Path(__file__).resolve().parents[1] / "configs" / "lifter_video.yaml"))
+    demo = to_dict(video_lifter_config(120.0))
+    for key in ("method", "train_noise", "noise", "pose_machine", "input_norm", "batch_size", "lr"):
+        assert demo[key] == shipped[key], key
+    assert demo["max_seconds"] == 120.0 and demo["lr_clock"] == "budget"
+    assert demo["train_subjects"] == ["train"] and demo["val_subjects"] == ["test"]   # CMU's held-out people
+    assert to_dict(video_lifter_config(5.0, hidden=64))["pose_machine"]["hidden"] == 64
+
+
+def test_shipped_clip_licence_and_reference():
+    from selfpose.data.video import probe
+
+    with asset("pose2sim_cam01.mp4") as clip:
+        info = probe(clip)
+    assert (info.width, info.height, info.num_frames) == (1080, 1920, 100)
+    with asset("LICENSE.pose2sim") as lic:
+        text = lic.read_text()
+    assert "BSD 3-Clause" in text and "perfanalytics" in text
+    ref = load_reference()
+    j = ref["joints3d"]
+    assert j.shape == (100, 17, 3) and np.isfinite(j).all()
+    assert (j[..., 2] > 1000).all()   # in front of cam01, metres away
+    thigh = np.linalg.norm(j[:, 2] - j[:, 1], axis=-1)
+    assert 300 < np.median(thigh) < 550   # mm: a person's thigh, not metres or pixels
+    assert tuple(ref["size"]) == (1080, 1920) and 1500 < ref["focal_px"][0] < 1900
+    # the reference re-projects near where the views saw the joints (the triangulation's own error, px)
+    assert np.nanmedian(ref["reproj_px"].astype(np.float32)) < 20
+
+
+def _rows(lifter, mp, mean):
+    return {k: {"mpjpe": 2 * p, "p_mpjpe": p, "limb_error_mm": 10.0, "limb_cv": 0.0, "frames": 100}
+            for k, p in zip(("lifter", "mediapipe_world", "mean_pose"), (lifter, mp, mean))}
+
+
+def test_report_section_table_and_verdict_follow_the_numbers():
+    v = {"lifter_seconds": 120.0, "lifter_steps": 781, "train_frames": 33812, "lifter_val_n_mpjpe": 81.7,
+         "frames": 100, "detector_fps": 30.0, "lift_fps": 900.0, "no_person": 0, "swaps_repaired": 2,
+         "correction": {"applied": 3, "clips": 4}, "limb_cv_lifter": 0.12, "seconds": {"lifter": 121.0},
+         "pictures": {"overlay": "overlay_strip.png", "vs_reference": "vs_reference.png", "video": "p/o.mp4"},
+         "rows": _rows(129.6, 79.5, 240.6)}
+    md = "\n".join(report_section(v, "video/"))
+    table = [ln for ln in md.splitlines() if ln.startswith("| ") and "P-MPJPE" not in ln]
+    assert [ln.split("|")[1].strip() for ln in table] == [label for _, label in ROWS]
+    assert "| 129.6 |" in table[0] and "1.63× MediaPipe" in md and "![overlay and 3D](video/overlay_strip.png)" in md
+    v["rows"] = _rows(70.0, 79.5, 240.6)
+    assert "below MediaPipe's own 3D" in "\n".join(report_section(v, ""))
+    v["rows"] = _rows(250.0, 79.5, 240.6)
+    assert "no better than the mean pose" in "\n".join(report_section(v, ""))
+
+
+def test_report_section_says_why_it_was_skipped():
+    md = "\n".join(report_section({"skipped": "the 2D detector needs MediaPipe; run make setup"}, ""))
+    assert "Skipped: the 2D detector needs MediaPipe" in md
