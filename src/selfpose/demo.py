@@ -26,8 +26,9 @@
 7. Write ``report.md`` and ``report.html`` with the tables, training curves and
    pictures.
 
-Defaults finish in about 12 minutes on a 2-core CPU without native bf16; ``--quick``
-runs every step on a tiny budget (about three minutes) as a smoke test.
+Defaults took 7 min 37 s on the 2-core AMD EPYC without native bf16 (2026-12-03;
+the synthetic part alone took 10 minutes there on a busier day); ``--quick``
+runs every step on a tiny budget (about 1.5 minutes) as a smoke test.
 """
 
 from __future__ import annotations
@@ -58,10 +59,13 @@ class DemoBudget:
 # 10 min 35 s on a Xeon with bf16; 750 and 1,000: 14 min 37 s on that EPYC, pretraining 538 s, the three pose heads
 # and the analysis 291 s); 600 and 500: 10 min 01 s there (pretraining 408 s). The heads see 156 labelled frames
 # (their step chosen on held-out people): at 1,000 steps the chosen step was 200.
-# The real-video part's lifter: 120 s on that EPYC (2026-12-03) is 781 steps, validation N-MPJPE 81.7 mm on CMU's
-# held-out people; on the four Pose2Sim views (benchmarks/pose2sim_monocular.py) P-MPJPE 129.6 mm with the
-# correction, against 79.5 for MediaPipe's world landmarks and 240.6 for the mean training pose. Hidden 256 in the
-# same 120 s (1,919 steps): 131.3 — no better.
+# The real-video part's lifter: 120 s on that EPYC (2026-12-03) is 578-623 steps; on the four Pose2Sim views
+# (benchmarks/pose2sim_monocular.py) P-MPJPE 106.5 mm with the correction, against 79.5 for MediaPipe's world
+# landmarks and 229.6 for the mean training pose (on cam01 alone, in the demo: 106.4 against 67.0). Probes at 120 s,
+# before the motion's joints were moved by its own proportions (129.6 then): 360 s bought 6 mm (123.4), hidden 256
+# nothing (131.3), martinez the same (124.5), 12 views per take with bone scaling nothing (127.6); the pose machine
+# on Human3.6M's motion in the same 120 s reached 100.5 — the data, not the method or the time, held it back.
+# The whole demo: 7 min 37 s on that EPYC (pretraining 190 s, the real-video part 143 s).
 FULL = DemoBudget(max_sequences=None, max_seconds=20.0, steps=600, pose_steps=500, labels=0.01)
 #: The rendering keys that take the shortcuts away (issue 14): per-take cameras, heading and fill.
 SHORTCUT_FREE = dict(lab_cameras="per_take", lab_fill=(0.5, 0.7), random_heading=True)
