@@ -66,3 +66,15 @@ def test_report_section_table_and_verdict_follow_the_numbers():
 def test_report_section_says_why_it_was_skipped():
     md = "\n".join(report_section({"skipped": "the 2D detector needs MediaPipe; run make setup"}, ""))
     assert "Skipped: the 2D detector needs MediaPipe" in md
+
+
+def test_without_the_detector_the_part_is_skipped_and_writes_nothing(tmp_path, monkeypatch):
+    import pytest
+
+    from selfpose import demo_video
+    from selfpose.errors import SelfposeError
+
+    monkeypatch.setattr(demo_video, "detector_available", lambda: "the 2D detector needs MediaPipe; run make setup")
+    with pytest.raises(demo_video.VideoDemoSkipped, match="needs MediaPipe") as e:
+        demo_video.run_video_demo(tmp_path / "video", 1.0)
+    assert isinstance(e.value, SelfposeError) and not (tmp_path / "video").exists()

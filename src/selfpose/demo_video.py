@@ -36,6 +36,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from selfpose.errors import SelfposeError
+
 #: The pose machine for detector input: the keys of configs/lifter_video.yaml (tests/test_demo_video.py keeps
 #: them equal; that file's comments say where each value was measured).
 VIDEO_LIFTER: dict[str, Any] = {
@@ -51,8 +53,11 @@ TRAIN_SUBJECTS, VAL_SUBJECTS = ("train",), ("test",)
 CLIP, REFERENCE, LICENSE = "pose2sim_cam01.mp4", "pose2sim_cam01_reference.npz", "LICENSE.pose2sim"
 
 
-class VideoDemoSkipped(Exception):
-    """The real-video part cannot run here (the detector is not installed); the message says why."""
+class VideoDemoSkipped(SelfposeError, RuntimeError):
+    """The real-video part cannot run here (the detector is not installed); the message says why.
+
+    The demo catches it and reports the reason; a caller of :func:`run_video_demo` that does not gets the CLI's
+    one-line error."""
 
 
 @contextmanager
