@@ -29,7 +29,8 @@ def main() -> None:
     ap.add_argument("out", type=Path, help="the .npz to write")
     ap.add_argument("--view", default="cam01")
     args = ap.parse_args()
-    tri = np.load(args.triangulation / "triangulation.npz")
+    with np.load(args.triangulation / "triangulation.npz") as z:
+        tri = {k: z[k] for k in z.files}
     names = [str(n) for n in tri["camera_names"]]
     v = names.index(args.view)
     cam = read_toml(args.triangulation / "calibration.toml")[args.view]

@@ -78,3 +78,20 @@ def test_without_the_detector_the_part_is_skipped_and_writes_nothing(tmp_path, m
     with pytest.raises(demo_video.VideoDemoSkipped, match="needs MediaPipe") as e:
         demo_video.run_video_demo(tmp_path / "video", 1.0)
     assert isinstance(e.value, SelfposeError) and not (tmp_path / "video").exists()
+
+
+def test_a_failing_real_video_part_is_reported_and_handed_back(monkeypatch, tmp_path):
+    """The demo writes its report with the failure in it, then raises the error (tests/test_demo.py runs the rest)."""
+    from selfpose import demo, demo_video
+    from selfpose.errors import SelfposeError
+
+    class Broken(SelfposeError, ValueError):
+        pass
+
+    def fail(*args, **kwargs):
+        raise Broken("pose2sim_cam01.mp4 cannot be decoded; reinstall selfpose")
+
+    monkeypatch.setattr(demo_video, "run_video_demo", fail)
+    result, error = demo._video_part(tmp_path, demo.QUICK, overwrite=True, progress=False)
+    assert isinstance(error, Broken) and result == {"failed": str(error)}
+    assert "Failed: pose2sim_cam01.mp4 cannot be decoded" in "\n".join(report_section(result, ""))

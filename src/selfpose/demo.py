@@ -61,7 +61,8 @@ class DemoBudget:
 # (their step chosen on held-out people): at 1,000 steps the chosen step was 200.
 # The real-video part's lifter: 120 s on that EPYC (2026-12-03) is 578-623 steps; on the four Pose2Sim views
 # (benchmarks/pose2sim_monocular.py) P-MPJPE 106.5 mm with the correction, against 79.5 for MediaPipe's world
-# landmarks and 229.6 for the mean training pose (on cam01 alone, in the demo: 106.4 against 67.0). Probes at 120 s,
+# landmarks and 229.6 for the mean training pose (the same on every view: P-MPJPE aligns a constant pose's
+# rotation away; on cam01 alone, in the demo: 106.4 against 67.0). Probes at 120 s,
 # before the motion's joints were moved by its own proportions (129.6 then): 360 s bought 6 mm (123.4), hidden 256
 # nothing (131.3), martinez the same (124.5), 12 views per take with bone scaling nothing (127.6); the pose machine
 # on Human3.6M's motion in the same 120 s reached 100.5 — the data, not the method or the time, held it back.
@@ -163,7 +164,7 @@ def _run_demo(out: str | Path, *, quick: bool, overwrite: bool, progress: bool, 
                  pose_steps=b.pose_steps, progress=progress)
     pictures = _pictures(out, run_dir, pose_dir, test_dir)
     del torch
-    video = _timed(times, "real_video", _video_part, out / "video", b, overwrite, progress)
+    video, video_error = _timed(times, "real_video", _video_part, out / "video", b, overwrite, progress)
 
     results = {
         "budget": b.__dict__, "seconds": times, "train_frames": train_ds.num_frames,
@@ -174,17 +175,25 @@ def _run_demo(out: str | Path, *, quick: bool, overwrite: bool, progress: bool, 
         "pose_from_v": ana.get("pose_from_v"), "pose_from_i": ana.get("pose_from_i"), "video": video,
     }
     (out / "results.json").write_text(dumps(results))   # strict JSON: null, never NaN
-    return write_report(out, results, pictures)
+    report = write_report(out, results, pictures)
+    if video_error is not None:   # the synthetic part's report is written; the failure still ends the command
+        raise video_error
+    return report
 
 
-def _video_part(out: Path, b: DemoBudget, overwrite: bool, progress: bool) -> dict:
-    """The real-video part's results, or ``{"skipped": reason}`` when the detector is not installed here."""
+def _video_part(out: Path, b: DemoBudget, overwrite: bool, progress: bool):
+    """``(results, None)`` of the real-video part; ``({"skipped": reason}, None)`` when the detector is not
+    installed here; ``({"failed": message}, error)`` when a user error stopped it (the demo writes its report, then
+    raises ``error``)."""
     from selfpose.demo_video import VideoDemoSkipped, run_video_demo
+    from selfpose.errors import SelfposeError
 
     try:
-        return run_video_demo(out, b.lifter_seconds, b.lifter_hidden, overwrite=overwrite, progress=progress)
+        return run_video_demo(out, b.lifter_seconds, b.lifter_hidden, overwrite=overwrite, progress=progress), None
     except VideoDemoSkipped as e:
-        return {"skipped": str(e)}
+        return {"skipped": str(e)}, None
+    except SelfposeError as e:
+        return {"failed": str(e)}, e
 
 
 def _random_run(cfg, train_dir: Path, out: Path) -> None:

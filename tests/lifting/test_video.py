@@ -175,3 +175,16 @@ def test_fix_bone_lengths_keeps_directions_and_gives_one_length_per_bone():
     perm = H36M17.flip_permutation()   # left and right twins get one length
     thigh = lambda X, h, k: np.linalg.norm(X[:, k] - X[:, h], axis=-1)  # noqa: E731
     np.testing.assert_allclose(thigh(out, 1, 2), thigh(out, int(perm[1]), int(perm[2])))
+
+
+def test_a_clip_shorter_than_the_prediction_window_gets_a_window_of_its_own_length():
+    from types import SimpleNamespace
+
+    from selfpose.lifting.video import _clip_window
+
+    pose_machine = SimpleNamespace(method=SimpleNamespace(predict_clip=lambda cfg: 128), cfg=None)
+    assert _clip_window(pose_machine, 40) == 40     # not padded to 128 with copies of the last frame
+    assert _clip_window(pose_machine, 412) == 128   # a long clip keeps the method's window
+    assert _clip_window(pose_machine, 0) == 1
+    per_frame = SimpleNamespace(method=SimpleNamespace(predict_clip=None), cfg=None)
+    assert _clip_window(per_frame, 40) == 40

@@ -7,8 +7,9 @@ the nose and the head the ears' midpoint; MediaPipe's shoulder landmarks sit on
 the outside of the shoulders. Mocap joints are joint centres, each skeleton its
 own: Human3.6M's thorax is lower (at the sternum), its shoulders narrower, its
 neck/nose joint close to the neck; the shipped CMU motion's approximate house
-joints have a much shorter torso (pelvis to thorax 0.28 of the leg against
-MediaPipe's 0.63), wide shoulders and a root 11 cm from the hips' midpoint.
+joints have a much shorter torso (hips' midpoint to thorax 0.40 of the leg
+against MediaPipe's 0.63), wide shoulders and a root 11 cm from the hips'
+midpoint.
 
 :func:`to_detector_joints` moves a skeleton's joints to the detector's
 definitions, so that a lifter can be trained on 2D and 3D in the detector's own
@@ -53,23 +54,30 @@ def _check(joints) -> np.ndarray:
 
 
 def proportions(joints) -> dict[str, float]:
-    """The keys of :data:`DETECTOR_PROPORTIONS` for ``(..., 17, 3)`` house joints (any unit): medians over frames,
-    each as a fraction of the leg (median right thigh + median right shin), the pelvis taken as the hips' midpoint."""
-    J = _check(joints).reshape(-1, 17, 3)
+    """The keys of :data:`DETECTOR_PROPORTIONS` for one take's ``(T, 17, 3)`` (or one ``(17, 3)``) house joints, any
+    unit: medians over the frames (frames with missing joints left out), each as a fraction of the leg (median right
+    thigh + median right shin), the pelvis taken as the hips' midpoint."""
+    J = _check(joints)
+    if J.ndim > 3:
+        raise ValueError(f"give one take's joints, (T, 17, 3), got {J.shape}: takes may differ in proportions")
+    J = J.reshape(-1, 17, 3)
+    if not np.isfinite(J).any():
+        raise ValueError("the joints hold no finite value")
     d = lambda a, b: np.linalg.norm(a - b, axis=-1)  # noqa: E731
-    leg = float(np.median(d(J[:, _R_HIP], J[:, _R_KNEE])) + np.median(d(J[:, _R_KNEE], J[:, _R_ANKLE])))
+    leg = float(np.nanmedian(d(J[:, _R_HIP], J[:, _R_KNEE])) + np.nanmedian(d(J[:, _R_KNEE], J[:, _R_ANKLE])))
     if not leg > 0:
         raise ValueError("the skeleton has no leg length (right hip, knee and ankle coincide)")
     hips = (J[:, _R_HIP] + J[:, _L_HIP]) / 2
     seg = {"shoulder_width": d(J[:, _L_SHOULDER], J[:, _R_SHOULDER]), "pelvis_thorax": d(J[:, _THORAX], hips),
            "thorax_nose": d(J[:, _NOSE], J[:, _THORAX]), "thorax_head": d(J[:, _HEAD], J[:, _THORAX])}
-    return {k: float(np.median(v)) / leg for k, v in seg.items()}
+    return {k: float(np.nanmedian(v)) / leg for k, v in seg.items()}
 
 
 def to_detector_joints(joints, source: dict[str, float] | None = None) -> np.ndarray:
     """``(..., 17, 3)`` house joints of a mocap skeleton (any unit, any frame) → the same in MediaPipe's definitions.
 
-    ``source``: the skeleton's :func:`proportions` (None: measured on ``joints``, so pass one take at a time).
+    ``source``: the skeleton's :func:`proportions` (None: measured on ``joints``, which must then be one take,
+    ``(T, 17, 3)``; give it to map several takes of one skeleton, stacked, at once).
     """
     J = _check(joints)
     src = proportions(J) if source is None else source

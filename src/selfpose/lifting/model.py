@@ -151,8 +151,6 @@ class Lifter:
         before, after = self.context
         clip = method.predict_clip(self.cfg) if method.predict_clip else 1024
         starts, ends = sequence_bounds(arrays.sequences)
-        if len(starts):   # no window longer than the longest sequence: a 40-frame clip is not padded to 128 frames
-            clip = max(1, min(clip, int((ends - starts).max())))
         firsts = tile_sequences(starts, ends, clip)
         out = np.full((len(arrays), self.num_joints, 3), np.nan, np.float32)
         per = max(1, batch_frames // (before + clip + after))
