@@ -29,7 +29,7 @@ def ratios(J: np.ndarray) -> dict[str, float]:
 
 def main() -> None:
     from selfpose.data.synthetic.mocap import MotionFile
-    from selfpose.geometry.skeleton import to_h36m
+    from selfpose.keypoints.files import world_house_mm
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("keypoints", type=Path)
@@ -37,7 +37,7 @@ def main() -> None:
     args = ap.parse_args()
     rows = {}
     for f in sorted(args.keypoints.glob("*.npz")):
-        J, _ = to_h36m(np.load(f)["world"].astype(np.float64) * 1000, "mediapipe33")
+        J = world_house_mm(np.load(f)["world"])   # segment ratios do not depend on the origin
         rows[f.stem] = ratios(J)
     with MotionFile(args.motion) as mf:
         h36m = ratios(mf.load(mf.select(())[0]).joints)

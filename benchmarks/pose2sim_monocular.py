@@ -57,7 +57,7 @@ def _trained_joints(lifter) -> str:
 
 
 def main() -> None:
-    from selfpose.geometry.skeleton import to_h36m
+    from selfpose.keypoints.files import world_house_mm
     from selfpose.keypoints.calibration import read_toml
     from selfpose.lifting.model import Lifter
     from selfpose.lifting.video import VideoLiftConfig, lift_keypoints
@@ -80,15 +80,13 @@ def main() -> None:
         ref = tri["cameras"][v].astype(np.float64)
         ref = ref - ref[:, :1]
         kp = np.load(args.keypoints / f"{name}.npz")
-        world, _ = to_h36m(kp["world"].astype(np.float64) * 1000.0, "mediapipe33")
-        world = world - world[:, :1]
+        world = world_house_mm(kp["world"])
         rows.append({"view": name, "method": "MediaPipe world landmarks", **scores(world, ref)})
         h = kp["h36m17"]
         cam = cams[name]
         for run, lifter in lifters.items():
             # reference that reads no 2D: the run's mean training pose (its output normalisation), every frame
-            mean = lifter.out_mean.numpy().reshape(17, 3).astype(np.float64)
-            mean = np.repeat((mean - mean[:1])[None], len(ref), 0)
+            mean = np.repeat(lifter.mean_pose()[None], len(ref), 0)
             rows.append({"view": name, "method": f"{Path(run).name}: mean training pose (reads no 2D)",
                          **scores(mean, ref)})
             for correct in (False, True):

@@ -111,8 +111,7 @@ def run_video_demo(out: Path, seconds: float, hidden: int | None = None, overwri
     """
     from selfpose.data.datasets import PrepareConfig, prepare
     from selfpose.evaluation.metrics import compare_to_reference
-    from selfpose.geometry.skeleton import to_h36m
-    from selfpose.keypoints.files import detect_keypoints
+    from selfpose.keypoints.files import detect_keypoints, world_house_mm
     from selfpose.lifting.model import Lifter
     from selfpose.lifting.train import fit_lifter_run
     from selfpose.lifting.video import VideoLiftConfig, predict_videos
@@ -149,13 +148,12 @@ def run_video_demo(out: Path, seconds: float, hidden: int | None = None, overwri
     truth = ref["joints3d"].astype(np.float64)
     truth = truth - truth[:, :1]
     with np.load(out / "keypoints" / f"{stem}.npz") as kp:
-        world, _ = to_h36m(kp["world"].astype(np.float64) * 1000.0, "mediapipe33")   # m → mm, hips' midpoint origin
-    lifter = Lifter.load(out / "lifter")
-    mean = lifter.out_mean.numpy().reshape(17, 3).astype(np.float64)
+        world = world_house_mm(kp["world"])
+    mean = Lifter.load(out / "lifter").mean_pose()
     rows = {
         "lifter": compare_to_reference(z["joints3d"], truth),
-        "mediapipe_world": compare_to_reference(world - world[:, :1], truth),
-        "mean_pose": compare_to_reference(np.repeat((mean - mean[:1])[None], len(truth), 0), truth),
+        "mediapipe_world": compare_to_reference(world, truth),
+        "mean_pose": compare_to_reference(np.repeat(mean[None], len(truth), 0), truth),
     }
     clip_row = pred["videos"][0]
     pictures = _pictures(out, stem, z["joints3d"], truth, z["valid"])

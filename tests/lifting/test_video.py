@@ -188,3 +188,13 @@ def test_a_clip_shorter_than_the_prediction_window_gets_a_window_of_its_own_leng
     assert _clip_window(pose_machine, 0) == 1
     per_frame = SimpleNamespace(method=SimpleNamespace(predict_clip=None), cfg=None)
     assert _clip_window(per_frame, 40) == 40
+
+
+def test_the_mean_pose_is_the_output_normalisations_mean(tiny_lifter):
+    from selfpose.lifting.model import Lifter
+
+    lifter = Lifter.load(tiny_lifter)
+    mean = lifter.mean_pose()
+    raw = lifter.out_mean.numpy().reshape(17, 3)
+    assert mean.shape == (17, 3) and np.allclose(mean[0], 0)
+    np.testing.assert_allclose(mean, raw - raw[:1], atol=1e-4)

@@ -61,6 +61,15 @@ def house_keypoints(keypoints: np.ndarray) -> np.ndarray:
     return np.concatenate([xy, conf[..., None]], -1).astype(np.float32)
 
 
+def world_house_mm(world: np.ndarray) -> np.ndarray:
+    """MediaPipe's metric world landmarks ``(T, 33, 3)`` (m, origin between the hips, axes along the camera's) →
+    ``(T, 17, 3)`` house joints in mm, pelvis-centred (NaN where a landmark is unknown): MediaPipe's own 3D."""
+    from selfpose.geometry.skeleton import to_h36m
+
+    joints, _ = to_h36m(np.asarray(world, dtype=np.float64) * 1000.0, "mediapipe33")
+    return joints - joints[:, :1]
+
+
 def save_detections(det: Detections, path: Path, video: Path) -> Path:
     """Write ``det`` as a keypoint file at ``path`` (atomically); returns the path."""
     arrays: dict[str, Any] = {

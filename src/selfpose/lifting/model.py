@@ -78,6 +78,11 @@ class Lifter:
                     f"{self.cfg.keypoints_2d or 'RUN2D'})" if self.feature_dim else "keypoints only, no image features")
             raise LifterError(f"this lifter was trained on {want}; the frames given have {got} feature columns")
 
+    def mean_pose(self) -> np.ndarray:
+        """``(J, 3)`` the training targets' mean pose, mm, pelvis-centred: the answer of a lifter that reads no 2D."""
+        with torch.no_grad():   # a z-score of zero is the mean
+            return self.to_mm(torch.zeros(self.out_mean.numel())).double().numpy()
+
     def normalise(self, raw: torch.Tensor) -> torch.Tensor:
         """Encoded 2D ``(..., in_dim)`` → the network's input (z-scored, missing → 0)."""
         return fill_missing((raw - self.in_mean.to(raw.device)) / self.in_std.to(raw.device))
