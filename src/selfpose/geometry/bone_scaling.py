@@ -46,19 +46,21 @@ def scale_bones(joints: np.ndarray, scales: np.ndarray, skeleton: Skeleton = H36
 
     Args:
         joints: ``(..., J, 3)`` any unit, any frame.
-        scales: ``(J,)`` factor of the bone from ``parents[j]`` to ``j`` (the root's is ignored).
+        scales: ``(J,)`` factor of the bone from ``parents[j]`` to ``j`` (the root's is ignored), or
+            ``(..., J)`` one set per pose (e.g. per frame).
 
     Returns:
         ``(..., J, 3)`` float64: the root is unchanged and each bone keeps its
         direction, its length times its factor.
     """
     X = np.asarray(joints, dtype=np.float64)
+    scales = np.asarray(scales, dtype=np.float64)[..., None]   # (..., J, 1): broadcasts over the coordinates
     out = X.copy()
     order = sorted(range(skeleton.num_joints), key=lambda j: _depth(skeleton.parents, j))
     for j in order:
         p = skeleton.parents[j]
         if p >= 0:
-            out[..., j, :] = out[..., p, :] + scales[j] * (X[..., j, :] - X[..., p, :])
+            out[..., j, :] = out[..., p, :] + scales[..., j, :] * (X[..., j, :] - X[..., p, :])
     return out
 
 

@@ -79,12 +79,13 @@ class VideoLiftConfig:
             (``python benchmarks/swap_repair_probe.py RUN --data D``, 24 clips, 759 swapped frames of 4,800,
             2026-12-03) were found at 55% with 8-frame windows and 25 frames exchanged wrongly, 49-50% with
             16-128 frames (34-39 wrong) and 72% frame by frame, but with 233 wrong; on the Pose2Sim view whose
-            episode the triangulation repaired, 8-frame windows found 30 of its 31 frames, 128-frame windows none.
+            episode the triangulation repaired (31 frames), 8-frame windows exchanged 25 frames, 23 of them in
+            the episode (30 of 31 with an earlier lifter), 128-frame windows none.
         fixed_bones: give every bone one length over the clip (:func:`fix_bone_lengths`), after the correction.
             On by default: on the four Pose2Sim views it lowered the corrected pose machine's P-MPJPE against
-            the triangulation from 89.2 to 86.7 mm and its limb-length error from 42.2 to 35.6 mm
-            (``benchmarks/pose2sim_monocular.py``, 2026-12-03); the lifter's own limb-length spread is
-            reported beside it (``limb_cv_lifter``).
+            the triangulation from 72.2 to 70.6 mm and its limb-length error from 47.9 to 41.7 mm
+            (``benchmarks/pose2sim_monocular.py``, the lifter of configs/lifter_video.yaml, 2026-12-03); the
+            lifter's own limb-length spread is reported beside it (``limb_cv_lifter``).
         overlay: write ``overlay.mp4``.
     """
 
@@ -222,20 +223,21 @@ def fix_bone_lengths(joints3d: np.ndarray, valid: np.ndarray | None = None, symm
         median length (over ``valid`` frames) along the bone's direction in that
         frame. A person's limbs keep their length; a lifter's do not quite.
     """
+    from selfpose.geometry.bone_scaling import scale_bones
+
     J = np.asarray(joints3d, dtype=np.float64)
     use = np.ones(len(J), bool) if valid is None or not np.asarray(valid).any() else np.asarray(valid, bool)
     bones = H36M17.bones
-    lengths = {b: float(np.median(np.linalg.norm(J[use, b[1]] - J[use, b[0]], axis=-1))) for b in bones}
+    current = {b: np.linalg.norm(J[:, b[1]] - J[:, b[0]], axis=-1) for b in bones}   # (T,) per bone
+    lengths = {b: float(np.median(current[b][use])) for b in bones}
     if symmetric:
         perm = H36M17.flip_permutation()
         lengths = {(p, c): (lengths[(p, c)] + lengths.get((int(perm[p]), int(perm[c])), lengths[(p, c)])) / 2
                    for p, c in bones}
-    out = J.copy()
-    for p, c in bones:   # parents come before their children in the house order
-        d = J[:, c] - J[:, p]
-        n = np.linalg.norm(d, axis=-1, keepdims=True)
-        out[:, c] = out[:, p] + d / np.maximum(n, 1e-9) * lengths[(p, c)]
-    return out
+    scales = np.ones(J.shape[:2])   # (T, 17): each bone's factor per frame, to its clip length
+    for p, c in bones:
+        scales[:, c] = lengths[(p, c)] / np.maximum(current[(p, c)], 1e-9)
+    return scale_bones(J, scales)
 
 
 def _clip_window(lifter, frames: int) -> int:
