@@ -255,6 +255,6 @@ def _verdict(rows: dict, seconds: float) -> str:
     return (f"Here the demo's lifter reaches P-MPJPE {lift:.1f} mm: {where} ({mp:.1f}), against {mean:.1f} for a "
             f"3D that reads no 2D. {seconds:g} s of training on 5.6 minutes of motion (seen by four cameras) is a "
             "small budget: the same pose machine trained for 30 minutes on Human3.6M's motion "
-            "(`configs/lifter_video.yaml`; docs/video.md), its bones fixed as here, scores 70.6 mm against "
-            "MediaPipe's 79.5 averaged over the four views, though 75.4 against 67.0 on this view "
+            "(`configs/lifter_video.yaml`; docs/video.md), its bones fixed as here, scores 68.7 mm against "
+            "MediaPipe's 79.5 averaged over the four views, though 68.4 against 67.0 on this view "
             "(`benchmarks/pose2sim_monocular.py`, benchmarks/results/multiview_pose2sim).")

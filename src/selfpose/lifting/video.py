@@ -83,7 +83,7 @@ class VideoLiftConfig:
             the episode (30 of 31 with an earlier lifter), 128-frame windows none.
         fixed_bones: give every bone one length over the clip (:func:`fix_bone_lengths`), after the correction.
             On by default: on the four Pose2Sim views it lowered the corrected pose machine's P-MPJPE against
-            the triangulation from 72.2 to 70.6 mm and its limb-length error from 47.9 to 41.7 mm
+            the triangulation from 71.3 to 68.7 mm and its limb-length error from 47.5 to 40.6 mm
             (``benchmarks/pose2sim_monocular.py``, the lifter of configs/lifter_video.yaml, 2026-12-03); the
             lifter's own limb-length spread is reported beside it (``limb_cv_lifter``).
         overlay: write ``overlay.mp4``.
