@@ -12,6 +12,8 @@ Reports, on a small synthetic lab dataset rendered on the fly:
     with ``--perceptual``, off at the CPU profile), fp32 vs bf16 autocast,
     each with channels_last — median of the timed steps after warm-up;
   * inference: frames/s of ``encode`` (detector + crop + encoder) in batches of 64;
+  * the FLOPs of a step (forward + backward, FlopCounterMode) and their rate as a share of this CPU's dense
+    matmul rate at the same precision (measured here, 2048² products);
   * peak resident memory of this process (pretraining included).
 """
 
@@ -41,7 +43,7 @@ def main() -> None:
     from selfpose.data.store import Dataset
     from selfpose.data.synthetic.synthesize import SynthConfig, synthesize
     from selfpose.methods.temporal import TemporalConfig, TemporalMethod
-    from _steps import median_step_ms
+    from _steps import matmul_gflops, median_step_ms, step_flops
 
     from selfpose.training.precision import autocast, to_channels_last
 
@@ -54,6 +56,9 @@ def main() -> None:
                              labels=["background"])
         batches = list(loader)
         frames_per_step = args.batch * batches[0]["frames"].shape[1]
+        ceiling = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
+        print(f"matmul ceiling on {args.threads} thread(s): fp32 {ceiling['fp32']:.0f} GFLOP/s, "
+              f"bf16 {ceiling['bf16']:.0f} GFLOP/s (the brief quotes 380 for bf16 on the Xeon)")
         for precision, channels_last in (("fp32", False), ("fp32", True), ("bf16", False), ("bf16", True)):
             torch.manual_seed(0)
             cfg = TemporalConfig()
@@ -63,8 +68,12 @@ def main() -> None:
             if channels_last:
                 to_channels_last(method)
             ms = median_step_ms(method, batches, precision, warmup=5)
+            gflop = step_flops(method, batches[0], precision) / 1e9
+            rate = gflop / ms * 1000
             print(f"pretrain {precision}{' + channels_last' if channels_last else ''}: {ms:.0f} ms/step, "
-                  f"{frames_per_step / ms * 1000:.0f} frames/s ({frames_per_step} frames/step)")
+                  f"{frames_per_step / ms * 1000:.0f} frames/s ({frames_per_step} frames/step); "
+                  f"{gflop:.1f} GFLOP/step = {rate:.0f} GFLOP/s, {100 * rate / ceiling[precision]:.0f}% of this "
+                  f"CPU's {precision} matmul rate")
 
         method.eval()
         frames = torch.from_numpy(np.asarray(ds.sequences[0]["frames"][:64])).permute(0, 3, 1, 2)
