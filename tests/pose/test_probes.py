@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from selfpose.pose.probes import (ProbeError, box_camera_inputs, held_out_subjects, knn_predict,
+from selfpose.pose.probes import (ProbeError, box_camera_inputs, held_out_subjects, knn_predict, knn_predict_many,
                                   linear_classifier_accuracy, ridge_fit, ridge_fit_many, ridge_predict,
                                   standardise)
 
@@ -73,6 +73,21 @@ def test_knn_returns_the_mean_of_the_k_nearest_poses():
     np.testing.assert_allclose(knn_predict(train_x, train_y, test_x, k=99), np.broadcast_to(train_y.mean(0), (2, 2, 3)))
     with pytest.raises(ProbeError, match="k must be"):
         knn_predict(train_x, train_y, test_x, k=0)
+
+
+def test_knn_matches_a_stable_sort_even_with_many_ties():
+    """The neighbour search (top-k, then exact tie repair) equals a brute-force stable sort: the k nearest by
+    distance, ties to the earlier training row — on integer features where ties are everywhere."""
+    rng = np.random.default_rng(3)
+    train_x = rng.integers(0, 3, (300, 2)).astype(float)      # 9 distinct points: every distance is tied
+    train_y = rng.normal(size=(300, 1, 3))
+    test_x = rng.integers(0, 3, (40, 2)).astype(float) + rng.choice([0.0, 0.5], (40, 1))
+    d = ((test_x[:, None, :] - train_x[None, :, :]) ** 2).sum(-1)
+    ks = (1, 7, 50, 299)
+    got = knn_predict_many(train_x, train_y, test_x, ks, batch=16)
+    for k in ks:
+        nearest = np.argsort(d, axis=1, kind="stable")[:, :k]
+        np.testing.assert_allclose(got[k], train_y[nearest].mean(axis=1), atol=1e-12)
 
 
 def test_box_camera_inputs_are_relative_to_the_frame_with_a_one_hot_camera():
