@@ -72,8 +72,8 @@ def main() -> None:
             rate = gflop / ms * 1000
             print(f"pretrain {precision}{' + channels_last' if channels_last else ''}: {ms:.0f} ms/step, "
                   f"{frames_per_step / ms * 1000:.0f} frames/s ({frames_per_step} frames/step); "
-                  f"{gflop:.1f} GFLOP/step = {rate:.0f} GFLOP/s, at least {100 * rate / ceiling[precision]:.0f}% of this "
-                  f"CPU's {precision} matmul rate (convolutions and matmuls counted)")
+                  f"{gflop:.1f} GFLOP/step = {rate:.0f} GFLOP/s, at least {100 * rate / ceiling[precision]:.0f}% "
+                  f"of this CPU's {precision} matmul rate (convolutions and matmuls counted)")
 
         method.eval()
         frames = torch.from_numpy(np.asarray(ds.sequences[0]["frames"][:64])).permute(0, 3, 1, 2)

@@ -96,7 +96,8 @@ def main() -> None:
     ap.add_argument("--crop-of", required=True, help="the run whose trained detector cuts every run's crop")
     ap.add_argument("--share", type=float, default=0.01)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--val", default="S6", help="held-out training person that chooses each probe's setting")
+    ap.add_argument("--val", default="S6", help="held-out training person that chooses each probe's setting (the benchmark holds out S6 at seed 0, "
+                    "S1 at seed 1: pass --val S1 with --seed 1)")
     ap.add_argument("--test-every", type=int, default=6, help="every n-th labelled test frame")
     ap.add_argument("--grid", type=int, default=2, help="cells per side a stage map is pooled to")
     ap.add_argument("--out", default=None, help="JSON file for the figures")

@@ -176,12 +176,13 @@ def knn_predict_many(train_x, train_y, test_x, ks: Sequence[int], batch: int | N
     for i in range(0, len(te), batch):
         # |a - b|² = |a|² - 2 a·b + |b|²; |b|² is the same along a row and does not change the order
         q = torch.from_numpy(np.ascontiguousarray(te[i:i + batch], dtype=np.float32))
-        d_t = sq[None, :] - 2.0 * (q @ tr_t.T)
+        d_t = torch.addmm(sq[None, :], q, tr_t.T, alpha=-2.0)   # one (batch, N) block, not two
         dist_t, idx_t = torch.topk(d_t, kmax, dim=1, largest=False, sorted=False)
         d = d_t.numpy()
         idx, dist = idx_t.numpy().astype(np.int64), dist_t.numpy()
-        # Ties at the kmax-th distance: top-k may keep any of the tied rows; the rule is the earliest training
-        # rows, so a row with more candidates than kmax at or below that distance is chosen again exactly (rare).
+        # The kmax nearest. Ties at the kmax-th distance: top-k may keep any of the tied rows; the rule is the
+        # earliest training rows, so a row with more candidates than kmax at or below that distance is chosen
+        # again exactly (rare) ...
         kth = dist.max(axis=1, keepdims=True)
         for r in np.flatnonzero((d_t <= torch.from_numpy(kth)).sum(dim=1).numpy() > kmax):
             below = np.flatnonzero(d[r] < kth[r, 0])
