@@ -268,6 +268,7 @@ def plot(results: dict, names: list[str], shares: list[float], path: Path) -> No
     shares = sorted(shares)
     colours = plt.get_cmap("tab20").colors   # 20 distinct colours: the default cycle repeats after 10 methods
     markers = "osD^v<>ph*"
+    ref_dashes = ["--", ":", "-.", (0, (6, 2)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 3))]
     fig, ax = plt.subplots(figsize=(8.4, 4.4), dpi=120)
     for k, n in enumerate(names):
         pts = [(s, lookup(agg, n, s)["n_mpjpe"]) for s in shares if lookup(agg, n, s)]
@@ -277,9 +278,14 @@ def plot(results: dict, names: list[str], shares: list[float], path: Path) -> No
         y = [p[1][0] for p in pts]
         e = [p[1][1] for p in pts]
         ref = n in REFERENCE_NAMES
-        ax.errorbar(x, y, yerr=e, fmt=("--" if ref else "-") + markers[k % len(markers)], ms=4, capsize=3,
-                    color="black" if ref else colours[(2 * k) % 20 if k < 10 else (2 * k + 1) % 20],
-                    alpha=0.8 if ref else 1.0, label=display_name(n))
+        if ref:
+            # References in greys, each with its own dash pattern: six black dashed lines were told apart
+            # only by their markers.
+            r = sum(m in REFERENCE_NAMES for m in names[:k])
+            style = {"linestyle": ref_dashes[r % len(ref_dashes)], "color": str(0.55 * (r % 4) / 3), "alpha": 0.9}
+        else:
+            style = {"linestyle": "-", "color": colours[(2 * k) % 20 if k < 10 else (2 * k + 1) % 20]}
+        ax.errorbar(x, y, yerr=e, fmt=markers[k % len(markers)], ms=4, capsize=3, label=display_name(n), **style)
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}%"))
     ax.set_xlabel("labelled training frames")
