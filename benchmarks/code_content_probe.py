@@ -1,8 +1,8 @@
 """What does a frozen code ``v`` hold: the pose, where the person stands in the frame, or which way they face?
 
-The full profile (benchmarks/results/benchmark_cpu_identity.md) splits the methods in two: the ones that
-reconstruct the person through the STN beat the random encoder by ~13 mm at 1% labels, the others (DSL, DSL-STN,
-CSS, MV-CSS, DrNet, NSD) do not. A pretext task can be solved without the pose, and this probe asks what each code
+The full profile (benchmarks/results/benchmark_cpu_identity.md) splits the methods in two: at 1% labels the full
+method, DSL-STN-Dec and AE-STN-Dec beat the random encoder by ~13 mm, most others (DSL, DSL-STN, CSS, MV-CSS,
+DrNet, NSD) do not. A pretext task can be solved without the pose, and this probe asks what each code
 learned instead. For each run it encodes its own crop (``NAME=RUN``) or another run's (``NAME=RUN@CROP_RUN``, e.g.
 the random encoder on the full method's crop) and reads three targets from standardised ``v`` with a ridge
 probe whose weight is chosen on a held-out training person (never on the test people):
@@ -14,7 +14,7 @@ probe whose weight is chosen on a held-out training person (never on the test pe
 
 Two oracles that see no pixels come first: the pose from the true heading alone and from the true box alone
 (10-NN). It prints the test people's R² of each (1 − residual / variance, pooled over the target's numbers; 0 is the
-training mean, 1 is exact) and the pose's N-MPJPE.
+test set's own mean, 1 is exact) and the pose's N-MPJPE.
 
 Usage (a benchmark work folder)::
 
