@@ -13,7 +13,8 @@ probe whose weight is chosen on a held-out training person (never on the test pe
                camera's x–z plane): how far the pelvis-centred pose is fixed by which way the person faces.
 
 Two oracles that see no pixels come first: the pose from the true heading alone and from the true box alone
-(10-NN). It prints the test people's R² of each (1 − residual / variance, pooled over the target's numbers; 0 is the
+(10-NN); and for each code, the pose its predicted heading is worth (that heading looked up among the labelled
+frames' true headings, the heading oracle's 10-NN bank). It prints the test people's R² of each (1 − residual / variance, pooled over the target's numbers; 0 is the
 test set's own mean, 1 is exact) and the pose's N-MPJPE.
 
 Usage (a benchmark work folder)::
@@ -125,9 +126,17 @@ def main() -> None:
             res[t] = {"r2": r2(pred, yte), "alpha": a}
             if t == "pose":
                 res[t]["n_mpjpe"] = float(n_mpjpe(pred.reshape(data["test"]["pose"].shape), data["test"]["pose"]))
+            if t == "heading":
+                # How much pose the code's heading knowledge is worth: look the heading it predicts up among the
+                # labelled frames' true headings (the heading oracle's 10-NN bank)
+                htr, hte = standardise(data["train"]["heading"], pred)
+                via = knn_predict(htr, data["train"]["pose"], hte, k=10)
+                res["pose_via_heading"] = {"r2": r2(via, data["test"]["pose"]),
+                                           "n_mpjpe": float(n_mpjpe(via, data["test"]["pose"]))}
         results[name] = res
         print(f"{name:10s} pose R² {res['pose']['r2']:.3f} (N-MPJPE {res['pose']['n_mpjpe']:.1f})  "
-              f"box R² {res['box']['r2']:.3f}  heading R² {res['heading']['r2']:.3f}  ({time.time() - t0:.0f} s)",
+              f"box R² {res['box']['r2']:.3f}  heading R² {res['heading']['r2']:.3f}  "
+              f"pose via its heading {res['pose_via_heading']['n_mpjpe']:.1f}  ({time.time() - t0:.0f} s)",
               flush=True)
     n = [len(rows[s][1]) for s in ("train", "val", "test")]
     print(f"frames train/val/test {n[0]}/{n[1]}/{n[2]}; {time.time() - t0:.0f} s")
