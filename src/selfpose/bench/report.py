@@ -269,7 +269,8 @@ def plot(results: dict, names: list[str], shares: list[float], path: Path) -> No
     colours = plt.get_cmap("tab20").colors   # distinct colours: the default cycle repeats after 10 methods
     markers = "osD^v<>ph*"
     ref_dashes = ["--", ":", "-.", (0, (6, 2)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 3))]
-    n_ref = sum(n in REFERENCE_NAMES for n in names)
+    refs = [n for n in names if n in REFERENCE_NAMES]
+    methods = [n for n in names if n not in REFERENCE_NAMES]
     # tab20's dark shades first, then the light ones; its two greys (14, 15) are left to the references
     method_order = [i for i in range(0, 20, 2) if i != 14] + [i for i in range(1, 20, 2) if i != 15]
     fig, ax = plt.subplots(figsize=(8.4, 4.4), dpi=120)
@@ -284,11 +285,11 @@ def plot(results: dict, names: list[str], shares: list[float], path: Path) -> No
         if ref:
             # References in greys, each with its own grey and dash pattern: six black dashed lines were told
             # apart only by their markers.
-            r = sum(m in REFERENCE_NAMES for m in names[:k])
-            style = {"linestyle": ref_dashes[r % len(ref_dashes)], "color": str(round(0.6 * r / max(n_ref - 1, 1), 3)),
-                     "alpha": 0.9}
+            r = refs.index(n)
+            style = {"linestyle": ref_dashes[r % len(ref_dashes)],
+                     "color": str(round(0.6 * r / max(len(refs) - 1, 1), 3)), "alpha": 0.9}
         else:
-            m = k - sum(x in REFERENCE_NAMES for x in names[:k])
+            m = methods.index(n)
             style = {"linestyle": "-", "color": colours[method_order[m % len(method_order)]]}
         ax.errorbar(x, y, yerr=e, fmt=markers[k % len(markers)], ms=4, capsize=3, label=display_name(n), **style)
     ax.set_xscale("log")

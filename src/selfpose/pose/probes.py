@@ -190,7 +190,7 @@ def knn_predict_many(train_x, train_y, test_x, ks: Sequence[int], batch: int | N
             if len(tied_rows):
                 d = d_t.numpy()
                 for r in tied_rows:
-                    kth = d[r, idx[r]].max()
+                    kth = dist[r, kmax - 1]   # top-k is sorted: the kmax-th distance
                     below = np.flatnonzero(d[r] < kth)
                     tied = np.flatnonzero(d[r] == kth)[:kmax - len(below)]
                     idx[r] = np.concatenate([below, tied])
