@@ -36,6 +36,26 @@ def test_config_is_strict():
         from_dict(BenchmarkConfig, {"step": 3})
     cfg = from_dict(BenchmarkConfig, {"seeds": [0, 1], "all_seeds_for": ["temporal"]})
     assert cfg.seeds_of("temporal") == (0, 1) and cfg.seeds_of("dsl") == (0,)
+    # every method runs every share unless largest_share_for says otherwise; references always do
+    assert cfg.shares_of("dsl") == (0.01, 0.1, 1.0)
+    cfg = from_dict(BenchmarkConfig, {"shares": [0.1, 1.0, 0.01], "largest_share_for": ["temporal"]})
+    assert cfg.shares_of("temporal") == (0.1, 1.0, 0.01) and cfg.shares_of("dsl") == (0.1, 0.01)
+    assert cfg.shares_of("random") == cfg.shares_of("supervised") == (0.1, 1.0, 0.01)
+    assert from_dict(BenchmarkConfig, {"shares": [0.5], "largest_share_for": []}).shares_of("dsl") == (0.5,)
+    # the pose section reaches every frozen-feature cell's head; the benchmark's own keys cannot be overridden
+    from selfpose.bench.run import pose_stage_config
+
+    capped = from_dict(BenchmarkConfig, {"pose": {"val_max_frames": 800}})
+    pc = pose_stage_config(capped, 0.1, 1).pose
+    assert (pc.val_max_frames, pc.fraction, pc.seed, pc.val_by) == (800, 0.1, 1, "subject")
+    with pytest.raises(ConfigError, match="pose.seed is set by the benchmark"):
+        from_dict(BenchmarkConfig, {"pose": {"seed": 3}})
+    with pytest.raises(ConfigError, match="pose: .*val_max_frame"):
+        from_dict(BenchmarkConfig, {"pose": {"val_max_frame": 800}})
+    with pytest.raises(ConfigError, match="val_max_frames must be >= 1"):
+        from_dict(BenchmarkConfig, {"supervised": {"val_max_frames": 0}})
+    with pytest.raises(ConfigError, match="largest_share_for names \\['random'\\]"):
+        from_dict(BenchmarkConfig, {"largest_share_for": ["random"]})
 
 
 def test_shipped_configs_load():
@@ -48,11 +68,11 @@ def test_shipped_configs_load():
 
 
 def test_runs_caches_and_reports(tmp_path):
-    cfg = from_dict(BenchmarkConfig, TINY)
+    cfg = from_dict(BenchmarkConfig, {**TINY, "largest_share_for": ["temporal"]})
     work = tmp_path / "work"
     res = run_benchmark(cfg, work, progress=False, log=lambda s: None)
-    # temporal: 2 seeds, css: 1, random: 1, mean pose: 1 — each at 2 shares
-    assert len(res["cells"]) == 10
+    # temporal: 2 seeds, css: 1, random: 1, mean pose: 1 — each at 2 shares but css, which skips the largest
+    assert len(res["cells"]) == 9 and "css_s0_0.5" in res["cells"] and "css_s0_1" not in res["cells"]
     assert {(c["name"], c["seed"]) for c in res["cells"].values()} == {
         ("temporal", 0), ("temporal", 1), ("css", 0), ("random", 0), ("mean_pose", 0)}
     for c in res["cells"].values():
@@ -68,6 +88,7 @@ def test_runs_caches_and_reports(tmp_path):
     assert n == 2 and mean == pytest.approx(sum(seeds) / 2) and std > 0
     md = (work / "results.md").read_text()
     assert "DSL-STN-Dec-Split" in md and "CSS" in md and "±" in md and "KMeans" in md
+    assert "| CSS | " in md and md.split("| CSS | ")[1].split("\n")[0].rstrip(" |").endswith("—")   # no 100% cell
     assert md.startswith("Written ") and "torch" in md and "CPUs" in md
     # compute: every pretrained run's own training seconds, the rendering time, and a total
     assert set(res["pretrain_seconds"]) == {"temporal_s0", "temporal_s1", "css_s0"}
@@ -75,7 +96,7 @@ def test_runs_caches_and_reports(tmp_path):
     assert all(s > 0 for s in res["data_seconds"].values()) and set(res["data_seconds"]) == {"train", "test"}
     assert "Detection and compute" in md and "Total compute:" in md
     rows = list(csv.DictReader(open(work / "cells.csv")))
-    assert len(rows) == 10 and (work / "error_vs_labels.png").stat().st_size > 1000
+    assert len(rows) == 9 and (work / "error_vs_labels.png").stat().st_size > 1000
 
     stamps = {p: p.stat().st_mtime_ns for p in (work / "cells").glob("*.json")}
     again = run_benchmark(cfg, work, progress=False, log=lambda s: None)

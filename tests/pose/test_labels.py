@@ -7,8 +7,8 @@ import pytest
 
 from selfpose.data.sequence import SequenceMeta
 from selfpose.data.store import Dataset, DatasetWriter
-from selfpose.pose.labels import (LabelError, check_frames, holdout_mask, label_stride, label_subset,
-                                  split_validation)
+from selfpose.pose.labels import (LabelError, check_frames, evenly_spaced, holdout_mask, label_stride,
+                                  label_subset, split_validation)
 
 # take → (subject, action, frames); every take has two views.
 TAKES = {"S1_walk": ("S1", "walk", 40), "S1_sit": ("S1", "sit", 25), "S2_walk": ("S2", "walk", 33),
@@ -131,6 +131,27 @@ def test_subject_split_holds_out_whole_people(ds):
     # one person only: nobody can be held out
     with pytest.raises(LabelError, match="single subject"):
         holdout_mask(["a", "b"], ["a", "b"], [0, 0], 0.5, by="subject", subjects=["S1", "S1"])
+
+
+def test_capped_validation_keeps_evenly_spaced_held_out_frames_and_trains_on_none_of_the_rest(ds):
+    """pose.val_max_frames: the held-out person's frames are thinned for validation, never given to training."""
+    from selfpose.pose.fit import PoseConfig
+    from selfpose.pose.stage import split_labels
+
+    f = np.arange(20).reshape(10, 2)
+    assert (evenly_spaced(f, None) == f).all() and (evenly_spaced(f, 10) == f).all()
+    assert evenly_spaced(f, 3)[:, 0].tolist() == [0, 8, 18]     # rows 0, 4 (4.5 rounds half to even), 9
+    assert len(evenly_spaced(f, 1)) == 1
+    full = PoseConfig(fraction=1.0, val_fraction=0.3, val_by="subject", seed=1)
+    capped = PoseConfig(fraction=1.0, val_fraction=0.3, val_by="subject", seed=1, val_max_frames=7)
+    lab0, tr0, va0 = split_labels(ds, full)
+    lab1, tr1, va1 = split_labels(ds, capped)
+    assert (lab0 == lab1).all() and (tr0 == tr1).all()          # training frames do not change
+    assert len(va0) > 7 and len(va1) == 7
+    assert {tuple(r) for r in va1} <= {tuple(r) for r in va0}     # a subset of the held-out people's frames
+    assert (va1[0] == va0[0]).all() and (va1[-1] == va0[-1]).all()
+    with pytest.raises(Exception, match="val_max_frames must be >= 1"):
+        PoseConfig(val_max_frames=0)
 
 
 def test_split_errors(tmp_path, ds):

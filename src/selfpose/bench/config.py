@@ -16,6 +16,7 @@ from selfpose.config import ConfigError
 REFERENCES = ("random", "random_same_crop", "supervised", "supervised_upper", "mean_pose", "box_camera_ridge",
               "box_camera_knn")
 VAL_BY = ("subject", "take")
+POSE_FIXED_KEYS = ("fraction", "steps", "epochs", "seed", "val_by", "device")
 
 
 def _builtin_methods() -> tuple[str, ...]:
@@ -83,11 +84,20 @@ class BenchmarkConfig:
             the other methods run ``seeds[0]`` only.
         all_seeds_for: methods that run every seed (the full method and its
             closest rivals); ``["*"]``: all.
+        largest_share_for: methods that run the largest of ``shares`` (default
+            ``["*"]``: all); the others stop a share short. A 100% cell costs
+            3–5 times a 1% one (every training frame encoded and searched) while
+            frozen features move ≤ 1.1 mm from 10% to 100% in the full profile,
+            so the ≤ 3-hour profile spends its 100% cells on the full method, its
+            closest rivals and the ratio's DSL. References always run every share.
         pretrain_config: YAML of ``PretrainConfig`` every method starts from
             (then ``pretrain`` overrides, then the method's own switches).
         pretrain: ``PretrainConfig`` keys (a mapping) for every method.
         steps: pretraining steps of every method.
         pose_steps: pose-head steps of every cell.
+        pose: :class:`~selfpose.pose.fit.PoseConfig` keys (a mapping) of every
+            frozen-feature cell's head, e.g. ``{val_max_frames: 8000}``; the
+            share, steps, seed, ``val_by`` and device are the benchmark's.
         analysis: KMeans of ``v``/``i`` and pose from ``i`` for the split methods, and how well a
             linear classifier reads the person from ``v``/``i`` of every run, on held-out takes of the
             training people and of the test people (seed ``seeds[0]``). ``persons``: the classifier
@@ -121,10 +131,12 @@ class BenchmarkConfig:
     shares: tuple[float, ...] = (0.01, 0.1, 1.0)
     seeds: tuple[int, ...] = (0, 1)
     all_seeds_for: tuple[str, ...] = ("temporal", "css_stn_dec_split", "ae_stn_dec")
+    largest_share_for: tuple[str, ...] = ("*",)
     pretrain_config: str | None = "configs/temporal_cpu.yaml"
     pretrain: dict[str, Any] = field(default_factory=dict)
     steps: int = 1000
     pose_steps: int = 1000
+    pose: dict[str, Any] = field(default_factory=dict)
     analysis: bool | Literal["persons"] = True
     val_by: Literal["subject", "take"] = "subject"
     probes: dict[str, Any] = field(default_factory=dict)
@@ -154,6 +166,10 @@ class BenchmarkConfig:
             raise ConfigError(f"shares must be in (0, 1], got {list(self.shares)}")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"seeds must be distinct and at least one, got {list(self.seeds)}")
+        stray = [m for m in self.largest_share_for if m != "*" and m not in self.methods]
+        if stray:
+            raise ConfigError(f"largest_share_for names {stray}, not among methods {list(self.methods)} "
+                              "(references always run every share)")
         if self.steps < 1 or self.pose_steps < 1:
             raise ConfigError(f"steps and pose_steps must be >= 1, got {self.steps}, {self.pose_steps}")
         if self.val_by not in VAL_BY:
@@ -161,13 +177,22 @@ class BenchmarkConfig:
         self._check_sections()
 
     def _check_sections(self) -> None:
-        """The probes and supervised sections are strict, and ``same_crop_of`` names a crop that exists."""
+        """The pose, probes and supervised sections are strict, and ``same_crop_of`` names a crop that exists."""
         from selfpose.bench.same_crop import TRUE_BOX
         from selfpose.bench.supervised_ref import FIXED_KEYS
         from selfpose.config import from_dict
+        from selfpose.pose.fit import PoseConfig
         from selfpose.pose.probe_fit import ProbeConfig
         from selfpose.pose.supervised import SupervisedConfig
 
+        fixed = [k for k in POSE_FIXED_KEYS if k in self.pose]
+        if fixed:
+            raise ConfigError(f"pose.{fixed[0]} is set by the benchmark (shares, pose_steps, seeds, val_by, device); "
+                              "remove it")
+        try:
+            from_dict(PoseConfig, self.pose, _prefix="pose.")
+        except ConfigError as e:
+            raise ConfigError(f"pose: {e}") from None
         try:
             from_dict(ProbeConfig, self.probes, _prefix="probes.")
         except ConfigError as e:
@@ -202,3 +227,12 @@ class BenchmarkConfig:
         """The seeds ``method`` runs."""
         every = "*" in self.all_seeds_for or method in self.all_seeds_for
         return self.seeds if every else self.seeds[:1]
+
+    def shares_of(self, method: str) -> tuple[float, ...]:
+        """The label shares ``method`` runs, in config order: every share, or all but the largest when
+        ``method`` is not in ``largest_share_for`` (a lone share always runs; references run every share)."""
+        if (method not in self.methods or "*" in self.largest_share_for or method in self.largest_share_for
+                or len(self.shares) < 2):
+            return tuple(self.shares)
+        top = max(self.shares)
+        return tuple(s for s in self.shares if s != top)

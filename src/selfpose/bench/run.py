@@ -88,7 +88,7 @@ def pose_stage_config(cfg: BenchmarkConfig, share: float, seed: int):
     from selfpose.config import from_dict
     from selfpose.pose.stage import PoseStageConfig
 
-    return from_dict(PoseStageConfig, {"pose": {"fraction": share, "steps": cfg.pose_steps, "seed": seed,
+    return from_dict(PoseStageConfig, {"pose": {**cfg.pose, "fraction": share, "steps": cfg.pose_steps, "seed": seed,
                                                 "val_by": cfg.val_by, "device": cfg.device},
                                        "probes": dict(cfg.probes)})
 
@@ -263,7 +263,7 @@ def _run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True
             caches[run_dir.name] = _Caches(run_dir, train_dir, test_dir, progress, cfg.device)
         if name == "random" and "random" not in refs:
             continue   # the run serves random_same_crop only
-        for share in cfg.shares:
+        for share in cfg.shares_of(name):
             key = f"{name}_s{seed}_{share:g}"
             pose_cfg = pose_stage_config(cfg, share, seed)
             fp = {"pretrain": _comparable(pcfg), "pose": pose_fingerprint(pose_cfg), "test": where["test"]}

@@ -200,6 +200,17 @@ def holdout_mask(takes, sequences, frame_ids, val_fraction: float = 0.1, by: Spl
     return mask
 
 
+def evenly_spaced(frames: np.ndarray, n: int | None) -> np.ndarray:
+    """At most ``n`` rows of ``frames`` (``(N, 2)`` frame indices), evenly spaced in their order, first and last
+    kept; all of them when ``n`` is None or ``N <= n``. Deterministic: the same frames on every call."""
+    f = np.asarray(frames)
+    if n is None or len(f) <= n:
+        return f
+    if n < 1:
+        raise ValueError(f"n must be >= 1 (or None), got {n}")
+    return f[np.linspace(0, len(f) - 1, n).round().astype(np.int64)]
+
+
 def split_validation(ds: Dataset, frames: np.ndarray, val_fraction: float = 0.1, by: SplitBy = "take",
                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Split a frame index into training and validation frames without leakage.

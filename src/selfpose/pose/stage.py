@@ -96,13 +96,15 @@ def split_labels(ds, cfg: PoseConfig):
     """``(labelled, train, val)`` frame indices of ``ds`` for a pose head: the labelled share and its split.
 
     Every fit of the pose stage (the head, the probes, the benchmark's
-    references) draws its frames here, so they see the same frames.
+    references) draws its frames here, so they see the same frames;
+    ``val`` keeps at most ``cfg.val_max_frames`` of the held-out frames.
     """
-    from selfpose.pose.labels import label_subset, split_validation
+    from selfpose.pose.labels import evenly_spaced, label_subset, split_validation
 
     labelled = label_subset(ds, cfg.fraction, seed=cfg.seed)
     tr, va = split_validation(ds, labelled, cfg.val_fraction, cfg.val_by, cfg.seed)
-    return labelled, tr, va
+    # frames beyond val_max_frames stay out of training too: the held-out person is never trained on
+    return labelled, tr, evenly_spaced(va, cfg.val_max_frames)
 
 
 def fit_heads(train_fs, val_fs, cfg: PoseStageConfig, progress: bool = True):

@@ -63,7 +63,7 @@ from selfpose.models.stn import box_px_to_theta
 from selfpose.models.temporal import ModelConfig, TemporalModel
 from selfpose.pose.features import extract, frames_to_tensor, read_arrays
 from selfpose.pose.fit import BestStep, FittedPose, PoseConfig, _batches
-from selfpose.pose.labels import SPLIT_BY, label_subset, split_validation
+from selfpose.pose.labels import SPLIT_BY, evenly_spaced, label_subset, split_validation
 from selfpose.training.config import OptimConfig
 from selfpose.training.precision import bf16_autocast
 from selfpose.training.toolkit import Stepper, build_optimizer, column_spread, progress_text
@@ -97,6 +97,8 @@ class SupervisedConfig:
         colour_jitter: strength ``s`` of the colour jitter (0 = off).
         eval_every, patience: validation period (steps) and early stopping
             (validations without improvement; None = never stop early).
+        val_max_frames: validate on at most this many held-out frames, evenly
+            spaced, as :attr:`PoseConfig.val_max_frames <selfpose.pose.fit.PoseConfig>`; None: all.
         normalise, target_scale_mm: target normalisation as in PoseConfig.
         eval_batch_size: frames per forward pass when validating.
         device: ``cpu``, ``cuda``, ``cuda:N``, ``auto``.
@@ -126,6 +128,7 @@ class SupervisedConfig:
     colour_jitter: float = 0.3
     eval_every: int = 100
     patience: int | None = None
+    val_max_frames: int | None = None
     normalise: Literal["zscore", "scale"] = "zscore"
     target_scale_mm: float = 1000.0
     eval_batch_size: int = 64
@@ -153,6 +156,8 @@ class SupervisedConfig:
             raise ConfigError(f"supervised.threads must be >= 1 or null, got {self.threads}")
         if self.patience is not None and self.patience < 1:
             raise ConfigError(f"supervised.patience must be >= 1 or null, got {self.patience}")
+        if self.val_max_frames is not None and self.val_max_frames < 1:
+            raise ConfigError(f"supervised.val_max_frames must be >= 1 or null, got {self.val_max_frames}")
         if not (math.isfinite(self.lr) and self.lr > 0) or self.weight_decay < 0:
             raise ConfigError(f"supervised.lr must be a finite number > 0 and supervised.weight_decay >= 0, "
                               f"got lr={self.lr!r}, weight_decay={self.weight_decay!r}")
@@ -320,6 +325,7 @@ def train_supervised(train_ds: Dataset, cfg: SupervisedConfig, model: nn.Module 
     labelled = label_subset(train_ds, cfg.fraction, seed=cfg.seed)
     if cfg.val_fraction > 0:
         tr, va = split_validation(train_ds, labelled, cfg.val_fraction, cfg.val_by, cfg.seed)
+        va = evenly_spaced(va, cfg.val_max_frames)   # the rest stay held out, unused
     else:
         tr, va = labelled, labelled[:0]
     sizes = {(train_ds.sequences[s].meta.height, train_ds.sequences[s].meta.width) for s in np.unique(tr[:, 0])}
