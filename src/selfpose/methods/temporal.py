@@ -117,6 +117,11 @@ class LossConfig:
             off (default); not measured on the benchmark yet.
         grad_distance: ``l1`` or ``l2`` for the gradient term.
         lap_levels: levels of the Laplacian pyramid (4: down to 1/8 of the frame).
+        w_arrow: weight of the arrow-of-time term (:mod:`selfpose.losses.arrow`, not
+            in the paper): a small MLP reads ``(v_ref, v_mid, how the detector's box moved
+            from ref to mid)`` of each DSL tuple and tells whether the intermediate frame
+            came after the reference; the box is given so that what ``v`` must add is which
+            way the person faces. Needs the DSL sampler (4-frame tuples). 0 = off (default).
     """
 
     w_rgb: float = 20.0
@@ -151,10 +156,11 @@ class LossConfig:
     grad_distance: Literal["l1", "l2"] = added_field("l1")
     w_lap: float = added_field(0.0)
     lap_levels: int = added_field(4)
+    w_arrow: float = added_field(0.0)
 
     def __post_init__(self) -> None:
         for name in ("w_rgb", "w_feat", "w_contrastive", "w_prior", "w_tracking", "w_2d", "jitter_strength",
-                     "fg_weight", "w_fg_box", "w_fg_mask", "w_ssim", "w_grad", "w_lap"):
+                     "fg_weight", "w_fg_box", "w_fg_mask", "w_ssim", "w_grad", "w_lap", "w_arrow"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"loss.{name} must be >= 0, got {getattr(self, name)}")
         if not 0 <= self.bg_swap <= 1:
@@ -368,6 +374,12 @@ class TemporalMethod(TemporalPoseInterface, Method):
 
             s = L.jitter_strength
             self._jitter = KA.ColorJitter(s, s, s, s / 4, p=1.0)
+        self.arrow_head = None
+        if L.w_arrow > 0:
+            # Two codes and the box motion → "the second frame is later"; small, so that v must carry the cue
+            v_dim = self.model.cfg.v_dim if cfg.model.split else self.model.feature_dim()
+            self.arrow_head = torch.nn.Sequential(torch.nn.Linear(2 * v_dim + 3, 128), torch.nn.ReLU(),
+                                                  torch.nn.Linear(128, 1))
 
     def perceptual(self, device: torch.device) -> PerceptualNet | None:
         """The frozen feature network Φ of Eq. 2, on ``device``."""
@@ -485,6 +497,9 @@ class TemporalMethod(TemporalPoseInterface, Method):
             total = total + L.w_contrastive * c
             logs[L.contrastive] = c.item()
 
+        if self.arrow_head is not None and L.contrastive == "dsl" and "index" in batch and k == 4:
+            total = total + L.w_arrow * self._arrow(v, theta, batch, n, k, logs)
+
         if m.detector is not None and L.w_prior > 0:
             p = detector_prior(theta.float(), L.prior_scale, (0.0, 0.0) if L.prior_center else None)
             total = total + L.w_prior * p
@@ -539,6 +554,24 @@ class TemporalMethod(TemporalPoseInterface, Method):
         swapped = bgc + fgc * (crops - bgc)
         swap = torch.rand(crops.shape[0], 1, 1, 1, device=crops.device) < L.bg_swap
         return torch.where(swap, swapped, crops)
+
+    def _arrow(self, v, theta, batch, n: int, k: int, logs: dict) -> torch.Tensor:
+        """The arrow-of-time term on the reference (column 0) and intermediate (column 2) frame of each DSL tuple.
+
+        The sampler draws the intermediate frame before or after the reference with equal chance, so the
+        targets are balanced; the box motion is detached (this term teaches ``v``, not the detector).
+        """
+        from selfpose.losses.arrow import arrow_of_time_loss, box_motion
+
+        vv = v.float().reshape(n, k, -1)
+        th = theta.detach().float().reshape(n, k, 4)
+        x = torch.cat([vv[:, 0], vv[:, 2], box_motion(th[:, 0], th[:, 2])], dim=1)
+        later = batch["index"][:, 2] > batch["index"][:, 0]
+        logits = self.arrow_head(x).squeeze(1)
+        loss = arrow_of_time_loss(logits, later)
+        logs["arrow"] = loss.item()
+        logs["arrow_acc"] = ((logits > 0) == later).float().mean().item()
+        return loss
 
     # -- weak 2D labels (Eq. 13) ---------------------------------------------------------------------
     head2d = None
