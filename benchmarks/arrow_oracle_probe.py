@@ -3,8 +3,9 @@
 The arrow-of-time term (``selfpose.losses.arrow``) asks a small head whether the intermediate frame of a DSL tuple
 came after the reference, from the two pose codes and the detector's box motion. If it stays at chance in
 pretraining, either the codes lack what it needs (the facing) or the data do not carry the arrow. This probe
-answers the second question from the labels, with no network: pairs drawn as the DSL sampler draws reference and
-intermediate frames (``d_pos_s < |Δt| < d_neg_s``, before or after with equal chance), classified by a gradient-
+answers the second question from the labels, with no network: pairs drawn like the DSL sampler's reference and
+intermediate frames (``d_pos_s < |Δt| < d_neg_s``; here a uniform reference, a side by a coin flip and pairs
+that leave the sequence dropped, where the sampler picks among the valid offsets), classified by a gradient-
 boosted tree ensemble (scikit-learn) fitted on the training people but one and scored on the held-out one, from
 
 * ``box``          the true box motion alone (Δ centre x, y as fractions of the frame, Δ log height): no facing;

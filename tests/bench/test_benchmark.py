@@ -56,6 +56,14 @@ def test_config_is_strict():
         from_dict(BenchmarkConfig, {"supervised": {"val_max_frames": 0}})
     with pytest.raises(ConfigError, match="largest_share_for names \\['random'\\]"):
         from_dict(BenchmarkConfig, {"largest_share_for": ["random"]})
+    with pytest.raises(ConfigError, match="largest_share_for names \\['temporl'\\]"):
+        from_dict(BenchmarkConfig, {"largest_share_for": ["temporl"]})
+    with pytest.raises(ConfigError, match="pose must be a mapping"):
+        from_dict(BenchmarkConfig, {"pose": None})
+    # narrowing methods (as on the command line) keeps a config whose largest_share_for names others valid
+    narrow = from_dict(BenchmarkConfig, {"methods": ["ae_stn_dec"], "largest_share_for": ["temporal", "dsl"],
+                                         "shares": [0.1, 1.0]})
+    assert narrow.shares_of("ae_stn_dec") == (0.1,)
 
 
 def test_shipped_configs_load():
@@ -149,3 +157,29 @@ def test_provenance_names_the_commit_a_run_started_at_when_the_checkout_moved():
     assert "selfpose commit bbbbbbb." in provenance({"environment": {**env, "git_at_start": env["git"]}})
     moved = provenance({"environment": {**env, "git_at_start": {"commit": "a" * 40, "dirty": True}}})
     assert "selfpose commit aaaaaaa (uncommitted changes) (started; the checkout was at bbbbbbb" in moved
+
+
+def test_a_cell_cached_before_val_max_frames_existed_is_recomputed_once_it_is_set(tmp_path):
+    """Fingerprints compare shared keys, so a cap added since must not reuse an uncapped cell."""
+    import json
+
+    from selfpose.bench.run import BenchmarkError, _cell
+
+    path, calls = tmp_path / "cell.json", []
+
+    def compute():
+        calls.append(1)
+        return {"n_mpjpe": float(len(calls))}
+
+    old = {"pose": {"pose": {"lr": 1e-3}}}
+    _cell(path, old, [], "k", lambda *_: None, compute)
+    capped = {"pose": {"pose": {"lr": 1e-3, "val_max_frames": 8000}}}
+    uncapped = {"pose": {"pose": {"lr": 1e-3, "val_max_frames": None}}}
+    assert _cell(path, uncapped, [], "k", lambda *_: None, compute)["n_mpjpe"] == 1.0   # null: as before, reused
+    log = []
+    assert _cell(path, capped, [], "k", log.append, compute)["n_mpjpe"] == 2.0         # set: recomputed
+    assert "before pose.pose.val_max_frames existed" in log[0]
+    assert json.loads(path.read_text())["made_with"] == capped
+    assert _cell(path, capped, [], "k", log.append, compute)["n_mpjpe"] == 2.0         # then reused
+    with pytest.raises(BenchmarkError, match="another config"):                        # recorded and different
+        _cell(path, {"pose": {"pose": {"lr": 1e-3, "val_max_frames": 100}}}, [], "k", log.append, compute)

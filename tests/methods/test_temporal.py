@@ -266,3 +266,10 @@ def test_arrow_of_time_term_trains_the_pose_code_through_its_head():
     assert logs["arrow"] < 0.3 and logs["arrow_acc"] == 1.0    # a fixed batch's order is learnt
     # no frame indices (e.g. a hand-made batch): no term, no error
     assert "arrow" not in m.training_step(dsl_batch(), 0)[1]
+    # a stage-1 gravity quadruple (frame indices, no "delta") is always in order: not a target for the term
+    gravity = {k: v for k, v in batch.items() if k not in ("delta", "d_pos", "d_neg")}
+    gravity["step"] = torch.full((8,), 3)
+    assert "arrow" not in method(loss={**off, "w_arrow": 1.0}, two_stage=True).training_step(gravity, 0)[1]
+    from selfpose.config import ConfigError
+    with pytest.raises(ConfigError, match="w_arrow reads the order of DSL tuples"):
+        LossConfig(w_arrow=1.0, contrastive="css")

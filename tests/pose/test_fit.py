@@ -91,6 +91,21 @@ def test_internal_validation_split_and_no_validation(data):
     assert pred.shape == (len(tr), 17, 3) and np.all(pred[:, 0] == 0)
 
 
+def test_val_max_frames_validates_on_evenly_spaced_held_out_frames(data):
+    from selfpose.pose.labels import evenly_spaced, holdout_mask
+
+    _, _, tr, _ = data
+    cfg = PoseConfig(**{**SMALL, "steps": 30, "val_fraction": 0.3, "val_max_frames": 7})
+    fitted = fit_pose(tr, cfg, progress=False)
+    held = np.flatnonzero(holdout_mask(tr.takes, tr.sequence_ids, tr.frame_ids, 0.3, cfg.val_by, cfg.seed,
+                                       subjects=tr.subjects))
+    capped, full = tr.subset(evenly_spaced(held, 7)), tr.subset(held)
+    assert len(held) > 7 and len(capped) == 7
+    # the kept head's validation figure is its error on exactly those 7 frames, not on every held-out one
+    assert fitted.best_val_n_mpjpe == pytest.approx(n_mpjpe(fitted.predict(capped), capped.joints3d), rel=1e-4)
+    assert fitted.best_val_n_mpjpe != pytest.approx(n_mpjpe(fitted.predict(full), full.joints3d), rel=1e-4)
+
+
 def test_epochs_patience_and_2d_inputs(data):
     _, _, tr, va = data
     cfg = PoseConfig(**{**SMALL, "epochs": 3, "batch_size": 100, "eval_every": 1})

@@ -69,6 +69,21 @@ def test_temporal_model_trains_saves_and_reloads(ds, tmp_path):
         SupervisedModel.load(tmp_path / "sup")
 
 
+def test_val_max_frames_caps_the_held_out_frames_it_validates_on(ds, monkeypatch):
+    import selfpose.pose.supervised as sup
+    from selfpose.pose.labels import evenly_spaced, split_validation
+
+    seen, real = [], sup._train
+    monkeypatch.setattr(sup, "_train", lambda result, train_ds, tr, va, *a: (seen.append(va),
+                                                                            real(result, train_ds, tr, va, *a))[1])
+    cfg = SupervisedConfig(model=TINY, hidden=32, fraction=0.5, steps=2, eval_every=2, batch_size=8,
+                           val_by="take", val_fraction=0.3, threads=1, val_max_frames=5)
+    train_supervised(ds, cfg, progress=False)
+    _, va = split_validation(ds, label_subset(ds, 0.5, seed=0), 0.3, "take", 0)
+    assert len(va) > 5 and len(seen[0]) == 5
+    np.testing.assert_array_equal(seen[0], evenly_spaced(va, 5))
+
+
 def test_boxes_are_in_stored_pixels(ds):
     cfg = SupervisedConfig(model=ModelConfig(**{**TINY.__dict__, "image_size": 48, "detector": False}),
                            hidden=16, fraction=0.25, steps=1, val_fraction=0.0, batch_size=4, threads=1)

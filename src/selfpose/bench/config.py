@@ -97,7 +97,7 @@ class BenchmarkConfig:
         pose_steps: pose-head steps of every cell.
         pose: :class:`~selfpose.pose.fit.PoseConfig` keys (a mapping) of every
             frozen-feature cell's head, e.g. ``{val_max_frames: 8000}``; the
-            share, steps, seed, ``val_by`` and device are the benchmark's.
+            share, steps, epochs, seed, ``val_by`` and device are the benchmark's.
         analysis: KMeans of ``v``/``i`` and pose from ``i`` for the split methods, and how well a
             linear classifier reads the person from ``v``/``i`` of every run, on held-out takes of the
             training people and of the test people (seed ``seeds[0]``). ``persons``: the classifier
@@ -166,9 +166,11 @@ class BenchmarkConfig:
             raise ConfigError(f"shares must be in (0, 1], got {list(self.shares)}")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"seeds must be distinct and at least one, got {list(self.seeds)}")
-        stray = [m for m in self.largest_share_for if m != "*" and m not in self.methods]
+        # Checked against the registry, not ``methods``: narrowing ``methods`` on the command line
+        # ('methods=[temporal]') must not make the config's own list an error.
+        stray = [m for m in self.largest_share_for if m != "*" and m not in known]
         if stray:
-            raise ConfigError(f"largest_share_for names {stray}, not among methods {list(self.methods)} "
+            raise ConfigError(f"largest_share_for names {stray}, not a method; known: {', '.join(sorted(known))} "
                               "(references always run every share)")
         if self.steps < 1 or self.pose_steps < 1:
             raise ConfigError(f"steps and pose_steps must be >= 1, got {self.steps}, {self.pose_steps}")
@@ -185,9 +187,13 @@ class BenchmarkConfig:
         from selfpose.pose.probe_fit import ProbeConfig
         from selfpose.pose.supervised import SupervisedConfig
 
+        for name in ("pose", "probes", "supervised"):
+            if not isinstance(getattr(self, name), dict):
+                raise ConfigError(f"{name} must be a mapping of keys (or {{}}), got {getattr(self, name)!r}")
         fixed = [k for k in POSE_FIXED_KEYS if k in self.pose]
         if fixed:
-            raise ConfigError(f"pose.{fixed[0]} is set by the benchmark (shares, pose_steps, seeds, val_by, device); "
+            raise ConfigError(f"pose.{fixed[0]} is set by the benchmark (shares, pose_steps, seeds, val_by, device; "
+                              "epochs would override pose_steps); "
                               "remove it")
         try:
             from_dict(PoseConfig, self.pose, _prefix="pose.")

@@ -384,8 +384,11 @@ def _cell(path: Path, made_with: dict, computed: list, key: str, log, compute, v
     """
     if path.exists():
         cell = json.loads(path.read_text())
+        late = _set_since(cell.get("made_with", {}), made_with)
         if int(cell.get("version", 1)) < version:
             log(f"{key}: recomputing (cached in format {cell.get('version', 1)}, this selfpose writes {version})")
+        elif late:
+            log(f"{key}: recomputing (cached before {late[0]} existed; it is set now)")
         else:
             diff = differences(cell.get("made_with", {}), made_with) if "made_with" in cell else ["made_with"]
             if diff:
@@ -405,6 +408,29 @@ def _cell(path: Path, made_with: dict, computed: list, key: str, log, compute, v
     parts += [f"{k}: v {v['v']:.2f}" for k, v in cell.items() if isinstance(v, dict) and isinstance(v.get("v"), float)]
     log(f"{key}: " + ", ".join(parts))
     return cell
+
+
+# Keys added after cells were cached whose setting changes the result. Fingerprints compare shared keys only
+# (a new key at its default behaves as before), so a cell made before such a key existed would be reused for a
+# config that sets it; it is recomputed instead.
+_RECOMPUTE_WHEN_SET = ("val_max_frames",)
+
+
+def _set_since(old: dict, new: dict) -> list[str]:
+    """Dotted keys of ``new`` in :data:`_RECOMPUTE_WHEN_SET` that ``old`` lacks and ``new`` sets (not None)."""
+    from selfpose.training.config import config_changes
+
+    return [k for k, a, b in config_changes(old, new)
+            if k.rsplit(".", 1)[-1] in _RECOMPUTE_WHEN_SET and a is None and b is not None
+            and not _has(old, k)]
+
+
+def _has(d: dict, dotted: str) -> bool:
+    for part in dotted.split("."):
+        if not isinstance(d, dict) or part not in d:
+            return False
+        d = d[part]
+    return True
 
 
 class _Caches:

@@ -28,7 +28,8 @@ def box_motion(theta_a: torch.Tensor, theta_b: torch.Tensor) -> torch.Tensor:
 
     Args:
         theta_a, theta_b: ``(B, 4)`` boxes ``(sx, sy, tx, ty)`` in the frame's normalised coordinates
-            (half-extents as fractions of the frame, centre in ``[-1, 1]``; the detector's θ), ``sy > 0``.
+            (``sx``, ``sy`` the box's full width and height as fractions of the frame — half-extents in ``[-1, 1]``
+            units —, centre ``tx``, ``ty`` in ``[-1, 1]``; the detector's θ), ``sy > 0``.
 
     Returns:
         ``(tx_b − tx_a, ty_b − ty_a, log sy_b − log sy_a)``: centre moves in normalised units (x right,

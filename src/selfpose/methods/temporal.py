@@ -175,6 +175,9 @@ class LossConfig:
             raise ConfigError(f"loss.lap_levels must be >= 1, got {self.lap_levels}")
         if self.grad_distance not in ("l1", "l2"):
             raise ConfigError(f"loss.grad_distance must be l1 or l2, got {self.grad_distance!r}")
+        if self.w_arrow > 0 and self.contrastive != "dsl":
+            raise ConfigError(f"loss.w_arrow reads the order of DSL tuples; it needs contrastive: dsl, "
+                              f"got {self.contrastive!r} (set w_arrow: 0)")
 
     @property
     def reconstructs(self) -> bool:
@@ -497,7 +500,9 @@ class TemporalMethod(TemporalPoseInterface, Method):
             total = total + L.w_contrastive * c
             logs[L.contrastive] = c.item()
 
-        if self.arrow_head is not None and L.contrastive == "dsl" and "index" in batch and k == 4:
+        # Only DSL tuples (they carry "delta"): a gravity quadruple of stage 1 is t, t+δ, t+2δ, t+3δ, every
+        # target "later", which would teach the head a constant.
+        if self.arrow_head is not None and "delta" in batch and "index" in batch and k == 4:
             total = total + L.w_arrow * self._arrow(v, theta, batch, n, k, logs)
 
         if m.detector is not None and L.w_prior > 0:
@@ -558,8 +563,9 @@ class TemporalMethod(TemporalPoseInterface, Method):
     def _arrow(self, v, theta, batch, n: int, k: int, logs: dict) -> torch.Tensor:
         """The arrow-of-time term on the reference (column 0) and intermediate (column 2) frame of each DSL tuple.
 
-        The sampler draws the intermediate frame before or after the reference with equal chance, so the
-        targets are balanced; the box motion is detached (this term teaches ``v``, not the detector).
+        The sampler picks the intermediate frame uniformly among the valid offsets on either side of the
+        reference, so the targets balance over reference positions (near a sequence's ends one side has
+        fewer offsets); the box motion is detached (this term teaches ``v``, not the detector).
         """
         from selfpose.losses.arrow import arrow_of_time_loss, box_motion
 

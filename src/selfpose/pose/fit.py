@@ -38,7 +38,7 @@ from selfpose.errors import SelfposeError
 from selfpose.evaluation.metrics import mpjpe, n_mpjpe
 from selfpose.models.heads import make_head
 from selfpose.pose.features import FeatureError, FeatureSet
-from selfpose.pose.labels import SPLIT_BY, holdout_mask
+from selfpose.pose.labels import SPLIT_BY, evenly_spaced, holdout_mask
 from selfpose.training.config import OptimConfig
 from selfpose.training.logs import write_metrics
 from selfpose.training.precision import bf16_autocast
@@ -78,12 +78,14 @@ class PoseConfig:
         val_fraction, val_by: validation held out of the labelled frames when
             no validation set is given (see :func:`selfpose.pose.labels.holdout_mask`;
             0 = no model selection, the last step is kept).
-        val_max_frames: validate on at most this many of the held-out frames,
-            evenly spaced in frame-index order (:func:`selfpose.pose.labels.evenly_spaced`);
-            the rest stay held out, unused. A head's validation pass costs as
-            much as its training steps on a whole held-out person (~46,000
-            frames at 100% labels in the CPU benchmark) while neighbouring
-            frames at 10 fps tell the step choice little more; None: all.
+        val_max_frames: validate on at most this many of the frames held out
+            of ``train`` (when no ``val`` is given; the pose stage caps its own
+            ``val`` the same way), evenly spaced in frame-index order
+            (:func:`selfpose.pose.labels.evenly_spaced`); the rest stay held
+            out, unused. A head's validation pass costs as much as its training
+            steps on a whole held-out person (~46,000 frames at 100% labels in
+            the CPU benchmark) while neighbouring frames at 25 fps tell the step
+            choice little more; None: all.
         eval_every: validate every this many steps (and at the last step).
         patience: stop after this many validations without improvement;
             None = run every step.
@@ -341,8 +343,7 @@ def fit_pose(train: FeatureSet, cfg: PoseConfig, val: FeatureSet | None = None,
         mask = holdout_mask(train.takes, train.sequence_ids, train.frame_ids, cfg.val_fraction, cfg.val_by, cfg.seed,
                             subjects=train.subjects)
         keep = np.flatnonzero(mask)
-        if cfg.val_max_frames is not None and len(keep) > cfg.val_max_frames:
-            keep = keep[np.linspace(0, len(keep) - 1, cfg.val_max_frames).round().astype(np.int64)]
+        keep = evenly_spaced(keep, cfg.val_max_frames)
         train, val = train.subset(~mask), train.subset(keep)
     if val is not None and len(val) == 0:
         val = None
