@@ -183,3 +183,14 @@ def test_a_cell_cached_before_val_max_frames_existed_is_recomputed_once_it_is_se
     assert _cell(path, capped, [], "k", log.append, compute)["n_mpjpe"] == 2.0         # then reused
     with pytest.raises(BenchmarkError, match="another config"):                        # recorded and different
         _cell(path, {"pose": {"pose": {"lr": 1e-3, "val_max_frames": 100}}}, [], "k", log.append, compute)
+    # a cell that lacks the key and differs in another is still an error, not silently recomputed
+    path.write_text(json.dumps({"n_mpjpe": 1.0, "made_with": old}))
+    with pytest.raises(BenchmarkError, match="differs in pose.pose.lr"):
+        _cell(path, {"pose": {"pose": {"lr": 2e-3, "val_max_frames": 8000}}}, [], "k", log.append, compute)
+    # recorded as null (every frame) and now set: a different config, an error
+    path.write_text(json.dumps({"n_mpjpe": 1.0, "made_with": uncapped}))
+    with pytest.raises(BenchmarkError, match="val_max_frames"):
+        _cell(path, capped, [], "k", log.append, compute)
+    # only the benchmark's own caps: another section's key of that name is judged as before (shared keys)
+    path.write_text(json.dumps({"n_mpjpe": 1.0, "made_with": {"lifter": {"lr": 1e-3}}}))
+    assert _cell(path, {"lifter": {"lr": 1e-3, "val_max_frames": 8192}}, [], "k", log.append, compute)["n_mpjpe"] == 1.0

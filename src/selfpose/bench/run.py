@@ -384,17 +384,18 @@ def _cell(path: Path, made_with: dict, computed: list, key: str, log, compute, v
     """
     if path.exists():
         cell = json.loads(path.read_text())
-        late = _set_since(cell.get("made_with", {}), made_with)
         if int(cell.get("version", 1)) < version:
             log(f"{key}: recomputing (cached in format {cell.get('version', 1)}, this selfpose writes {version})")
-        elif late:
-            log(f"{key}: recomputing (cached before {late[0]} existed; it is set now)")
         else:
+            # shared keys only: a key the cached cell lacks is judged by _set_since below, after this guard
             diff = differences(cell.get("made_with", {}), made_with) if "made_with" in cell else ["made_with"]
             if diff:
                 raise BenchmarkError(f"{path} was computed with another config (differs in {', '.join(diff[:5])}); "
                                      "use a new --work folder or delete it")
-            return {k: v for k, v in cell.items() if k != "made_with"}
+            late = _set_since(cell["made_with"], made_with)
+            if not late:
+                return {k: v for k, v in cell.items() if k != "made_with"}
+            log(f"{key}: recomputing (cached before {late[0]} existed; it is set now)")
     t0 = time.perf_counter()
     cell = {**ids, **compute(), "seconds": round(time.perf_counter() - t0, 1)}
     if version > 1:
@@ -413,7 +414,7 @@ def _cell(path: Path, made_with: dict, computed: list, key: str, log, compute, v
 # Keys added after cells were cached whose setting changes the result. Fingerprints compare shared keys only
 # (a new key at its default behaves as before), so a cell made before such a key existed would be reused for a
 # config that sets it; it is recomputed instead.
-_RECOMPUTE_WHEN_SET = ("val_max_frames",)
+_RECOMPUTE_WHEN_SET = ("pose.pose.val_max_frames", "supervised.val_max_frames")
 
 
 def _set_since(old: dict, new: dict) -> list[str]:
@@ -421,8 +422,7 @@ def _set_since(old: dict, new: dict) -> list[str]:
     from selfpose.training.config import config_changes
 
     return [k for k, a, b in config_changes(old, new)
-            if k.rsplit(".", 1)[-1] in _RECOMPUTE_WHEN_SET and a is None and b is not None
-            and not _has(old, k)]
+            if k in _RECOMPUTE_WHEN_SET and a is None and b is not None and not _has(old, k)]
 
 
 def _has(d: dict, dotted: str) -> bool:
