@@ -79,13 +79,13 @@ def test_added_fields_stay_out_of_the_hash_at_their_neutral_value():
 
 
 def test_pretrain_hash_unchanged_by_the_structural_loss_keys_and_the_device():
-    # A run saved before loss.w_ssim / w_grad / grad_distance / w_lap / lap_levels or train.device existed
+    # A run saved before loss.w_ssim / w_grad / grad_distance / w_lap / lap_levels / w_arrow or train.device existed
     # resumes with the same hash: its config.yaml loads with the keys at their defaults, which do not count.
     from selfpose.pretrain import PretrainConfig
 
     cfg = PretrainConfig()
     old = config_dict(cfg)
-    for k in ("w_ssim", "w_grad", "grad_distance", "w_lap", "lap_levels"):
+    for k in ("w_ssim", "w_grad", "grad_distance", "w_lap", "lap_levels", "w_arrow"):
         old["loss"].pop(k)
     old["train"].pop("device")
     import hashlib
@@ -93,4 +93,5 @@ def test_pretrain_hash_unchanged_by_the_structural_loss_keys_and_the_device():
 
     assert config_hash(cfg) == hashlib.sha256(json.dumps(old, sort_keys=True, default=str).encode()).hexdigest()[:16]
     assert config_hash(from_dict(PretrainConfig, {"loss": {"w_ssim": 1.0}})) != config_hash(cfg)
+    assert config_hash(from_dict(PretrainConfig, {"loss": {"w_arrow": 1.0}})) != config_hash(cfg)
     assert config_hash(from_dict(PretrainConfig, {"train": {"device": "cuda"}})) != config_hash(cfg)
