@@ -418,19 +418,20 @@ _RECOMPUTE_WHEN_SET = ("pose.pose.val_max_frames", "supervised.val_max_frames")
 
 
 def _set_since(old: dict, new: dict) -> list[str]:
-    """Dotted keys of ``new`` in :data:`_RECOMPUTE_WHEN_SET` that ``old`` lacks and ``new`` sets (not None)."""
-    from selfpose.training.config import config_changes
-
-    return [k for k, a, b in config_changes(old, new)
-            if k in _RECOMPUTE_WHEN_SET and a is None and b is not None and not _has(old, k)]
+    """Dotted keys of :data:`_RECOMPUTE_WHEN_SET` that ``old`` lacks and ``new`` sets (not None)."""
+    return [k for k in _RECOMPUTE_WHEN_SET if _lookup(old, k) is _MISSING and _lookup(new, k) not in (None, _MISSING)]
 
 
-def _has(d: dict, dotted: str) -> bool:
+_MISSING = object()
+
+
+def _lookup(d, dotted: str):
+    """The value at a dotted key of nested dicts, or ``_MISSING``."""
     for part in dotted.split("."):
         if not isinstance(d, dict) or part not in d:
-            return False
+            return _MISSING
         d = d[part]
-    return True
+    return d
 
 
 class _Caches:
