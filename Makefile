@@ -33,9 +33,9 @@ test-all: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_data.py
 
-# Every method × label share × seed on the shortcut-free lab benchmark (not yet run in full: over 3 h on 2 cores
-# by its measured cells; configs/benchmark_quick_cpu.yaml in the same --work folder is its first hour or so);
-# rerunning resumes from the cells cached in out/bench_cpu.
+# Every method × label share × seed on the shortcut-free lab benchmark (2 h 04 min from an empty folder on the
+# 2-core Intel Xeon, peak memory 20.3 GiB: benchmarks/results/benchmark_cpu_profile.md; configs/benchmark_quick_cpu.yaml
+# in the same --work folder is a first look); rerunning resumes from the cells cached in out/bench_cpu.
 benchmark: $(STAMP)
 	$(BIN)/selfpose benchmark --config configs/benchmark_cpu.yaml --work out/bench_cpu
 
