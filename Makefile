@@ -34,7 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_data.py
 
 # Every method × label share × seed on the shortcut-free lab benchmark (2 h 04 min from an empty folder on the
-# 2-core Intel Xeon, peak memory 20.3 GiB: benchmarks/results/benchmark_cpu_profile.md; configs/benchmark_quick_cpu.yaml
+# 2-core Intel Xeon: benchmarks/results/benchmark_cpu_profile.md; configs/benchmark_quick_cpu.yaml
 # in the same --work folder is a first look); rerunning resumes from the cells cached in out/bench_cpu.
 benchmark: $(STAMP)
 	$(BIN)/selfpose benchmark --config configs/benchmark_cpu.yaml --work out/bench_cpu
