@@ -184,3 +184,79 @@ def test_make_sampler_by_name():
     assert isinstance(make_sampler("gravity", [meta(0, 100)], step_s=0.1), GravitySampler)
     with pytest.raises(SamplerError, match="choose one of"):
         make_sampler("triplets", [meta(0, 100)])
+
+
+def _moving_store(tmp_path, still=(100, 160)):
+    """One take, three views at 50 fps (frame ids 0..299): a square moves except in frames ``still``;
+    a second take with one view only."""
+    T = 300
+    frames = np.full((T, 16, 16, 3), 80, np.uint8)
+    for t in range(T):
+        x = t % 10 if not still[0] <= t < still[1] else still[0] % 10
+        frames[t, 4:10, x:x + 6] = 220
+    with DatasetWriter(tmp_path / "moving") as w:
+        for v in ("c0", "c1", "c2"):
+            w.write_sequence(SequenceMeta(f"M{v}", "S1", "walk", "M", v, 50.0, T, 16, 16),
+                             frame_ids=np.arange(T), frames=frames)
+        w.write_sequence(SequenceMeta("solo", "S1", "walk", "solo", "c0", 50.0, T, 16, 16),
+                         frame_ids=np.arange(T), frames=frames)
+    return Dataset.open(tmp_path / "moving")
+
+
+def test_sync_sampler_pairs_views_and_instants(tmp_path):
+    from selfpose.data.samplers import SyncPairSampler
+
+    ds = _multiview_store(tmp_path)
+    s = make_sampler("sync", ds, still_fraction=0.0)
+    assert isinstance(s, SyncPairSampler)
+    b = s.sample(8000, 5)
+    metas = [r.meta for r in ds.sequences]
+    fid = np.array([ds.sequences[q]["frame_ids"][f] for q, f in zip(b.seq.ravel(), b.frames.ravel())]).reshape(-1, 2)
+    take = np.array([[metas[q].take for q in row] for row in b.seq])
+    view = np.array([[metas[q].view for q in row] for row in b.seq])
+    sync, flip = b.extras["sync"], b.extras["flip"]
+    assert np.all(take[:, 0] == take[:, 1]) and np.all(view[:, 0] != view[:, 1])   # two views of one take
+    assert np.all(fid[sync, 0] == fid[sync, 1])                                    # same instant
+    dt = np.abs(fid[~sync, 1] - fid[~sync, 0])
+    assert np.all((dt > 4) & (dt < 128))                                           # 0.08 s < |Δt| < 2.56 s at 50 fps
+    # only synchronised pairs are flipped, about flip_prob of them
+    assert not flip[~sync].any() and 0.4 < flip[sync].mean() < 0.6 and 0.4 < sync.mean() < 0.6
+
+
+def test_sync_sampler_skips_still_frames(tmp_path):
+    ds = _moving_store(tmp_path)
+    s = make_sampler("sync", ds, still_fraction=0.25)
+    assert "'solo'" in " ".join(s.excluded)        # one view: no pair of views
+    b = s.sample(5000, 1)
+    f = b.frames
+    inner = (f >= 104) & (f < 156)                 # the still block, away from its edges (motion_gap 4 frames)
+    assert not inner.any()
+    e = s.energy["M"]
+    assert e[104:156].max() == 0 and e[:90].min() > 0
+    assert len(s.takes[0].ids) == 300 - 75         # exactly the still fraction skipped
+    # without skipping, the still block is drawn like any other frame
+    f0 = make_sampler("sync", ds, still_fraction=0.0).sample(5000, 1).frames
+    assert ((f0 >= 104) & (f0 < 156)).mean() > 0.1
+
+
+def test_sync_sampler_single_view(tmp_path):
+    ds = _moving_store(tmp_path)
+    s = make_sampler("sync", ds, still_fraction=0.0, single_view=True)
+    b = s.sample(4000, 2)
+    assert np.all(b.seq[:, 0] == b.seq[:, 1])              # one camera: both images from one video
+    sync = b.extras["sync"]
+    assert np.all(b.frames[sync, 0] == b.frames[sync, 1])  # "synchronised" = the same frame twice
+    dt = np.abs(b.frames[~sync, 1] - b.frames[~sync, 0])
+    assert np.all((dt > 4) & (dt < 128))
+    assert len(np.unique(b.seq[:, 0])) == 4                # every video, the single-view take included
+
+
+def test_sync_sampler_errors(tmp_path):
+    from selfpose.data.samplers import SyncPairSampler
+
+    metas = [meta(0, 300, take="t", view="a"), meta(1, 300, take="t", view="b")]
+    with pytest.raises(SamplerError, match="reads the frames"):
+        SyncPairSampler(metas, still_fraction=0.2)
+    with pytest.raises(SamplerError, match="sync_prob"):
+        SyncPairSampler(metas, sync_prob=1.0, still_fraction=0.0)
+    assert len(SyncPairSampler(metas, still_fraction=0.0).sample(10, 0)) == 10

@@ -363,16 +363,27 @@ class MultiViewSyncSampler(_TemporalSampler):
             return np.asarray(rec["frame_ids"], np.int64)
         return np.arange(self.metas[i].num_frames, dtype=np.int64)
 
-    def _build_takes(self) -> tuple[list[_Take], list[str]]:
+    def _groups(self) -> dict[str, list[int]]:
+        """Take name → indices of its sequences (the views of one take)."""
         groups: dict[str, list[int]] = {}
         for i, m in enumerate(self.metas):
             groups.setdefault(m.take, []).append(i)
+        return groups
+
+    #: Views a take needs (a subclass that pairs a view with itself lowers it to 1).
+    min_views = 2
+
+    def _keep(self, name: str, idx: np.ndarray, common: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """Which common frame ids of take ``name`` may be sampled (``(C,)`` bool; default: all)."""
+        return np.ones(len(common), bool)
+
+    def _build_takes(self) -> tuple[list[_Take], list[str]]:
         takes, problems = [], []
-        for name, members in groups.items():
+        for name, members in self._groups().items():
             views = {}
             for i in members:  # one sequence per view (the first, if a view repeats)
                 views.setdefault(self.metas[i].view, i)
-            if len(views) < 2:
+            if len(views) < self.min_views:
                 problems.append(f"{name!r}: only one view ({next(iter(views))!r})")
                 continue
             idx = np.array(list(views.values()), np.int64)
@@ -385,6 +396,11 @@ class MultiViewSyncSampler(_TemporalSampler):
                 continue
             orders = [np.argsort(f, kind="stable") for f in fids]
             pos = np.stack([o[np.searchsorted(f[o], common)] for f, o in zip(fids, orders)])
+            keep = self._keep(name, idx, common, pos)
+            if not keep.any():
+                problems.append(f"{name!r}: no frame left to sample")
+                continue
+            common, pos = common[keep], pos[:, keep]
             f0 = fids[0]
             id_step = float(np.median(np.diff(np.sort(f0)))) if len(f0) > 1 else 1.0
             rate = self.fps[idx[0]] * id_step  # frame-id units per second
@@ -418,7 +434,7 @@ class MultiViewSyncSampler(_TemporalSampler):
             sel = np.flatnonzero(take_of == k)
             m, V = len(sel), len(t.views)
             va = rng.integers(0, V, m)
-            vb = (va + rng.integers(1, V, m)) % V  # a different view
+            vb = (va + rng.integers(1, V, m)) % V if V > 1 else va  # a different view (if the take has one)
             s = sync[sel]
             c1 = np.empty(m, np.int64)
             c2 = np.empty(m, np.int64)
@@ -489,6 +505,98 @@ class MultiViewTripletSampler(MultiViewSyncSampler):
         return IndexBatch(seq, frames, {"dt": np.abs(neg - ref)})
 
 
+class SyncPairSampler(MultiViewSyncSampler):
+    """Pairs for the synchronisation and flip tasks of Jenni & Favaro (``method=sync``).
+
+    As :class:`MultiViewSyncSampler` — two different views of one take, at the
+    same instant (``sync``) or at ``min_offset_s < |Δt| < max_offset_s`` — with
+    what the pretext task needs besides:
+
+    * **flipped pairs**: only a *synchronised* pair may have its second image
+      mirrored (``flip``, probability ``flip_prob`` among synchronised pairs);
+      an unsynchronised pair is never flipped, and the method scores the flip
+      task on synchronised pairs only, so "unsynchronised" never tells "not
+      flipped";
+    * **still frames skipped**: per take, the ``still_fraction`` of instants
+      with the least motion (:func:`selfpose.data.motion.motion_energy` of the
+      frames themselves, ``motion_gap_s`` before and after, averaged over the
+      take's views — no label is read) are never drawn;
+    * **a block of frames** (``frame_range``, ``(first, stop)`` frame ids;
+      not a config key): only instants inside it are drawn — held-out frames
+      of a short take, kept apart from the training frames;
+    * **single view** (``single_view``, the ablation without a second camera):
+      each video is its own take and both images come from it — a
+      "synchronised" pair is one frame twice (the method augments the two
+      copies differently), an unsynchronised one the same video at the same
+      time offsets.
+
+    Extras: ``sync``, ``flip`` (n,) bool, ``dt`` (n,) int64 frame-id difference.
+    ``energy``: per take name, the ``(C,)`` motion energy of its common ids
+    (before skipping), for inspection.
+    """
+
+    kind = "sync"
+
+    def __init__(self, dataset, min_offset_s: float = 4 / 50, max_offset_s: float = 128 / 50,
+                 sync_prob: float = 0.5, flip_prob: float = 0.5, still_fraction: float = 0.2,
+                 motion_gap_s: float = 0.08, single_view: bool = False, frame_range: tuple[int, int] | None = None,
+                 strict: bool = False):
+        if frame_range is not None and not (len(frame_range) == 2 and frame_range[0] < frame_range[1]):
+            raise SamplerError(f"frame_range must be (first, stop) frame ids with first < stop, got {frame_range}")
+        self.frame_range = None if frame_range is None else (int(frame_range[0]), int(frame_range[1]))
+        if not 0 < sync_prob < 1:
+            raise SamplerError(f"sync_prob must be in (0, 1): both classes are needed, got {sync_prob}")
+        if not 0 <= flip_prob <= 1:
+            raise SamplerError(f"flip_prob must be in [0, 1], got {flip_prob}")
+        if not 0 <= still_fraction < 1:
+            raise SamplerError(f"still_fraction must be in [0, 1), got {still_fraction}")
+        if motion_gap_s <= 0:
+            raise SamplerError(f"motion_gap_s must be > 0 seconds, got {motion_gap_s}")
+        self.still_fraction, self.motion_gap_s = float(still_fraction), float(motion_gap_s)
+        self.single_view = bool(single_view)
+        self.min_views = 1 if self.single_view else 2
+        self.energy: dict[str, np.ndarray] = {}
+        super().__init__(dataset, min_offset_s, max_offset_s, sync_prob, flip_prob, strict)
+
+    def _advice(self) -> str:
+        if self.single_view:
+            return "Lower min/max_offset_s or still_fraction, or use longer videos."
+        return super()._advice() + " (single_view: true pairs a camera with itself.)"
+
+    def _groups(self) -> dict[str, list[int]]:
+        if self.single_view:   # every video on its own: no second camera is ever used
+            return {m.id: [i] for i, m in enumerate(self.metas)}
+        return super()._groups()
+
+    def _keep(self, name: str, idx: np.ndarray, common: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        inside = np.ones(len(common), bool)
+        if self.frame_range is not None:
+            inside = (common >= self.frame_range[0]) & (common < self.frame_range[1])
+        if self.still_fraction == 0:
+            return inside
+        from selfpose.data.motion import motion_energy, moving_mask
+
+        per_view = []
+        for v, i in enumerate(idx):
+            rec = self.records[i]
+            if not (hasattr(rec, "has") and rec.has("frames")):
+                raise SamplerError(f"skipping still frames reads the frames, and sequence {self.metas[i].id!r} "
+                                   "has none here; build the sampler over the opened dataset, or set "
+                                   "still_fraction: 0")
+            gap = seconds_to_frames(self.motion_gap_s, self.metas[i].fps)
+            per_view.append(motion_energy(rec["frames"], gap=gap)[pos[v]])
+        energy = np.mean(per_view, axis=0)
+        self.energy[name] = energy
+        keep = inside.copy()
+        keep[inside] = moving_mask(energy[inside], self.still_fraction)   # the least-moving share of the range
+        return keep
+
+    def sample(self, n: int, rng=None) -> IndexBatch:
+        batch = super().sample(n, rng)
+        batch.extras["flip"] = batch.extras["flip"] & batch.extras["sync"]
+        return batch
+
+
 @dataclass(frozen=True)
 class SamplerRecipe:
     """How :func:`make_sampler` builds one sampler name.
@@ -526,7 +634,8 @@ def make_sampler(kind: str, dataset, config=None, **kwargs) -> _TemporalSampler:
 
     Names: ``dsl``, ``contrastive``, ``gravity``, ``views`` (synchronised
     pairs of views of one instant; ``sync_prob``/``flip_prob`` mix in
-    unsynchronised and flipped pairs), ``tcn`` — plus any added with
+    unsynchronised and flipped pairs), ``tcn``, ``sync`` (the pairs of the
+    synchronisation method, :class:`SyncPairSampler`) — plus any added with
     :func:`register_sampler`.
 
     Args:
@@ -555,8 +664,12 @@ register_sampler("gravity", GravitySampler, lambda c: {"step_s": c.gravity_step_
 # Synchronised pairs by default: what methods that train on views (NSD) need.
 register_sampler("views", MultiViewSyncSampler, sync_prob=1.0, flip_prob=0.0)
 register_sampler("tcn", MultiViewTripletSampler, lambda c: {"d_neg_s": c.d_neg_s})
+register_sampler("sync", SyncPairSampler,
+                 lambda c: {"min_offset_s": c.sync_min_offset_s, "max_offset_s": c.sync_max_offset_s,
+                            "sync_prob": c.sync_prob, "flip_prob": c.flip_prob, "still_fraction": c.still_fraction,
+                            "motion_gap_s": c.motion_gap_s, "single_view": c.single_view})
 
 
 __all__ = ("SamplerError", "IndexBatch", "DSLSampler", "ContrastivePairSampler", "GravitySampler",
-           "MultiViewSyncSampler", "MultiViewTripletSampler", "SAMPLERS", "SamplerRecipe", "make_sampler",
+           "MultiViewSyncSampler", "MultiViewTripletSampler", "SyncPairSampler", "SAMPLERS", "SamplerRecipe", "make_sampler",
            "register_sampler", "paper_distances_s", "seconds_to_frames", "PAPER_DISTANCES")
