@@ -10,7 +10,9 @@ sensor's top-left part, as ``triangulate`` takes it). The views keep the same
 number of frames (the shortest), so frame ``t`` is one instant in every view;
 their lengths may differ by at most two frames, else they are not synchronised
 and the preparation fails. 2D keypoints (``--keypoints K``, files named like the
-videos) are read as for ``prepare videos``.
+videos) are read as for ``prepare videos`` (with person boxes around them), and
+each view's static background is estimated as for ``prepare videos``
+(``background``, ``background_min_frames``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ def _calibration_of(source: Path, cfg: PrepareConfig) -> Path:
 
 def prepare_multiview(source: Path, writer, cfg: PrepareConfig, progress: bool | None = None) -> dict[str, Any]:
     """Write one sequence per view of the take in ``source``; returns facts for the dataset attrs."""
+    from selfpose.data.datasets.image_sequences import estimate_sequence_background
     from selfpose.data.datasets.keypoints import find_keypoints, load_keypoints
     from selfpose.data.datasets.videos import find_videos, write_video_frames
     from selfpose.data.sequence import SequenceMeta, safe_id
@@ -83,6 +86,7 @@ def prepare_multiview(source: Path, writer, cfg: PrepareConfig, progress: bool |
                        "camera_fit": how, **({"keypoints_file": kp_path.name} if kp_path else {})})
             sw = writer.add_sequence(meta)
             write_video_frames(sw, video, tf, kp, cfg, writer.path, lambda k: prog.advance(task, k), max_frames=n)
+            estimate_sequence_background(sw, cfg)   # static cameras: the multi-view sync method masks with it
     return {"num_sequences": len(cameras), "num_takes": 1, "num_views": len(cameras), "has_camera": True,
             "calibration": str(calib), "frames_per_view": n,
             "notes": ["one take seen by synchronised calibrated cameras; frame t is one instant in every view",

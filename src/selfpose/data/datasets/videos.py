@@ -100,6 +100,29 @@ def prepare_videos(source: Path, writer, cfg: PrepareConfig, progress: bool | No
                       "no camera intrinsics, no 3D; joints2d (when present) are detector output, weak labels"]}
 
 
+#: Keypoints below this confidence do not shape a person box.
+BOX_MIN_CONF = 0.3
+
+
+def keypoint_boxes(joints2d: np.ndarray, conf: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Person boxes ``(N, 4)`` xyxy px of the stored frames from the detector's 2D keypoints.
+
+    The confident joints' extent (confidence ≥ :data:`BOX_MIN_CONF`), padded as
+    :func:`~selfpose.data.datasets.framing.joint_boxes` pads it and clipped to
+    the frame; a frame without a confident joint gets the whole frame (no NaN
+    reaches a crop). A 2D detector's output, not a 3D label: what a method that
+    reads the person at a box (``method=sync``) needs on real footage.
+    """
+    from selfpose.data.datasets.framing import clip_boxes, joint_boxes
+
+    j = np.where((conf >= BOX_MIN_CONF)[..., None] & np.isfinite(joints2d), joints2d, np.nan).astype(np.float64)
+    seen = np.isfinite(j).all(axis=2).any(axis=1)
+    out = np.tile(np.array([-0.5, -0.5, width - 0.5, height - 0.5]), (len(j), 1))
+    if seen.any():
+        out[seen] = clip_boxes(joint_boxes(j[seen]), width, height)
+    return out.astype(np.float32)
+
+
 def write_video_frames(sw, video: Path, tf, kp: Keypoints2D | None, cfg: PrepareConfig, store: Path, advance,
                        max_frames: int | None = None) -> int:
     """Decode ``video`` into the open sequence writer ``sw`` (frames, frame ids, keypoints if any); close it.
@@ -116,6 +139,8 @@ def write_video_frames(sw, video: Path, tf, kp: Keypoints2D | None, cfg: Prepare
             arrays = {"frames": chunk, "frame_ids": src_ids}
             if kp is not None:
                 arrays["joints2d"], arrays["joints2d_conf"] = kp.to_house(src_ids, tf)
+                arrays["boxes"] = keypoint_boxes(arrays["joints2d"], arrays["joints2d_conf"], chunk.shape[2],
+                                                 chunk.shape[1])
             sw.append(**arrays)
             kept += len(chunk)
             advance(len(chunk))
