@@ -187,19 +187,24 @@ def fit_pose(
     out: Path = typer.Option(..., "--out", "-o", help="pose folder to create"),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML of PoseStageConfig keys"),
     overwrite: bool = typer.Option(False, help="replace an existing pose folder"),
+    finetune: bool = typer.Option(False, "--finetune",
+                                  help="fine-tune the backbone's later stages with the head (finetune.* keys; "
+                                       "default: the first 3 stages stay frozen) instead of freezing the encoder"),
     set_: Optional[List[str]] = typer.Argument(None, metavar="[KEY=VALUE]...", help="PoseStageConfig overrides"),
 ) -> None:
-    """Freeze the pretrained encoder and fit a 3D pose head on a share of labelled frames."""
+    """Freeze the pretrained encoder and fit a 3D pose head on a share of labelled frames (or fine-tune it)."""
     from selfpose.config import load
     from selfpose.pose.stage import PoseStageConfig, fit_pose_stage
 
-    cfg = _run(load, PoseStageConfig, config, [f"pose.fraction={labels}", *(set_ or [])])
+    extra = ["finetune.enabled=true"] if finetune else []
+    cfg = _run(load, PoseStageConfig, config, [f"pose.fraction={labels}", *extra, *(set_ or [])])
     res = _run(fit_pose_stage, run, data, out, cfg, overwrite=overwrite)
     val = res.get("val_n_mpjpe")
     probes = {k: min(p["val_n_mpjpe"].values()) for k, p in res.get("probes", {}).items() if p["val_n_mpjpe"]}
     text = "no validation" if val is None else f"validation N-MPJPE {val:.1f} mm" + "".join(
         f", {k} probe {v:.1f}" for k, v in probes.items())
-    typer.echo(f"pose head fitted on {res['num_labelled']} frames; {text} → {out}")
+    how = "fine-tuned with the pose head" if res.get("finetune") else "pose head fitted"
+    typer.echo(f"{how} on {res['num_labelled']} frames; {text} → {out}")
 
 
 @app.command("fit-lifter")

@@ -461,12 +461,13 @@ class _Caches:
     def _get(self, which: str, pose_cfg):
         if which not in self._made:
             from selfpose.pose.features import FeatureCache
-            from selfpose.pose.stage import pose_feature_fn
+            from selfpose.pose.stage import pose_feature_fn, reads_boxes
 
             run = self.run()
             self._made[which] = FeatureCache(pose_feature_fn(run.method), self.dataset(which), source=run,
                                              batch_size=pose_cfg.batch_size, autocast=pose_cfg.autocast,
-                                             progress=self.progress, device=next(run.method.parameters()).device)
+                                             progress=self.progress, device=next(run.method.parameters()).device,
+                                             pass_boxes=reads_boxes(run.method))
         return self._made[which]
 
     def train(self, pose_cfg):

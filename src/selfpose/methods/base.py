@@ -22,6 +22,8 @@ size they are stored at; the method resizes them itself):
   method must give); ``feature_dim`` = ``D``;
 - ``encode_for_pose(frames)`` → ``{"features": (B, D), "boxes": (B, 4)}`` —
   ``boxes`` (px of the given frames, x0 y0 x1 y1) only when ``has_detector``;
+  a method that reads the person where the data say it is (``reads_boxes``)
+  is called ``encode_for_pose(frames, boxes)`` with the stored boxes instead;
 - ``codes(frames)`` → named codes for the analyses (``code_names()``: ``v``
   always; ``i`` when the method has an appearance code);
 - ``input_size``: the square side ``predict`` letterboxes videos to;
@@ -132,6 +134,13 @@ class Method(nn.Module, metaclass=abc.ABCMeta):
         return False
 
     @property
+    def reads_boxes(self) -> bool:
+        """True when the method reads the person at given boxes: the pose stage then calls
+        ``encode_for_pose(frames, boxes)`` with the stored person boxes ``(B, 4)`` px (and data without
+        boxes, such as a raw video, cannot be encoded)."""
+        return False
+
+    @property
     def input_size(self) -> int | None:
         """Side (px) of the square frames the method works at; ``predict`` letterboxes videos to it (None: 128)."""
         return None
@@ -151,6 +160,16 @@ class Method(nn.Module, metaclass=abc.ABCMeta):
         overrides this; it may add ``"theta"`` (``(B, 4)`` STN box sx, sy, tx, ty).
         """
         return {"features": self.pose_features(frames).float()}
+
+    # -- fine-tuning (``fit-pose --finetune``, :mod:`selfpose.pose.finetune`) ----------------------
+    def finetune_backbone(self) -> nn.Module:
+        """The house ResNet the pose features come from: fine-tuning freezes its stem and first stages."""
+        raise MethodError(f"method {self.name!r} cannot be fine-tuned: it does not say which backbone its "
+                          "features come from (override finetune_backbone())")
+
+    def finetune_frozen(self) -> list[nn.Module]:
+        """Modules besides the backbone's first stages that fine-tuning keeps frozen (default: none)."""
+        return []
 
     def code_names(self) -> tuple[str, ...]:
         """The codes :meth:`codes` gives: ``("v",)``, or ``("v", "i")`` for a method with an appearance code."""

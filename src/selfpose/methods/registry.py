@@ -225,6 +225,10 @@ def _builtin() -> None:
         sampler=("dsl", "gravity"))
     # cross-view re-synthesis through a rotated 3D code (methods/nsd.py)
     reg("nsd", _temporal_family("selfpose.methods.nsd", "NSDMethod"), sampler="views")
+    # multi-view synchronisation and flip classification (methods/sync.py, Jenni & Favaro), method_config.sync
+    from selfpose.methods.sync import SyncConfig, build_sync
+
+    reg("sync", build_sync, config_cls=SyncConfig, sampler="sync")
 
 
 def __getattr__(attr: str):

@@ -202,16 +202,40 @@ class SamplerConfig:
         d_pos_s, d_neg_s: DSL's near / far limits.
         gravity_step_s: δ between the four equidistant frames of the tracking loss.
         num_negatives: far frames per reference for InfoNCE (``loss.contrastive=css``).
+        sync_min_offset_s, sync_max_offset_s: the multi-view synchronisation
+            method's unsynchronised pairs lie strictly between these time
+            offsets (Jenni & Favaro: 4 and 128 frames of Human3.6M at 50 fps).
+        sync_prob: share of synchronised pairs (the rest are unsynchronised).
+        flip_prob: share of synchronised pairs whose second image is mirrored.
+        still_fraction: per take, the share of least-moving instants never drawn
+            (motion measured from the frames, ``motion_gap_s`` before and after).
+        single_view: pair each camera with itself (the single-view ablation).
     """
 
     d_pos_s: float = 0.2
     d_neg_s: float = 4.0
     gravity_step_s: float = 0.1
     num_negatives: int = 2
+    sync_min_offset_s: float = 4 / 50
+    sync_max_offset_s: float = 128 / 50
+    sync_prob: float = 0.5
+    flip_prob: float = 0.5
+    still_fraction: float = 0.2
+    motion_gap_s: float = 0.08
+    single_view: bool = False
 
     def __post_init__(self) -> None:
         if self.num_negatives < 1:
             raise ConfigError(f"sampler.num_negatives must be >= 1, got {self.num_negatives}")
+        if not 0 <= self.sync_min_offset_s < self.sync_max_offset_s:
+            raise ConfigError(f"need 0 <= sampler.sync_min_offset_s < sampler.sync_max_offset_s, got "
+                              f"{self.sync_min_offset_s}, {self.sync_max_offset_s}")
+        if not 0 < self.sync_prob < 1 or not 0 <= self.flip_prob <= 1:
+            raise ConfigError(f"sampler.sync_prob must be in (0, 1) and sampler.flip_prob in [0, 1], got "
+                              f"{self.sync_prob}, {self.flip_prob}")
+        if not 0 <= self.still_fraction < 1 or self.motion_gap_s <= 0:
+            raise ConfigError(f"sampler.still_fraction must be in [0, 1) and sampler.motion_gap_s > 0, got "
+                              f"{self.still_fraction}, {self.motion_gap_s}")
 
 
 @dataclass
@@ -257,6 +281,14 @@ class TemporalPoseInterface:
 
     def prepare_frames(self, frames: torch.Tensor) -> torch.Tensor:
         return self.model.prepare(frames)
+
+    def finetune_backbone(self):
+        """The encoder's ResNet (fine-tuning trains its later stages and the ``v`` layer)."""
+        return self.model.encoder.backbone
+
+    def finetune_frozen(self) -> list:
+        """The detector: fine-tuning keeps the pretrained crop."""
+        return [self.model.detector] if self.model.detector is not None else []
 
     def encode_for_pose(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
         """``features`` (v), and with a detector ``boxes`` (px of ``frames``) and ``theta`` (the detector's box).

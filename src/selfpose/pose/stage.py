@@ -13,7 +13,10 @@ later happens to the run. Later commands may add ``results.json``/``.md``
 Every model access goes through the method interface
 (:class:`~selfpose.methods.base.Method`): ``encode_for_pose`` for features
 and boxes, ``codes`` and ``drawings`` for the analyses, so any registered
-method runs through this stage.
+method runs through this stage. ``finetune.enabled`` (``fit-pose --finetune``)
+trains the backbone's later stages with the head instead
+(:mod:`selfpose.pose.finetune`); its pose folder has the same layout, with the
+fine-tuned weights in ``encoder/``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import torch
 
 from selfpose.config import from_dict, to_dict
 from selfpose.errors import SelfposeError
+from selfpose.pose.finetune import FinetuneConfig
 from selfpose.pose.fit import PoseConfig
 from selfpose.pose.probe_fit import ProbeConfig
 
@@ -48,6 +52,8 @@ class PoseStageConfig:
         probes: the closed-form probes fitted beside the head on the same
             frames and chosen on the same validation frames
             (:class:`~selfpose.pose.probe_fit.ProbeConfig`; ``probes.kinds=[]``: none).
+        finetune: ``finetune.enabled`` trains the backbone's later stages with the
+            head instead of freezing the encoder (:mod:`selfpose.pose.finetune`).
         subjects: subjects whose frames may be labelled (empty: all of the dataset).
         batch_size: frames per forward pass when extracting features.
         autocast: bf16 feature extraction (about 2.5× faster on a CPU with native bf16; ``auto``:
@@ -56,6 +62,7 @@ class PoseStageConfig:
 
     pose: PoseConfig = field(default_factory=PoseConfig)
     probes: ProbeConfig = field(default_factory=ProbeConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     subjects: tuple[str, ...] = ()
     batch_size: int = 64
     autocast: bool | Literal["auto"] = "auto"
@@ -71,14 +78,19 @@ def pose_feature_fn(method):
 
     method = as_method(method)
 
-    def fn(frames: torch.Tensor) -> dict:
-        out = method.encode_for_pose(frames)
+    def fn(frames: torch.Tensor, boxes: torch.Tensor | None = None) -> dict:
+        out = method.encode_for_pose(frames, boxes) if boxes is not None else method.encode_for_pose(frames)
         res = {"features": out["features"].float()}
         if out.get("boxes") is not None:
             res["boxes"] = out["boxes"].float()
         return res
 
     return fn
+
+
+def reads_boxes(method) -> bool:
+    """Whether ``method``'s features are read at the stored person boxes (``extract(..., pass_boxes=...)``)."""
+    return bool(getattr(method, "reads_boxes", False))
 
 
 def _select(ds, subjects):
@@ -164,6 +176,8 @@ def _fit_pose_into(out: Path, run_dir, data, cfg: PoseStageConfig, progress: boo
     from selfpose.pose.features import extract
     from selfpose.pretrain import load_run
 
+    if cfg.finetune.enabled:
+        return _finetune_into(out, run_dir, data, cfg, progress, features)
     run = getattr(features, "source", None) if features is not None else None
     if run is None or Path(run.path).resolve() != Path(run_dir).resolve():
         from selfpose.training.device import resolve_device
@@ -174,7 +188,7 @@ def _fit_pose_into(out: Path, run_dir, data, cfg: PoseStageConfig, progress: boo
     fn = pose_feature_fn(run.method)
     labelled, tr, va = split_labels(ds, cfg.pose)
     kw = dict(batch_size=cfg.batch_size, autocast=cfg.autocast, progress=progress,
-              device=next(run.method.parameters()).device)
+              device=next(run.method.parameters()).device, pass_boxes=reads_boxes(run.method))
     get = features.get if features is not None else (lambda frames: extract(fn, ds, frames, **kw))
     if features is not None and (cfg.subjects or Path(features.ds.root).resolve() != Path(ds.root).resolve()):
         raise PoseStageError(f"a feature cache serves the whole dataset it was made for ({features.ds.root}), "
@@ -197,6 +211,22 @@ def _fit_pose_into(out: Path, run_dir, data, cfg: PoseStageConfig, progress: boo
             "probes": probes.info() if probes is not None else {}}
     (out / POSE_JSON).write_text(json.dumps(info, indent=1))
     return info
+
+
+def _finetune_into(out: Path, run_dir, data, cfg: PoseStageConfig, progress: bool, features) -> dict:
+    """Fine-tuning's body of :func:`fit_pose_stage` (a fresh copy of the run: its weights change)."""
+    from selfpose.data.store import Dataset
+    from selfpose.pose.finetune import finetune_pose, write_finetuned_folder
+    from selfpose.pretrain import load_run
+    from selfpose.training.device import resolve_device
+
+    if features is not None:
+        raise PoseStageError("fine-tuning changes the encoder, so a shared feature cache cannot serve it")
+    run = load_run(run_dir)
+    run.method.to(resolve_device(cfg.pose.device, "pose.device"))
+    ds = _select(Dataset.open(data), cfg.subjects)
+    pose, info = finetune_pose(run, ds, cfg, progress)
+    return write_finetuned_folder(out, run, run_dir, data, cfg, pose, info)
 
 
 def _float_or_none(v) -> float | None:
@@ -223,9 +253,14 @@ class LoadedPose:
         return self.run.model
 
     @torch.inference_mode()
-    def predict_frames(self, frames: torch.Tensor) -> dict:
-        """uint8/float frames (B, 3, H, W) → {"joints3d" (B,17,3) mm pelvis-centred, "features", "boxes" px/None}."""
-        out = self.method.encode_for_pose(frames)
+    def predict_frames(self, frames: torch.Tensor, boxes: torch.Tensor | None = None) -> dict:
+        """uint8/float frames (B, 3, H, W) → {"joints3d" (B,17,3) mm pelvis-centred, "features", "boxes" px/None}.
+
+        ``boxes``: the person boxes (B, 4) px, for a method that reads them (``reads_boxes``)."""
+        if reads_boxes(self.method) and boxes is None:
+            raise PoseStageError(f"method {self.info.get('method')!r} reads the person at given boxes and none were "
+                                 "given; pass the person boxes (B, 4) px")
+        out = self.method.encode_for_pose(frames, boxes) if boxes is not None else self.method.encode_for_pose(frames)
         feats = out["features"].float()
         return {"joints3d": torch.as_tensor(self.head.predict(feats.cpu().numpy())), "features": feats,
                 "boxes": out.get("boxes"), "v": feats}
@@ -292,7 +327,7 @@ def _evaluate_locked(pose_dir, data, subjects, every: int, progress: bool, featu
         fs = features.get(frames)
     else:
         fs = extract(pose_feature_fn(lp.method), ds, frames, batch_size=cfg.batch_size,
-                     autocast=cfg.autocast, progress=progress)
+                     autocast=cfg.autocast, progress=progress, pass_boxes=reads_boxes(lp.method))
     results = score_heads(lp.head, lp.probes, fs)
     results["box_iou"] = results.get("detection", {}).get("mean_iou", float("nan"))
     results["data"] = str(Path(data).resolve())

@@ -1,0 +1,128 @@
+"""Is the synchronisation pretext task solved? Accuracy of a sync run's two heads on held-out pairs.
+
+Pairs are drawn by :class:`~selfpose.data.samplers.SyncPairSampler` from
+data the run did not train on (held-out takes, or a block of frames kept
+apart from the training frames by more than the largest time offset), with
+a fixed seed, and classified by the run's heads in eval mode (no jitter, no
+order swap). Reported per task: accuracy (threshold ½), the share of each
+class, and a 95% confidence interval by a **cluster bootstrap** over the
+instants of the pairs' first images: pairs drawn from one short take share
+frames, so treating them as independent would make the interval far too
+narrow. Chance is 50% for both tasks (balanced classes: ``sync_prob`` ½;
+``flip_prob`` ½ among synchronised pairs, which alone are scored for flips).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def cluster_bootstrap_ci(correct: np.ndarray, clusters: np.ndarray, reps: int = 2000, seed: int = 0,
+                         level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of the accuracy, resampling whole clusters with replacement.
+
+    Args:
+        correct: ``(n,)`` bool, one per scored pair.
+        clusters: ``(n,)`` cluster label of each pair (pairs of one cluster are resampled together).
+        reps: bootstrap replicates.
+        level: coverage of the interval.
+
+    Returns:
+        ``(low, high)`` accuracies in [0, 1] (NaN, NaN when nothing is scored).
+    """
+    correct = np.asarray(correct, bool)
+    if correct.size == 0:
+        return float("nan"), float("nan")
+    labels, inv = np.unique(np.asarray(clusters), return_inverse=True)
+    k = len(labels)
+    hits = np.bincount(inv, weights=correct.astype(np.float64), minlength=k)
+    sizes = np.bincount(inv, minlength=k).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    draw = rng.integers(0, k, size=(reps, k))
+    acc = hits[draw].sum(axis=1) / sizes[draw].sum(axis=1)
+    a = (1 - level) / 2
+    return float(np.quantile(acc, a)), float(np.quantile(acc, 1 - a))
+
+
+@torch.no_grad()
+def pretext_scores(method, ds, num_pairs: int = 2000, seed: int = 0, batch_size: int = 64,
+                   sampler_kwargs: dict | None = None, keep_batches: bool = False) -> dict:
+    """Sync and flip accuracy of ``method`` (a sync run's method) on pairs drawn from ``ds``.
+
+    Args:
+        method: a :class:`~selfpose.methods.sync.SyncMethod` (eval mode is set here).
+        ds: the opened dataset to draw the pairs from (held-out data).
+        num_pairs: pairs to draw (with replacement; the interval accounts for repeats).
+        seed: the pairs' seed.
+        sampler_kwargs: :class:`~selfpose.data.samplers.SyncPairSampler` arguments
+            (offsets, ``still_fraction``, ``frame_range``…); use the run's own
+            ``sampler`` settings for the offsets.
+        keep_batches: also return the loaded pairs (``"batch"``), e.g. for :func:`pair_grid`.
+
+    Returns:
+        ``{"sync": {...}, "flip": {...}, "pairs", "clusters"}``; per task ``accuracy``,
+        ``ci95`` (low, high), ``scored`` pairs, ``positives`` (share of the positive class),
+        ``chance`` 0.5; plus per pair ``p_sync``/``p_flip``, ``sync``/``flip`` truth, ``cluster``.
+    """
+    from selfpose.data.loader import TupleDataset
+    from selfpose.data.samplers import SyncPairSampler
+
+    sampler = SyncPairSampler(ds, **(sampler_kwargs or {}))
+    pairs = sampler.sample(num_pairs, np.random.default_rng(seed))
+    loader = TupleDataset(ds, sampler, labels=method.batch_labels(1))
+    was = method.training
+    method.eval()
+    probs: dict[str, list[np.ndarray]] = {}
+    batches = []
+    try:
+        for a in range(0, num_pairs, batch_size):
+            sl = slice(a, a + batch_size)
+            part = type(pairs)(pairs.seq[sl], pairs.frames[sl], {k: v[sl] for k, v in pairs.extras.items()})
+            batch = loader.load(part)
+            logits, _ = method.pair_logits(batch)
+            for t, z in logits.items():
+                probs.setdefault(t, []).append(torch.sigmoid(z).cpu().numpy())
+            if keep_batches:
+                batches.append(batch)
+    finally:
+        method.train(was)
+    sync, flip = pairs.extras["sync"], pairs.extras["flip"]
+    ids = np.array([loader.records[q]["frame_ids"][f] if loader.records[q].has("frame_ids") else f
+                    for q, f in zip(pairs.seq[:, 0], pairs.frames[:, 0])])
+    takes = np.array([loader.records[q].meta.take for q in pairs.seq[:, 0]])
+    cluster = np.char.add(np.char.add(takes.astype(str), "@"), ids.astype(str))
+    out: dict = {"pairs": int(num_pairs), "clusters": int(len(np.unique(cluster))), "sync_truth": sync,
+                 "flip_truth": flip, "cluster": cluster}
+    for t, p in probs.items():
+        p = np.concatenate(p)
+        truth, scored = (sync, np.ones_like(sync)) if t == "sync" else (flip, sync)
+        right = (p > 0.5) == truth
+        low, high = cluster_bootstrap_ci(right[scored], cluster[scored], seed=seed)
+        out[t] = {"accuracy": float(right[scored].mean()) if scored.any() else float("nan"), "ci95": (low, high),
+                  "scored": int(scored.sum()), "positives": float(truth[scored].mean()) if scored.any() else float("nan"),
+                  "chance": 0.5}
+        out[f"p_{t}"] = p
+    if keep_batches:
+        out["batch"] = {k: torch.cat([b[k] for b in batches]) for k in batches[0]} if batches else {}
+    return out
+
+
+def pick_pairs(scores: dict, task: str = "sync", per_kind: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of up to ``per_kind`` correctly and wrongly classified pairs of ``task`` (for a picture),
+    half of each synchronised and half unsynchronised where the pairs allow."""
+    p, truth = scores[f"p_{task}"], scores[f"{task}_truth"]
+    scored = np.ones_like(truth) if task == "sync" else scores["sync_truth"]
+    right = ((p > 0.5) == truth) & scored
+    wrong = ((p > 0.5) != truth) & scored
+
+    def some(mask):
+        pos, neg = np.flatnonzero(mask & truth), np.flatnonzero(mask & ~truth)
+        h = per_kind // 2
+        take = list(pos[:h]) + list(neg[:per_kind - min(h, len(pos))])
+        return np.array(sorted(take[:per_kind]), np.int64)
+
+    return some(right), some(wrong)
+
+
+__all__ = ("cluster_bootstrap_ci", "pretext_scores", "pick_pairs")

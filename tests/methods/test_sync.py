@@ -1,0 +1,209 @@
+"""Multi-view synchronisation learning (selfpose.methods.sync): fusion, background handling, flips, learning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from selfpose.config import ConfigError, from_dict
+from selfpose.methods.registry import build
+from selfpose.methods.sync import (FUSIONS, SyncConfig, fuse, fused_dim, handle_background, joints_to_crop,
+                                   mirror_joints2d, person_mask, square_theta)
+from selfpose.pretrain import PretrainConfig
+
+SMALL = dict(image_size=64, crop_size=32, encoder_width=8)
+
+
+def config(**sync) -> PretrainConfig:
+    return from_dict(PretrainConfig, {"method": "sync", "model": SMALL, "method_config": {"sync": sync}})
+
+
+@pytest.mark.parametrize("how", FUSIONS)
+def test_each_fusion_shape(how):
+    fa, fb = torch.randn(5, 12), torch.randn(5, 12)
+    z = fuse(fa, fb, how)
+    assert z.shape == (5, fused_dim(12, how)) == ((5, 24) if how == "concat" else (5, 12))
+    expect = {"product": fa * fb, "difference": fa - fb, "sum": fa + fb, "concat": torch.cat([fa, fb], 1)}[how]
+    torch.testing.assert_close(z, expect)
+    m = build("sync", config(fusion=how))
+    assert m.heads["sync"][0].in_features == fused_dim(m.encoder.out_channels, how)
+
+
+def test_fusion_and_config_errors():
+    with pytest.raises(ValueError, match="unknown fusion"):
+        fuse(torch.zeros(2, 3), torch.zeros(2, 3), "max")
+    with pytest.raises(ValueError, match="one shape"):
+        fuse(torch.zeros(2, 3), torch.zeros(2, 4), "sum")
+    with pytest.raises(ConfigError, match="fusion"):
+        config(fusion="max")
+    with pytest.raises(ConfigError, match="tasks"):
+        config(tasks=[])
+    with pytest.raises(ConfigError, match="tasks"):
+        config(tasks=["sync", "colour"])
+    with pytest.raises(ConfigError, match="unknown"):
+        config(fusoin="product")
+
+
+def _scene(n=2, seed=0):
+    """Frames in [0, 1]: a textured background with a red 'person' block; the background alone."""
+    g = torch.Generator().manual_seed(seed)
+    bg = torch.rand(n, 3, 64, 64, generator=g) * 0.6
+    frames = bg.clone()
+    frames[:, :, 16:48, 24:36] = torch.tensor([0.95, 0.1, 0.1])[:, None, None]
+    return frames, bg
+
+
+def test_background_handling():
+    frames, bg = _scene()
+    m = person_mask(frames, bg, 0.1)
+    assert m[:, 0, 16:48, 24:36].min() == 1 and m[:, 0, :, :20].max() == 0
+    assert handle_background(frames, bg, "keep", 0.1) is frames
+    masked = handle_background(frames, bg, "mask", 0.1)
+    torch.testing.assert_close(masked[:, :, 16:48, 24:36], frames[:, :, 16:48, 24:36])   # the person stays
+    assert torch.all(masked[:, :, :, :20] == 0.5)                                         # the background is grey
+    sub = handle_background(frames, bg, "subtract", 0.1)
+    assert torch.allclose(sub[:, :, :, :20], torch.full_like(sub[:, :, :, :20], 0.5))
+    other = torch.zeros_like(bg)
+    rep = handle_background(frames, bg, "replace", 0.1, other)
+    assert torch.all(rep[:, :, :, :20] == 0) and torch.equal(rep[:, :, 16:48, 24:36], frames[:, :, 16:48, 24:36])
+    with pytest.raises(Exception, match="estimated background"):
+        handle_background(frames, None, "mask", 0.1)
+
+
+def test_mirrored_labels_follow_the_mirrored_image():
+    """A dot drawn at each joint of an image lands, once the image is mirrored, where mirror_joints2d puts the
+    joint's flip partner (left/right swap meaning)."""
+    from selfpose.geometry.skeleton import H36M17
+
+    rng = np.random.default_rng(0)
+    W = 40
+    j = torch.tensor(rng.choice(W * W, 17, replace=False), dtype=torch.float32)
+    joints = torch.stack([j % W, j // W], dim=1)                        # distinct integer pixels (x, y)
+    mirrored = mirror_joints2d(joints, W)
+    for k in range(17):
+        img = torch.zeros(W, W)
+        img[int(joints[k, 1]), int(joints[k, 0])] = 1
+        y, x = (img.flip(-1) == 1).nonzero()[0].tolist()
+        partner = int(H36M17.flip_permutation()[k])                    # joint k's dot now stands for its partner
+        assert (x, y) == (int(mirrored[partner, 0]), int(mirrored[partner, 1]))
+    torch.testing.assert_close(mirror_joints2d(mirrored, W), joints)  # twice is the identity
+
+
+def test_joints_land_in_the_crop_where_the_crop_shows_them():
+    from selfpose.models.stn import crop
+
+    img = torch.zeros(1, 1, 64, 80)
+    pts = torch.tensor([[[30.0, 20.0], [45.0, 40.0]]])
+    for x, y in pts[0].tolist():
+        img[0, 0, int(y) - 1:int(y) + 2, int(x) - 1:int(x) + 2] = 1
+    th = square_theta(torch.tensor([[25.0, 10.0, 55.0, 50.0]]), 80, 64, 1.25)
+    c = crop(img, th, 64)[0, 0]
+    where = joints_to_crop(pts, th, W=80, H=64, size=64)[0]
+    for x, y in where.tolist():
+        yy, xx = int(round(y)), int(round(x))
+        assert c[yy - 1:yy + 2, xx - 1:xx + 2].max() > 0.5       # the blob is at the mapped pixel
+
+
+def pair_batch(n=8, seed=0):
+    """Pairs of 'views' of a moving block: synchronised pairs show the block at the same height, unsynchronised
+    ones at heights further apart; half the synchronised pairs are flipped; every frame over its own background."""
+    g = torch.Generator().manual_seed(seed)
+    frames = torch.zeros(n, 2, 3, 64, 64, dtype=torch.uint8)
+    bg = (torch.rand(n, 2, 3, 64, 64, generator=g) * 120).to(torch.uint8)
+    frames[:] = bg
+    sync = torch.arange(n) % 2 == 0
+    flip = sync & (torch.arange(n) % 4 == 0)
+    for i in range(n):
+        t = [i * 3, i * 3 if sync[i] else i * 3 + 17]
+        for k in range(2):
+            y = 8 + t[k] % 30
+            frames[i, k, :, y:y + 20, 20:30] = torch.tensor([230, 40, 40], dtype=torch.uint8)[:, None, None]
+            frames[i, k, :, y:y + 6, 30:36] = torch.tensor([40, 230, 40], dtype=torch.uint8)[:, None, None]  # an arm
+    boxes = torch.tensor([10.0, 4.0, 44.0, 60.0]).expand(n, 2, 4).contiguous()
+    return {"frames": frames, "background": bg, "boxes": boxes, "sync": sync, "flip": flip,
+            "dt": torch.where(sync, 0, 17)}
+
+
+def test_flipped_second_image_is_the_mirror():
+    m = build("sync", config(background="keep"))
+    m.eval()
+    b = pair_batch()
+    imgs = m.pair_images(b)
+    plain = m.pair_images({**b, "flip": torch.zeros_like(b["flip"])})
+    f = b["flip"]
+    torch.testing.assert_close(imgs["second"][f], plain["second"][f].flip(-1))
+    torch.testing.assert_close(imgs["second"][~f], plain["second"][~f])
+    torch.testing.assert_close(imgs["first"], plain["first"])
+    # with 2D labels, the flipped image's labels are mirrored with it
+    j = torch.rand(8, 2, 17, 2) * 30 + 15
+    imgs = m.pair_images({**b, "joints2d": j})
+    plain = m.pair_images({**b, "flip": torch.zeros_like(f), "joints2d": j})
+    torch.testing.assert_close(imgs["joints2d"][f, 1], mirror_joints2d(plain["joints2d"][f, 1], 32))
+
+
+@pytest.mark.parametrize("tasks", [("sync", "flip"), ("sync",), ("flip",)])
+def test_loss_goes_down_on_a_fixed_batch(tasks):
+    torch.manual_seed(0)
+    m = build("sync", config(tasks=list(tasks), box_jitter=0.0, colour_jitter=0.0))
+    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+    b = pair_batch()
+    first = None
+    for step in range(40):
+        loss, logs = m.training_step(b, step)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        first = first if first is not None else logs["loss"]
+    assert set(k for k in logs if k.endswith("_loss")) == {f"{t}_loss" for t in tasks}
+    assert logs["loss"] < 0.5 * first
+    if "flip" in tasks:   # scored on synchronised pairs only
+        assert "flip_acc" in logs
+
+
+def test_pose_features_read_the_box():
+    m = build("sync", config())
+    m.eval()
+    assert m.reads_boxes and m.batch_labels(1) == ["boxes", "background"]
+    frames = pair_batch()["frames"][:, 0]
+    boxes = torch.tensor([10.0, 4.0, 44.0, 60.0]).expand(8, 4)
+    with torch.no_grad():
+        f = m.encode_for_pose(frames, boxes)["features"]
+        assert f.shape == (8, m.feature_dim)
+        with pytest.raises(Exception, match="person box"):
+            m.encode_for_pose(frames)
+    full = build("sync", config(crop="full", background="keep"))
+    assert not full.reads_boxes and full.batch_labels(1) == []
+    assert full.encode_for_pose(frames)["features"].shape == (8, full.feature_dim)
+
+
+def test_pretrain_fit_pose_evaluate_end_to_end(tmp_path):
+    """pretrain method=sync → fit-pose (frozen, and fine-tuned) → evaluate, through the real sampler and loop."""
+    from selfpose.data.store import Dataset
+    from selfpose.data.synthetic.synthesize import SynthConfig, synthesize
+    from selfpose.pose.stage import PoseStageConfig, evaluate_pose_stage, fit_pose_stage
+    from selfpose.pretrain import load_run, pretrain
+
+    data = synthesize(SynthConfig(scenario="lab", height=64, width=64, max_sequences=4, max_seconds=4,
+                                  num_subjects=2), tmp_path / "lab", progress=False)
+    cfg = from_dict(PretrainConfig, {"method": "sync", "model": SMALL, "sampler": {"sync_max_offset_s": 1.0},
+                                     "train": {"steps": 12, "batch_size": 4, "checkpoint_every": 12,
+                                               "picture_every": 12, "num_workers": 0, "threads": 1}})
+    pretrain(cfg, data, tmp_path / "run", progress=False)
+    run = load_run(tmp_path / "run")
+    assert run.config.method == "sync" and run.method.sampler_kind(1) == "sync"
+    header = (tmp_path / "run" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"sync_loss", "flip_loss", "sync_acc"} <= set(header)
+    assert list((tmp_path / "run" / "pictures").glob("*pairs.png"))
+    for finetune in (False, True):
+        pose_cfg = from_dict(PoseStageConfig, {"pose": {"fraction": 0.5, "steps": 10},
+                                               "finetune": {"enabled": finetune, "steps": 6, "eval_every": 3,
+                                                            "batch_size": 4}})
+        out = tmp_path / f"pose_{finetune}"
+        fit = fit_pose_stage(tmp_path / "run", data, out, pose_cfg, progress=False)
+        assert fit["num_labelled"] > 0 and bool(fit.get("finetune")) == finetune
+        res = evaluate_pose_stage(out, data, progress=False)
+        frames = sum(len(r) for r in Dataset.open(data).sequences)
+        assert np.isfinite(res["overall"]["mpjpe"]) and res["overall"]["count"] == frames
+        # the frozen stage keeps the run's weights; fine-tuning keeps its own, changed ones
+        assert (fit["encoder"]["sha256"] == run.weights_sha256) == (not finetune)

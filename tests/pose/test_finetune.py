@@ -1,0 +1,119 @@
+"""Transfer by fine-tuning (selfpose.pose.finetune): exactly the first stages frozen, the rest trained."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from selfpose.config import ConfigError, from_dict
+from selfpose.pose.finetune import FinetuneConfig, FinetuneError, freeze_for_finetuning, frozen_modules
+from selfpose.pretrain import PretrainConfig
+
+SMALL = dict(image_size=64, crop_size=32, detector_input=32, detector_width=8, encoder_width=8, v_dim=16,
+             i_dim=16, decoder_channels=16, decoder_hidden=64)
+TRAIN = {"steps": 4, "batch_size": 2, "checkpoint_every": 4, "picture_every": 100, "num_workers": 0, "threads": 1}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    from selfpose.data.synthetic.synthesize import SynthConfig, synthesize
+
+    return synthesize(SynthConfig(scenario="lab", height=64, width=64, max_sequences=3, max_seconds=3,
+                                  num_subjects=2), tmp_path_factory.mktemp("ft") / "lab", progress=False)
+
+
+def _run(method, lab, path):
+    from selfpose.pretrain import pretrain
+
+    cfg = from_dict(PretrainConfig, {"method": method, "model": SMALL, "sampler": {"sync_max_offset_s": 1.0,
+                                                                                   "d_pos_s": 0.2, "d_neg_s": 1.0},
+                                     "loss": {"perceptual_width": 8, "jitter": False}, "train": TRAIN})
+    pretrain(cfg, lab, path, progress=False)
+    return path
+
+
+def _state(module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+@pytest.mark.parametrize("method", ["sync", "temporal"])
+def test_finetuning_trains_exactly_the_later_stages(method, lab, tmp_path):
+    from selfpose.pose.stage import PoseStageConfig, fit_pose_stage, load_pose
+    from selfpose.pretrain import load_run
+
+    run_dir = _run(method, lab, tmp_path / "run")
+    before = load_run(run_dir).method
+    backbone = before.finetune_backbone()
+    # requires_grad after freezing: off on the stem and layer1..3 (and what the method keeps frozen), on elsewhere
+    probe = load_run(run_dir).method
+    frozen = freeze_for_finetuning(probe, 3)
+    fb = probe.finetune_backbone()
+    off = {id(p) for m in frozen for p in m.parameters()}
+    for name in ("conv1", "bn1", "layer1", "layer2", "layer3"):
+        assert all(not p.requires_grad for p in getattr(fb, name).parameters()), name
+    assert all(p.requires_grad for p in fb.layer4.parameters())
+    assert all(p.requires_grad == (id(p) not in off) for p in probe.parameters())
+    if method == "temporal":   # the detector keeps the pretrained crop
+        assert all(not p.requires_grad for p in probe.model.detector.parameters())
+
+    cfg = from_dict(PoseStageConfig, {"pose": {"fraction": 0.5, "steps": 5},
+                                      "finetune": {"enabled": True, "steps": 8, "eval_every": 4, "batch_size": 4,
+                                                   "lr": 1e-3}})
+    info = fit_pose_stage(run_dir, lab, tmp_path / "pose", cfg, progress=False)
+    after = load_pose(tmp_path / "pose").method
+    assert info["finetune"]["trained_parameters"] > 0 and info["encoder"]["finetuned"]
+    a, b = _state(before), _state(after)
+    prefix = {"sync": "encoder.", "temporal": "model.encoder.backbone."}[method]
+    for key in a:
+        stage = key[len(prefix):].split(".")[0] if key.startswith(prefix) else None
+        if stage in ("conv1", "bn1", "layer1", "layer2", "layer3"):
+            torch.testing.assert_close(b[key], a[key], rtol=0, atol=0, msg=key)   # weights and BN statistics
+        if method == "temporal" and key.startswith("model.detector."):
+            torch.testing.assert_close(b[key], a[key], rtol=0, atol=0, msg=key)
+    changed = [k for k in a if k.startswith(prefix + "layer4") and k.endswith("weight") and not torch.equal(a[k], b[k])]
+    assert changed, "layer4 did not train"
+
+
+def test_finetune_errors(lab, tmp_path):
+    from selfpose.methods.base import MethodError
+    from selfpose.pretrain import load_run
+
+    with pytest.raises(ConfigError, match="batch_size"):
+        FinetuneConfig(batch_size=1)
+    with pytest.raises(ConfigError, match="frozen_stages"):
+        FinetuneConfig(frozen_stages=-1)
+    m = load_run(_run("sync", lab, tmp_path / "run")).method
+    with pytest.raises(FinetuneError, match="at most 4"):
+        frozen_modules(m.finetune_backbone(), 5)
+    assert len(frozen_modules(m.finetune_backbone(), 0)) == 2   # the stem only
+
+    from selfpose.methods.base import Method
+
+    class Bare(Method):
+        def training_step(self, batch, step):
+            raise NotImplementedError
+
+        def pose_features(self, frames):
+            return frames.flatten(1)
+
+    with pytest.raises(MethodError, match="cannot be fine-tuned"):
+        Bare().finetune_backbone()
+
+
+def test_cli_finetune_flag(lab, tmp_path):
+    from typer.testing import CliRunner
+
+    from selfpose.cli import app
+
+    run_dir = _run("sync", lab, tmp_path / "run")
+    res = CliRunner().invoke(app, ["fit-pose", str(run_dir), "--data", str(lab), "--labels", "0.5", "--out",
+                                   str(tmp_path / "pose"), "--finetune", "finetune.steps=4", "finetune.eval_every=2",
+                                   "finetune.batch_size=4", "pose.steps=5"])
+    assert res.exit_code == 0, res.output
+    assert "fine-tuned" in res.output
+    import json
+
+    rec = json.loads((tmp_path / "pose" / "pose.json").read_text())
+    assert rec["finetune"]["steps"] == 4 and rec["finetune"]["frozen_stages"] == 3
+    assert np.isfinite(rec["val_n_mpjpe"])
