@@ -1,0 +1,236 @@
+"""Is the synchronisation pretext task solved on real pixels, not only on renders? (issue 15, item 5)
+
+Two runs of ``method=sync`` (``configs/sync_cpu.yaml``), each scored on data it
+never trained on by :func:`selfpose.methods.sync_eval.pretext_scores` (accuracy
+of the sync and flip heads, 95% cluster-bootstrap interval over the pairs'
+instants, chance 50%):
+
+* **real** — Pose2Sim's four synchronised calibrated views
+  (``../shared/data/multiview/pose2sim_single``, 100 frames at 60 fps), person
+  boxes from MediaPipe's keypoints (``selfpose keypoints``), the static
+  background estimated per view (``prepare multiview``). The take is 1.7 s, so
+  the held-out frames are a contiguous block: training on frames
+  ``[0, train_stop)``, testing on ``[test_start, 100)``, the gap between them
+  larger than the largest time offset of a pair (``max_offset`` frames), so no
+  test pair shares an instant or a neighbouring one with a training pair.
+  Offsets are scaled to the short take: ``4 < |Δt| < max_offset`` frames at 60 fps.
+* **synthetic** — the lab renderer on the real Human3.6M motion (every take,
+  cut to ``--seconds``, per-take camera rigs and headings, two looks per
+  motion subject, 10 fps): pretraining on S1, S5, S6, S7, testing on the takes
+  of S8 (other people, other motion); the paper's offsets (0.08–2.56 s).
+
+Writes ``results.json``, ``results.md`` and a picture per dataset of correctly
+and wrongly classified pairs into ``--out``. Every step is cached in ``--work``.
+
+    python benchmarks/sync_pretext.py --work out/sync_pretext --out benchmarks/results/sync_pretext
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+P2S = SHARED / "multiview" / "pose2sim_single"
+MOTION = SHARED / "mocap" / "h36m17_train_S1-S8_25fps.npz"
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def real_data(work: Path, train_stop: int) -> tuple[Path, Path]:
+    """(every frame, the training frames) of Pose2Sim's demo, prepared with keypoint boxes and backgrounds."""
+    from selfpose.data.datasets import prepare
+    from selfpose.data.datasets.config import PrepareConfig
+    from selfpose.keypoints.files import detect_keypoints
+
+    kp = work / "p2s_keypoints"
+    if not (kp / "cam04.npz").is_file():
+        detect_keypoints(P2S, kp)
+    out = {}
+    for name, cap in (("p2s_all", 0), ("p2s_train", train_stop)):
+        d = work / name
+        if not (d / "index.json").is_file():
+            cfg = PrepareConfig(size=256, keypoints=str(kp), calibration=str(P2S / "Calib.qca.txt"), max_frames=cap)
+            prepare("multiview", P2S, d, cfg, progress=False)
+        out[name] = d
+    return out["p2s_all"], out["p2s_train"]
+
+
+def synthetic_data(work: Path, seconds: float) -> tuple[Path, Path]:
+    """(training S1/S5/S6/S7, test S8) lab renders of the real Human3.6M motion, per-take rigs."""
+    from selfpose.data.synthetic.synthesize import SynthConfig, synthesize
+
+    common = dict(scenario="lab", motion=str(MOTION), lab_cameras="per_take", lab_fill=(0.5, 0.7),
+                  random_heading=True, max_seconds=seconds)
+    out = {}
+    for name, subjects, seed in (("syn_train", ("S1", "S5", "S6", "S7"), 0), ("syn_test", ("S8",), 1)):
+        d = work / name
+        if not d.is_dir():
+            synthesize(SynthConfig(subjects=subjects, identities_per_subject=2, seed=seed, **common), d,
+                       progress=True)
+        out[name] = d
+    return out["syn_train"], out["syn_test"]
+
+
+def pretrain_run(data: Path, run: Path, steps: int, overrides: list[str]) -> Path:
+    from selfpose.config import load
+    from selfpose.pretrain import PretrainConfig, pretrain
+
+    if (run / "checkpoints").is_dir() and (run / "run.json").is_file():
+        meta = json.loads((run / "run.json").read_text())
+        if meta.get("status") == "finished" and meta.get("steps") == steps:
+            return run
+    cfg = load(PretrainConfig, ROOT / "configs" / "sync_cpu.yaml", [f"train.steps={steps}", *overrides])
+    pretrain(cfg, data, run, resume=run.is_dir(), progress=True)
+    return run
+
+
+def score(run: Path, data: Path, sampler_kwargs: dict, pairs: int, picture: Path, title: str) -> dict:
+    from selfpose.data.store import Dataset
+    from selfpose.methods.sync import pair_grid
+    from selfpose.methods.sync_eval import pick_pairs, pretext_scores
+    from selfpose.pretrain import load_run
+    from selfpose.viz.model_pictures import save_png
+
+    method = load_run(run).method
+    ds = Dataset.open(data)
+    t0 = time.perf_counter()
+    s = pretext_scores(method, ds, num_pairs=pairs, seed=0, sampler_kwargs=sampler_kwargs, keep_batches=True)
+    seconds = time.perf_counter() - t0
+    right, wrong = pick_pairs(s, "sync", per_kind=4)
+    batch = s["batch"]
+    for which, idx in (("correct", right), ("wrong", wrong)):
+        if len(idx):
+            sub = {k: v[idx] for k, v in batch.items()}
+            save_png(pair_grid(method, sub, max_pairs=len(idx), cell_px=160, title=f"{title}: {which}"),
+                     picture.with_name(f"{picture.stem}_{which}.png"))
+    return {"pairs": s["pairs"], "instants": s["clusters"], "seconds": round(seconds, 1),
+            **{t: s[t] for t in ("sync", "flip") if t in s}}
+
+
+def pretrain_seconds(run: Path) -> float:
+    """The run's training time (its metrics' last ``time``, summed over resumes by the loop)."""
+    from selfpose.bench.run import pretrain_seconds as seconds
+
+    return round(float(seconds(run) or float("nan")), 1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", type=Path, default=ROOT / "out" / "sync_pretext")
+    ap.add_argument("--out", type=Path, default=None, help="results folder (default: WORK/results)")
+    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--pairs", type=int, default=2000)
+    ap.add_argument("--which", choices=("real", "synthetic", "both"), default="both")
+    ap.add_argument("--train-stop", type=int, default=46, help="real: training frames [0, N)")
+    ap.add_argument("--test-start", type=int, default=70, help="real: held-out frames [N, 100)")
+    ap.add_argument("--max-offset", type=int, default=24, help="real: unsynchronised |Δt| < this many frames")
+    ap.add_argument("--seconds", type=float, default=6.0, help="synthetic: seconds per take (every take of S1, S5-S8)")
+    ap.add_argument("--set", nargs="*", default=[], help="PretrainConfig overrides for both runs")
+    a = ap.parse_args()
+    if a.test_start - (a.train_stop - 1) <= a.max_offset:
+        ap.error("the held-out block must start more than --max-offset frames after the last training frame")
+    work = a.work
+    out = a.out or work / "results"
+    work.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    res_path = out / "results.json"
+    results = json.loads(res_path.read_text()) if res_path.is_file() else {}
+    meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": _commit(),
+            "machine": f"{_cpu()} ({__import__('os').cpu_count()} CPUs)", "steps": a.steps,
+            "pairs": a.pairs, "overrides": a.set,
+            "command": "python benchmarks/sync_pretext.py " + " ".join(
+                f"--{k.replace('_', '-')} {v}" for k, v in vars(a).items()
+                if k not in ("work", "out", "set") and v is not None)
+            + (" --set " + " ".join(a.set) if a.set else "")}
+    if a.which in ("real", "both"):
+        full, train = real_data(work, a.train_stop)
+        fps = 60.0
+        offs = [f"sampler.sync_min_offset_s={4 / fps}", f"sampler.sync_max_offset_s={a.max_offset / fps}"]
+        run = pretrain_run(train, work / "run_real", a.steps, [*offs, *a.set])
+        kw = dict(min_offset_s=4 / fps, max_offset_s=a.max_offset / fps, still_fraction=0.2)
+        results["real"] = {
+            "meta": meta, "train_frames": [0, a.train_stop], "test_frames": [a.test_start, 100], "offsets_frames": [4, a.max_offset],
+            "pretrain_seconds": pretrain_seconds(run),
+            "held_out": score(run, full, {**kw, "frame_range": (a.test_start, 100)}, a.pairs, out / "pairs_real.png",
+                              "Pose2Sim held out"),
+            "training_frames": score(run, full, {**kw, "frame_range": (0, a.train_stop)}, a.pairs,
+                                     work / "pairs_real_train.png", "Pose2Sim training")}
+        res_path.write_text(json.dumps(results, indent=1))
+    if a.which in ("synthetic", "both"):
+        train, test = synthetic_data(work, a.seconds)
+        run = pretrain_run(train, work / "run_synthetic", a.steps, a.set)
+        results["synthetic"] = {"meta": meta, "pretrain_seconds": pretrain_seconds(run),
+                                "held_out": score(run, test, {"still_fraction": 0.2}, a.pairs,
+                                                  out / "pairs_synthetic.png", "synthetic held out"),
+                                "training_takes": score(run, train, {"still_fraction": 0.2}, a.pairs,
+                                                       work / "pairs_synthetic_train.png", "synthetic training")}
+        res_path.write_text(json.dumps(results, indent=1))
+    write_md(results, out / "results.md")
+    print((out / "results.md").read_text())
+
+
+def _cell(d: dict | None, task: str) -> str:
+    if not d or task not in d:
+        return "—"
+    t = d[task]
+    lo, hi = t["ci95"]
+    return f"{100 * t['accuracy']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}] (n={t['scored']})"
+
+
+def write_md(results: dict, path: Path) -> None:
+    lines = ["# Synchronisation pretext task: accuracy on held-out data", "",
+             "Accuracy of each head of a `method=sync` run (`configs/sync_cpu.yaml`; threshold ½) with a 95% "
+             "cluster-bootstrap interval over the instants of the pairs' first images (pairs drawn from one short "
+             "take share frames). Chance is 50% for both tasks: half the pairs are synchronised; half the "
+             "synchronised ones are flipped, and only those are scored for flips.", "",
+             "| data | frames scored | sync accuracy | flip accuracy | instants |", "|---|---|---:|---:|---:|"]
+    if "real" in results:
+        r = results["real"]
+        for key, what in (("held_out", f"held-out frames {r['test_frames'][0]}–{r['test_frames'][1] - 1}"),
+                          ("training_frames", f"training frames 0–{r['train_frames'][1] - 1}")):
+            lines.append(f"| real (Pose2Sim, 4 views, 60 fps) | {what} | {_cell(r[key], 'sync')} | "
+                         f"{_cell(r[key], 'flip')} | {r[key]['instants']} |")
+    if "synthetic" in results:
+        r = results["synthetic"]
+        for key, what in (("held_out", "held-out takes (S8)"), ("training_takes", "training takes (S1, S5–S7)")):
+            lines.append(f"| synthetic lab (H36M motion) | {what} | {_cell(r[key], 'sync')} | "
+                         f"{_cell(r[key], 'flip')} | {r[key]['instants']} |")
+    lines += ["", "How each row was made:", ""]
+    for part in ("real", "synthetic"):
+        if part in results:
+            m = results[part]["meta"]
+            lines.append(f"- {part}: `{m['command']}` — {m['date']} on {m['machine']}, commit {m['commit']}; "
+                         f"{m['steps']} pretraining steps ({results[part]['pretrain_seconds']:.0f} s of training), "
+                         f"{m['pairs']} pairs per score (seed 0).")
+    lines += ["", "Pictures: `pairs_real_correct.png` / `pairs_real_wrong.png`, `pairs_synthetic_correct.png` / "
+              "`pairs_synthetic_wrong.png` (each row one pair as the encoder sees it; the caption gives the truth and "
+              "the heads' probabilities)."]
+    path.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
