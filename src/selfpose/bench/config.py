@@ -14,7 +14,9 @@ from typing import Any, Literal
 from selfpose.config import ConfigError
 
 REFERENCES = ("random", "random_same_crop", "supervised", "supervised_upper", "mean_pose", "box_camera_ridge",
-              "box_camera_knn")
+              "box_camera_knn", "scratch")
+#: What a label protocol of the fine-tuning cells may set (``protocols``).
+PROTOCOL_KEYS = ("subjects", "fraction", "val_by")
 VAL_BY = ("subject", "take")
 POSE_FIXED_KEYS = ("fraction", "steps", "epochs", "seed", "val_by", "device")
 
@@ -117,6 +119,25 @@ class BenchmarkConfig:
             ``steps`` defaults to ``steps + pose_steps``; the network, labels and
             split are the benchmark's (``model``, ``fraction``, ``seed``,
             ``val_by`` cannot be set here).
+        variants: named rows that are a registered method with its own
+            ``PretrainConfig`` keys, e.g. ``{sync_keep: {method: sync,
+            method_config: {sync: {background: keep}}}}`` (an ablation); a
+            variant's name is listed in ``methods`` like a method's, and its
+            keys apply after ``pretrain``.
+        finetune_for: rows (methods or variants) that are also fine-tuned
+            (``fit-pose --finetune``, :mod:`selfpose.pose.finetune`) under every
+            label protocol; their cells are the ``transfer`` table.
+        finetune: :class:`~selfpose.pose.finetune.FinetuneConfig` keys of those
+            cells (``enabled`` is set by the benchmark).
+        protocols: label protocols of the fine-tuning cells, by name: the
+            labelled ``subjects`` (empty: every training subject), the label
+            ``fraction`` (default 1.0) and ``val_by`` (default the benchmark's;
+            a one-subject protocol has no other labelled person to hold out,
+            so it validates on held-out ``take``s of that subject).
+        scratch_of: the ``scratch`` reference: this row's network at its random
+            initialisation, fine-tuned with every stage trainable
+            (``frozen_stages: 0``) for the same steps under every protocol —
+            "the same network from scratch with the same budget".
         data: :class:`BenchDataConfig`.
         device: where pretraining, feature extraction, the pose heads and the supervised
             reference compute (``cpu``, ``cuda``, ``cuda:N``, ``auto``; see
@@ -127,7 +148,7 @@ class BenchmarkConfig:
 
     kind: Literal["lab"] = "lab"
     methods: tuple[str, ...] = field(default_factory=lambda: _builtin_methods())
-    references: tuple[str, ...] = REFERENCES
+    references: tuple[str, ...] = tuple(r for r in REFERENCES if r != "scratch")
     shares: tuple[float, ...] = (0.01, 0.1, 1.0)
     seeds: tuple[int, ...] = (0, 1)
     all_seeds_for: tuple[str, ...] = ("temporal", "css_stn_dec_split", "ae_stn_dec")
@@ -142,6 +163,11 @@ class BenchmarkConfig:
     probes: dict[str, Any] = field(default_factory=dict)
     same_crop_of: str | None = None
     supervised: dict[str, Any] = field(default_factory=dict)
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    finetune_for: tuple[str, ...] = ()
+    finetune: dict[str, Any] = field(default_factory=dict)
+    protocols: dict[str, dict[str, Any]] = field(default_factory=lambda: {"all": {}})
+    scratch_of: str | None = None
     data: BenchDataConfig = field(default_factory=BenchDataConfig)
     device: str = "cpu"
 
@@ -152,6 +178,14 @@ class BenchmarkConfig:
         check_device_name(self.device, "device")
 
         known = method_names()
+        if not isinstance(self.variants, dict):
+            raise ConfigError(f"variants must be a mapping of name → PretrainConfig keys, got {self.variants!r}")
+        for v, keys in self.variants.items():
+            if v in known:
+                raise ConfigError(f"variant {v!r} has the name of a registered method; name it differently")
+            if not isinstance(keys, dict) or keys.get("method") not in known:
+                raise ConfigError(f"variant {v!r} must name a registered method (method: NAME), got {keys!r}")
+        known = (*known, *self.variants)
         unknown = [m for m in self.methods if m not in known]
         if unknown:
             raise ConfigError(f"unknown method(s) {unknown}; known: {', '.join(sorted(known))}")
@@ -176,6 +210,21 @@ class BenchmarkConfig:
             raise ConfigError(f"steps and pose_steps must be >= 1, got {self.steps}, {self.pose_steps}")
         if self.val_by not in VAL_BY:
             raise ConfigError(f"val_by must be one of {', '.join(VAL_BY)}, got {self.val_by!r}")
+        stray = [m for m in self.finetune_for if m not in self.methods]
+        if stray:
+            raise ConfigError(f"finetune_for names {stray}, not among methods {list(self.methods)}")
+        if self.scratch_of is not None and self.scratch_of not in known:
+            raise ConfigError(f"scratch_of names {self.scratch_of!r}, not a method or variant")
+        if "scratch" in self.references and self.scratch_of is None:
+            raise ConfigError("the scratch reference needs scratch_of: the row whose network starts from scratch")
+        if not isinstance(self.protocols, dict) or not self.protocols:
+            raise ConfigError(f"protocols must be a non-empty mapping of name → settings, got {self.protocols!r}")
+        for name, p in self.protocols.items():
+            bad = [k for k in (p or {}) if k not in PROTOCOL_KEYS]
+            if bad or not isinstance(p or {}, dict):
+                raise ConfigError(f"protocols.{name}: unknown key(s) {bad}; a protocol sets {', '.join(PROTOCOL_KEYS)}")
+            if (p or {}).get("val_by", self.val_by) not in VAL_BY:
+                raise ConfigError(f"protocols.{name}.val_by must be one of {', '.join(VAL_BY)}")
         self._check_sections()
 
     def _check_sections(self) -> None:
@@ -187,6 +236,15 @@ class BenchmarkConfig:
         from selfpose.pose.probe_fit import ProbeConfig
         from selfpose.pose.supervised import SupervisedConfig
 
+        from selfpose.pose.finetune import FinetuneConfig
+
+        if not isinstance(self.finetune, dict) or "enabled" in self.finetune:
+            raise ConfigError(f"finetune must be a mapping of FinetuneConfig keys without 'enabled' (the benchmark "
+                              f"sets it), got {self.finetune!r}")
+        try:
+            from_dict(FinetuneConfig, self.finetune, _prefix="finetune.")
+        except ConfigError as e:
+            raise ConfigError(f"finetune: {e}") from None
         for name in ("pose", "probes", "supervised"):
             if not isinstance(getattr(self, name), dict):
                 raise ConfigError(f"{name} must be a mapping of keys (or {{}}), got {getattr(self, name)!r}")

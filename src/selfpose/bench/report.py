@@ -38,7 +38,9 @@ REFERENCE_NAMES = {"box_camera_ridge": "box + camera only (ridge)", "box_camera_
                    "random": "random encoder, its untrained detector's crop",
                    "supervised": "supervised from scratch",
                    "supervised_upper": "supervised from scratch, 100% labels (upper bound)",
-                   "mean_pose": "mean pose"}
+                   "mean_pose": "mean pose", "scratch": "same network fine-tuned from scratch"}
+#: Labels of methods outside the temporal family's variants.
+METHOD_NAMES = {"sync": "multi-view synchronisation (Jenni & Favaro)"}
 #: Rows that read another row's cells: ``supervised_upper`` shows the supervised cell at 100% in every column.
 SAME_AS = {"supervised_upper": ("supervised", 1.0)}
 
@@ -52,7 +54,7 @@ def display_name(name: str) -> str:
         return FULL_METHOD_NAME
     if name in VARIANTS:
         return VARIANTS[name].paper_name
-    return REFERENCE_NAMES.get(name, name)
+    return METHOD_NAMES.get(name) or REFERENCE_NAMES.get(name, name)
 
 
 def row_names(cfg) -> list[str]:
@@ -172,10 +174,48 @@ def tables(results: dict, names: list[str], shares: list[float]) -> str:
                    "and `i`, and the validation N-MPJPE (mm) of a pose head on each\n\n"
                    "| method | KMeans v | KMeans i | chance | pose from v | pose from i |\n"
                    "|---|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n")
+    if results.get("transfer"):
+        out.append(transfer_table(results))
     if results.get("persons"):
         out.append(persons_table(results["persons"], names))
     out.append(cost_table(results, names))
     return "\n\n".join(out)
+
+
+def transfer_table(results: dict) -> str:
+    """Transfer by fine-tuning: rows the fine-tuned rows (then ``scratch``), columns the label protocols,
+    MPJPE / N-MPJPE / P-MPJPE (mean ± std over seeds)."""
+    cfg = results.get("config") or {}
+    protocols = list((cfg.get("protocols") or {}).keys()) or sorted({c["protocol"] for c in results["transfer"].values()})
+    rows = [*(cfg.get("finetune_for") or []), *(["scratch"] if any(c["name"] == "scratch"
+                                                               for c in results["transfer"].values()) else [])]
+    groups: dict = {}
+    for c in results["transfer"].values():
+        groups.setdefault((c["name"], c["protocol"]), []).append(c)
+
+    def cell(name: str, protocol: str) -> str:
+        cs = groups.get((name, protocol), [])
+        if not cs:
+            return "—"
+        parts = []
+        for m in ("mpjpe", "n_mpjpe", "p_mpjpe"):
+            v = np.array([c[m] for c in cs if c.get(m) is not None], np.float64)
+            parts.append("—" if not len(v) else f"{v.mean():.1f}" + (f" ± {v.std(ddof=1):.1f}" if len(v) > 1 else ""))
+        return " / ".join(parts) + (f" ({len(cs)} seeds)" if len(cs) > 1 else "")
+
+    def describe(p: str) -> str:
+        spec = (cfg.get("protocols") or {}).get(p) or {}
+        who = ", ".join(spec.get("subjects") or []) or "every training subject"
+        return f"`{p}`: {who}, {100 * float(spec.get('fraction', 1.0)):g}% of their frames, step chosen on held-out " \
+               f"{'takes' if spec.get('val_by', cfg.get('val_by')) == 'take' else 'training people'}"
+
+    ft = cfg.get("finetune") or {}
+    head = "| method | " + " | ".join(protocols) + " |\n|---|" + "---:|" * len(protocols) + "\n"
+    body = "".join(f"| {display_name(n)} | " + " | ".join(cell(n, p) for p in protocols) + " |\n" for n in rows)
+    return ("**Transfer by fine-tuning** (MPJPE / N-MPJPE / P-MPJPE, mm, lower is better): the backbone's first "
+            f"{ft.get('frozen_stages', 3)} stages frozen, the rest trained with a pose head for "
+            f"{ft.get('steps', 1000)} steps (AdamW, cosine); `scratch` trains every stage from random weights for "
+            "the same steps. Protocols: " + "; ".join(describe(p) for p in protocols) + ".\n\n" + head + body)
 
 
 def probe_table(agg: dict, names: list[str], shares: list[float]) -> str:

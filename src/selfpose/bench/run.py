@@ -77,6 +77,10 @@ def pretrain_config(cfg: BenchmarkConfig, method: str, seed: int):
             raise ConfigError(f"pretrain_config {p} not found (relative paths are read from {Path.cwd()})")
         data = yaml.safe_load(p.read_text()) or {}
     data = _merge(data, cfg.pretrain)
+    if method in cfg.variants:   # an ablation row: a registered method with its own keys
+        variant = dict(cfg.variants[method])
+        method = variant.pop("method")
+        data = _merge(data, variant)
     every = max(cfg.steps // 4, 1)
     data = _merge(data, {"method": method, "train": {"steps": cfg.steps, "seed": seed, "checkpoint_every": every,
                                                      "picture_every": every, "device": cfg.device}})
@@ -91,6 +95,24 @@ def pose_stage_config(cfg: BenchmarkConfig, share: float, seed: int):
     return from_dict(PoseStageConfig, {"pose": {**cfg.pose, "fraction": share, "steps": cfg.pose_steps, "seed": seed,
                                                 "val_by": cfg.val_by, "device": cfg.device},
                                        "probes": dict(cfg.probes)})
+
+
+def finetune_stage_config(cfg: BenchmarkConfig, protocol: str, seed: int, scratch: bool = False):
+    """The :class:`~selfpose.pose.stage.PoseStageConfig` of a fine-tuning cell under label ``protocol``.
+
+    The pose head's keys are the frozen cells' (``pose``, ``pose_steps`` for the
+    head's own settings); ``finetune`` holds the budget. ``scratch``: every stage
+    trains (the network starts from random weights, nothing is worth freezing).
+    """
+    from selfpose.config import from_dict
+    from selfpose.pose.stage import PoseStageConfig
+
+    p = cfg.protocols[protocol] or {}
+    ft = {**cfg.finetune, "enabled": True, **({"frozen_stages": 0} if scratch else {})}
+    return from_dict(PoseStageConfig, {"pose": {**cfg.pose, "fraction": float(p.get("fraction", 1.0)),
+                                                "steps": cfg.pose_steps, "seed": seed,
+                                                "val_by": p.get("val_by", cfg.val_by), "device": cfg.device},
+                                       "subjects": list(p.get("subjects") or []), "finetune": ft})
 
 
 def pose_fingerprint(pose_cfg) -> dict:
@@ -238,6 +260,8 @@ def _run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True
         runs += [(m, s, pretrain_config(cfg, m, s), False) for s in cfg.seeds_of(m)]
     if refs & {"random", "random_same_crop"}:
         runs += [("random", s, pretrain_config(cfg, "temporal", s), True) for s in cfg.seeds_of("random")]
+    if "scratch" in refs:   # the fine-tuned row's network at its random initialisation
+        runs += [("scratch", s, pretrain_config(cfg, cfg.scratch_of, s), True) for s in cfg.seeds_of("scratch")]
     sup = {(share, s): supervised_config(cfg, share, s) for s in cfg.seeds_of("supervised")
            for share in _supervised_shares(cfg)}
     train_dir, test_dir = prepare_data(cfg, work, progress)
@@ -261,8 +285,8 @@ def _run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True
             # random_same_crop needs only the run and its datasets: a fresh (lazy) _Caches, so this run's full
             # feature caches are freed with the others'
             caches[run_dir.name] = _Caches(run_dir, train_dir, test_dir, progress, cfg.device)
-        if name == "random" and "random" not in refs:
-            continue   # the run serves random_same_crop only
+        if (name == "random" and "random" not in refs) or name == "scratch":
+            continue   # the run serves random_same_crop / the fine-tuning cells only
         for share in cfg.shares_of(name):
             key = f"{name}_s{seed}_{share:g}"
             pose_cfg = pose_stage_config(cfg, share, seed)
@@ -273,6 +297,20 @@ def _run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True
                 evaluate_pose_stage(work / "pose" / key, test_dir, progress=progress,
                                     features=run_caches.test(pose_cfg)), summary),
                 version=POSE_CELL_VERSION, name=name, seed=seed, share=share)
+
+    transfer: dict[str, dict] = {}
+    for name, seed, pcfg, random_init in runs:   # transfer by fine-tuning, every label protocol
+        if name not in cfg.finetune_for and name != "scratch":
+            continue
+        run_dir = work / "runs" / f"{name}_s{seed}"
+        for protocol in cfg.protocols:
+            key = f"{name}_finetune_{protocol}_s{seed}"
+            pose_cfg = finetune_stage_config(cfg, protocol, seed, scratch=name == "scratch")
+            fp = {"pretrain": _comparable(pcfg), "pose": pose_fingerprint(pose_cfg), "test": where["test"]}
+            transfer[key] = _cell(work / "cells" / f"{key}.json", fp, computed, key, log, lambda: _score(
+                fit_pose_stage(run_dir, train_dir, work / "pose" / key, pose_cfg, overwrite=True, progress=progress),
+                evaluate_pose_stage(work / "pose" / key, test_dir, progress=progress), summary),
+                version=POSE_CELL_VERSION, name=name, seed=seed, protocol=protocol)
 
     if "random_same_crop" in refs:
         from selfpose.bench.same_crop import TRUE_BOX
@@ -325,7 +363,7 @@ def _run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True
     analysis, persons = {}, {}
     if cfg.analysis:
         for name, seed, pcfg, random_init in runs:
-            if seed != cfg.seeds[0]:
+            if seed != cfg.seeds[0] or name == "scratch":
                 continue
             run_dir = work / "runs" / f"{name}_s{seed}"
             key = f"persons_{name}_s{seed}"
@@ -350,7 +388,8 @@ def _run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True
 
     # What each piece cost when it was computed, so a rerun that computes nothing still reports it.
     pre = {f"{n}_s{sd}": pretrain_seconds(work / "runs" / f"{n}_s{sd}") for n, sd, _, rnd in runs if not rnd}
-    results = {"config": to_dict(cfg), "same_crop_of": cfg.crop_source(), "cells": cells, "analysis": analysis,
+    results = {"config": to_dict(cfg), "same_crop_of": cfg.crop_source(), "cells": cells, "transfer": transfer,
+               "analysis": analysis,
                "persons": persons,
                "computed": computed,
                "seconds": seconds, "pretrain_seconds": pre,

@@ -15,7 +15,8 @@ as they are. Fine-tuning instead trains the later layers with the pose head:
   features, MSE on z-scored pelvis-centred 3D of the labelled frames;
 * AdamW (weight decay on weight matrices and kernels), cosine learning rate
   to 1% of ``lr``; colour jitter on the frames (geometry untouched, so the
-  labels stay valid);
+  labels stay valid); the forward pass under bf16 autocast where the pose
+  stage's ``autocast`` allows it (the head and the loss in float32);
 * the labelled frames and the held-out validation frames are exactly the
   frozen stage's (:func:`~selfpose.pose.stage.split_labels`: ``pose.fraction``,
   ``pose.val_by``…), and the step with the lowest validation N-MPJPE is kept.
@@ -151,6 +152,7 @@ def finetune_pose(run, ds, cfg, progress: bool = True):
     from selfpose.pose.stage import pose_feature_fn, reads_boxes, split_labels
     from selfpose.pose.supervised import colour_jitter
     from selfpose.training.config import OptimConfig
+    from selfpose.training.precision import bf16_autocast
     from selfpose.training.toolkit import Stepper, build_optimizer, column_spread
     from selfpose.utils.progress import progress_bar
 
@@ -186,6 +188,7 @@ def finetune_pose(run, ds, cfg, progress: bool = True):
     stepper = Stepper(opt, optim, fc.steps, lr_key="finetune.lr", defer_check=True)
     trained = sum(p.numel() for p in method.parameters() if p.requires_grad)
     fn = pose_feature_fn(method)
+    amp = bf16_autocast(cfg.autocast, dev.type)
     best = BestStep(fc.patience)
     curve: list[dict] = []
     batches = _batches(len(tr), fc.batch_size, gen)
@@ -204,10 +207,11 @@ def finetune_pose(run, ds, cfg, progress: bool = True):
                 rows = next(batches).numpy()
                 arrays = read_arrays(ds, tr[rows], names)
                 x = colour_jitter(frames_to_tensor(arrays["frames"], dev), fc.colour_jitter, gen)
-                if boxes_needed:
-                    feats = method.encode_for_pose(x, torch.from_numpy(arrays["boxes"]).to(dev))["features"]
-                else:
-                    feats = method.encode_for_pose(x)["features"]
+                with amp:   # bf16 where the CPU has it (cfg.autocast), as the frozen stage's extraction
+                    if boxes_needed:
+                        feats = method.encode_for_pose(x, torch.from_numpy(arrays["boxes"]).to(dev))["features"]
+                    else:
+                        feats = method.encode_for_pose(x)["features"]
                 pred = head(feats.float())
                 loss = torch.mean((pred - yn[torch.from_numpy(rows).to(dev)]) ** 2)
                 stepper.step(loss, step - 1, {"mse": loss})

@@ -1,0 +1,63 @@
+"""The benchmark's ablation rows (variants) and transfer-by-fine-tuning cells, with the from-scratch reference."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from selfpose.bench.config import BenchmarkConfig
+from selfpose.bench.run import finetune_stage_config, pretrain_config, run_benchmark
+from selfpose.config import ConfigError, from_dict
+
+SYNTH = {"scenario": "lab", "height": 64, "width": 64, "max_sequences": 3, "max_seconds": 4, "num_subjects": 2}
+SYNC = {
+    "methods": ["sync", "sync_keep"], "references": ["scratch", "mean_pose"], "shares": [1.0], "seeds": [0],
+    "steps": 4, "pose_steps": 10, "pretrain_config": None, "analysis": False,
+    "variants": {"sync_keep": {"method": "sync", "method_config": {"sync": {"background": "keep"}}}},
+    "finetune_for": ["sync"], "finetune": {"steps": 4, "eval_every": 2, "batch_size": 4},
+    "protocols": {"all": {}, "one": {"subjects": ["P0"], "val_by": "take"}}, "scratch_of": "sync",
+    "pretrain": {"model": {"image_size": 64, "crop_size": 32, "encoder_width": 8},
+                 "sampler": {"sync_max_offset_s": 1.0}, "train": {"batch_size": 2, "threads": 1, "num_workers": 0}},
+    "data": {"train": {**SYNTH, "subjects": ["train"]},
+             "test": {**SYNTH, "subjects": ["test"], "seed": 1, "subject_prefix": "Q"}},
+}
+
+
+def test_variants_and_protocols_are_checked():
+    cfg = from_dict(BenchmarkConfig, SYNC)
+    keep = pretrain_config(cfg, "sync_keep", 0)
+    assert keep.method == "sync" and keep.method_config["sync"]["background"] == "keep"
+    assert pretrain_config(cfg, "sync", 0).method_config["sync"]["background"] == "mask"
+    one = finetune_stage_config(cfg, "one", 0)
+    assert one.subjects == ("P0",) and one.pose.val_by == "take" and one.finetune.enabled
+    assert one.finetune.frozen_stages == 3 and finetune_stage_config(cfg, "all", 0, scratch=True).finetune.frozen_stages == 0
+    for bad, match in (({"variants": {"sync": {"method": "sync"}}}, "name of a registered method"),
+                       ({"variants": {"v": {"method": "nope"}}}, "must name a registered method"),
+                       ({"finetune_for": ["temporal"]}, "finetune_for names"),
+                       ({"protocols": {"x": {"subject": ["P0"]}}}, "unknown key"),
+                       ({"finetune": {"enabled": True}}, "without 'enabled'"),
+                       ({"finetune": {"stepz": 3}}, "finetune: .*stepz"),
+                       ({"scratch_of": None}, "scratch reference needs scratch_of")):
+        with pytest.raises(ConfigError, match=match):
+            from_dict(BenchmarkConfig, {**SYNC, **bad})
+
+
+def test_transfer_cells_run_cache_and_report(tmp_path):
+    cfg = from_dict(BenchmarkConfig, SYNC)
+    work = tmp_path / "w"
+    res = run_benchmark(cfg, work, progress=False, log=lambda s: None)
+    assert {c["name"] for c in res["cells"].values()} == {"sync", "sync_keep", "mean_pose"}   # frozen rows
+    keys = set(res["transfer"])
+    assert keys == {f"{n}_finetune_{p}_s0" for n in ("sync", "scratch") for p in ("all", "one")}
+    one = res["transfer"]["sync_finetune_one_s0"]
+    assert one["train_subjects"] == ["P0"] and one["val_subjects"] == ["P0"]        # S1-style protocol
+    assert set(res["transfer"]["sync_finetune_all_s0"]["train_subjects"]) == {"P0", "P1"} - set(
+        res["transfer"]["sync_finetune_all_s0"]["val_subjects"])                    # a held-out person selects
+    scratch = json.loads((work / "pose" / "scratch_finetune_all_s0" / "pose.json").read_text())
+    assert scratch["finetune"]["frozen_stages"] == 0
+    assert json.loads((work / "pose" / "sync_finetune_all_s0" / "pose.json").read_text())["finetune"]["frozen_stages"] == 3
+    text = (work / "results.md").read_text()
+    assert "Transfer by fine-tuning" in text and "same network fine-tuned from scratch" in text
+    again = run_benchmark(cfg, work, progress=False, log=lambda s: None)
+    assert again["computed"] == [] and again["transfer"] == res["transfer"]
