@@ -61,7 +61,8 @@ def row_names(cfg) -> list[str]:
     """Table rows: the full method first, the other methods in config order, then the references in
     :data:`REFERENCE_NAMES` order."""
     methods = [m for m in cfg.methods if m == FULL_METHOD] + [m for m in cfg.methods if m != FULL_METHOD]
-    return [*methods, *[r for r in REFERENCE_NAMES if r in cfg.references]]
+    # ``scratch`` has fine-tuning cells only: it is a row of the transfer table, not of these
+    return [*methods, *[r for r in REFERENCE_NAMES if r in cfg.references and r != "scratch"]]
 
 
 def aggregate(cells: dict) -> dict:
