@@ -56,6 +56,7 @@ from selfpose.config import ConfigError
 from selfpose.methods.base import Method, MethodError
 from selfpose.models.backbones import resnet
 from selfpose.models.stn import box_px_to_theta, crop
+from selfpose.models.stn import square_theta as stn_square_theta
 
 FUSIONS = ("product", "difference", "sum", "concat")
 BACKGROUNDS = ("keep", "subtract", "mask", "replace")
@@ -177,9 +178,7 @@ def handle_background(frames: torch.Tensor, background: torch.Tensor | None, how
 
 def square_theta(boxes: torch.Tensor, W: int, H: int, margin: float) -> torch.Tensor:
     """Person boxes ``(B, 4)`` x0, y0, x1, y1 px of a W×H frame → θ of the square around each × ``margin``."""
-    th = box_px_to_theta(boxes.float(), W, H)
-    side = torch.maximum(th[:, 0] * W, th[:, 1] * H) * margin
-    return torch.stack([side / W, side / H, th[:, 2], th[:, 3]], dim=1)
+    return stn_square_theta(box_px_to_theta(boxes.float(), W, H), W, H, margin)
 
 
 def mirror_joints2d(joints2d: torch.Tensor, width: int) -> torch.Tensor:
@@ -304,9 +303,12 @@ class SyncMethod(Method):
             out["joints2d"] = torch.stack([j[:, 0], j2], dim=1)
         return out
 
-    def pair_logits(self, batch: dict) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """Logits ``{task: (N,)}`` of a batch of pairs and the targets ``{task: (N,) bool}`` they are scored on."""
-        imgs = self.pair_images({k: v for k, v in batch.items() if k != "joints2d"})
+    def pair_logits(self, batch: dict, images: dict | None = None) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Logits ``{task: (N,)}`` of a batch of pairs and the targets ``{task: (N,) bool}`` they are scored on.
+
+        ``images``: :meth:`pair_images` of this batch when the caller has them already (not cut twice).
+        """
+        imgs = images if images is not None else self.pair_images({k: v for k, v in batch.items() if k != "joints2d"})
         first, second = imgs["first"], imgs["second"]
         N = first.shape[0]
         dev = first.device
@@ -402,7 +404,7 @@ def pair_grid(method: SyncMethod, batch: dict, max_pairs: int = 8, cell_px: int 
     method.eval()
     try:
         imgs = method.pair_images(small)
-        logits, targets = method.pair_logits(small)
+        logits, targets = method.pair_logits(small, imgs)
     finally:
         method.train(was)
     rows, caps = [], []

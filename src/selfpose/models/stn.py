@@ -147,6 +147,14 @@ def box_px_to_theta(box, W: int, H: int):
     return _stack([(x1 - x0) / W, (y1 - y0) / H, (x0 + x1) / W - 1, (y0 + y1) / H - 1], box)
 
 
+def square_theta(theta: torch.Tensor, W: int, H: int, margin: float) -> torch.Tensor:
+    """Boxes θ (B, 4) of a W×H frame → θ of the square around each, its side the box's longer side × ``margin``
+    (pixels), centred on the box; differentiable in θ. The crop the house's square-crop models and the
+    ``true_box`` references cut."""
+    side = torch.maximum(theta[:, 0] * W, theta[:, 1] * H) * margin
+    return torch.stack([side / W, side / H, theta[:, 2], theta[:, 3]], dim=1)
+
+
 def iou(a, b):
     """Intersection over union of boxes (..., 4) x0, y0, x1, y1 (same units), element-wise → (...)."""
     ix = (_minimum(a[..., 2], b[..., 2]) - _maximum(a[..., 0], b[..., 0])).clip(0)

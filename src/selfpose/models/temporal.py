@@ -28,6 +28,7 @@ from selfpose.models.detector import Detector
 from selfpose.models.encoder import Encoder
 from selfpose.models.stn import (
     box_px_to_theta,
+    square_theta,
     crop,
     full_frame_theta,
     theta_to_box_px,
@@ -158,8 +159,7 @@ class TemporalModel(nn.Module):
         if not self.cfg.square_crop or self.detector is None:
             return theta
         H, W = hw if hw is not None else (self.cfg.image_size, self.cfg.image_size)
-        side = torch.maximum(theta[:, 0] * W, theta[:, 1] * H) * self.cfg.crop_margin     # pixels
-        return torch.stack([side / W, side / H, theta[:, 2], theta[:, 3]], dim=1)
+        return square_theta(theta, W, H, self.cfg.crop_margin)
 
     def crop(self, frames: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         """Frames (B, 3, H, W) and θ (B, 4) → crops (B, 3, c, c) float32 (differentiable in θ)."""
