@@ -233,3 +233,44 @@ def test_side_marks_colour_the_left_limbs_only():
     mid = 0.5 * (uv[left, 0].mean() + uv[right, 0].mean())
     on_left = (cols > mid) if uv[left, 0].mean() > mid else (cols < mid)
     assert on_left.mean() > 0.95
+
+
+def _lit_side(res: RenderResult) -> float:
+    """Mean grey level of the person's right half minus its left half (image sides), over frames."""
+    out = []
+    for frame, mask in zip(res.frames, res.masks):
+        cols = np.nonzero(mask.any(0))[0]
+        mid = (cols[0] + cols[-1]) / 2
+        grey = frame.astype(np.float64).mean(-1)
+        x = np.arange(mask.shape[1])[None].repeat(mask.shape[0], 0)
+        on = mask == 1
+        out.append(grey[on & (x > mid)].mean() - grey[on & (x < mid)].mean())
+    return float(np.mean(out))
+
+
+def test_room_light_is_seen_from_each_cameras_own_side():
+    """A light fixed in the room lights a person from opposite image sides for cameras facing each other;
+    the renderer's default light, fixed to the camera, lights both from the same side (why the flip
+    task of the sync method has a shortcut on `light: camera` renders)."""
+    from selfpose.data.synthetic.render import room_light
+
+    ident = identity_for("S1", 0)
+    pose = rest_pose(ident)[None]
+    size = 96
+    front = _front_camera(size)
+    R, t = look_at(np.array([0.0, 4000.0, 900.0]), np.array([0.0, 0.0, 900.0]))
+    back = Camera.from_fov(size, size, 40.0, R=R, t=t)
+    # The light towards world +x: image right for the front camera, image left for the back one.
+    np.testing.assert_allclose(room_light(front.R, (1.0, 0.0, 0.0)), [1.0, 0.0, 0.0], atol=1e-9)
+    np.testing.assert_allclose(room_light(back.R, (1.0, 0.0, 0.0)), [-1.0, 0.0, 0.0], atol=1e-9)
+    bg = np.zeros((size, size, 3), np.uint8)
+    r = Renderer(size, size, specular=0.0)
+    side = {}
+    for name, cam in (("front", front), ("back", back)):
+        jc = cam.world_to_camera(pose)
+        side[name, "room"] = _lit_side(r.render(jc, cam, ident, bg, light_dir=room_light(cam.R, (1.0, 0.0, 0.3))))
+        side[name, "camera"] = _lit_side(r.render(jc, cam, ident, bg))
+    assert side["front", "room"] > 5 and side["back", "room"] < -5, side
+    assert np.sign(side["front", "camera"]) == np.sign(side["back", "camera"]), side
+    with pytest.raises(RenderError, match="light_dir"):
+        r.render(front.world_to_camera(pose), front, ident, bg, light_dir=(0.0, 0.0, 0.0))

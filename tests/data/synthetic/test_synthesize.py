@@ -202,10 +202,27 @@ def test_segments_cut_each_motion_into_takes_of_their_own(tmp_path, mocap):
     ({"lab_fill": [0.6, 0.4]}, "lab_fill"),
     ({"lab_cameras": "moving"}, "lab_cameras"),
     ({"identities_per_subject": 0}, "identities_per_subject"),
+    ({"light": "sun"}, "light must be one of"),
 ])
 def test_config_is_strict(data, message):
     with pytest.raises(ConfigError, match=message):
         from_dict(SynthConfig, data)
+
+
+def test_room_light_changes_only_the_shading(tmp_path):
+    """`light: room` renders the same people, cameras and labels; only the pixels on the person differ."""
+    a = Dataset.open(synthesize(_cfg(scenario="lab", max_sequences=1), tmp_path / "a", progress=False))
+    b = Dataset.open(synthesize(_cfg(scenario="lab", max_sequences=1, light="room"), tmp_path / "b", progress=False))
+    assert a.attrs["config"].get("light", "camera") == "camera" and b.attrs["config"]["light"] == "room"
+    changed = []
+    for ra, rb in zip(a, b):
+        for name in ("joints2d", "joints3d", "masks", "boxes"):
+            np.testing.assert_array_equal(ra[name][:], rb[name][:])
+        fa, fb, m = ra["frames"][:], rb["frames"][:], ra["masks"][:] == 1
+        np.testing.assert_array_equal(fa[~m], fb[~m])          # the background is not lit
+        changed.append((fa[m] != fb[m]).any(-1).mean())
+    # the four cameras see one room light from four sides: on some the person looks different
+    assert max(changed) > 0.5, changed
 
 
 def test_config_defaults_resolve_by_scenario():

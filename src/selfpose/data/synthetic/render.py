@@ -81,6 +81,36 @@ def _torch_threads(n: int):
         torch.set_num_threads(old)
 
 
+#: Direction towards the room's light in the world frame (z up) of the
+#: scenarios: high above, off to one side — a ceiling light, not a light on the
+#: camera. Used by ``SynthConfig.light = "room"``.
+ROOM_LIGHT = (0.45, 0.3, 1.0)
+
+
+def _unit_light(light_dir) -> np.ndarray:
+    light = np.asarray(light_dir, dtype=np.float64)
+    if light.shape != (3,) or not np.all(np.isfinite(light)) or np.linalg.norm(light) < 1e-9:
+        raise RenderError(f"light_dir must be a non-zero 3-vector, got {light_dir!r}")
+    return light / np.linalg.norm(light)
+
+
+def room_light(R: np.ndarray, world_dir=ROOM_LIGHT) -> np.ndarray:
+    """A light fixed in the room, as seen from one camera.
+
+    Args:
+        R: ``(3, 3)`` world→camera rotation (``X_cam = R X_world + t``).
+        world_dir: direction towards the light in the world frame (z up).
+
+    Returns:
+        ``(3,)`` unit direction towards the light in the camera frame (x right,
+        y down, z forward), for :meth:`Renderer.render`'s ``light_dir``.
+        Why it matters: with the light fixed to the camera every image is lit
+        from the same side of *itself*, so a mirrored image is lit from the
+        other side — a cue no real footage offers (issue 15's flip task).
+    """
+    return _unit_light(np.asarray(R, dtype=np.float64).reshape(3, 3) @ _unit_light(world_dir))
+
+
 class Renderer:
     """Renders posed identities through distortion-free pinhole cameras.
 
@@ -110,12 +140,10 @@ class Renderer:
             raise RenderError(f"batch_size and supersample must be >= 1, got {batch_size}, {supersample}")
         if not 0.0 <= ambient <= 1.0:
             raise RenderError(f"ambient must be in [0, 1], got {ambient}")
-        light = np.asarray(light_dir, dtype=np.float64)
-        if light.shape != (3,) or np.linalg.norm(light) < 1e-9:
-            raise RenderError(f"light_dir must be a non-zero 3-vector, got {light_dir!r}")
+        light = _unit_light(light_dir)
         self.height, self.width = int(height), int(width)
         self.batch_size = int(batch_size)
-        self.light_dir = light / np.linalg.norm(light)
+        self.light_dir = light
         self.ambient = float(ambient)
         self.supersample = int(supersample)
         self.num_threads = 1 if num_threads is None else int(num_threads)
@@ -126,9 +154,9 @@ class Renderer:
 
     # -- public -------------------------------------------------------------
     def render(self, joints_cam: np.ndarray, camera: Camera, identity: Identity,
-               background: np.ndarray) -> RenderResult:
+               background: np.ndarray, light_dir=None) -> RenderResult:
         """Render all frames at once; see :meth:`render_iter` for the arguments."""
-        parts = list(self.render_iter(joints_cam, camera, identity, background))
+        parts = list(self.render_iter(joints_cam, camera, identity, background, light_dir=light_dir))
         if not parts:
             h, w = self.height, self.width
             return RenderResult(np.zeros((0, h, w, 3), np.uint8), np.zeros((0, h, w), np.uint8),
@@ -136,7 +164,7 @@ class Renderer:
         return RenderResult.concatenate(parts)
 
     def render_iter(self, joints_cam: np.ndarray, camera: Camera, identity: Identity,
-                    background: np.ndarray) -> Iterator[RenderResult]:
+                    background: np.ndarray, light_dir=None) -> Iterator[RenderResult]:
         """Render ``batch_size`` frames at a time, in frame order (for streaming to disk).
 
         Args:
@@ -146,7 +174,12 @@ class Renderer:
                 ``height``×``width`` image; no distortion.
             identity: body shape and clothing.
             background: ``(H, W, 3)`` uint8 (static) or ``(T, H, W, 3)`` uint8 (one per frame).
+            light_dir: direction towards the light *in this camera's frame* for
+                these frames; None: the renderer's own :attr:`light_dir` (a light
+                that moves with every camera). A light fixed in the room is one
+                world direction rotated into each camera (:func:`room_light`).
         """
+        light = self.light_dir if light_dir is None else _unit_light(light_dir)
         joints = np.asarray(joints_cam, dtype=np.float64)
         if joints.ndim != 3 or joints.shape[1:] != (17, 3):
             raise RenderError(f"joints_cam must be (T, 17, 3) mm in the camera frame, got shape {joints.shape}")
@@ -167,7 +200,7 @@ class Renderer:
             prims = body_primitives(joints[s:e], identity)
             bg_batch = bg[s:e] if bg.ndim == 4 else bg
             with _torch_threads(self.num_threads):
-                yield self._render_batch(prims, camera, identity, bg_batch, e - s)
+                yield self._render_batch(prims, camera, identity, bg_batch, e - s, light)
 
     # -- internals ----------------------------------------------------------
     def _boxes(self, prims: BodyPrimitives, camera: Camera) -> tuple[np.ndarray, np.ndarray]:
@@ -194,7 +227,7 @@ class Renderer:
         return np.concatenate([caps, box[:, 2 * pc:]], axis=1), behind
 
     def _render_batch(self, prims: BodyPrimitives, camera: Camera, identity: Identity,
-                      bg: np.ndarray, n: int) -> RenderResult:
+                      bg: np.ndarray, n: int, light: np.ndarray) -> RenderResult:
         import torch
 
         H, W, ss = self.height, self.width, self.supersample
@@ -228,7 +261,7 @@ class Renderer:
 
         with torch.inference_mode():
             P = _TorchPrims(prims)
-            mat = _Materials(identity, self.light_dir)
+            mat = _Materials(identity, light)
             org = torch.from_numpy(origins).to(torch.float64)
             kx = (torch.arange(ws, dtype=torch.float64) + 0.5) / ss - 0.5
             ky = (torch.arange(hs, dtype=torch.float64) + 0.5) / ss - 0.5

@@ -147,8 +147,13 @@ def mask_boxes(masks: np.ndarray, fallback: np.ndarray | None = None) -> np.ndar
     return boxes
 
 
-def render_sequence(plan: SequencePlan, renderer: Renderer) -> Iterator[dict[str, np.ndarray]]:
+def render_sequence(plan: SequencePlan, renderer: Renderer, light: str = "camera") -> Iterator[dict[str, np.ndarray]]:
     """Render ``plan`` in chunks of ``renderer.batch_size`` frames, in frame order.
+
+    ``light``: ``camera`` lights every view from the renderer's own direction
+    (fixed to the camera); ``room`` from one direction fixed in the world
+    (:data:`~selfpose.data.synthetic.render.ROOM_LIGHT`), rotated into each
+    camera (a moving camera: by its rotation at each chunk's first frame).
 
     Yields dicts of temporal arrays (names and units of
     :data:`selfpose.data.sequence.ARRAY_SPECS`): ``frames``, ``masks``,
@@ -156,13 +161,20 @@ def render_sequence(plan: SequencePlan, renderer: Renderer) -> Iterator[dict[str
     and for a moving camera ``camera_R``, ``camera_t``, ``true_backgrounds``.
     A static camera's ``true_background`` is ``plan.background``.
     """
+    from selfpose.data.synthetic.render import RenderError, room_light
+
+    if light not in ("camera", "room"):
+        raise RenderError(f"light must be camera or room, got {light!r}")
     cam = plan.meta.camera
     bs = renderer.batch_size
     for s in range(0, plan.num_frames, bs):
         e = min(plan.num_frames, s + bs)
         j3 = plan.joints_cam[s:e]
         bg = plan.backgrounds(s, e)
-        res = renderer.render(j3, cam, plan.identity, bg)
+        light_dir = None
+        if light == "room":
+            light_dir = room_light(plan.camera_R[s] if plan.moving else cam.R)
+        res = renderer.render(j3, cam, plan.identity, bg, light_dir=light_dir)
         j2 = cam.project(j3)
         chunk = {
             "frames": res.frames, "masks": res.masks, "boxes": mask_boxes(res.masks, j2),

@@ -117,6 +117,12 @@ class SynthConfig:
             ``max_seconds`` of each motion. More of the motion and many more person ×
             camera contexts for the same motion file (Human3.6M S1, S5, S6, S7:
             2.26× the frames at a 20-s cap: 245 takes instead of 103).
+        light: ``camera`` (the historical renders): every view lit from the
+            same side of its own image, as by a lamp on the camera; ``room``: one
+            light fixed in the world (high, off to one side), seen by each camera
+            from its own side, as in a real room. With ``camera`` a mirrored image
+            is lit from the wrong side, a cue that solves the sync method's flip
+            task without looking at the body (``benchmarks/sync_pretext.py --light``).
     """
 
     scenario: Literal["lab", "dive", "pan", "wild"] = "lab"
@@ -146,6 +152,7 @@ class SynthConfig:
     random_heading: bool = False
     side_marks: bool = added_field(False)
     segments: bool = added_field(False)
+    light: Literal["camera", "room"] = added_field("camera")
 
     def __post_init__(self) -> None:
         if self.scenario not in sc.SCENARIOS:
@@ -154,6 +161,8 @@ class SynthConfig:
             raise ConfigError(f"height and width must be at least 16 px, got {self.height}x{self.width}")
         if self.lab_fill is not None and not (len(self.lab_fill) == 2 and 0 < self.lab_fill[0] <= self.lab_fill[1] < 1):
             raise ConfigError(f"lab_fill must be (low, high) with 0 < low <= high < 1, got {self.lab_fill}")
+        if self.light not in ("camera", "room"):
+            raise ConfigError(f"light must be camera or room, got {self.light!r}")
         if self.lab_cameras not in ("fixed", "per_take"):
             raise ConfigError(f"lab_cameras must be fixed or per_take, got {self.lab_cameras!r}")
         for name in ("num_subjects", "num_sequences", "batch_size", "supersample", "identities_per_subject"):
@@ -422,7 +431,7 @@ def synthesize(cfg: SynthConfig, out: str | Path, overwrite: bool = False, progr
                 sw = writer.add_sequence(plan.meta)
                 if plan.background is not None:
                     sw.set(true_background=plan.background)
-                for chunk in sc.render_sequence(plan, renderer):
+                for chunk in sc.render_sequence(plan, renderer, light=cfg.light):
                     sw.append(**chunk)
                     frames += len(chunk["frames"])
                     bar.advance(task, len(chunk["frames"]))
