@@ -1,0 +1,60 @@
+"""Scoring the sync pretext task (selfpose.methods.sync_eval): cluster-bootstrap intervals, the flip leak."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from selfpose.methods.sync_eval import cluster_bootstrap_ci, pretext_scores
+
+
+def test_cluster_bootstrap_interval_covers_the_accuracy_and_widens_with_clusters():
+    rng = np.random.default_rng(0)
+    correct = rng.random(600) < 0.7
+    lo, hi = cluster_bootstrap_ci(correct, np.arange(600))
+    assert lo < correct.mean() < hi and hi - lo < 0.1
+    # the same pairs in 20 clusters of 30 identical outcomes: far less evidence, a wider interval
+    clustered = np.repeat(rng.random(20) < 0.7, 30)
+    clo, chi = cluster_bootstrap_ci(clustered, np.repeat(np.arange(20), 30))
+    assert chi - clo > 2 * (hi - lo)
+    assert np.isnan(cluster_bootstrap_ci(np.zeros(0, bool), np.zeros(0))).all()
+
+
+def test_weights_give_a_balanced_accuracy():
+    # 90 negatives all right, 10 positives all wrong: plain accuracy 0.9, balanced 0.5
+    correct = np.r_[np.ones(90, bool), np.zeros(10, bool)]
+    truth = np.r_[np.zeros(90, bool), np.ones(10, bool)]
+    w = np.where(truth, 1 / 10, 1 / 90)
+    lo, hi = cluster_bootstrap_ci(correct, np.arange(100), weights=w)
+    assert lo < 0.5 < hi and hi < 0.9
+
+
+class _FlipReader(torch.nn.Module):
+    """A 'method' whose sync head sees only whether the pair is flipped (the leak a flip shortcut opens)."""
+
+    def batch_labels(self, stage):
+        return []
+
+    def pair_logits(self, batch):
+        flip = batch["flip"].bool()
+        z = torch.where(flip, 5.0, -5.0)
+        return {"sync": z, "flip": z}, {}
+
+
+def test_sync_score_without_flipped_pairs_exposes_a_flip_cue(tmp_path):
+    from selfpose.data.store import Dataset
+    from selfpose.data.synthetic.synthesize import SynthConfig, synthesize
+
+    ds = Dataset.open(synthesize(SynthConfig(scenario="lab", height=32, width=32, max_sequences=2, max_seconds=4,
+                                             fps=10, batch_size=8, num_sequences=2), tmp_path / "d", progress=False))
+    s = pretext_scores(_FlipReader(), ds, num_pairs=400, seed=0,
+                       sampler_kwargs={"min_offset_s": 0.1, "max_offset_s": 1.5})
+    # the flip head is perfect; the sync head looks far better than chance (flipped pairs are always synchronised) …
+    assert s["flip"]["accuracy"] == 1.0
+    assert s["sync"]["accuracy"] > 0.7
+    # … but on unflipped pairs, balanced over the two classes, it is exactly at chance
+    u = s["sync_unflipped"]
+    assert u["balanced"] and u["accuracy"] == pytest.approx(0.5)
+    assert u["scored"] == int((~s["flip_truth"]).sum())
+    assert u["ci95"][0] <= 0.5 <= u["ci95"][1]
