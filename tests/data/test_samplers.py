@@ -221,6 +221,11 @@ def test_sync_sampler_pairs_views_and_instants(tmp_path):
     assert np.all((dt > 4) & (dt < 128))                                           # 0.08 s < |Δt| < 2.56 s at 50 fps
     # only synchronised pairs are flipped, about flip_prob of them
     assert not flip[~sync].any() and 0.4 < flip[sync].mean() < 0.6 and 0.4 < sync.mean() < 0.6
+    # flip_unsync: unsynchronised pairs are mirrored at the same rate, so "flipped" no longer tells "synchronised"
+    u = make_sampler("sync", ds, still_fraction=0.0, flip_unsync=True).sample(8000, 5)
+    us, uf = u.extras["sync"], u.extras["flip"]
+    assert 0.45 < uf[~us].mean() < 0.55 and 0.45 < uf[us].mean() < 0.55
+    assert abs(us[uf].mean() - us[~uf].mean()) < 0.04
 
 
 def test_sync_sampler_skips_still_frames(tmp_path):

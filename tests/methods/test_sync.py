@@ -43,6 +43,33 @@ def test_fusion_and_config_errors():
         config(tasks=["sync", "colour"])
     with pytest.raises(ConfigError, match="unknown"):
         config(fusoin="product")
+    with pytest.raises(ConfigError, match="feature_norm"):
+        config(feature_norm="layer")
+
+
+def test_feature_norm_standardises_before_fusion_and_stays_off_the_pose_path():
+    plain = build("sync", config())
+    assert plain.feature_norm is None and not any(k.startswith("feature_norm") for k in plain.state_dict())
+    m = build("sync", config(feature_norm="batch", box_jitter=0.0, colour_jitter=0.0))
+    assert m.feature_norm in m.finetune_frozen()
+    b = pair_batch()
+    m.train()
+    seen = {}
+    m.feature_norm.register_forward_hook(lambda mod, args, out: seen.update(out=out))
+    m.pair_logits(b)
+    out = seen["out"]     # (2N, C): both images of every pair, standardised with one set of statistics
+    assert out.shape == (2 * len(b["frames"]), m.encoder.out_channels)
+    live = out.std(0, unbiased=False) > 0.5   # channels a dead ReLU leaves constant stay zero
+    assert live.any()
+    torch.testing.assert_close(out.mean(0), torch.zeros_like(out.mean(0)), atol=1e-4, rtol=0)
+    torch.testing.assert_close(out.std(0, unbiased=False)[live], torch.ones(int(live.sum())), atol=1e-2, rtol=0)
+    # the pose stage reads the encoder's pooled feature, not the normalised one
+    frames = b["frames"][:, 0]
+    boxes = torch.tensor([10.0, 4.0, 44.0, 60.0]).expand(8, 4)
+    m.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(m.encode_for_pose(frames, boxes)["features"],
+                                   m.encoder.pooled(m._crops(frames.float() / 255, boxes, 0.0)).float())
 
 
 def _scene(n=2, seed=0):
@@ -142,10 +169,11 @@ def test_flipped_second_image_is_the_mirror():
     torch.testing.assert_close(imgs["joints2d"][f, 1], mirror_joints2d(plain["joints2d"][f, 1], 32))
 
 
-@pytest.mark.parametrize("tasks", [("sync", "flip"), ("sync",), ("flip",)])
-def test_loss_goes_down_on_a_fixed_batch(tasks):
+@pytest.mark.parametrize("tasks,norm", [(("sync", "flip"), "none"), (("sync",), "none"), (("flip",), "none"),
+                                        (("sync", "flip"), "batch")])
+def test_loss_goes_down_on_a_fixed_batch(tasks, norm):
     torch.manual_seed(0)
-    m = build("sync", config(tasks=list(tasks), box_jitter=0.0, colour_jitter=0.0))
+    m = build("sync", config(tasks=list(tasks), box_jitter=0.0, colour_jitter=0.0, feature_norm=norm))
     opt = torch.optim.Adam(m.parameters(), lr=1e-3)
     b = pair_batch()
     first = None

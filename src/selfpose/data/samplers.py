@@ -516,7 +516,13 @@ class SyncPairSampler(MultiViewSyncSampler):
       mirrored (``flip``, probability ``flip_prob`` among synchronised pairs);
       an unsynchronised pair is never flipped, and the method scores the flip
       task on synchronised pairs only, so "unsynchronised" never tells "not
-      flipped";
+      flipped". That opens the other leak: "flipped" tells "synchronised", so a
+      head that spots mirroring by any cue scores on the sync task without
+      matching poses (on camera-lit renders the whole sync accuracy came from
+      it, ``benchmarks/results/sync_pretext``). ``flip_unsync`` closes it:
+      unsynchronised pairs are mirrored at the same rate (``flip`` is then true
+      for them too; the flip task is still trained and scored on synchronised
+      pairs only, the only ones where "mirrored" can be told from the pair);
     * **still frames skipped**: per take, the ``still_fraction`` of instants
       with the least motion (:func:`selfpose.data.motion.motion_energy` of the
       frames themselves, ``motion_gap_s`` before and after, averaged over the
@@ -540,7 +546,7 @@ class SyncPairSampler(MultiViewSyncSampler):
     def __init__(self, dataset, min_offset_s: float = 4 / 50, max_offset_s: float = 128 / 50,
                  sync_prob: float = 0.5, flip_prob: float = 0.5, still_fraction: float = 0.2,
                  motion_gap_s: float = 0.08, single_view: bool = False, frame_range: tuple[int, int] | None = None,
-                 strict: bool = False):
+                 flip_unsync: bool = False, strict: bool = False):
         if frame_range is not None and not (len(frame_range) == 2 and frame_range[0] < frame_range[1]):
             raise SamplerError(f"frame_range must be (first, stop) frame ids with first < stop, got {frame_range}")
         self.frame_range = None if frame_range is None else (int(frame_range[0]), int(frame_range[1]))
@@ -554,6 +560,7 @@ class SyncPairSampler(MultiViewSyncSampler):
             raise SamplerError(f"motion_gap_s must be > 0 seconds, got {motion_gap_s}")
         self.still_fraction, self.motion_gap_s = float(still_fraction), float(motion_gap_s)
         self.single_view = bool(single_view)
+        self.flip_unsync = bool(flip_unsync)
         self.min_views = 1 if self.single_view else 2
         self.energy: dict[str, np.ndarray] = {}
         super().__init__(dataset, min_offset_s, max_offset_s, sync_prob, flip_prob, strict)
@@ -593,7 +600,8 @@ class SyncPairSampler(MultiViewSyncSampler):
 
     def sample(self, n: int, rng=None) -> IndexBatch:
         batch = super().sample(n, rng)
-        batch.extras["flip"] = batch.extras["flip"] & batch.extras["sync"]
+        if not self.flip_unsync:
+            batch.extras["flip"] = batch.extras["flip"] & batch.extras["sync"]
         return batch
 
 
@@ -667,7 +675,8 @@ register_sampler("tcn", MultiViewTripletSampler, lambda c: {"d_neg_s": c.d_neg_s
 register_sampler("sync", SyncPairSampler,
                  lambda c: {"min_offset_s": c.sync_min_offset_s, "max_offset_s": c.sync_max_offset_s,
                             "sync_prob": c.sync_prob, "flip_prob": c.flip_prob, "still_fraction": c.still_fraction,
-                            "motion_gap_s": c.motion_gap_s, "single_view": c.single_view})
+                            "motion_gap_s": c.motion_gap_s, "single_view": c.single_view,
+                            "flip_unsync": c.flip_unsync})
 
 
 __all__ = ("SamplerError", "IndexBatch", "DSLSampler", "ContrastivePairSampler", "GravitySampler",

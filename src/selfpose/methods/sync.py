@@ -52,7 +52,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from selfpose.config import ConfigError
+from selfpose.config import ConfigError, added_field
 from selfpose.methods.base import Method, MethodError
 from selfpose.models.backbones import resnet
 from selfpose.models.stn import box_px_to_theta, crop
@@ -80,6 +80,14 @@ class SyncConfig:
             fraction of its side and its side scales by up to 1 ± this.
         colour_jitter: per-image brightness/contrast/saturation strength (0: off).
         hidden: width of each head's hidden layer.
+        feature_norm: ``none``: the pooled features meet as they are;
+            ``batch``: standardised per channel over the batch first (a batch
+            norm without affine parameters). Why: the pooled features follow a
+            ReLU, so they are all positive, and the product of two of them is large
+            whenever both are large, same instant or not; standardised, the product
+            is positive where the two images deviate from the average image in the
+            same direction, a similarity the head can read (not in the paper; see
+            ``docs/design.md`` §1.3 for what it changed).
     """
 
     fusion: Literal["product", "difference", "sum", "concat"] = "product"
@@ -90,9 +98,12 @@ class SyncConfig:
     box_jitter: float = 0.1
     colour_jitter: float = 0.2
     hidden: int = 256
+    feature_norm: Literal["none", "batch"] = added_field("none")
 
     def __post_init__(self) -> None:
         self.tasks = tuple(self.tasks)
+        if self.feature_norm not in ("none", "batch"):
+            raise ConfigError(f"method_config.sync.feature_norm must be none or batch, got {self.feature_norm!r}")
         if self.fusion not in FUSIONS:
             raise ConfigError(f"method_config.sync.fusion must be one of {FUSIONS}, got {self.fusion!r}")
         if self.background not in BACKGROUNDS:
@@ -233,6 +244,8 @@ class SyncMethod(Method):
             return nn.Sequential(nn.Linear(D, self.cfg.hidden), nn.ReLU(inplace=True), nn.Linear(self.cfg.hidden, 1))
 
         self.heads = nn.ModuleDict({t: head() for t in self.cfg.tasks})
+        # Only with feature_norm=batch, so that runs saved before it keep their state-dict keys.
+        self.feature_norm = nn.BatchNorm1d(C, affine=False) if self.cfg.feature_norm == "batch" else None
 
     # -- pretraining -------------------------------------------------------------------------------
     def batch_labels(self, stage: int) -> list[str]:
@@ -317,6 +330,8 @@ class SyncMethod(Method):
         a = torch.where(swap[:, None, None, None], second, first)
         b = torch.where(swap[:, None, None, None], first, second)
         f = self.encoder.pooled(torch.cat([a, b]))
+        if self.feature_norm is not None:   # both images' features, one set of statistics
+            f = self.feature_norm(f.float())
         z = fuse(f[:N], f[N:], self.cfg.fusion)
         logits = {t: h(z).squeeze(1).float() for t, h in self.heads.items()}
         sync = batch["sync"].to(dev).bool()
@@ -382,8 +397,8 @@ class SyncMethod(Method):
         return self.encoder
 
     def finetune_frozen(self) -> list[nn.Module]:
-        """The pretext heads: not on the pose features' path."""
-        return [self.heads]
+        """The pretext heads (and the fusion's feature norm): not on the pose features' path."""
+        return [self.heads] + ([self.feature_norm] if self.feature_norm is not None else [])
 
 
 @torch.no_grad()

@@ -210,6 +210,10 @@ class SamplerConfig:
         still_fraction: per take, the share of least-moving instants never drawn
             (motion measured from the frames, ``motion_gap_s`` before and after).
         single_view: pair each camera with itself (the single-view ablation).
+        flip_unsync: mirror unsynchronised pairs too, at ``flip_prob``, so that
+            "mirrored" no longer tells "synchronised" (see
+            :class:`~selfpose.data.samplers.SyncPairSampler`); off: only
+            synchronised pairs are flipped (the paper as we read it).
     """
 
     d_pos_s: float = 0.2
@@ -223,6 +227,7 @@ class SamplerConfig:
     still_fraction: float = 0.2
     motion_gap_s: float = 0.08
     single_view: bool = False
+    flip_unsync: bool = added_field(False)
 
     def __post_init__(self) -> None:
         if self.num_negatives < 1:
