@@ -59,5 +59,6 @@ def test_transfer_cells_run_cache_and_report(tmp_path):
     assert json.loads((work / "pose" / "sync_finetune_all_s0" / "pose.json").read_text())["finetune"]["frozen_stages"] == 3
     text = (work / "results.md").read_text()
     assert "Transfer by fine-tuning" in text and "same network fine-tuned from scratch" in text
+    assert "](transfer.png)" in text and (work / "transfer.png").stat().st_size > 5000
     again = run_benchmark(cfg, work, progress=False, log=lambda s: None)
     assert again["computed"] == [] and again["transfer"] == res["transfer"]

@@ -13,6 +13,8 @@ Writes into the work folder:
 * ``results.json``: everything :func:`selfpose.bench.run.run_benchmark` returns;
 * ``cells.csv``: one row per method × seed × share;
 * ``error_vs_labels.png``: N-MPJPE against label share (log x), one line per method.
+* ``transfer.png`` (when rows are fine-tuned): MPJPE of each fine-tuned row per
+  label protocol, one panel per protocol, ``scratch`` as a line across it.
 """
 
 from __future__ import annotations
@@ -344,6 +346,60 @@ def plot(results: dict, names: list[str], shares: list[float], path: Path) -> No
     plt.close(fig)
 
 
+def transfer_plot(results: dict, path: Path) -> bool:
+    """One panel per label protocol: a bar per fine-tuned row (MPJPE, mm; mean over seeds, each seed a dot),
+    ``scratch`` — the same network from random weights — as a dashed line across the panel. False when there
+    is nothing to plot."""
+    cells = list((results.get("transfer") or {}).values())
+    if not cells:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cfg = results.get("config") or {}
+    protocols = [p for p in ((cfg.get("protocols") or {}).keys() or sorted({c["protocol"] for c in cells}))
+                 if any(c["protocol"] == p for c in cells)]
+    rows = [n for n in (cfg.get("finetune_for") or sorted({c["name"] for c in cells} - {"scratch"}))
+            if any(c["name"] == n for c in cells)]
+    vals = {(c["name"], c["protocol"]): [] for c in cells}
+    for c in cells:
+        if c.get("mpjpe") is not None:
+            vals[c["name"], c["protocol"]].append(float(c["mpjpe"]))
+    fig, axes = plt.subplots(1, len(protocols), figsize=(4.6 * len(protocols), 0.32 * len(rows) + 1.6), dpi=120,
+                             sharey=True, squeeze=False)
+    y = np.arange(len(rows))
+    for ax, p in zip(axes[0], protocols):
+        means = [np.mean(vals[n, p]) if vals.get((n, p)) else np.nan for n in rows]
+        ax.barh(y, means, color="#4c72b0", alpha=0.8)
+        for k, n in enumerate(rows):
+            for v in vals.get((n, p)) or []:
+                ax.plot(v, k, "k.", ms=3)
+            if np.isfinite(means[k]):
+                ax.annotate(f"{means[k]:.1f}", (means[k], k), xytext=(3, 0), textcoords="offset points",
+                            va="center", fontsize=7)
+        scratch = vals.get(("scratch", p)) or []
+        finite = [m for m in means if np.isfinite(m)] + scratch
+        title = f"protocol `{p}`"
+        if scratch:
+            ax.axvline(np.mean(scratch), color="0.2", linestyle="--")
+            title += f"\n(dashed: from scratch, {np.mean(scratch):.1f})"
+        if finite:   # zoomed on the rows: differences of a few mm are what the table is about
+            lo, hi = min(finite), max(finite)
+            pad = max(3.0, 0.2 * (hi - lo))
+            ax.set_xlim(lo - pad, hi + pad)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("MPJPE (mm), lower is better")
+        ax.grid(True, axis="x", alpha=0.3)
+    axes[0][0].set_yticks(y, [display_name(n) for n in rows], fontsize=8)
+    axes[0][0].invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
 def provenance(results: dict) -> str:
     """One line: when, on what machine and at which commit the report was written."""
     env = results.get("environment") or {}
@@ -362,7 +418,7 @@ def provenance(results: dict) -> str:
 
 
 def write_report(results: dict, cfg, work: Path) -> None:
-    """``results.md``, ``results.json``, ``cells.csv`` and ``error_vs_labels.png`` in ``work``."""
+    """``results.md``, ``results.json``, ``cells.csv``, ``error_vs_labels.png`` (and ``transfer.png``) in ``work``."""
     names = row_names(cfg)
     shares = sorted(cfg.shares)
     (work / "results.json").write_text(json.dumps(results, indent=1, default=str))
@@ -375,5 +431,8 @@ def write_report(results: dict, cfg, work: Path) -> None:
                         c.get("labelled"), c.get("frames"), c.get("val_n_mpjpe"),
                         " ".join(c.get("val_subjects") or [])])
     plot(results, names, shares, work / "error_vs_labels.png")
+    extra = ""
+    if transfer_plot(results, work / "transfer.png"):
+        extra = "\n![MPJPE after fine-tuning, per label protocol](transfer.png)\n"
     (work / "results.md").write_text(provenance(results) + "\n\n" + tables(results, names, shares)
-                                     + "\n\n![N-MPJPE against label share](error_vs_labels.png)\n")
+                                     + "\n\n![N-MPJPE against label share](error_vs_labels.png)\n" + extra)
