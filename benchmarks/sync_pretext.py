@@ -101,20 +101,35 @@ def synthetic_data(work: Path, seconds: float, light: str = "camera") -> tuple[P
     return out["syn_train"], out["syn_test"]
 
 
-def pretrain_run(data: Path, run: Path, steps: int, overrides: list[str]) -> Path:
+def recipe(steps: int, overrides: list[str]):
+    """The PretrainConfig of a run: ``configs/sync_cpu.yaml`` + ``train.steps`` + the overrides."""
     from selfpose.config import load
-    from selfpose.pretrain import PretrainConfig, pretrain
+    from selfpose.pretrain import PretrainConfig
 
+    return load(PretrainConfig, ROOT / "configs" / "sync_cpu.yaml", [f"train.steps={steps}", *overrides])
+
+
+def check_recipe(run: Path, cfg) -> None:
+    """Exit when ``run`` was pretrained with other settings than ``cfg`` (data paths, the step count and the
+    speed keys aside): a cached run of another recipe must never be scored as this one."""
+    from selfpose.bench.run import _SPEED_KEYS
     from selfpose.config import to_dict
     from selfpose.pretrain import load_config
     from selfpose.training.config import changed_keys
 
-    cfg = load(PretrainConfig, ROOT / "configs" / "sync_cpu.yaml", [f"train.steps={steps}", *overrides])
+    diff = [k for k in changed_keys(to_dict(load_config(run)), to_dict(cfg))
+            if not k.startswith("data.") and k != "train.steps" and tuple(k.split(".")) not in _SPEED_KEYS]
+    if diff:
+        raise SystemExit(f"{run} was pretrained with other settings ({', '.join(diff[:6])}); move it away "
+                         f"or use another --work folder")
+
+
+def pretrain_run(data: Path, run: Path, steps: int, overrides: list[str]) -> Path:
+    from selfpose.pretrain import pretrain
+
+    cfg = recipe(steps, overrides)
     if (run / "checkpoints").is_dir() and (run / "run.json").is_file():
-        diff = [k for k in changed_keys(to_dict(load_config(run)), to_dict(cfg)) if not k.startswith("data.")]
-        if diff:   # a run of another recipe: never score it as this one
-            raise SystemExit(f"{run} was pretrained with other settings ({', '.join(diff[:6])}); move it away "
-                             f"or use another --work folder")
+        check_recipe(run, cfg)
         meta = json.loads((run / "run.json").read_text())
         if meta.get("status") == "finished" and meta.get("steps") == steps:
             return run
@@ -207,6 +222,7 @@ def main() -> None:
                                                 work / f"pairs_{key}_train.png", f"{key.replace('_', ' ')} training")}
         cam_run = work / "run_synthetic"
         if a.light != "camera" and (cam_run / "run.json").is_file():
+            check_recipe(cam_run, recipe(a.steps, a.set))
             # The shortcut probe: the model pretrained with the light on each camera, scored on held-out
             # renders lit from the room. A head that read the body keeps its accuracy; one that read
             # which side of the image is lit falls to chance.

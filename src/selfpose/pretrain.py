@@ -63,6 +63,12 @@ class PretrainConfig:
 
         self.method_config = check_sections(self.method_config)
 
+    def extra_neutral_keys(self) -> list[tuple[str, ...]]:
+        """The method sections' neutral fields, for :func:`selfpose.training.config.config_hash`."""
+        from selfpose.methods.registry import neutral_section_keys
+
+        return neutral_section_keys(self.method_config)
+
 
 def upgrade_config_dict(data: dict) -> dict:
     """A run's saved config in today's layout: the old top-level ``drnet`` section moves to ``method_config``."""

@@ -198,3 +198,26 @@ def test_a_cell_cached_before_val_max_frames_existed_is_recomputed_once_it_is_se
     # only the benchmark's own caps: another section's key of that name is judged as before (shared keys)
     path.write_text(json.dumps({"n_mpjpe": 1.0, "made_with": {"lifter": {"lr": 1e-3}}}))
     assert _cell(path, {"lifter": {"lr": 1e-3, "val_max_frames": 8192}}, [], "k", log.append, compute)["n_mpjpe"] == 1.0
+
+
+def test_renders_of_an_older_config_never_pass_for_a_new_key(tmp_path):
+    """A data folder stamped before `light` existed was lit by the camera: asking for `light: room` refuses it."""
+    import json
+
+    from selfpose.bench.run import prepare_data
+
+    small = {"scenario": "lab", "height": 32, "width": 32, "max_sequences": 1, "max_seconds": 1, "fps": 5,
+             "num_subjects": 2}
+    cfg = from_dict(BenchmarkConfig, {**TINY, "data": {"train": {**small, "subjects": ["train"]},
+                                                       "test": {**small, "subjects": ["test"], "seed": 1}}})
+    prepare_data(cfg, tmp_path, progress=False)
+    for name in ("train", "test"):   # as an older selfpose wrote the stamp: no `light` key
+        stamp = tmp_path / "data" / name / "bench_synth.json"
+        d = json.loads(stamp.read_text())
+        d["synth"].pop("light")
+        stamp.write_text(json.dumps(d))
+    prepare_data(cfg, tmp_path, progress=False)            # same settings: reused
+    room = from_dict(BenchmarkConfig, {**TINY, "data": {"train": {**small, "subjects": ["train"], "light": "room"},
+                                                        "test": {**small, "subjects": ["test"], "seed": 1}}})
+    with pytest.raises(BenchmarkError, match="light"):
+        prepare_data(room, tmp_path, progress=False)

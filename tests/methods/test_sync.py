@@ -55,11 +55,12 @@ def test_feature_norm_standardises_before_fusion_and_stays_off_the_pose_path():
     b = pair_batch()
     m.train()
     seen = {}
-    m.feature_norm.register_forward_hook(lambda mod, args, out: seen.update(out=out))
+    m.feature_norm.register_forward_hook(lambda mod, args, out: seen.update(inp=args[0], out=out))
     m.pair_logits(b)
     out = seen["out"]     # (2N, C): both images of every pair, standardised with one set of statistics
     assert out.shape == (2 * len(b["frames"]), m.encoder.out_channels)
-    live = out.std(0, unbiased=False) > 0.5   # channels a dead ReLU leaves constant stay zero
+    # channels a dead ReLU leaves (nearly) constant cannot reach unit spread (batch norm's eps): not checked
+    live = seen["inp"].var(0, unbiased=False) > 1e-3
     assert live.any()
     torch.testing.assert_close(out.mean(0), torch.zeros_like(out.mean(0)), atol=1e-4, rtol=0)
     torch.testing.assert_close(out.std(0, unbiased=False)[live], torch.ones(int(live.sum())), atol=1e-2, rtol=0)

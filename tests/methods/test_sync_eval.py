@@ -21,13 +21,20 @@ def test_cluster_bootstrap_interval_covers_the_accuracy_and_widens_with_clusters
     assert np.isnan(cluster_bootstrap_ci(np.zeros(0, bool), np.zeros(0))).all()
 
 
-def test_weights_give_a_balanced_accuracy():
-    # 90 negatives all right, 10 positives all wrong: plain accuracy 0.9, balanced 0.5
+def test_balanced_interval_averages_the_classes_of_each_draw():
+    # 90 negatives all right, 10 positives all wrong: plain accuracy 0.9, balanced exactly 0.5 in every draw
     correct = np.r_[np.ones(90, bool), np.zeros(10, bool)]
     truth = np.r_[np.zeros(90, bool), np.ones(10, bool)]
-    w = np.where(truth, 1 / 10, 1 / 90)
-    lo, hi = cluster_bootstrap_ci(correct, np.arange(100), weights=w)
-    assert lo < 0.5 < hi and hi < 0.9
+    assert cluster_bootstrap_ci(correct, np.arange(100), classes=truth) == (0.5, 0.5)
+    lo, hi = cluster_bootstrap_ci(correct, np.arange(100))
+    assert 0.8 < lo < 0.9 < hi
+    # both classes 70% right: the balanced interval covers 0.7
+    rng = np.random.default_rng(1)
+    truth = rng.random(400) < 0.3
+    correct = rng.random(400) < 0.7
+    lo, hi = cluster_bootstrap_ci(correct, np.arange(400), classes=truth)
+    bal = 0.5 * (correct[truth].mean() + correct[~truth].mean())
+    assert lo < bal < hi and hi - lo < 0.2
 
 
 class _FlipReader(torch.nn.Module):

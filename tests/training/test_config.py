@@ -79,7 +79,8 @@ def test_added_fields_stay_out_of_the_hash_at_their_neutral_value():
 
 
 def test_pretrain_hash_unchanged_by_the_structural_loss_keys_and_the_device():
-    # A run saved before loss.w_ssim / w_grad / grad_distance / w_lap / lap_levels / w_arrow or train.device existed
+    # A run saved before loss.w_ssim / w_grad / grad_distance / w_lap / lap_levels / w_arrow, train.device or
+    # sampler.flip_unsync existed
     # resumes with the same hash: its config.yaml loads with the keys at their defaults, which do not count.
     from selfpose.pretrain import PretrainConfig
 
@@ -88,6 +89,7 @@ def test_pretrain_hash_unchanged_by_the_structural_loss_keys_and_the_device():
     for k in ("w_ssim", "w_grad", "grad_distance", "w_lap", "lap_levels", "w_arrow"):
         old["loss"].pop(k)
     old["train"].pop("device")
+    old["sampler"].pop("flip_unsync")
     import hashlib
     import json
 
@@ -95,3 +97,26 @@ def test_pretrain_hash_unchanged_by_the_structural_loss_keys_and_the_device():
     assert config_hash(from_dict(PretrainConfig, {"loss": {"w_ssim": 1.0}})) != config_hash(cfg)
     assert config_hash(from_dict(PretrainConfig, {"loss": {"w_arrow": 1.0}})) != config_hash(cfg)
     assert config_hash(from_dict(PretrainConfig, {"train": {"device": "cuda"}})) != config_hash(cfg)
+
+
+def test_a_method_sections_added_fields_stay_out_of_the_hash():
+    # method_config is plain data: a sync run saved before feature_norm existed keeps its hash, and
+    # one before sampler.flip_unsync existed too; a changed value counts.
+    from selfpose.pretrain import PretrainConfig
+
+    cfg = from_dict(PretrainConfig, {"method": "sync", "method_config": {"sync": {}}})   # as a run saves it
+    assert cfg.method_config["sync"]["feature_norm"] == "none"
+    old = config_dict(cfg)
+    old["method_config"]["sync"].pop("feature_norm")
+    old["sampler"].pop("flip_unsync")
+    for k in ("w_ssim", "w_grad", "grad_distance", "w_lap", "lap_levels", "w_arrow"):   # older additions
+        old["loss"].pop(k)
+    old["train"].pop("device")
+    import hashlib
+    import json
+
+    assert config_hash(cfg) == hashlib.sha256(json.dumps(old, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    on = from_dict(PretrainConfig, {"method": "sync", "method_config": {"sync": {"feature_norm": "batch"}}})
+    assert config_hash(on) != config_hash(cfg)
+    assert config_hash(from_dict(PretrainConfig, {"method": "sync", "sampler": {"flip_unsync": True}})) \
+        != config_hash(cfg)

@@ -175,6 +175,21 @@ def check_sections(sections: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def neutral_section_keys(sections: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Key paths (under ``method_config``) of the sections' :func:`~selfpose.config.added_field` fields that
+    hold their neutral default: ``method_config`` is plain data, so :func:`~selfpose.config.neutral_keys`
+    cannot see its sections' classes; this reads them from the registry."""
+    from selfpose.config import from_dict, neutral_keys
+
+    _load_plugins()
+    owners = {s.section: s for s in _REGISTRY.values() if s.section is not None}
+    out: list[tuple[str, ...]] = []
+    for key, value in (sections or {}).items():
+        if key in owners and owners[key].config_cls is not None and isinstance(value or {}, dict):
+            out += neutral_keys(from_dict(owners[key].config_cls, value or {}), ("method_config", key))
+    return out
+
+
 def build(name: str, cfg, two_stage: bool = False):
     """The method ``name`` for pretraining config ``cfg`` (its variant's switches set, its section read)."""
     spec = method_spec(name)

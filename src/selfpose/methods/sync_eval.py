@@ -10,7 +10,8 @@ instants of the pairs' first images: pairs drawn from one short take share
 frames, so treating them as independent would make the interval far too
 narrow. Chance is 50% for both tasks (balanced classes: ``sync_prob`` ½;
 ``flip_prob`` ½ among synchronised pairs, which alone are scored for flips).
-Also ``sync_unflipped``: the sync head on the pairs that are not flipped,
+Also ``sync_unflipped`` (whenever some pairs are flipped and the unflipped
+ones hold both classes): the sync head on the pairs that are not flipped,
 balanced over its two classes — only synchronised pairs are flipped, so a
 head that detects flips knows those pairs are synchronised; this score is
 free of that leak.
@@ -23,7 +24,7 @@ import torch
 
 
 def cluster_bootstrap_ci(correct: np.ndarray, clusters: np.ndarray, reps: int = 2000, seed: int = 0,
-                         level: float = 0.95, weights: np.ndarray | None = None) -> tuple[float, float]:
+                         level: float = 0.95, classes: np.ndarray | None = None) -> tuple[float, float]:
     """Percentile interval of the accuracy, resampling whole clusters with replacement.
 
     Args:
@@ -31,8 +32,10 @@ def cluster_bootstrap_ci(correct: np.ndarray, clusters: np.ndarray, reps: int = 
         clusters: ``(n,)`` cluster label of each pair (pairs of one cluster are resampled together).
         reps: bootstrap replicates.
         level: coverage of the interval.
-        weights: ``(n,)`` non-negative weight of each pair (None: all 1), e.g. one over the
-            size of its class for a balanced accuracy.
+        classes: ``(n,)`` class of each pair (e.g. the truth) for a **balanced**
+            accuracy: each replicate averages the per-class accuracies of its
+            own draw, so the interval does not move with the drawn class mix.
+            None: the plain accuracy.
 
     Returns:
         ``(low, high)`` accuracies in [0, 1] (NaN, NaN when nothing is scored).
@@ -40,14 +43,23 @@ def cluster_bootstrap_ci(correct: np.ndarray, clusters: np.ndarray, reps: int = 
     correct = np.asarray(correct, bool)
     if correct.size == 0:
         return float("nan"), float("nan")
-    w = np.ones(correct.shape, np.float64) if weights is None else np.asarray(weights, np.float64)
     labels, inv = np.unique(np.asarray(clusters), return_inverse=True)
     k = len(labels)
-    hits = np.bincount(inv, weights=correct * w, minlength=k)
-    sizes = np.bincount(inv, weights=w, minlength=k)
     rng = np.random.default_rng(seed)
     draw = rng.integers(0, k, size=(reps, k))
-    acc = hits[draw].sum(axis=1) / sizes[draw].sum(axis=1)
+    kinds = [None] if classes is None else list(np.unique(np.asarray(classes)))
+    per_class = []
+    for c in kinds:
+        m = np.ones(correct.shape, bool) if c is None else np.asarray(classes) == c
+        hits = np.bincount(inv[m], weights=correct[m].astype(np.float64), minlength=k)
+        sizes = np.bincount(inv[m], minlength=k).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_class.append(hits[draw].sum(axis=1) / sizes[draw].sum(axis=1))
+    # A replicate that drew no pair of some class has no balanced accuracy: left out (NaN).
+    acc = np.mean(per_class, axis=0)
+    acc = acc[np.isfinite(acc)]
+    if not acc.size:
+        return float("nan"), float("nan")
     a = (1 - level) / 2
     return float(np.quantile(acc, a)), float(np.quantile(acc, 1 - a))
 
@@ -110,17 +122,15 @@ def pretext_scores(method, ds, num_pairs: int = 2000, seed: int = 0, batch_size:
                   "scored": int(scored.sum()), "positives": float(truth[scored].mean()) if scored.any() else float("nan"),
                   "chance": 0.5}
         out[f"p_{t}"] = p
-        if t == "sync" and flip.any():
-            # Only synchronised pairs are ever flipped, so a head that spots a flip knows the pair is
-            # synchronised: a flip cue (a lighting shortcut, say) leaks into the sync score. Scored on
-            # the unflipped pairs alone, balanced over the two classes (chance 50%).
-            keep = ~flip
-            w = np.where(sync, 1.0 / max(int((sync & keep).sum()), 1), 1.0 / max(int((~sync & keep).sum()), 1))
-            w = np.where(keep, w, 0.0)
-            low, high = cluster_bootstrap_ci(right[keep], cluster[keep], seed=seed, weights=w[keep])
-            out["sync_unflipped"] = {"accuracy": float((right * w).sum() / w.sum()), "ci95": (low, high),
-                                     "scored": int(keep.sum()), "positives": float(sync[keep].mean()),
-                                     "chance": 0.5, "balanced": True}
+        keep = ~flip
+        if t == "sync" and flip.any() and (sync & keep).any() and (~sync & keep).any():
+            # Only synchronised pairs are flipped (unless the sampler's flip_unsync), so a head that spots a
+            # flip knows the pair is synchronised: a flip cue (a lighting shortcut, say) leaks into the sync
+            # score. Scored on the unflipped pairs alone, balanced over the two classes (chance 50%).
+            acc = 0.5 * (right[keep & sync].mean() + right[keep & ~sync].mean())
+            low, high = cluster_bootstrap_ci(right[keep], cluster[keep], seed=seed, classes=sync[keep])
+            out["sync_unflipped"] = {"accuracy": float(acc), "ci95": (low, high), "scored": int(keep.sum()),
+                                     "positives": float(sync[keep].mean()), "chance": 0.5, "balanced": True}
     if keep_batches:
         out["batch"] = {k: torch.cat([b[k] for b in batches]) for k in batches[0]} if batches else {}
     return out

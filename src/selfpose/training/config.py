@@ -174,11 +174,16 @@ def config_hash(cfg: Any) -> str:
     checkpoint keeps its hash.
     """
     d = config_dict(cfg)
-    for path in neutral_keys(cfg):
+    # A config holding plain-data sections (PretrainConfig.method_config) names their neutral fields itself.
+    extra = getattr(cfg, "extra_neutral_keys", None)
+    for path in [*neutral_keys(cfg), *(extra() if callable(extra) else [])]:
         node = d
         for k in path[:-1]:
-            node = node[k]
-        del node[path[-1]]
+            node = node.get(k) if isinstance(node, dict) else None
+            if node is None:
+                break
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
     text = json.dumps(d, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -263,6 +263,14 @@ def test_room_light_is_seen_from_each_cameras_own_side():
     # The light towards world +x: image right for the front camera, image left for the back one.
     np.testing.assert_allclose(room_light(front.R, (1.0, 0.0, 0.0)), [1.0, 0.0, 0.0], atol=1e-9)
     np.testing.assert_allclose(room_light(back.R, (1.0, 0.0, 0.0)), [-1.0, 0.0, 0.0], atol=1e-9)
+    # A camera whose rotation is not symmetric: the light's direction in its frame is R d, not Rᵀ d.
+    R3, t3 = look_at(np.array([3000.0, -2000.0, 1800.0]), np.array([0.0, 0.0, 900.0]))
+    cam3 = Camera.from_fov(size, size, 40.0, R=R3, t=t3)
+    assert not np.allclose(R3, R3.T)
+    d = np.array([0.45, 0.3, 1.0])
+    p0 = np.array([100.0, 200.0, 900.0])
+    seen = cam3.world_to_camera((p0 + 1000 * d / np.linalg.norm(d))[None]) - cam3.world_to_camera(p0[None])
+    np.testing.assert_allclose(room_light(R3, d), seen[0] / np.linalg.norm(seen[0]), atol=1e-9)
     bg = np.zeros((size, size, 3), np.uint8)
     r = Renderer(size, size, specular=0.0)
     side = {}

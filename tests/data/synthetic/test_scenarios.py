@@ -147,6 +147,12 @@ def test_pan_rotates_about_a_fixed_centre_with_warped_wall(walk, renderer):
     # The camera follows: the person stays near the middle while the wall slides past.
     cx = out["boxes"][:, [0, 2]].mean(axis=1)
     assert np.abs(cx - W / 2).max() < W / 4
+    # A light fixed in the room: every frame lit by its own camera rotation, whatever the chunk size.
+    room = sc.render_plan(p, renderer, light="room")
+    room5 = sc.render_plan(p, Renderer(H, W, batch_size=5), light="room")
+    np.testing.assert_array_equal(room["frames"], room5["frames"])
+    np.testing.assert_array_equal(room["masks"], out["masks"])
+    assert (room["frames"] != out["frames"]).any()
 
 
 def test_wild_cameras_and_backgrounds_change_with_the_seed(walk, renderer):

@@ -153,7 +153,8 @@ def render_sequence(plan: SequencePlan, renderer: Renderer, light: str = "camera
     ``light``: ``camera`` lights every view from the renderer's own direction
     (fixed to the camera); ``room`` from one direction fixed in the world
     (:data:`~selfpose.data.synthetic.render.ROOM_LIGHT`), rotated into each
-    camera (a moving camera: by its rotation at each chunk's first frame).
+    camera — a moving camera's frames one by one, each by its own rotation
+    (slower, and independent of ``renderer.batch_size``).
 
     Yields dicts of temporal arrays (names and units of
     :data:`selfpose.data.sequence.ARRAY_SPECS`): ``frames``, ``masks``,
@@ -161,7 +162,7 @@ def render_sequence(plan: SequencePlan, renderer: Renderer, light: str = "camera
     and for a moving camera ``camera_R``, ``camera_t``, ``true_backgrounds``.
     A static camera's ``true_background`` is ``plan.background``.
     """
-    from selfpose.data.synthetic.render import RenderError, room_light
+    from selfpose.data.synthetic.render import RenderError, RenderResult, room_light
 
     if light not in ("camera", "room"):
         raise RenderError(f"light must be camera or room, got {light!r}")
@@ -171,10 +172,13 @@ def render_sequence(plan: SequencePlan, renderer: Renderer, light: str = "camera
         e = min(plan.num_frames, s + bs)
         j3 = plan.joints_cam[s:e]
         bg = plan.backgrounds(s, e)
-        light_dir = None
-        if light == "room":
-            light_dir = room_light(plan.camera_R[s] if plan.moving else cam.R)
-        res = renderer.render(j3, cam, plan.identity, bg, light_dir=light_dir)
+        if light == "room" and plan.moving:
+            res = RenderResult.concatenate([
+                renderer.render(j3[i:i + 1], cam, plan.identity, bg[i:i + 1], light_dir=room_light(plan.camera_R[s + i]))
+                for i in range(e - s)])
+        else:
+            res = renderer.render(j3, cam, plan.identity, bg,
+                                  light_dir=room_light(cam.R) if light == "room" else None)
         j2 = cam.project(j3)
         chunk = {
             "frames": res.frames, "masks": res.masks, "boxes": mask_boxes(res.masks, j2),
@@ -187,9 +191,9 @@ def render_sequence(plan: SequencePlan, renderer: Renderer, light: str = "camera
         yield chunk
 
 
-def render_plan(plan: SequencePlan, renderer: Renderer) -> dict[str, np.ndarray]:
+def render_plan(plan: SequencePlan, renderer: Renderer, light: str = "camera") -> dict[str, np.ndarray]:
     """All of :func:`render_sequence` at once, plus ``true_background`` (small sequences, tests)."""
-    parts = list(render_sequence(plan, renderer))
+    parts = list(render_sequence(plan, renderer, light=light))
     out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
     if plan.background is not None:
         out["true_background"] = plan.background
