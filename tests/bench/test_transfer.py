@@ -43,6 +43,25 @@ def test_variants_and_protocols_are_checked():
             from_dict(BenchmarkConfig, {**SYNC, **bad})
 
 
+def test_a_row_can_have_its_own_recipe(tmp_path):
+    """pretrain_configs: a row reads its own YAML in place of pretrain_config; the others keep theirs."""
+    own = tmp_path / "sync.yaml"
+    own.write_text("method: sync\noptim: {lr: 0.0042}\nmethod_config: {sync: {fusion: concat}}\n")
+    base = tmp_path / "base.yaml"
+    base.write_text("optim: {lr: 0.0001}\n")
+    cfg = from_dict(BenchmarkConfig, {**SYNC, "pretrain_config": str(base), "pretrain_configs": {"sync": str(own)}})
+    sync = pretrain_config(cfg, "sync", 0)
+    assert sync.optim.lr == 0.0042 and sync.method_config["sync"]["fusion"] == "concat"
+    assert sync.train.steps == SYNC["steps"] and sync.model.crop_size == 32   # the benchmark's keys still apply
+    keep = pretrain_config(cfg, "sync_keep", 0)
+    assert keep.optim.lr == 0.0001 and keep.method_config["sync"]["fusion"] == "product"
+    with pytest.raises(ConfigError, match="pretrain_configs names"):
+        from_dict(BenchmarkConfig, {**SYNC, "pretrain_configs": {"nope": str(own)}})
+    with pytest.raises(ConfigError, match="not found"):
+        pretrain_config(from_dict(BenchmarkConfig, {**SYNC, "pretrain_configs": {"sync": str(tmp_path / "x.yaml")}}),
+                        "sync", 0)
+
+
 def test_transfer_cells_run_cache_and_report(tmp_path):
     cfg = from_dict(BenchmarkConfig, SYNC)
     work = tmp_path / "w"

@@ -94,6 +94,11 @@ class BenchmarkConfig:
             closest rivals and the ratio's DSL. References always run every share.
         pretrain_config: YAML of ``PretrainConfig`` every method starts from
             (then ``pretrain`` overrides, then the method's own switches).
+        pretrain_configs: rows (methods or variants) whose recipe is another
+            YAML, by name, e.g. ``{sync: configs/sync_cpu.yaml}``: it replaces
+            ``pretrain_config`` for that row (a method whose network, sampler and
+            optimiser differ from the temporal family's; ``pretrain`` and the
+            benchmark's steps and seed still apply).
         pretrain: ``PretrainConfig`` keys (a mapping) for every method.
         steps: pretraining steps of every method.
         pose_steps: pose-head steps of every cell.
@@ -154,6 +159,7 @@ class BenchmarkConfig:
     all_seeds_for: tuple[str, ...] = ("temporal", "css_stn_dec_split", "ae_stn_dec")
     largest_share_for: tuple[str, ...] = ("*",)
     pretrain_config: str | None = "configs/temporal_cpu.yaml"
+    pretrain_configs: dict[str, str] = field(default_factory=dict)
     pretrain: dict[str, Any] = field(default_factory=dict)
     steps: int = 1000
     pose_steps: int = 1000
@@ -186,6 +192,11 @@ class BenchmarkConfig:
             if not isinstance(keys, dict) or keys.get("method") not in known:
                 raise ConfigError(f"variant {v!r} must name a registered method (method: NAME), got {keys!r}")
         known = (*known, *self.variants)
+        if not isinstance(self.pretrain_configs, dict) or not all(isinstance(v, str) for v in self.pretrain_configs.values()):
+            raise ConfigError(f"pretrain_configs must map a method or variant to a YAML path, got {self.pretrain_configs!r}")
+        stray = [m for m in self.pretrain_configs if m not in known]
+        if stray:
+            raise ConfigError(f"pretrain_configs names {stray}, not a method or variant; known: {', '.join(sorted(known))}")
         unknown = [m for m in self.methods if m not in known]
         if unknown:
             raise ConfigError(f"unknown method(s) {unknown}; known: {', '.join(sorted(known))}")
