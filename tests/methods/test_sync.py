@@ -170,6 +170,29 @@ def test_flipped_second_image_is_the_mirror():
     torch.testing.assert_close(imgs["joints2d"][f, 1], mirror_joints2d(plain["joints2d"][f, 1], 32))
 
 
+def test_rows_pool_the_map_into_horizontal_bands_for_the_heads_only():
+    m = build("sync", from_dict(PretrainConfig, {"method": "sync", "model": {**SMALL, "crop_size": 64},
+                                                 "method_config": {"sync": {"rows": 2, "feature_norm": "batch"}}}))
+    C = m.encoder.out_channels
+    assert m.heads["sync"][0].in_features == 2 * C and m.feature_norm.num_features == 2 * C
+    m.eval()
+    x = torch.rand(3, 3, 64, 64)
+    with torch.no_grad():
+        fmap = m.encoder.features(x)[-1]                      # (3, C, 2, 2)
+        f = m.pair_features(x)
+    assert fmap.shape[-2:] == (2, 2) and f.shape == (3, 2 * C)
+    torch.testing.assert_close(f[:, :C], fmap[:, :, 0].mean(-1))     # the top band first
+    torch.testing.assert_close(f[:, C:], fmap[:, :, 1].mean(-1))
+    # the pose stage still reads the globally pooled feature
+    assert m.feature_dim == C
+    assert m.pair_logits(pair_batch())[0]["sync"].shape == (len(pair_batch()["frames"]),)
+    with pytest.raises(ConfigError, match="exceeds the height"):
+        build("sync", config(rows=2))                          # 32-px crops: a 1-row map
+    for bad in (0, True, 1.5):
+        with pytest.raises(ConfigError, match="rows"):
+            config(rows=bad)
+
+
 @pytest.mark.parametrize("tasks,norm", [(("sync", "flip"), "none"), (("sync",), "none"), (("flip",), "none"),
                                         (("sync", "flip"), "batch")])
 def test_loss_goes_down_on_a_fixed_batch(tasks, norm):

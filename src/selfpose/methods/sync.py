@@ -88,6 +88,15 @@ class SyncConfig:
             is positive where the two images deviate from the average image in the
             same direction, a similarity the head can read (not in the paper; see
             ``docs/design.md`` §1.3 for what it changed).
+        rows: the heads read the last feature map average-pooled over its width
+            into this many horizontal bands, ``(C × rows)`` per image (1: global
+            pooling, the paper). Why: cameras at about the person's height see a
+            joint at about the same image height from every side, so the vertical
+            layout is what two synchronised views share (on true 2D keypoints of
+            our renders, the joints' heights alone tell synchronised pairs 78% of
+            the time, their x alone 68%: ``benchmarks/results/sync_pretext``).
+            The pose features stay globally pooled. At most the map's height
+            (``model.crop_size`` / 32).
     """
 
     fusion: Literal["product", "difference", "sum", "concat"] = "product"
@@ -99,6 +108,7 @@ class SyncConfig:
     colour_jitter: float = 0.2
     hidden: int = 256
     feature_norm: Literal["none", "batch"] = added_field("none")
+    rows: int = added_field(1)
 
     def __post_init__(self) -> None:
         self.tasks = tuple(self.tasks)
@@ -121,6 +131,8 @@ class SyncConfig:
                               f"got {self.box_jitter}, {self.colour_jitter}")
         if self.hidden < 1:
             raise ConfigError(f"method_config.sync.hidden must be >= 1, got {self.hidden}")
+        if isinstance(self.rows, bool) or not isinstance(self.rows, int) or self.rows < 1:
+            raise ConfigError(f"method_config.sync.rows must be an integer >= 1, got {self.rows!r}")
 
 
 def fuse(fa: torch.Tensor, fb: torch.Tensor, how: str) -> torch.Tensor:
@@ -237,7 +249,12 @@ class SyncMethod(Method):
         self.model_cfg = cfg.model
         m = cfg.model
         self.encoder = resnet(m.encoder_arch, width=m.encoder_width, num_classes=None)
-        C = self.encoder.out_channels
+        height = max(int(m.crop_size) // 32, 1) if self.cfg.crop == "true_box" else max(int(m.image_size) // 32, 1)
+        if self.cfg.rows > height:
+            raise ConfigError(f"method_config.sync.rows = {self.cfg.rows} exceeds the height of the last feature map "
+                              f"({height} at {m.crop_size if self.cfg.crop == 'true_box' else m.image_size} px); "
+                              "lower it or raise model.crop_size")
+        C = self.encoder.out_channels * self.cfg.rows
         D = fused_dim(C, self.cfg.fusion)
 
         def head() -> nn.Module:
@@ -329,7 +346,7 @@ class SyncMethod(Method):
         swap = (torch.rand(N) < 0.5).to(dev) if self.training else torch.zeros(N, dtype=torch.bool, device=dev)
         a = torch.where(swap[:, None, None, None], second, first)
         b = torch.where(swap[:, None, None, None], first, second)
-        f = self.encoder.pooled(torch.cat([a, b]))
+        f = self.pair_features(torch.cat([a, b]))
         if self.feature_norm is not None:   # both images' features, one set of statistics
             f = self.feature_norm(f.float())
         z = fuse(f[:N], f[N:], self.cfg.fusion)
@@ -337,6 +354,14 @@ class SyncMethod(Method):
         sync = batch["sync"].to(dev).bool()
         targets = {"sync": sync, "flip": flip}
         return logits, {t: targets[t] for t in logits}
+
+    def pair_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Crops ``(B, 3, c, c)`` → what the heads fuse: ``(B, C × rows)``, the last map pooled over its width
+        into ``rows`` bands (top to bottom, channels of one band together), or ``(B, C)`` pooled globally."""
+        if self.cfg.rows == 1:
+            return self.encoder.pooled(x)
+        fmap = self.encoder.features(x)[-1]
+        return F.adaptive_avg_pool2d(fmap, (self.cfg.rows, 1)).flatten(2).transpose(1, 2).flatten(1)
 
     def task_losses(self, logits: dict, targets: dict, sync: torch.Tensor) -> dict[str, torch.Tensor]:
         """Binary cross-entropy per task; the flip task on synchronised pairs only (the only ones flipped)."""
