@@ -30,7 +30,8 @@ Per pair:
    by its slot.
 4. **Encoder**: a ResNet (``model.encoder_arch``/``encoder_width``, the house
    backbone) → the pooled feature ``f`` (B, C) — the pose features after
-   pretraining.
+   pretraining. The heads read it too, or with ``rows`` > 1 the last map
+   pooled over its width into horizontal bands (B, C × rows).
 5. **Fusion** (:func:`fuse`): element-wise ``product`` (the paper's best),
    ``difference``, ``sum`` or ``concat`` of the two features.
 6. **Heads**: two MLPs (C or 2C → ``hidden`` → 1 logit) with binary

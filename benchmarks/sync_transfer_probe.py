@@ -1,0 +1,99 @@
+"""Does a sync model that *has* learned its pretext transfer? Fine-tune pretext runs as the sync benchmark does.
+
+The sync ablation benchmark (``configs/benchmark_sync_cpu.yaml``) pretrains
+every row for 2,000 steps, inside the ~5,000–10,000-step plateau before the
+synchronisation task is learned (``benchmarks/results/sync_pretext/probes.md``),
+so its transfer cells read networks that learned nothing of it. This takes
+pretraining runs made elsewhere (e.g. the 20,000-step runs of
+``benchmarks/sync_pretext.py``, pretrained on room-lit renders of the same
+training motion subjects S1, S5, S6, S7) and fine-tunes each under the
+benchmark's label protocols, with exactly the benchmark's fine-tuning settings
+and data (``finetune_stage_config``, the benchmark work folder's rendered
+train/test data), beside the benchmark's own ``scratch`` cells (the same
+network from random weights, every stage trained, same budget).
+
+    python benchmarks/sync_transfer_probe.py --bench-work out/bench_sync_room \
+        --run global_20k=out/sync_long/run_synthetic_room --run rows2_20k=out/sync_rows2/run_synthetic_room \
+        --out benchmarks/results/sync_pretext/transfer
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bench-work", type=Path, required=True, help="the sync benchmark's work folder (its data, "
+                    "scratch cells)")
+    ap.add_argument("--config", type=Path, default=ROOT / "configs/benchmark_sync_cpu.yaml")
+    ap.add_argument("--run", action="append", required=True, help="NAME=RUN_DIR of a method=sync pretraining run")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--protocols", nargs="+", default=None, help="default: every protocol of the config")
+    a = ap.parse_args(argv)
+
+    import yaml
+
+    from selfpose.bench.config import BenchmarkConfig
+    from selfpose.bench.run import _score, finetune_stage_config
+    from selfpose.config import from_dict
+    from selfpose.pose.evaluate import summary
+    from selfpose.pose.stage import evaluate_pose_stage, fit_pose_stage
+
+    cfg = from_dict(BenchmarkConfig, yaml.safe_load(a.config.read_text()))
+    train, test = a.bench_work / "data" / "train", a.bench_work / "data" / "test"
+    for d in (train, test):
+        if not (d / "index.json").is_file():
+            raise SystemExit(f"no rendered data at {d}: run `selfpose benchmark --config {a.config} --work "
+                             f"{a.bench_work}` first (its data step)")
+    protocols = a.protocols or list(cfg.protocols)
+    out_path = a.out / "results.json"
+    res = json.loads(out_path.read_text()) if out_path.is_file() else {"cells": {}}
+    for spec in a.run:
+        name, _, run = spec.partition("=")
+        run = Path(run)
+        if not (run / "config.yaml").is_file():
+            raise SystemExit(f"{run} is not a pretraining run (no config.yaml)")
+        for protocol in protocols:
+            key = f"{name}_finetune_{protocol}"
+            if key in res["cells"]:
+                continue
+            t0 = time.time()
+            pose_cfg = finetune_stage_config(cfg, protocol, seed=0)
+            pose_dir = a.out / "pose" / key
+            cell = _score(fit_pose_stage(run, train, pose_dir, pose_cfg, overwrite=True, progress=True),
+                          evaluate_pose_stage(pose_dir, test, progress=True), summary)
+            res["cells"][key] = {"run": str(run), "protocol": protocol, **cell, "seconds": round(time.time() - t0, 1)}
+            a.out.mkdir(parents=True, exist_ok=True)
+            out_path.write_text(json.dumps(res, indent=1, default=str))
+            print(key, {k: round(cell[k], 1) for k in ("mpjpe", "n_mpjpe", "p_mpjpe")})
+    # the benchmark's own cells beside them
+    for protocol in protocols:
+        for ref in ("scratch", "sync"):
+            p = a.bench_work / "cells" / f"{ref}_finetune_{protocol}_s0.json"
+            if p.is_file():
+                c = json.loads(p.read_text())
+                res["cells"][f"bench_{ref}_finetune_{protocol}"] = {k: c[k] for k in ("mpjpe", "n_mpjpe", "p_mpjpe")}
+    lines = ["| row | " + " | ".join(f"{p}: MPJPE / N-MPJPE / P-MPJPE (mm)" for p in protocols) + " |",
+             "|---|" + "---|" * len(protocols)]
+    names = sorted({k.rsplit("_finetune_", 1)[0] for k in res["cells"]})
+    for n in names:
+        row = []
+        for p in protocols:
+            c = res["cells"].get(f"{n}_finetune_{p}")
+            row.append("—" if c is None else f"{c['mpjpe']:.1f} / {c['n_mpjpe']:.1f} / {c['p_mpjpe']:.1f}")
+        lines.append(f"| {n} | " + " | ".join(row) + " |")
+    a.out.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(res, indent=1, default=str))
+    (a.out / "results.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
