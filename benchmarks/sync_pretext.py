@@ -109,6 +109,10 @@ def recipe(steps: int, overrides: list[str]):
     return load(PretrainConfig, ROOT / "configs" / "sync_cpu.yaml", [f"train.steps={steps}", *overrides])
 
 
+#: Keys that do not change what a run learns: its length (compared separately) and how often it saves.
+_NOT_RECIPE = ("train.steps", "train.checkpoint_every", "train.picture_every")
+
+
 def check_recipe(run: Path, cfg) -> None:
     """Exit when ``run`` was pretrained with other settings than ``cfg`` (data paths, the step count and the
     speed keys aside): a cached run of another recipe must never be scored as this one."""
@@ -118,7 +122,7 @@ def check_recipe(run: Path, cfg) -> None:
     from selfpose.training.config import changed_keys
 
     diff = [k for k in changed_keys(to_dict(load_config(run)), to_dict(cfg))
-            if not k.startswith("data.") and k != "train.steps" and tuple(k.split(".")) not in _SPEED_KEYS]
+            if not k.startswith("data.") and k not in _NOT_RECIPE and tuple(k.split(".")) not in _SPEED_KEYS]
     if diff:
         raise SystemExit(f"{run} was pretrained with other settings ({', '.join(diff[:6])}); move it away "
                          f"or use another --work folder")
@@ -181,6 +185,9 @@ def main() -> None:
     ap.add_argument("--light", choices=("camera", "room"), default="camera",
                     help="synthetic: the renderer's light fixed to each camera, or one light fixed in the room")
     ap.add_argument("--set", nargs="*", default=[], help="PretrainConfig overrides for both runs")
+    ap.add_argument("--real-from", type=Path, default=None,
+                    help="real: score this run (pretrained elsewhere, e.g. on renders) on the real frames instead of "
+                         "pretraining on them")
     a = ap.parse_args()
     if a.test_start - (a.train_stop - 1) <= a.max_offset:
         ap.error("the held-out block must start more than --max-offset frames after the last training frame")
@@ -197,7 +204,21 @@ def main() -> None:
                 f"--{k.replace('_', '-')} {v}" for k, v in vars(a).items()
                 if k not in ("work", "out", "set") and v is not None)
             + (" --set " + " ".join(a.set) if a.set else "")}
-    if a.which in ("real", "both"):
+    if a.which in ("real", "both") and a.real_from is not None:
+        # Never saw a real pixel: every frame is held out; the same block as the real run's held-out frames
+        # is scored for comparison, and all 100 frames beside it.
+        full, _ = real_data(work, a.train_stop)
+        fps = 60.0
+        kw = dict(min_offset_s=4 / fps, max_offset_s=a.max_offset / fps, still_fraction=0.2)
+        results["real_from_renders"] = {
+            "meta": {**meta, "steps": None, "run": str(a.real_from)}, "test_frames": [a.test_start, 100],
+            "offsets_frames": [4, a.max_offset], "pretrain_seconds": pretrain_seconds(a.real_from),
+            "held_out": score(a.real_from, full, {**kw, "frame_range": (a.test_start, 100)}, a.pairs,
+                              out / "pairs_real_from_renders.png", "Pose2Sim, model pretrained on renders"),
+            "all_frames": score(a.real_from, full, kw, a.pairs, work / "pairs_real_from_renders_all.png",
+                                "Pose2Sim (all frames), model pretrained on renders")}
+        res_path.write_text(json.dumps(results, indent=1))
+    elif a.which in ("real", "both"):
         full, train = real_data(work, a.train_stop)
         fps = 60.0
         offs = [f"sampler.sync_min_offset_s={4 / fps}", f"sampler.sync_max_offset_s={a.max_offset / fps}"]
@@ -259,6 +280,13 @@ def write_md(results: dict, path: Path) -> None:
                           ("training_frames", f"training frames 0–{r['train_frames'][1] - 1}")):
             lines.append(f"| real (Pose2Sim, 4 views, 60 fps) | {what} | {_cell(r[key], 'sync')} | "
                          f"{_cell(r[key], 'sync_unflipped')} | {_cell(r[key], 'flip')} | {r[key]['instants']} |")
+    if "real_from_renders" in results:
+        r = results["real_from_renders"]
+        for key, what in (("held_out", f"frames {r['test_frames'][0]}–{r['test_frames'][1] - 1}"),
+                          ("all_frames", "every frame (0–99)")):
+            lines.append(f"| real (Pose2Sim), scored by a model pretrained on room-lit renders only | {what} | "
+                         f"{_cell(r[key], 'sync')} | {_cell(r[key], 'sync_unflipped')} | {_cell(r[key], 'flip')} | "
+                         f"{r[key]['instants']} |")
     for part, label in (("synthetic", "synthetic lab (H36M motion), light on each camera"),
                         ("synthetic_room", "synthetic lab (H36M motion), light fixed in the room")):
         if part not in results:
@@ -271,13 +299,19 @@ def write_md(results: dict, path: Path) -> None:
                 lines.append(f"| {label} | {what} | {_cell(r[key], 'sync')} | "
                              f"{_cell(r[key], 'sync_unflipped')} | {_cell(r[key], 'flip')} | {r[key]['instants']} |")
     lines += ["", "How each row was made:", ""]
+    if "real_from_renders" in results:
+        r = results["real_from_renders"]
+        lines.append(f"- real_from_renders: `{r['meta']['command']}` — {r['meta']['date']}, commit {r['meta']['commit']}; "
+                     f"the run `{r['meta']['run']}` ({r['pretrain_seconds']:.0f} s of training on renders), "
+                     f"{r['meta']['pairs']} pairs per score (seed 0).")
     for part in ("real", "synthetic", "synthetic_room"):
         if part in results:
             m = results[part]["meta"]
             lines.append(f"- {part}: `{m['command']}` — {m['date']} on {m['machine']}, commit {m['commit']}; "
                          f"{m['steps']} pretraining steps ({results[part]['pretrain_seconds']:.0f} s of training), "
                          f"{m['pairs']} pairs per score (seed 0).")
-    pics = ", ".join(f"`pairs_{p}_correct.png` / `pairs_{p}_wrong.png`" for p in ("real", "synthetic", "synthetic_room")
+    pics = ", ".join(f"`pairs_{p}_correct.png` / `pairs_{p}_wrong.png`"
+                     for p in ("real", "real_from_renders", "synthetic", "synthetic_room")
                      if p in results)
     lines += ["", f"Pictures: {pics} (each row one pair as the encoder sees it; the caption gives the truth and "
               "the heads' probabilities)."]

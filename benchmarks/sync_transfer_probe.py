@@ -35,6 +35,9 @@ def main(argv=None) -> int:
     ap.add_argument("--run", action="append", required=True, help="NAME=RUN_DIR of a method=sync pretraining run")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--protocols", nargs="+", default=None, help="default: every protocol of the config")
+    ap.add_argument("--frozen-stages", type=int, default=None,
+                    help="override the benchmark's frozen stages (0: fine-tune every stage, as scratch does); the "
+                         "row is named NAME_frozenK")
     a = ap.parse_args(argv)
 
     import yaml
@@ -57,6 +60,8 @@ def main(argv=None) -> int:
     for spec in a.run:
         name, _, run = spec.partition("=")
         run = Path(run)
+        if a.frozen_stages is not None:
+            name = f"{name}_frozen{a.frozen_stages}"
         if not (run / "config.yaml").is_file():
             raise SystemExit(f"{run} is not a pretraining run (no config.yaml)")
         for protocol in protocols:
@@ -65,6 +70,8 @@ def main(argv=None) -> int:
                 continue
             t0 = time.time()
             pose_cfg = finetune_stage_config(cfg, protocol, seed=0)
+            if a.frozen_stages is not None:
+                pose_cfg.finetune.frozen_stages = a.frozen_stages
             pose_dir = a.out / "pose" / key
             cell = _score(fit_pose_stage(run, train, pose_dir, pose_cfg, overwrite=True, progress=True),
                           evaluate_pose_stage(pose_dir, test, progress=True), summary)

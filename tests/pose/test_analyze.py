@@ -160,3 +160,37 @@ def test_person_classification_on_a_model_and_a_dataset(tiny_ds):
     # the colour tells the people apart, even to a random network, on takes the classifier never saw
     assert r["v"] > 0.9 and r["i"] > 0.9
     assert person_classification(_model(split=False), tiny_ds, progress=False)["i"] is None
+
+
+def test_person_classification_reads_the_box_for_a_method_that_crops_there(tmp_path):
+    """A method that reads the person at the stored box (sync's true_box crop) is analysed on that crop."""
+    from selfpose.config import from_dict
+    from selfpose.methods.registry import build
+    from selfpose.pose.analyze import _codes, person_classification
+    from selfpose.pretrain import PretrainConfig
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "boxed"
+    with DatasetWriter(root) as w:
+        for s, colour in enumerate([(200, 40, 40), (40, 200, 40)]):
+            for q in range(2):
+                T = 12 + q
+                f = rng.integers(0, 60, (T, 64, 64, 3), dtype=np.uint8)
+                f[:, 16:56, 24:40] = colour
+                boxes = np.tile(np.array([24, 16, 40, 56], np.float32), (T, 1))
+                meta = SequenceMeta(f"S{s}_q{q}", f"S{s}", "act", f"S{s}_q{q}", "0", 25.0, T, 64, 64)
+                w.write_sequence(meta, frames=f, frame_ids=np.arange(T), boxes=boxes)
+    ds = Dataset.open(root)
+    torch.manual_seed(0)
+    m = build("sync", from_dict(PretrainConfig, {"method": "sync", "model": {"image_size": 64, "crop_size": 32,
+                                                                            "encoder_width": 8}}))
+    v, i, fs = _codes(m, ds, np.array([[0, 0], [0, 3]]), batch_size=8, progress=False)
+    assert i is None and v.shape == (2, m.feature_dim)
+    rec = list(ds)[0]
+    frames = torch.from_numpy(np.ascontiguousarray(rec["frames"][[0, 3]])).permute(0, 3, 1, 2)
+    with torch.no_grad():
+        m.eval()
+        want = m.pose_features(frames, torch.from_numpy(np.ascontiguousarray(rec["boxes"][[0, 3]])))
+    torch.testing.assert_close(torch.as_tensor(v), want, atol=1e-4, rtol=1e-4)
+    r = person_classification(m, ds, progress=False)
+    assert r["i"] is None and r["people"] == 2 and r["v"] > 0.9      # the colours tell them apart
