@@ -63,7 +63,11 @@ def draw_pairs(data: Path, n: int, seed: int, sampler_cfg: dict):
         feats.append(np.concatenate(row))
         # Pose change over the pair's time offset, seen from camera a: both instants in view a's frame.
         j0 = np.asarray(ra["joints3d"][fa], np.float64)
-        fb_in_a = int(np.searchsorted(ra["frame_ids"], rb["frame_ids"][fb]))
+        ids_a = np.asarray(ra["frame_ids"])
+        fb_in_a = int(np.searchsorted(ids_a, rb["frame_ids"][fb]))
+        if fb_in_a >= len(ids_a) or ids_a[fb_in_a] != rb["frame_ids"][fb]:
+            raise SystemExit(f"{ra.meta.id} lacks frame id {int(rb['frame_ids'][fb])} of {rb.meta.id}: the views of "
+                             "a take must share their frame ids")
         j1 = np.asarray(ra["joints3d"][fb_in_a], np.float64)
         change.append(np.linalg.norm((j0 - j0[:1]) - (j1 - j1[:1]), axis=1).mean())
         dt.append(abs(int(ra["frame_ids"][fa]) - int(rb["frame_ids"][fb])) / ra.meta.fps)
@@ -163,9 +167,9 @@ def main(argv=None) -> int:
         out["mlp_coordinates"][name] = {"train_pairs": n, "accuracy": float(0.5 * right[yte].mean() + 0.5 * right[neg].mean()),
                                         "ci95": cluster_bootstrap_ci(right, clte, classes=yte)}
     out["seconds"] = round(time.time() - t0, 1)
-    plot(out, cte[neg], args.out / "oracle.png")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(out, indent=1))
+    plot(out, cte[neg], args.out / "oracle.png")
     print(json.dumps(out, indent=1))
     return 0
 

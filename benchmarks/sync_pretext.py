@@ -204,6 +204,8 @@ def main() -> None:
                 f"--{k.replace('_', '-')} {v}" for k, v in vars(a).items()
                 if k not in ("work", "out", "set") and v is not None)
             + (" --set " + " ".join(a.set) if a.set else "")}
+    if a.real_from is not None and not (a.real_from / "config.yaml").is_file():
+        ap.error(f"--real-from {a.real_from} is not a pretraining run (no config.yaml)")
     if a.which in ("real", "both") and a.real_from is not None:
         # Never saw a real pixel: every frame is held out; the same block as the real run's held-out frames
         # is scored for comparison, and all 100 frames beside it.
@@ -284,7 +286,7 @@ def write_md(results: dict, path: Path) -> None:
         r = results["real_from_renders"]
         for key, what in (("held_out", f"frames {r['test_frames'][0]}–{r['test_frames'][1] - 1}"),
                           ("all_frames", "every frame (0–99)")):
-            lines.append(f"| real (Pose2Sim), scored by a model pretrained on room-lit renders only | {what} | "
+            lines.append(f"| real (Pose2Sim), scored by `{r['meta']['run']}` (never trained on these frames) | {what} | "
                          f"{_cell(r[key], 'sync')} | {_cell(r[key], 'sync_unflipped')} | {_cell(r[key], 'flip')} | "
                          f"{r[key]['instants']} |")
     for part, label in (("synthetic", "synthetic lab (H36M motion), light on each camera"),

@@ -34,7 +34,11 @@ def main(argv=None) -> int:
     ap.add_argument("--config", type=Path, default=ROOT / "configs/benchmark_sync_cpu.yaml")
     ap.add_argument("--run", action="append", required=True, help="NAME=RUN_DIR of a method=sync pretraining run")
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--protocols", nargs="+", default=None, help="default: every protocol of the config")
+    ap.add_argument("--protocols", nargs="*", default=None,
+                    help="fine-tuning protocols (default: every protocol of the config; none given: no fine-tuning)")
+    ap.add_argument("--shares", type=float, nargs="*", default=[],
+                    help="also the frozen-feature cells (the house protocol: the MLP pose head on the pooled "
+                         "features) at these label shares, beside the benchmark's own")
     ap.add_argument("--frozen-stages", type=int, default=None,
                     help="override the benchmark's frozen stages (0: fine-tune every stage, as scratch does); the "
                          "row is named NAME_frozenK")
@@ -43,8 +47,10 @@ def main(argv=None) -> int:
     import yaml
 
     from selfpose.bench.config import BenchmarkConfig
-    from selfpose.bench.run import _score, finetune_stage_config
-    from selfpose.config import from_dict
+    from selfpose.bench.run import _score, finetune_stage_config, pose_fingerprint, pose_stage_config
+    from selfpose.config import from_dict, to_dict
+    from selfpose.pose.finetune import FinetuneConfig
+    from selfpose.training.logs import git_commit
     from selfpose.pose.evaluate import summary
     from selfpose.pose.stage import evaluate_pose_stage, fit_pose_stage
 
@@ -54,7 +60,7 @@ def main(argv=None) -> int:
         if not (d / "index.json").is_file():
             raise SystemExit(f"no rendered data at {d}: run `selfpose benchmark --config {a.config} --work "
                              f"{a.bench_work}` first (its data step)")
-    protocols = a.protocols or list(cfg.protocols)
+    protocols = list(cfg.protocols) if a.protocols is None else a.protocols
     out_path = a.out / "results.json"
     res = json.loads(out_path.read_text()) if out_path.is_file() else {"cells": {}}
     for spec in a.run:
@@ -66,19 +72,45 @@ def main(argv=None) -> int:
             raise SystemExit(f"{run} is not a pretraining run (no config.yaml)")
         for protocol in protocols:
             key = f"{name}_finetune_{protocol}"
-            if key in res["cells"]:
-                continue
-            t0 = time.time()
             pose_cfg = finetune_stage_config(cfg, protocol, seed=0)
-            if a.frozen_stages is not None:
-                pose_cfg.finetune.frozen_stages = a.frozen_stages
+            if a.frozen_stages is not None:   # through from_dict, so the value is checked like a config key
+                pose_cfg.finetune = from_dict(FinetuneConfig, {**to_dict(pose_cfg.finetune),
+                                                               "frozen_stages": a.frozen_stages})
+            made_with = {"run": str(run.resolve()), "bench_work": str(a.bench_work.resolve()),
+                         "pose": pose_fingerprint(pose_cfg)}
+            if res["cells"].get(key, {}).get("made_with") == json.loads(json.dumps(made_with, default=str)):
+                continue      # cached, made by this run with these settings
+            t0 = time.time()
             pose_dir = a.out / "pose" / key
             cell = _score(fit_pose_stage(run, train, pose_dir, pose_cfg, overwrite=True, progress=True),
                           evaluate_pose_stage(pose_dir, test, progress=True), summary)
-            res["cells"][key] = {"run": str(run), "protocol": protocol, **cell, "seconds": round(time.time() - t0, 1)}
+            res["cells"][key] = {"run": str(run), "protocol": protocol, **cell, "seconds": round(time.time() - t0, 1),
+                                 "commit": git_commit(), "made_with": made_with}
             a.out.mkdir(parents=True, exist_ok=True)
             out_path.write_text(json.dumps(res, indent=1, default=str))
             print(key, {k: round(cell[k], 1) for k in ("mpjpe", "n_mpjpe", "p_mpjpe")})
+        for share in a.shares:   # frozen features: the benchmark's pose_stage_config
+            key = f"{name}_frozen_features_{share:g}"
+            pose_cfg = pose_stage_config(cfg, share, seed=0)
+            made_with = {"run": str(run.resolve()), "bench_work": str(a.bench_work.resolve()),
+                         "pose": pose_fingerprint(pose_cfg)}
+            if res["cells"].get(key, {}).get("made_with") == json.loads(json.dumps(made_with, default=str)):
+                continue
+            t0 = time.time()
+            pose_dir = a.out / "pose" / key
+            cell = _score(fit_pose_stage(run, train, pose_dir, pose_cfg, overwrite=True, progress=True),
+                          evaluate_pose_stage(pose_dir, test, progress=True), summary)
+            res["cells"][key] = {"run": str(run), "share": share, **cell, "seconds": round(time.time() - t0, 1),
+                                 "commit": git_commit(), "made_with": made_with}
+            a.out.mkdir(parents=True, exist_ok=True)
+            out_path.write_text(json.dumps(res, indent=1, default=str))
+            print(key, {k: round(cell[k], 1) for k in ("mpjpe", "n_mpjpe", "p_mpjpe")})
+    for share in a.shares:
+        for ref in ("sync", "random_same_crop", "mean_pose"):
+            p = a.bench_work / "cells" / f"{ref}_s0_{share:g}.json"
+            if p.is_file():
+                c = json.loads(p.read_text())
+                res["cells"][f"bench_{ref}_frozen_features_{share:g}"] = {k: c[k] for k in ("mpjpe", "n_mpjpe", "p_mpjpe")}
     # the benchmark's own cells beside them
     for protocol in protocols:
         for ref in ("scratch", "sync"):
@@ -87,14 +119,22 @@ def main(argv=None) -> int:
                 c = json.loads(p.read_text())
                 res["cells"][f"bench_{ref}_finetune_{protocol}"] = {k: c[k] for k in ("mpjpe", "n_mpjpe", "p_mpjpe")}
     lines = ["| row | " + " | ".join(f"{p}: MPJPE / N-MPJPE / P-MPJPE (mm)" for p in protocols) + " |",
-             "|---|" + "---|" * len(protocols)]
-    names = sorted({k.rsplit("_finetune_", 1)[0] for k in res["cells"]})
+             "|---|" + "---|" * len(protocols)] if protocols else []
+    names = sorted({k.rsplit("_finetune_", 1)[0] for k in res["cells"] if "_finetune_" in k}) if protocols else []
     for n in names:
         row = []
         for p in protocols:
             c = res["cells"].get(f"{n}_finetune_{p}")
             row.append("—" if c is None else f"{c['mpjpe']:.1f} / {c['n_mpjpe']:.1f} / {c['p_mpjpe']:.1f}")
         lines.append(f"| {n} | " + " | ".join(row) + " |")
+    frozen = sorted({k.rsplit("_frozen_features_", 1)[0] for k in res["cells"] if "_frozen_features_" in k})
+    shares = sorted({float(k.rsplit("_", 1)[1]) for k in res["cells"] if "_frozen_features_" in k})
+    if frozen:
+        lines += ["", "Frozen features, the house protocol (N-MPJPE mm, the MLP head on the pooled features):", "",
+                  "| row | " + " | ".join(f"{s:g} of the labels" for s in shares) + " |", "|---|" + "---:|" * len(shares)]
+        for n in frozen:
+            cells = [res["cells"].get(f"{n}_frozen_features_{s:g}") for s in shares]
+            lines.append(f"| {n} | " + " | ".join("—" if c is None else f"{c['n_mpjpe']:.1f}" for c in cells) + " |")
     a.out.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(res, indent=1, default=str))
     (a.out / "results.md").write_text("\n".join(lines) + "\n")

@@ -53,8 +53,17 @@ def test_a_row_can_have_its_own_recipe(tmp_path):
     sync = pretrain_config(cfg, "sync", 0)
     assert sync.optim.lr == 0.0042 and sync.method_config["sync"]["fusion"] == "concat"
     assert sync.train.steps == SYNC["steps"] and sync.model.crop_size == 32   # the benchmark's keys still apply
-    keep = pretrain_config(cfg, "sync_keep", 0)
-    assert keep.optim.lr == 0.0001 and keep.method_config["sync"]["fusion"] == "product"
+    keep = pretrain_config(cfg, "sync_keep", 0)          # a variant of sync: sync's recipe, then its own keys
+    assert keep.optim.lr == 0.0042 and keep.method_config["sync"]["fusion"] == "concat"
+    assert keep.method_config["sync"]["background"] == "keep"
+    other = tmp_path / "keep.yaml"
+    other.write_text("optim: {lr: 0.0007}\n")
+    cfg2 = from_dict(BenchmarkConfig, {**SYNC, "pretrain_config": str(base),
+                                       "pretrain_configs": {"sync": str(own), "sync_keep": str(other)}})
+    assert pretrain_config(cfg2, "sync_keep", 0).optim.lr == 0.0007     # its own entry wins
+    assert from_dict(BenchmarkConfig, {**SYNC, "pretrain_config": str(base)}).pretrain_configs == {}
+    assert pretrain_config(from_dict(BenchmarkConfig, {**SYNC, "pretrain_config": str(base)}),
+                           "sync_keep", 0).optim.lr == 0.0001            # no entry anywhere: the common YAML
     with pytest.raises(ConfigError, match="pretrain_configs names"):
         from_dict(BenchmarkConfig, {**SYNC, "pretrain_configs": {"nope": str(own)}})
     with pytest.raises(ConfigError, match="not found"):

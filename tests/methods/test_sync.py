@@ -188,6 +188,15 @@ def test_rows_pool_the_map_into_horizontal_bands_for_the_heads_only():
     assert m.pair_logits(pair_batch())[0]["sync"].shape == (len(pair_batch()["frames"]),)
     with pytest.raises(ConfigError, match="exceeds the height"):
         build("sync", config(rows=2))                          # 32-px crops: a 1-row map
+    # crop: full resizes the frame to crop_size too: a 128-px frame at 32 px still has a 1-row map
+    with pytest.raises(ConfigError, match="exceeds the height"):
+        build("sync", from_dict(PretrainConfig, {"method": "sync", "model": {**SMALL, "image_size": 128},
+                                                 "method_config": {"sync": {"rows": 2, "crop": "full"}}}))
+    # 48 px: the map is 2 high (ceil(48 / 32)), so two bands are two different rows
+    m48 = build("sync", from_dict(PretrainConfig, {"method": "sync", "model": {**SMALL, "crop_size": 48},
+                                                   "method_config": {"sync": {"rows": 2}}}))
+    with torch.no_grad():
+        assert m48.encoder.features(torch.rand(1, 3, 48, 48))[-1].shape[-2] == 2
     for bad in (0, True, 1.5):
         with pytest.raises(ConfigError, match="rows"):
             config(rows=bad)

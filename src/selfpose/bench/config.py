@@ -98,7 +98,9 @@ class BenchmarkConfig:
             YAML, by name, e.g. ``{sync: configs/sync_cpu.yaml}``: it replaces
             ``pretrain_config`` for that row (a method whose network, sampler and
             optimiser differ from the temporal family's; ``pretrain`` and the
-            benchmark's steps and seed still apply).
+            benchmark's steps and seed still apply, so the YAML's
+            ``train.steps`` does not). A variant without an entry uses its
+            method's.
         pretrain: ``PretrainConfig`` keys (a mapping) for every method.
         steps: pretraining steps of every method.
         pose_steps: pose-head steps of every cell.

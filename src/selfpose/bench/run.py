@@ -62,7 +62,8 @@ def _comparable(cfg) -> dict:
 def pretrain_config(cfg: BenchmarkConfig, method: str, seed: int):
     """The resolved :class:`~selfpose.pretrain.PretrainConfig` of ``method`` at ``seed``.
 
-    ``cfg.pretrain_configs[method]`` (else ``cfg.pretrain_config``) ← ``cfg.pretrain`` ← method, steps, seed and
+    ``cfg.pretrain_configs[method]`` (else, for a variant, that of its method; else ``cfg.pretrain_config``)
+    ← ``cfg.pretrain`` ← method, steps, seed and
     checkpoint/picture intervals ← the method's own switches.
     """
     import yaml
@@ -71,11 +72,13 @@ def pretrain_config(cfg: BenchmarkConfig, method: str, seed: int):
     from selfpose.pretrain import PretrainConfig, _resolve, upgrade_config_dict
 
     data: dict = {}
-    source = cfg.pretrain_configs.get(method, cfg.pretrain_config)
+    # a row's own recipe, else (a variant) its method's, else the common one
+    base = cfg.variants[method]["method"] if method in cfg.variants else method
+    source = cfg.pretrain_configs.get(method) or cfg.pretrain_configs.get(base) or cfg.pretrain_config
     if source:
         p = Path(source)
         if not p.is_file():
-            raise ConfigError(f"pretrain config {p} of {method!r} not found (relative paths are read from {Path.cwd()})")
+            raise ConfigError(f"pretrain config {p} not found (row {method!r}; relative paths are read from {Path.cwd()})")
         data = yaml.safe_load(p.read_text()) or {}
     data = _merge(data, cfg.pretrain)
     if method in cfg.variants:   # an ablation row: a registered method with its own keys

@@ -97,7 +97,7 @@ class SyncConfig:
             our renders, the joints' heights alone tell synchronised pairs 78% of
             the time, their x alone 68%: ``benchmarks/results/sync_pretext``).
             The pose features stay globally pooled. At most the map's height
-            (``model.crop_size`` / 32).
+            (⌈``model.crop_size`` / 32⌉).
     """
 
     fusion: Literal["product", "difference", "sum", "concat"] = "product"
@@ -250,11 +250,12 @@ class SyncMethod(Method):
         self.model_cfg = cfg.model
         m = cfg.model
         self.encoder = resnet(m.encoder_arch, width=m.encoder_width, num_classes=None)
-        height = max(int(m.crop_size) // 32, 1) if self.cfg.crop == "true_box" else max(int(m.image_size) // 32, 1)
+        # Both crops reach the encoder at crop_size px (``full`` resizes the frame); its last map is ceil(size / 32)
+        # high (four stride-2 convolutions and a max pool with padding).
+        height = -(-int(m.crop_size) // 32)
         if self.cfg.rows > height:
             raise ConfigError(f"method_config.sync.rows = {self.cfg.rows} exceeds the height of the last feature map "
-                              f"({height} at {m.crop_size if self.cfg.crop == 'true_box' else m.image_size} px); "
-                              "lower it or raise model.crop_size")
+                              f"({height} at model.crop_size = {m.crop_size} px); lower it or raise model.crop_size")
         C = self.encoder.out_channels * self.cfg.rows
         D = fused_dim(C, self.cfg.fusion)
 

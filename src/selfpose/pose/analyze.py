@@ -226,7 +226,7 @@ def _codes(model, ds, frames, batch_size: int, progress: bool):
         v_dim = int(model.feature_dim)
         if reads_boxes(as_method(model)):
             # A method that reads the person at the stored box (e.g. sync's true_box crop) has one code, its pose
-            # features, read exactly as the pose stage reads them.
+            # features, read at the stored boxes as the pose stage reads them (here in float32, no autocast).
             method = as_method(model)
             fs = extract(lambda f, boxes: method.pose_features(f, boxes), ds, frames, batch_size=batch_size,
                          device=next(model.parameters()).device, progress=progress, pass_boxes=True)
