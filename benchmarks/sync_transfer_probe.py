@@ -63,6 +63,22 @@ def main(argv=None) -> int:
     protocols = list(cfg.protocols) if a.protocols is None else a.protocols
     out_path = a.out / "results.json"
     res = json.loads(out_path.read_text()) if out_path.is_file() else {"cells": {}}
+    def cell(key: str, run: Path, pose_cfg, **ids) -> None:
+        """Fit and score one pose stage into ``res`` unless a cell made by this run with these settings is there."""
+        made_with = {"run": str(run.resolve()), "bench_work": str(a.bench_work.resolve()),
+                     "pose": pose_fingerprint(pose_cfg)}
+        if res["cells"].get(key, {}).get("made_with") == json.loads(json.dumps(made_with, default=str)):
+            return
+        t0 = time.time()
+        pose_dir = a.out / "pose" / key
+        got = _score(fit_pose_stage(run, train, pose_dir, pose_cfg, overwrite=True, progress=True),
+                     evaluate_pose_stage(pose_dir, test, progress=True), summary)
+        res["cells"][key] = {"run": str(run), **ids, **got, "seconds": round(time.time() - t0, 1),
+                             "commit": git_commit(), "made_with": made_with}
+        a.out.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(json.dumps(res, indent=1, default=str))
+        print(key, {k: round(got[k], 1) for k in ("mpjpe", "n_mpjpe", "p_mpjpe")})
+
     for spec in a.run:
         name, _, run = spec.partition("=")
         run = Path(run)
@@ -71,40 +87,13 @@ def main(argv=None) -> int:
         if not (run / "config.yaml").is_file():
             raise SystemExit(f"{run} is not a pretraining run (no config.yaml)")
         for protocol in protocols:
-            key = f"{name}_finetune_{protocol}"
             pose_cfg = finetune_stage_config(cfg, protocol, seed=0)
             if a.frozen_stages is not None:   # through from_dict, so the value is checked like a config key
                 pose_cfg.finetune = from_dict(FinetuneConfig, {**to_dict(pose_cfg.finetune),
                                                                "frozen_stages": a.frozen_stages})
-            made_with = {"run": str(run.resolve()), "bench_work": str(a.bench_work.resolve()),
-                         "pose": pose_fingerprint(pose_cfg)}
-            if res["cells"].get(key, {}).get("made_with") == json.loads(json.dumps(made_with, default=str)):
-                continue      # cached, made by this run with these settings
-            t0 = time.time()
-            pose_dir = a.out / "pose" / key
-            cell = _score(fit_pose_stage(run, train, pose_dir, pose_cfg, overwrite=True, progress=True),
-                          evaluate_pose_stage(pose_dir, test, progress=True), summary)
-            res["cells"][key] = {"run": str(run), "protocol": protocol, **cell, "seconds": round(time.time() - t0, 1),
-                                 "commit": git_commit(), "made_with": made_with}
-            a.out.mkdir(parents=True, exist_ok=True)
-            out_path.write_text(json.dumps(res, indent=1, default=str))
-            print(key, {k: round(cell[k], 1) for k in ("mpjpe", "n_mpjpe", "p_mpjpe")})
+            cell(f"{name}_finetune_{protocol}", run, pose_cfg, protocol=protocol)
         for share in a.shares:   # frozen features: the benchmark's pose_stage_config
-            key = f"{name}_frozen_features_{share:g}"
-            pose_cfg = pose_stage_config(cfg, share, seed=0)
-            made_with = {"run": str(run.resolve()), "bench_work": str(a.bench_work.resolve()),
-                         "pose": pose_fingerprint(pose_cfg)}
-            if res["cells"].get(key, {}).get("made_with") == json.loads(json.dumps(made_with, default=str)):
-                continue
-            t0 = time.time()
-            pose_dir = a.out / "pose" / key
-            cell = _score(fit_pose_stage(run, train, pose_dir, pose_cfg, overwrite=True, progress=True),
-                          evaluate_pose_stage(pose_dir, test, progress=True), summary)
-            res["cells"][key] = {"run": str(run), "share": share, **cell, "seconds": round(time.time() - t0, 1),
-                                 "commit": git_commit(), "made_with": made_with}
-            a.out.mkdir(parents=True, exist_ok=True)
-            out_path.write_text(json.dumps(res, indent=1, default=str))
-            print(key, {k: round(cell[k], 1) for k in ("mpjpe", "n_mpjpe", "p_mpjpe")})
+            cell(f"{name}_frozen_features_{share:g}", run, pose_stage_config(cfg, share, seed=0), share=share)
     for share in a.shares:
         for ref in ("sync", "random_same_crop", "mean_pose"):
             p = a.bench_work / "cells" / f"{ref}_s0_{share:g}.json"

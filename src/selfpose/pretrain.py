@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from selfpose.config import ConfigError, from_dict
+from selfpose.config import ConfigError, added_field, from_dict
 from selfpose.methods.temporal import LossConfig, SamplerConfig
 from selfpose.models.temporal import ModelConfig
 from selfpose.training.config import OptimConfig, TrainConfig
@@ -47,6 +47,11 @@ class PretrainConfig:
     is read strictly by its method's config class
     (:func:`selfpose.methods.register_method`), and the running method's
     section is recorded with its defaults filled in.
+
+    ``init_from``: a finished pretraining run of the same method and network
+    whose latest weights start this run (e.g. pretrain on renders, then go on
+    on your own footage); None: the seeded random initialisation. Optimiser,
+    schedule and step count start afresh.
     """
 
     method: str = "temporal"
@@ -57,6 +62,7 @@ class PretrainConfig:
     method_config: dict[str, Any] = field(default_factory=dict)
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-3, warmup_steps=100))
     train: TrainConfig = field(default_factory=TrainConfig)
+    init_from: str | None = added_field(None)
 
     def __post_init__(self) -> None:
         from selfpose.methods.registry import check_sections
@@ -118,6 +124,32 @@ def _build_method(cfg: PretrainConfig, two_stage: bool):
     return build(cfg.method, cfg, two_stage)
 
 
+def initial_weights(cfg: PretrainConfig) -> dict | None:
+    """The state dict ``cfg.init_from`` names (its run's latest checkpoint), checked against ``cfg``; None without."""
+    if cfg.init_from is None:
+        return None
+    from selfpose.training.checkpoint import MODEL_FILE, _load_safetensors, resolve_checkpoint
+
+    src = Path(cfg.init_from)
+    other = load_config(src)   # a one-line error when it is not a run
+    if other.method != cfg.method:
+        raise ConfigError(f"init_from {src} is a {other.method!r} run; this run trains {cfg.method!r}")
+    state = _load_safetensors(resolve_checkpoint(src).path / MODEL_FILE)
+    own = _build_method(cfg, False).state_dict()
+    bad = sorted(k for k in set(own) | set(state) if k not in own or k not in state or own[k].shape != state[k].shape)
+    if bad:
+        raise ConfigError(f"init_from {src}: its weights do not fit this run's network ({', '.join(bad[:3])}…); "
+                          "use the same model and method settings as that run")
+    return state
+
+
+def _build_initialised(cfg: PretrainConfig, two_stage: bool, state: dict | None):
+    method = _build_method(cfg, two_stage)
+    if state is not None:
+        method.load_state_dict(state)   # strict: checked by initial_weights
+    return method
+
+
 def pretrain(cfg: PretrainConfig, data: str | Path, out: str | Path, resume: bool = False, overwrite: bool = False,
              progress: bool = True):
     """Pretrain ``cfg.method`` on the dataset folder ``data`` into the run folder ``out``.
@@ -133,7 +165,8 @@ def pretrain(cfg: PretrainConfig, data: str | Path, out: str | Path, resume: boo
     two_stage = is_two_stage(cfg, ds)
     if two_stage and cfg.train.stage2_step is None:
         raise ConfigError("two-stage training (dive data) needs train.stage2_step: the step where DSL starts")
-    method_factory = functools.partial(_build_method, cfg, two_stage)
+    # read once, before any worker process: a resumed run then loads its own checkpoint over these weights
+    method_factory = functools.partial(_build_initialised, cfg, two_stage, initial_weights(cfg))
     sampler_factory = functools.partial(make_sampler, config=cfg.sampler)
     return train(method_factory, ds, sampler_factory, cfg, out, resume=resume, overwrite=overwrite,
                  progress=progress)

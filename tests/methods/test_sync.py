@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from selfpose.config import ConfigError, from_dict
+from selfpose.config import ConfigError, from_dict, to_dict
 from selfpose.methods.registry import build
 from selfpose.methods.sync import (FUSIONS, SyncConfig, fuse, fused_dim, handle_background, joints_to_crop,
                                    mirror_joints2d, person_mask, square_theta)
@@ -268,3 +268,17 @@ def test_pretrain_fit_pose_evaluate_end_to_end(tmp_path):
         assert np.isfinite(res["overall"]["mpjpe"]) and res["overall"]["count"] == frames
         # the frozen stage keeps the run's weights; fine-tuning keeps its own, changed ones
         assert (fit["encoder"]["sha256"] == run.weights_sha256) == (not finetune)
+    # init_from: a second run starts from the first one's weights (renders first, own footage next)
+    from selfpose.pretrain import _build_initialised, initial_weights
+
+    cfg2 = from_dict(PretrainConfig, {**to_dict(cfg), "init_from": str(tmp_path / "run"),
+                                      "train": {**to_dict(cfg)["train"], "steps": 2, "seed": 5}})
+    started = _build_initialised(cfg2, False, initial_weights(cfg2))
+    for k, v in run.method.state_dict().items():
+        torch.testing.assert_close(started.state_dict()[k], v)
+    pretrain(cfg2, data, tmp_path / "run2", progress=False)
+    assert load_run(tmp_path / "run2").config.init_from == str(tmp_path / "run")
+    with pytest.raises(ConfigError, match="do not fit"):
+        initial_weights(from_dict(PretrainConfig, {**to_dict(cfg2), "model": {**SMALL, "encoder_width": 16}}))
+    with pytest.raises(ConfigError, match="is a 'sync' run"):
+        initial_weights(from_dict(PretrainConfig, {"method": "temporal", "init_from": str(tmp_path / "run")}))

@@ -79,8 +79,8 @@ def test_added_fields_stay_out_of_the_hash_at_their_neutral_value():
 
 
 def test_pretrain_hash_unchanged_by_the_structural_loss_keys_and_the_device():
-    # A run saved before loss.w_ssim / w_grad / grad_distance / w_lap / lap_levels / w_arrow, train.device or
-    # sampler.flip_unsync existed
+    # A run saved before loss.w_ssim / w_grad / grad_distance / w_lap / lap_levels / w_arrow, train.device,
+    # sampler.flip_unsync or init_from existed
     # resumes with the same hash: its config.yaml loads with the keys at their defaults, which do not count.
     from selfpose.pretrain import PretrainConfig
 
@@ -90,6 +90,7 @@ def test_pretrain_hash_unchanged_by_the_structural_loss_keys_and_the_device():
         old["loss"].pop(k)
     old["train"].pop("device")
     old["sampler"].pop("flip_unsync")
+    old.pop("init_from")
     import hashlib
     import json
 
@@ -106,16 +107,22 @@ def test_a_method_sections_added_fields_stay_out_of_the_hash():
 
     cfg = from_dict(PretrainConfig, {"method": "sync", "method_config": {"sync": {}}})   # as a run saves it
     assert cfg.method_config["sync"]["feature_norm"] == "none"
-    old = config_dict(cfg)
+    import copy
+
+    old = copy.deepcopy(config_dict(cfg))   # plain-data sections come by reference
     old["method_config"]["sync"].pop("feature_norm")
+    old["method_config"]["sync"].pop("rows")
     old["sampler"].pop("flip_unsync")
     for k in ("w_ssim", "w_grad", "grad_distance", "w_lap", "lap_levels", "w_arrow"):   # older additions
         old["loss"].pop(k)
     old["train"].pop("device")
+    old.pop("init_from")
     import hashlib
     import json
 
     assert config_hash(cfg) == hashlib.sha256(json.dumps(old, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    # hashing leaves the live config whole (it once popped the neutral keys out of method_config itself)
+    assert {"feature_norm", "rows"} <= set(cfg.method_config["sync"])
     on = from_dict(PretrainConfig, {"method": "sync", "method_config": {"sync": {"feature_norm": "batch"}}})
     assert config_hash(on) != config_hash(cfg)
     assert config_hash(from_dict(PretrainConfig, {"method": "sync", "sampler": {"flip_unsync": True}})) \

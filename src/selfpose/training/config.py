@@ -9,6 +9,7 @@ Both are strict (:mod:`selfpose.config`): unknown keys are errors.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -173,7 +174,9 @@ def config_hash(cfg: Any) -> str:
     are left out while they hold their neutral default, so an older run's
     checkpoint keeps its hash.
     """
-    d = config_dict(cfg)
+    # a deep copy: to_dict hands plain-data sections (method_config) over by reference, and the neutral keys are
+    # popped below — from the copy, never from the live config
+    d = copy.deepcopy(config_dict(cfg))
     # A config holding plain-data sections (PretrainConfig.method_config) names their neutral fields itself.
     extra = getattr(cfg, "extra_neutral_keys", None)
     for path in [*neutral_keys(cfg), *(extra() if callable(extra) else [])]:
