@@ -128,13 +128,11 @@ def initial_weights(cfg: PretrainConfig) -> dict | None:
     """The state dict ``cfg.init_from`` names (its run's latest checkpoint), checked against ``cfg``; None without."""
     if cfg.init_from is None:
         return None
-    from selfpose.training.checkpoint import MODEL_FILE, _load_safetensors, resolve_checkpoint
-
     src = Path(cfg.init_from)
-    other = load_config(src)   # a one-line error when it is not a run
-    if other.method != cfg.method:
-        raise ConfigError(f"init_from {src} is a {other.method!r} run; this run trains {cfg.method!r}")
-    state = _load_safetensors(resolve_checkpoint(src).path / MODEL_FILE)
+    other = load_config(src).method   # a one-line error when it is not a run
+    if other != cfg.method:
+        raise ConfigError(f"init_from {src} is a {other!r} run; this run trains {cfg.method!r}")
+    state = load_run(src).method.state_dict()
     own = _build_method(cfg, False).state_dict()
     bad = sorted(k for k in set(own) | set(state) if k not in own or k not in state or own[k].shape != state[k].shape)
     if bad:

@@ -219,16 +219,15 @@ def _codes(model, ds, frames, batch_size: int, progress: bool):
     from selfpose.pose.features import extract
 
     from selfpose.methods.base import as_method
-    from selfpose.pose.stage import reads_boxes
+    from selfpose.pose.stage import pose_feature_fn, reads_boxes
 
     split = _has_i(model)
     with _EvalMode(model):
         v_dim = int(model.feature_dim)
         if reads_boxes(as_method(model)):
             # A method that reads the person at the stored box (e.g. sync's true_box crop) has one code, its pose
-            # features, read at the stored boxes as the pose stage reads them (here in float32, no autocast).
-            method = as_method(model)
-            fs = extract(lambda f, boxes: method.pose_features(f, boxes), ds, frames, batch_size=batch_size,
+            # features, read by the pose stage's own feature function at the stored boxes (float32, no autocast).
+            fs = extract(pose_feature_fn(model), ds, frames, batch_size=batch_size,
                          device=next(model.parameters()).device, progress=progress, pass_boxes=True)
             return fs.features, None, fs
         fs = extract(code_fn(model, "vi" if split else "v"), ds, frames, batch_size=batch_size,
