@@ -95,7 +95,7 @@ def main(argv=None) -> int:
         for share in a.shares:   # frozen features: the benchmark's pose_stage_config
             cell(f"{name}_frozen_features_{share:g}", run, pose_stage_config(cfg, share, seed=0), share=share)
     for share in a.shares:
-        for ref in ("sync", "random_same_crop", "mean_pose"):
+        for ref in ("sync", "random_same_crop", "box_camera_ridge", "supervised", "mean_pose"):
             p = a.bench_work / "cells" / f"{ref}_s0_{share:g}.json"
             if p.is_file():
                 c = json.loads(p.read_text())
