@@ -70,3 +70,25 @@ def test_resume_continues_exactly(tmp_path):
     assert resumed.info["steps_done"] == 12
     for (k, v), w in zip(whole.net.state_dict().items(), resumed.net.state_dict().values()):
         assert torch.equal(v, w), k
+
+
+def test_prediction_window_length_changes_nothing_but_the_cost():
+    """``predict(clip=...)``: windows of any length give the same 3D (edge padding stays within a sequence);
+    a one-frame sequence is lifted from copies of its frame; a window of no frames is refused."""
+    from selfpose.lifting.model import LifterError
+
+    a = arrays(40)
+    cfg = LifterConfig(method="temporal_conv", temporal_conv=TemporalConvConfig(receptive_field=9, channels=16,
+                                                                              dropout=0.0, clip=4),
+                       steps=5, batch_size=8, warmup_steps=0, eval_every=5, val_fraction=0.0, threads=1)
+    lifter = fit_lifter(a, cfg, None, progress=False)
+    full = lifter.predict(a)
+    for clip in (1, 7, 64):
+        np.testing.assert_allclose(lifter.predict(a, clip=clip), full, atol=1e-4)
+    one = a.subset(np.array([10]))
+    one.sequences = np.array(["alone"])
+    copies = a.subset(np.full(9, 10))
+    copies.sequences = np.array(["copies"] * 9)
+    np.testing.assert_allclose(lifter.predict(one, clip=1)[0], lifter.predict(copies)[4], atol=1e-4)
+    with pytest.raises(LifterError, match="clip"):
+        lifter.predict(a, clip=0)

@@ -115,7 +115,8 @@ class Lifter:
         return out
 
     def predict(self, arrays: LiftingArrays, noise=None, seed: int = 0, correction: bool | None = None,
-                batch_frames: int = 16384, raw: np.ndarray | None = None, flip: bool | None = None) -> np.ndarray:
+                batch_frames: int = 16384, raw: np.ndarray | None = None, flip: bool | None = None,
+                clip: int | None = None) -> np.ndarray:
         """``(N, J, 3)`` float32 mm for every frame of ``arrays``.
 
         Args:
@@ -126,25 +127,29 @@ class Lifter:
             raw: the encoded 2D (``(N, in_dim)``, e.g. from :meth:`encode_sequences`) instead of ``arrays``' own.
             flip: also predict from the mirrored 2D and average the two (None: the config's
                 ``flip_test``); see :mod:`selfpose.lifting.flip`. The correction runs on each pass.
+            clip: target frames per prediction window (None: the method's own, e.g.
+                ``pose_machine.predict_clip``; 1024 for the others). A sequence shorter than
+                the window is padded with copies of its last frame.
         """
         if raw is None:
             self.check_features(arrays)
             raw = self.encode_sequences(arrays, noise, seed)
         if not (self.cfg.flip_test if flip is None else flip):
-            return self._predict(arrays, raw, correction, batch_frames)
+            return self._predict(arrays, raw, correction, batch_frames, clip)
         from selfpose.lifting.flip import flip_3d, flip_encoded
 
         J = self.num_joints
-        a = self._predict(arrays, raw, correction, batch_frames)
+        a = self._predict(arrays, raw, correction, batch_frames, clip)
         stats = self.last_correction
-        b = flip_3d(self._predict(arrays, flip_encoded(np.asarray(raw, np.float32), J), correction, batch_frames), J)
+        b = flip_3d(self._predict(arrays, flip_encoded(np.asarray(raw, np.float32), J), correction, batch_frames,
+                                    clip), J)
         if stats is not None and self.last_correction is not None:   # both passes' rule counts
             self.last_correction = {k: stats.get(k, 0) + self.last_correction.get(k, 0)
                                     for k in {*stats, *self.last_correction}}
         return (a + b) / 2
 
     def _predict(self, arrays: LiftingArrays, raw: np.ndarray, correction: bool | None,
-                 batch_frames: int) -> np.ndarray:
+                 batch_frames: int, clip: int | None = None) -> np.ndarray:
         """:meth:`predict` of one encoded 2D (no mirroring)."""
         from selfpose.lifting.windows import context_index, sequence_bounds, tile_sequences
 
@@ -154,7 +159,10 @@ class Lifter:
             use = bool(getattr(getattr(self.cfg.section, "correction", None), "enabled", False))
         correct = method.correct if use else None
         before, after = self.context
-        clip = method.predict_clip(self.cfg) if method.predict_clip else 1024
+        if clip is None:
+            clip = method.predict_clip(self.cfg) if method.predict_clip else 1024
+        elif clip < 1:
+            raise LifterError(f"clip must be >= 1 frame, got {clip}")
         starts, ends = sequence_bounds(arrays.sequences)
         firsts = tile_sequences(starts, ends, clip)
         out = np.full((len(arrays), self.num_joints, 3), np.nan, np.float32)
