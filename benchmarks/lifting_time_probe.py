@@ -109,7 +109,8 @@ def main() -> None:
         (out / "probe.json").write_text(json.dumps({"data": args.data, "subjects": args.subjects,
                                                     "excluded_takes": excluded, "stride": args.stride,
                                                     "frames": int(len(picked)), "runs": rows}, indent=1))
-        lines = ["| run | method | 2D | ordered | shuffled | alone | alone − ordered |", "|---|---|---|---:|---:|---:|---:|"]
+        lines = ["| run | method | 2D | ordered | shuffled | alone | alone − ordered |",
+                 "|---|---|---|---:|---:|---:|---:|"]
         for name, r in rows.items():
             lines.append(f"| {name} | {r['method']} | {r['input_2d']} | {r['ordered']:.1f} | {r['shuffled']:.1f} | "
                          f"{r['alone']:.1f} | {r['alone'] - r['ordered']:+.1f} |")

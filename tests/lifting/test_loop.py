@@ -61,19 +61,22 @@ def test_config_hash_of_the_defaults_is_pinned():
 
     # measured at commit 23314f1, before keypoints_2d, image_features, val_subjects, pose_machine.joint_params
     pinned = {"martinez": "a82eba34bc8ac005", "temporal_conv": "d8658b1f5284c98d", "pose_machine": "41050d38eb5aa863"}
-    old_steps = {"pose_machine": 3600}   # its default then (runs saved then keep it in their config.yaml)
+    # pose_machine's defaults then (runs saved then keep them in their config.yaml): 3600 steps; clips of 32, 32
+    # per batch, predicted over 128 frames until 2026-12-04
+    old = {"pose_machine": {"steps": 3600, "batch_size": 32, "pose_machine": {"clip": 32, "predict_clip": 128}}}
     for method, h in pinned.items():
-        over = {"method": method, **({"steps": old_steps[method]} if method in old_steps else {})}
+        over = {"method": method, **old.get(method, {})}
         assert config_hash(load_lifter_config(None, over)) == h
     # a key at a non-neutral value does count
-    moved = load_lifter_config(None, {"method": "pose_machine", "steps": 3600,
-                                      "pose_machine": {"joint_params": "transformer"}})
+    moved = load_lifter_config(None, {"method": "pose_machine", **old["pose_machine"],
+                                      "pose_machine": {**old["pose_machine"]["pose_machine"],
+                                                       "joint_params": "transformer"}})
     assert config_hash(moved) != pinned["pose_machine"]
     assert config_hash(load_lifter_config(None, {"val_subjects": ["S8"]})) != pinned["martinez"]
     # bf16 `auto` (the default since 2026-12-02) hashes as the `true` it replaced; `false` still counts
-    pm = {"method": "pose_machine", "steps": 3600}
-    assert config_hash(load_lifter_config(None, {**pm, "pose_machine": {"bf16": True}})) == pinned["pose_machine"]
-    assert config_hash(load_lifter_config(None, {**pm, "pose_machine": {"bf16": False}})) != pinned["pose_machine"]
+    pm, sec = {"method": "pose_machine", **old["pose_machine"]}, old["pose_machine"]["pose_machine"]
+    with_bf16 = lambda v: config_hash(load_lifter_config(None, {**pm, "pose_machine": {**sec, "bf16": v}}))  # noqa: E731
+    assert with_bf16(True) == pinned["pose_machine"] and with_bf16(False) != pinned["pose_machine"]
 
 
 def test_validation_people_keep_only_their_3d_labelled_frames():

@@ -140,7 +140,7 @@ class PoseMachineConfig:
             of the transformer's 3D, placed by least squares —
             :mod:`selfpose.lifting.perspective`; Ψ_C and Ψ_P still learn, from the
             3D detached). Needs ``input_norm=focal``. Default ``projector``: at the
-            30-minute defaults ``camera`` scored 44.0 mm on S8 against 44.1 and made the
+            old 30-minute defaults (clips of 32) ``camera`` scored 44.0 mm on S8 against 44.1 and made the
             correction cost 2.5 mm with ground-truth 2D (docs/lifting.md).
         camera_reproj_weight: the weight of the camera re-projection term (``reproj_path=camera``).
         bone_weight: the joint stage's bone-length term (:mod:`selfpose.lifting.bones`): the
@@ -231,7 +231,7 @@ class LifterConfig:
             still anneals to ``min_lr_ratio`` instead of stopping at a high rate on
             a slower machine. The same as ``steps`` without a time limit; the
             learning rates then depend on the machine's speed. Not a lever for
-            ``pose_machine``'s 30-minute defaults: 48.0 mm on S8 against 44.5 with
+            ``pose_machine``'s old 30-minute defaults (clips of 32): 48.0 mm on S8 against 44.5 with
             ``steps`` (docs/lifting.md), so ``steps`` stays the default.
         train_subjects: subjects trained on (and validated on: held-out takes);
             empty = every subject of the data.
@@ -269,7 +269,7 @@ class LifterConfig:
             together, left and right swapped; :mod:`selfpose.lifting.flip`).
         flip_test: predict twice, from the 2D and from its mirror, and average
             the two 3D (the mirrored one mirrored back); validation too.
-            Both off: at the 30-minute defaults mirroring did not pay (docs/lifting.md, "Mirror augmentation").
+            Both off: at the old 30-minute defaults mirroring did not pay (docs/lifting.md, "Mirror augmentation").
         seed: initialisation, batches, validation split, noise.
         threads: torch intra-op threads while training (restored afterwards);
             null = torch's default.

@@ -151,24 +151,26 @@ def pose_machine_correct(lifter, x, y, cfg):
 
 # The CPU setting: the transformer at half the seed's width (1024 → 512: the two LSTMs cost a quarter as much;
 # bf16 autocast trained 1.3-2x faster on the Xeon with AMX where this was measured; `bf16: auto` turns it off on
-# CPUs without native bf16, where it is emulated and far slower), clips of 32 frames, 32 clips per batch (1024
-# frames), 9000 LSTM steps (70% transformer stage, 30% joint) + 500 cheap projector steps, the whole 30-minute
-# budget: 1802 s with one thread on a machine shared with the lifting benchmark (its transformer stage was cut by
-# its time share at 5432 of 6300 steps), S8 MPJPE 44.1 mm without the repeated smoking takes (validation N-MPJPE 34.8 mm; run of 2026-12-02). The
-# earlier 3600-step default trained 701 s and scored 50.4 mm: the validation curve was still falling. Each
-# stage also has its share of max_seconds (30 minutes), so a slower machine shortens every stage rather than
-# skipping the last. Prediction runs the LSTMs over 128-frame windows, checked on the held-out validation takes of
-# the training subjects (never S8): validation MPJPE at windows of 32 / 64 / 128 / 256 / 512 frames was
-# 42.07 / 41.95 / 41.89 / 41.85 / 41.84 mm with the 3600-step model and 35.44 / 35.29 / 35.13 / 34.99 / 34.87 mm
-# with the 9000-step one — longer windows help by tenths of a millimetre; 128 is kept, the window the reported run
-# was trained and selected with (`python benchmarks/lifting_predict_clip.py RUN --data H`, 2026-12-02).
+# CPUs without native bf16, where it is emulated and far slower), 10000 LSTM steps (70% transformer stage, 30%
+# joint) + 500 cheap projector steps, and **clips of 8 frames, 128 clips per batch** (1024 frames a step, as
+# before). Why short clips: the time probe (`benchmarks/lifting_time_probe.py`, docs/lifting.md) found that with
+# ground-truth 2D the temporal context is worth only 1-2 mm here and that the old default (clips of 32, 32 per
+# batch) lost to `martinez` in its per-frame path (57.3 mm each frame alone against 50.1, benchmark budget).
+# The same frames cut into 4x as many windows train that path on 4x as many distinct instants: at the lifting
+# benchmark's budget S8 MPJPE 56.0 → 49.1 mm (133 s against 153); given 30 minutes, one thread, on the Xeon with
+# AMX beside `martinez` given the same (2026-12-04): 10000 steps in 1300 s, S8 MPJPE 40.5 mm (correction on 40.5;
+# each frame alone 41.5) against `martinez` 42.9 (25,081 steps in 1800 s) — and 44.1 for the old default
+# (8404 steps in 1802 s, 2026-12-02). Prediction windows are the training clip (`predict_clip` null): on the
+# held-out validation takes (never S8) windows of 8 / 16 / 32 / 128 frames scored 30.5 / 32.0 / 33.3 / 35.0 mm
+# (`python benchmarks/lifting_predict_clip.py RUN --data H`). Each stage has its share of max_seconds (30
+# minutes), so a slower machine shortens every stage rather than skipping the last.
 # The seed's full width is the section's own default (pose_machine.hidden=1024).
 register_lifter(LifterMethod(
     "pose_machine", build_pose_machine, clip=lambda cfg: cfg.pose_machine.clip, stages=pose_machine_stages,
     correct=pose_machine_correct, learns_from_2d_only=True,
     predict_clip=lambda cfg: cfg.pose_machine.predict_clip or cfg.pose_machine.clip,
-    defaults={"batch_size": 32, "steps": 9000, "eval_every": 200, "checkpoint_every": 400, "max_seconds": 1800,
-              "pose_machine": {"hidden": 512, "projector_steps": 500, "predict_clip": 128}}))
+    defaults={"batch_size": 128, "steps": 10000, "eval_every": 200, "checkpoint_every": 400, "max_seconds": 1800,
+              "pose_machine": {"hidden": 512, "projector_steps": 500, "clip": 8}}))
 
 def apply_constraints(module: nn.Module, cfg) -> None:
     """What ``cfg.method`` does to its weights after each optimiser step."""

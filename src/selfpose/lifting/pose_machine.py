@@ -32,6 +32,15 @@ dataset's 2D keypoints (ground truth or through the detector-noise model).
   pose (forcing the pose through two LSTMs loses precision), and the single FC
   is a weaker per-frame lifter than a residual block. ``skip=false
   frame_blocks=0`` restores the seed's layout.
+* **Why clips of 8 frames** (``clip``; the seed does not say). Scored with
+  its test frames in order, shuffled and each alone
+  (``benchmarks/lifting_time_probe.py``), the transformer trained on clips of 32
+  (32 per batch) gained only 1.3 mm from its context on ground-truth 2D and lost
+  to ``martinez`` in its per-frame path (57.3 mm each frame alone against 50.1,
+  lifting-benchmark budget). Cutting the same 1,024 frames a step into 128
+  clips of 8 shows its per-frame path four times as many distinct instants:
+  49.1 mm at that budget, and 40.5 against ``martinez``'s 42.9 given 30 minutes
+  each (each frame alone 41.5: the gain is the per-frame path's).
 * ``corrector`` Ψ_C: 3J → ``hidden`` → 3J, residual (output = input +
   correction), its last layer initialised at zero: Ψ_C starts as the identity.
 * ``projector`` Ψ_P: 3J → four FC ``hidden`` layers (ReLU; an identity skip
@@ -65,32 +74,35 @@ copies are independent (one batched weight tensor per clip, so a clip's
 gradient never reaches another's weights), and the network's own weights are
 never modified, so nothing leaks from one clip to the next.
 
-**Measured** (2026-12-02, this 2-core CPU, one thread, the machine shared with
-the lifting benchmark; real Human3.6M motion through the real cameras,
-trained on S1, S5, S6, S7 with the CPU defaults, tested on S8 without its two
-smoking takes, which repeat S5's motion exactly — easier than the published
-protocol, see issue 12)::
+**Measured** (2026-12-04, the 2-core Xeon with AMX, one thread, a ``martinez``
+run given the same 30 minutes on the other core; real Human3.6M motion through
+the real cameras, trained on S1, S5, S6, S7 at the CPU defaults — clips of 8
+frames, 128 per batch — tested on S8 without its two smoking takes, which
+repeat S5's motion exactly; easier than the published protocol, see issue 12)::
 
     selfpose prepare mocap h36m17_train_S1-S8_25fps.npz --cameras cameras.pkl --out D
-    selfpose fit-lifter --data D --out RUN method=pose_machine threads=1     # 8404 steps in 1802 s (30 min)
+    selfpose fit-lifter --data D --out RUN method=pose_machine threads=1     # 10000 steps in 1300 s
     selfpose evaluate RUN --data D --subjects S8 --exclude-takes S8__smoking_1,S8__smoking_2 \
         [--correction|--no-correction] [--noise|--no-noise] --json
 
 =================  =====================  =====================
 S8, mm             no correction          correction
 =================  =====================  =====================
-GT 2D              44.1 / 43.2 / 34.7     44.3 / 43.2 / 34.6
-noisy 2D           75.6 / 74.2 / 59.2     74.7 / 73.4 / 58.3
+GT 2D              40.5 / 39.8 / 31.2     40.5 / 39.7 / 31.0
+noisy 2D           74.6 / 73.4 / 57.0     73.6 / 72.3 / 55.8
 =================  =====================  =====================
 
-(MPJPE / N-MPJPE / P-MPJPE.) ``martinez`` at its defaults on the same frames:
-47.3 / 46.0 / 36.4 (GT 2D) and 96.4 / 91.7 / 67.6 (noisy 2D). The correction
-stopped early (< 5 mm) on all 964 clips, GT and noisy, and was never
-discarded (> 20 mm): it costs 0.2 mm with ground-truth 2D and gains 0.9 mm
-with noisy 2D. Lifting alone about 16,600 (GT) / 17,000 (noisy, noise drawn
-included) frames/s; with the correction about 7,400 / 7,500 frames/s (one
-thread, machine shared). With the earlier 3600-step default (701 s) the same
-table read 50.4 / 51.0 (GT) and 81.1 / 79.8 (noisy). With
+(MPJPE / N-MPJPE / P-MPJPE.) ``martinez`` given the same 30 minutes
+(``steps=30000 max_seconds=1800 lr_clock=budget threads=1``; 25,081 steps):
+42.9 / 42.2 / 32.3 (GT 2D) and 102.3 / 98.5 / 68.7 (noisy 2D). Of 14,652 clips
+the correction stopped early (< 5 mm) on 14,380 (GT) / 14,362 (noisy) and was
+discarded (> 20 mm) on 14 / 19: it changes nothing measurable with
+ground-truth 2D and gains 1.0 mm with noisy 2D. Lifting alone about 34,000
+(GT) / 27,000 (noisy, noise drawn included) frames/s; with the correction
+about 10,000 / 7,500 frames/s (two threads, the machine shared with a test run). The earlier default (clips of 32,
+32 per batch, 9000 steps, 1802 s) read 44.1 / 43.2 / 34.7 and 75.6 / 74.2 /
+59.2 (2026-12-02).
+With
 plain SGD at the same learning rate the correction barely moves the joints
 (every clip stops after one step); Adam's first step moves every weight by
 about ``lr``, which is what makes a 2-step, 1.5e-4 correction do anything.
