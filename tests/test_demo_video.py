@@ -15,11 +15,12 @@ from selfpose.lifting.config import load_lifter_config
 def test_demo_lifter_has_the_settings_of_configs_lifter_video():
     shipped = to_dict(load_lifter_config(Path(__file__).resolve().parents[1] / "configs" / "lifter_video.yaml"))
     demo = to_dict(video_lifter_config(120.0))
-    for key in ("method", "train_noise", "noise", "pose_machine", "input_norm", "batch_size", "lr"):
+    for key in ("method", "train_noise", "noise", "pose_machine", "input_norm", "batch_size", "steps", "lr"):
         assert demo[key] == shipped[key], key
     assert demo["max_seconds"] == 120.0 and demo["lr_clock"] == "budget"
     assert demo["train_subjects"] == ["train"] and demo["val_subjects"] == ["test"]   # CMU's held-out people
-    assert to_dict(video_lifter_config(5.0, hidden=64))["pose_machine"]["hidden"] == 64
+    narrow = to_dict(video_lifter_config(5.0, hidden=64))["pose_machine"]
+    assert narrow["hidden"] == 64 and narrow["clip"] == shipped["pose_machine"]["clip"] == 32   # width only
 
 
 def test_shipped_clip_licence_and_reference():

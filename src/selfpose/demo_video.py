@@ -41,7 +41,8 @@ from selfpose.errors import SelfposeError
 #: The pose machine for detector input: the keys of configs/lifter_video.yaml (tests/test_demo_video.py keeps
 #: them equal; that file's comments say where each value was measured).
 VIDEO_LIFTER: dict[str, Any] = {
-    "method": "pose_machine", "train_noise": True,
+    "method": "pose_machine", "train_noise": True, "batch_size": 32, "steps": 9000,
+    "pose_machine": {"clip": 32, "predict_clip": 128},
     "noise": {"jitter_std_px": 6.4,
               "jitter_joint_scale": [0.97, 1.12, 1.01, 1.03, 1.19, 1.10, 1.21, 0.75, 0.78, 1.21, 0.77, 0.99, 1.08,
                                      0.90, 0.93, 0.83, 0.85],
@@ -82,7 +83,7 @@ def video_lifter_config(seconds: float, hidden: int | None = None, seed: int = 0
     from selfpose.lifting.config import load_lifter_config
 
     return load_lifter_config(None, {   # the pose machine's reported defaults under these keys, as fit-lifter does
-        **VIDEO_LIFTER, **({"pose_machine": {"hidden": hidden}} if hidden else {}),
+        **VIDEO_LIFTER, "pose_machine": {**VIDEO_LIFTER["pose_machine"], **({"hidden": hidden} if hidden else {})},
         "train_subjects": list(TRAIN_SUBJECTS), "val_subjects": list(VAL_SUBJECTS), "max_seconds": seconds,
         "lr_clock": "budget", "seed": seed})
 
