@@ -151,26 +151,27 @@ def pose_machine_correct(lifter, x, y, cfg):
 
 # The CPU setting: the transformer at half the seed's width (1024 → 512: the two LSTMs cost a quarter as much;
 # bf16 autocast trained 1.3-2x faster on the Xeon with AMX where this was measured; `bf16: auto` turns it off on
-# CPUs without native bf16, where it is emulated and far slower), 10000 LSTM steps (70% transformer stage, 30%
-# joint) + 500 cheap projector steps, and **clips of 8 frames, 128 clips per batch** (1024 frames a step, as
+# CPUs without native bf16, where it is emulated and far slower), 12000 LSTM steps (70% transformer stage, 30%
+# joint) + 500 cheap projector steps, and **clips of 4 frames, 256 clips per batch** (1024 frames a step, as
 # before). Why short clips: the time probe (`benchmarks/lifting_time_probe.py`, docs/lifting.md) found that with
 # ground-truth 2D the temporal context is worth only 1-2 mm here and that the old default (clips of 32, 32 per
 # batch) lost to `martinez` in its per-frame path (57.3 mm each frame alone against 50.1, benchmark budget).
-# The same frames cut into 4x as many windows train that path on 4x as many distinct instants: at the lifting
-# benchmark's budget S8 MPJPE 56.0 → 49.1 mm (133 s against 153); given 30 minutes, one thread, on the Xeon with
-# AMX beside `martinez` given the same (2026-12-04): 10000 steps in 1300 s, S8 MPJPE 40.5 mm (correction on 40.5;
-# each frame alone 41.5) against `martinez` 42.9 (25,081 steps in 1800 s) — and 44.1 for the old default
-# (8404 steps in 1802 s, 2026-12-02). Prediction windows are the training clip (`predict_clip` null): on the
-# held-out validation takes (never S8) windows of 8 / 16 / 32 / 128 frames scored 30.5 / 32.0 / 33.3 / 35.0 mm
-# (`python benchmarks/lifting_predict_clip.py RUN --data H`). Each stage has its share of max_seconds (30
-# minutes), so a slower machine shortens every stage rather than skipping the last.
+# The same frames cut into more, shorter windows train that path on more distinct instants: at the lifting
+# benchmark's budget S8 MPJPE 56.0 (clips of 32) → 49.1 (8) → 46.1 mm (4). Clips of 4 against 8 was chosen on the
+# held-out validation takes of the training subjects (never S8), given 30 minutes each (12000 steps each:
+# best validation MPJPE 27.6 against 29.8 mm, seed 0); the S8 figures, with `martinez` given the same 30 minutes, are in
+# pose_machine.py's docstring and docs/lifting.md. Shorter clips lose with detector noise (less context to average
+# it over), which is why configs/lifter_video.yaml keeps its own clips of 32. Prediction windows are the training
+# clip (`predict_clip` null; for clips of 8, windows of 8 / 16 / 32 / 128 frames scored 30.5 / 32.0 / 33.3 /
+# 35.0 mm on the validation takes: `python benchmarks/lifting_predict_clip.py RUN --data H`). Each stage has its
+# share of max_seconds (30 minutes), so a slower machine shortens every stage rather than skipping the last.
 # The seed's full width is the section's own default (pose_machine.hidden=1024).
 register_lifter(LifterMethod(
     "pose_machine", build_pose_machine, clip=lambda cfg: cfg.pose_machine.clip, stages=pose_machine_stages,
     correct=pose_machine_correct, learns_from_2d_only=True,
     predict_clip=lambda cfg: cfg.pose_machine.predict_clip or cfg.pose_machine.clip,
-    defaults={"batch_size": 128, "steps": 10000, "eval_every": 200, "checkpoint_every": 400, "max_seconds": 1800,
-              "pose_machine": {"hidden": 512, "projector_steps": 500, "clip": 8}}))
+    defaults={"batch_size": 256, "steps": 12000, "eval_every": 200, "checkpoint_every": 400, "max_seconds": 1800,
+              "pose_machine": {"hidden": 512, "projector_steps": 500, "clip": 4}}))
 
 def apply_constraints(module: nn.Module, cfg) -> None:
     """What ``cfg.method`` does to its weights after each optimiser step."""

@@ -32,15 +32,19 @@ dataset's 2D keypoints (ground truth or through the detector-noise model).
   pose (forcing the pose through two LSTMs loses precision), and the single FC
   is a weaker per-frame lifter than a residual block. ``skip=false
   frame_blocks=0`` restores the seed's layout.
-* **Why clips of 8 frames** (``clip``; the seed does not say). Scored with
+* **Why clips of 4 frames** (``clip``; the seed does not say). Scored with
   its test frames in order, shuffled and each alone
   (``benchmarks/lifting_time_probe.py``), the transformer trained on clips of 32
   (32 per batch) gained only 1.3 mm from its context on ground-truth 2D and lost
   to ``martinez`` in its per-frame path (57.3 mm each frame alone against 50.1,
-  lifting-benchmark budget). Cutting the same 1,024 frames a step into 128
-  clips of 8 shows its per-frame path four times as many distinct instants:
-  49.1 mm at that budget, and 40.5 against ``martinez``'s 42.9 given 30 minutes
-  each (each frame alone 41.5: the gain is the per-frame path's).
+  lifting-benchmark budget). Cutting the same 1,024 frames a step into more,
+  shorter clips shows its per-frame path more distinct instants: 49.1 mm at
+  that budget with 128 clips of 8, 46.1 with 256 clips of 4. Given 30 minutes
+  (12,000 steps) clips of 4 beat clips of 8 on the held-out validation takes
+  of the training subjects (best validation MPJPE 27.6 against 29.8 mm), which chose them; S8 is
+  below. With detector noise the longer context is worth more than the
+  instants (S8, noisy 2D: clips of 8 better by 4 mm), which is why the
+  detector-input lifter (``configs/lifter_video.yaml``) sets its own clips.
 * ``corrector`` Ψ_C: 3J → ``hidden`` → 3J, residual (output = input +
   correction), its last layer initialised at zero: Ψ_C starts as the identity.
 * ``projector`` Ψ_P: 3J → four FC ``hidden`` layers (ReLU; an identity skip
@@ -76,32 +80,39 @@ never modified, so nothing leaks from one clip to the next.
 
 **Measured** (2026-12-04, the 2-core Xeon with AMX, one thread, a ``martinez``
 run given the same 30 minutes on the other core; real Human3.6M motion through
-the real cameras, trained on S1, S5, S6, S7 at the CPU defaults — clips of 8
-frames, 128 per batch — tested on S8 without its two smoking takes, which
-repeat S5's motion exactly; easier than the published protocol, see issue 12)::
+the real cameras, trained on S1, S5, S6, S7 at the CPU defaults — clips of 4
+frames, 256 per batch, 12,000 steps — tested on S8 without its two smoking
+takes, which repeat S5's motion exactly; easier than the published protocol,
+see issue 12; two seeds, each pair side by side)::
 
     selfpose prepare mocap h36m17_train_S1-S8_25fps.npz --cameras cameras.pkl --out D
-    selfpose fit-lifter --data D --out RUN method=pose_machine threads=1     # 10000 steps in 1300 s
+    selfpose fit-lifter --data D --out RUN method=pose_machine threads=1 [seed=1]   # 12500 steps in 1638-1711 s
     selfpose evaluate RUN --data D --subjects S8 --exclude-takes S8__smoking_1,S8__smoking_2 \
         [--correction|--no-correction] [--noise|--no-noise] --json
 
-=================  =====================  =====================
-S8, mm             no correction          correction
-=================  =====================  =====================
-GT 2D              40.5 / 39.8 / 31.2     40.5 / 39.7 / 31.0
-noisy 2D           74.6 / 73.4 / 57.0     73.6 / 72.3 / 55.8
-=================  =====================  =====================
+=================  ==========================  ==========================
+S8, mm (seed 0/1)  no correction               correction
+=================  ==========================  ==========================
+GT 2D              38.1 / 38.7 (P 29.0, 29.1)  38.4 / 38.8 (P 29.0, 29.0)
+noisy 2D           78.9 / 79.2                 78.0 / 78.3
+=================  ==========================  ==========================
 
-(MPJPE / N-MPJPE / P-MPJPE.) ``martinez`` given the same 30 minutes
-(``steps=30000 max_seconds=1800 lr_clock=budget threads=1``; 25,081 steps):
-42.9 / 42.2 / 32.3 (GT 2D) and 102.3 / 98.5 / 68.7 (noisy 2D). Of 14,652 clips
-the correction stopped early (< 5 mm) on 14,380 (GT) / 14,362 (noisy) and was
-discarded (> 20 mm) on 14 / 19: it changes nothing measurable with
-ground-truth 2D and gains 1.0 mm with noisy 2D. Lifting alone about 34,000
-(GT) / 27,000 (noisy, noise drawn included) frames/s; with the correction
-about 10,000 / 7,500 frames/s (two threads, the machine shared with a test run). The earlier default (clips of 32,
-32 per batch, 9000 steps, 1802 s) read 44.1 / 43.2 / 34.7 and 75.6 / 74.2 /
-59.2 (2026-12-02).
+(MPJPE; P: P-MPJPE.) ``martinez`` given the same 30 minutes
+(``steps=30000 max_seconds=1800 lr_clock=budget threads=1 [seed=1]``; 25,081 /
+22,420 steps): 42.9 / 43.2 (GT 2D) and 102.3 / 105.3 (noisy 2D). So with the
+correction on (the default) the pose machine is 10.6% / 10.2% below
+``martinez`` per seed, 10.4% on the means (38.6 against 43.1). Its context is
+worth 0.3 mm here (each S8 frame lifted alone: 38.5 / 39.0 against 38.2 / 38.7
+in order), so the margin is the per-frame path's. Of 29,256 clips the correction stopped early (< 5 mm)
+on 28,649 / 28,700 (GT) and 28,611 / 28,575 (noisy) and was discarded
+(> 20 mm) on 10 / 11 and 44 / 57: it costs 0.2 mm with ground-truth 2D and
+gains 0.9 mm with noisy 2D. Clips of 8 given the same 12,500 steps: 39.3 (GT),
+73.8 with noisy 2D and the correction — 4 mm better than clips of 4 there.
+Lifting alone about 40,000 frames/s; with the correction about 6,200 (GT) /
+4,800 (noisy) frames/s (idle machine; twice as many clips to correct as
+with clips of 8). Earlier defaults: clips of 8, 128 a batch, 10,000 steps:
+40.5 (GT), 73.6 (noisy, correction); clips of 32, 32 a batch, 9000 steps: 44.1
+and 74.7 (2026-12-02).
 With
 plain SGD at the same learning rate the correction barely moves the joints
 (every clip stops after one step); Adam's first step moves every weight by
