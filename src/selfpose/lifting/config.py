@@ -204,7 +204,9 @@ class LifterConfig:
     2 CPU cores shared with other runs, 2026-12-01): ``martinez`` 47.3 mm MPJPE
     (45.8 with the repeated takes; 8500 steps, 1473 s — 444 s on an idle
     machine), ``temporal_conv`` 47.1 (8500 steps, 1414 s, one thread),
-    ``pose_machine`` 50.4 (701 s, one thread). Easier than the published
+    ``pose_machine`` 50.4 (701 s, one thread; at today's defaults, clips of 4
+    and 12,000 steps, 38.3 / 38.8 with its correction on two seeds, 1638 /
+    1711 s, one thread, 2026-12-04: see :mod:`selfpose.lifting.pose_machine`). Easier than the published
     protocol: one shared skeleton for every subject and re-placed mocap (see
     issue 12), so not directly comparable with Martinez et al.'s 45.5 mm::
 
