@@ -284,6 +284,52 @@ def test_2d_only_subject_3d_is_never_read(cmu_dataset, tmp_path, monkeypatch):
     assert (~seen).any() and seen.any()        # the joint stage drew 2D-only windows (and labelled ones)
 
 
+def test_input_stats_subjects_share_the_2d_only_runs_statistics_without_reading_3d(cmu_dataset, tmp_path,
+                                                                                   monkeypatch):
+    """The control for the 2D-only lever: a run trained on ``train`` only whose input z-scoring also saw ``test``'s 2D
+    has exactly the statistics of the run that trains on ``test`` as 2D-only data, and never opens ``test``'s 3D."""
+    from selfpose.data.store import SequenceRecord
+    from selfpose.lifting.train import fit_lifter_run
+    from selfpose.lifting.model import Lifter
+
+    base = ["steps=2", "pose_machine.projector_steps=1", "pose_machine.joint_fraction=0.5", "eval_every=2"]
+    two_d = fit_lifter_run(cmu_dataset, tmp_path / "2d", tiny_cfg("train_subjects=train,test", "labels_3d=train", *base),
+                           progress=False)
+    plain = fit_lifter_run(cmu_dataset, tmp_path / "plain", tiny_cfg("train_subjects=train", *base), progress=False)
+    real = SequenceRecord.__getitem__
+
+    def guarded(self, name):
+        if name == "joints3d" and self.meta.subject == "test":
+            raise AssertionError(f"the 3D of statistics-only sequence {self.meta.id} was read")
+        return real(self, name)
+
+    monkeypatch.setattr(SequenceRecord, "__getitem__", guarded)
+    stats = fit_lifter_run(cmu_dataset, tmp_path / "stats",
+                           tiny_cfg("train_subjects=train", "input_stats_subjects=train,test", *base), progress=False)
+    assert stats["subjects"] == ["train"] and stats["train_frames"] == plain["train_frames"]
+    assert stats["input_stats_frames"] == two_d["train_frames"] > plain["input_stats_frames"] == plain["train_frames"]
+    a, b, c = (Lifter.load(tmp_path / n) for n in ("stats", "2d", "plain"))
+    # the same frames (the order of summation differs: float32 rounding only)
+    assert torch.allclose(a.in_mean, b.in_mean, rtol=1e-5, atol=1e-6) and torch.allclose(a.in_std, b.in_std, rtol=1e-5)
+    assert not torch.equal(a.in_std, c.in_std)                 # the other subject's 2D did move them
+    assert torch.equal(a.out_mean, c.out_mean)                 # targets: the 3D-labelled frames only, as before
+
+
+def test_input_stats_subjects_config_errors(cmu_dataset, tmp_path):
+    from selfpose.config import ConfigError
+    from selfpose.lifting.model import LifterError
+    from selfpose.lifting.train import fit_lifter_run
+
+    with pytest.raises(ConfigError, match="validation people"):
+        tiny_cfg("train_subjects=train", "val_subjects=test", "input_stats_subjects=test")
+    with pytest.raises(ConfigError, match="input_stats_subjects"):
+        tiny_cfg("keypoints_2d=somewhere", "input_stats_subjects=test")
+    with pytest.raises(LifterError, match="S9 not in"):
+        fit_lifter_run(cmu_dataset, tmp_path / "r", tiny_cfg("train_subjects=train", "input_stats_subjects=S9"),
+                       progress=False)
+    assert not (tmp_path / "r").exists()                       # refused before anything was written
+
+
 def test_prepare_fit_evaluate_through_the_cli(cmu_dataset, tmp_path):
     run = CliRunner()
     out = tmp_path / "run"

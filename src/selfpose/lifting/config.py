@@ -243,6 +243,13 @@ class LifterConfig:
             training subjects are 2D-only (their 3D is never read). Empty = all.
             Only methods with a 2D re-projection path (``pose_machine``) learn
             from 2D-only sequences; the others refuse them.
+        input_stats_subjects: subjects whose 2D *also* fits the z-scoring of
+            the inputs (their 3D is never read, and they are not trained on).
+            Empty = the training frames only. A control for the 2D-only lever: a
+            ``labels_3d`` run's 2D-only subjects reach the model through two
+            channels — the re-projection loss and these statistics — and an
+            S1-only run with ``input_stats_subjects=[S1,S5,S6,S7]`` shares the
+            second, so the two can be told apart (docs/lifting.md).
         keypoints_2d: a 2D heatmap network run (``fit-lifter method=heatmap2d``):
             train on the 2D it predicts for the frames of ``--data`` (an image
             dataset) instead of the 2D labels — the image path of Wang et al.,
@@ -294,6 +301,7 @@ class LifterConfig:
     train_subjects: tuple[str, ...] = ("S1", "S5", "S6", "S7")
     train_splits: tuple[str, ...] = ()
     labels_3d: tuple[str, ...] = ()
+    input_stats_subjects: tuple[str, ...] = ()
     keypoints_2d: str | None = None
     image_features: bool = False
     val_subjects: tuple[str, ...] = ()
@@ -337,9 +345,13 @@ class LifterConfig:
         if self.image_features and not self.keypoints_2d:
             raise ConfigError("image_features needs keypoints_2d (the 2D network run whose features are fed); "
                               "pass --keypoints-2d RUN2D")
-        if self.keypoints_2d and (self.labels_3d or self.train_splits):
-            raise ConfigError("keypoints_2d cannot be combined with labels_3d or train_splits yet; "
-                              "train on every frame of the training subjects")
+        if self.keypoints_2d and (self.labels_3d or self.train_splits or self.input_stats_subjects):
+            raise ConfigError("keypoints_2d cannot be combined with labels_3d, train_splits or "
+                              "input_stats_subjects yet; train on every frame of the training subjects")
+        if set(self.input_stats_subjects) & set(self.val_subjects):
+            both = sorted(set(self.input_stats_subjects) & set(self.val_subjects))
+            raise ConfigError(f"input_stats_subjects {', '.join(both)} are validation people: model selection "
+                              "must not depend on their 2D; drop them from input_stats_subjects")
         if set(self.val_subjects) & set(self.train_subjects):
             both = sorted(set(self.val_subjects) & set(self.train_subjects))
             raise ConfigError(f"val_subjects must be people not trained on, but {', '.join(both)} "

@@ -6,8 +6,9 @@
    ``labels_3d`` subjects' 3D labels when set) and holds out whole 3D-labelled
    takes of *those* subjects for validation (never a test subject: model
    selection must not see the test set);
-2. fits z-score statistics of the encoded 2D inputs (all training frames) and
-   of the pelvis-centred 3D targets (the 3D-labelled ones), stored with the weights;
+2. fits z-score statistics of the encoded 2D inputs (all training frames, and
+   the 2D of ``input_stats_subjects``) and of the pelvis-centred 3D targets (the
+   3D-labelled ones), stored with the weights;
 3. trains the method's stages (:mod:`selfpose.lifting.loop`: windows, shared
    toolkit, validation every ``eval_every`` steps, best step, checkpoints and
    exact resume into ``RUN/checkpoints``);
@@ -104,6 +105,21 @@ def load_split(data, cfg: LifterConfig, progress: bool = False) -> tuple[Lifting
     return arrays, load_arrays(data, list(cfg.val_subjects), splits=splits)
 
 
+def load_stats_2d(data, cfg: LifterConfig, trained: set[str]) -> LiftingArrays | None:
+    """The 2D of ``cfg.input_stats_subjects`` not already trained on (their 3D never read), or None."""
+    extra = [s for s in cfg.input_stats_subjects if s not in trained]
+    if not extra:
+        return None
+    from selfpose.data.store import Dataset
+
+    missing = sorted(set(extra) - set(Dataset.open(data).subjects()))
+    if missing:
+        raise LifterError(f"input_stats_subjects {', '.join(missing)} not in {data}; choose others "
+                          "(input_stats_subjects=...)")
+    # labels_3d=() labels no subject: every sequence comes back 2D-only and no joints3d is opened
+    return load_arrays(data, extra, require_3d=False, labels_3d=(), splits=cfg.train_splits or None)
+
+
 def _load_predicted(data, cfg: LifterConfig, progress: bool) -> tuple[LiftingArrays, LiftingArrays | None]:
     """:func:`load_split` on the 2D network ``cfg.keypoints_2d``'s predictions (one pass over the frames)."""
     from selfpose.lifting.heatmap2d import Heatmap2D
@@ -125,10 +141,11 @@ def _load_predicted(data, cfg: LifterConfig, progress: bool) -> tuple[LiftingArr
     return arrays.subset(~held), arrays.subset(held)
 
 
-def build_lifter(train: LiftingArrays, cfg: LifterConfig) -> Lifter:
+def build_lifter(train: LiftingArrays, cfg: LifterConfig, stats_2d: LiftingArrays | None = None) -> Lifter:
     """An untrained :class:`Lifter` of ``cfg.method`` with normalisation fitted on ``train``.
 
-    Inputs: z-scoring of the clean encoded 2D of every training frame
+    Inputs: z-scoring of the clean encoded 2D of every training frame and of
+    ``stats_2d``'s frames (2D only; see ``LifterConfig.input_stats_subjects``)
     (visibility columns stay 0/1, so "missing" is exactly 0 after it too);
     targets: of the 3D-labelled frames' pelvis-centred 3D.
     """
@@ -137,7 +154,11 @@ def build_lifter(train: LiftingArrays, cfg: LifterConfig) -> Lifter:
 
     J = train.num_joints
     raw = torch.from_numpy(encode(train, None, cfg.input_norm))
-    in_mean, in_std = column_spread(raw)
+    if stats_2d is not None and len(stats_2d):
+        stats_raw = torch.from_numpy(encode(stats_2d, None, cfg.input_norm))
+        in_mean, in_std = column_spread(torch.cat([raw, stats_raw]))
+    else:
+        in_mean, in_std = column_spread(raw)
     in_mean[2 * J + 2:3 * J + 2], in_std[2 * J + 2:3 * J + 2] = 0.0, 1.0   # visibility 0/1; features z-scored
     y = torch.from_numpy(train.joints3d[train.has3d].reshape(-1, 3 * J))
     out_mean, out_std = column_spread(y)
@@ -156,7 +177,7 @@ def _check_2d_only(train: LiftingArrays, cfg: LifterConfig) -> None:
 
 
 def fit_lifter(train: LiftingArrays, cfg: LifterConfig, val: LiftingArrays | None = None, progress: bool = True,
-               run_dir=None, resume: bool = False) -> Lifter:
+               run_dir=None, resume: bool = False, stats_2d: LiftingArrays | None = None) -> Lifter:
     """Train ``cfg.method`` on ``train``; keep the best step (over all stages) on ``val``.
 
     Args:
@@ -164,6 +185,7 @@ def fit_lifter(train: LiftingArrays, cfg: LifterConfig, val: LiftingArrays | Non
             methods that learn from 2D alone (``pose_machine``).
         val: held-out frames with 3D (whole sequences), or None.
         run_dir, resume: checkpoints (see :func:`selfpose.lifting.loop.train_stages`).
+        stats_2d: frames whose 2D also fits the input z-scoring (never trained on).
 
     Returns:
         the :class:`Lifter`; ``info`` holds the curve, best step and seconds.
@@ -172,7 +194,7 @@ def fit_lifter(train: LiftingArrays, cfg: LifterConfig, val: LiftingArrays | Non
 
     if train.joints3d is None or int(train.has3d.sum()) < 2:
         raise LifterError(f"need at least 2 training frames with 3D, got {int(train.has3d.sum())}")
-    lifter = build_lifter(train, cfg)
+    lifter = build_lifter(train, cfg, stats_2d)
     method = lifter.method
     _check_2d_only(train, cfg)
     stages = (method.stages or default_stages)(lifter, cfg)
@@ -218,15 +240,17 @@ def fit_lifter_run(data, out, cfg: LifterConfig, overwrite: bool = False, resume
     arrays, people = load_split(data, cfg, progress)
     _check_2d_only(arrays, cfg)
     train, val = split_train_val(arrays, cfg, people)
+    stats_2d = load_stats_2d(data, cfg, set(arrays.subjects.tolist()))
     with inplace_output(out, KIND, inputs=[data, *([cfg.keypoints_2d] if cfg.keypoints_2d else [])]):
         check()
         if not resume:
             for p in written():
                 shutil.rmtree(p) if p.is_dir() else p.unlink()
             (out / CONFIG_FILE).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-        lifter = fit_lifter(train, cfg, val, progress=progress, run_dir=out, resume=resume)
+        lifter = fit_lifter(train, cfg, val, progress=progress, run_dir=out, resume=resume, stats_2d=stats_2d)
         lifter.info.update({"data": str(Path(data).resolve()), "subjects": sorted(set(arrays.subjects.tolist())),
-                            "subjects_3d": sorted(set(arrays.subjects[arrays.has3d].tolist()))})
+                            "subjects_3d": sorted(set(arrays.subjects[arrays.has3d].tolist())),
+                            "input_stats_frames": len(train) + (len(stats_2d) if stats_2d is not None else 0)})
         lifter.save(out)
         write_metrics(out, lifter.info["curve"])
         return {k: v for k, v in lifter.info.items() if k != "curve"}
