@@ -41,7 +41,8 @@ dataset's 2D keypoints (ground truth or through the detector-noise model).
   shorter clips shows its per-frame path more distinct instants: 49.1 mm at
   that budget with 128 clips of 8, 46.1 with 256 clips of 4. Given 30 minutes
   (12,000 steps) clips of 4 beat clips of 8 on the held-out validation takes
-  of the training subjects (best validation MPJPE 27.6 against 29.8 mm), which chose them; S8 is
+  of the training subjects (best validation MPJPE 27.6 against 29.8 mm), which chose them, and
+  again on a held-out person (train S1, S5, S6, validate on S7: 42.0 against 43.7); S8 is
   below. With detector noise the longer context is worth more than the
   instants (S8, noisy 2D: clips of 8 better by 4 mm), which is why the
   detector-input lifter (``configs/lifter_video.yaml``) sets its own clips.
