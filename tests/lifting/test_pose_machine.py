@@ -254,18 +254,24 @@ def cmu_dataset(tmp_path):
     return ds
 
 
-def test_2d_only_subject_3d_is_never_read(cmu_dataset, tmp_path, monkeypatch):
+def forbid_3d(monkeypatch, subject: str) -> None:
+    """Make reading ``joints3d`` of any sequence of ``subject`` fail the test."""
     from selfpose.data.store import SequenceRecord
-    from selfpose.lifting.train import fit_lifter_run
 
     real = SequenceRecord.__getitem__
 
     def guarded(self, name):
-        if name == "joints3d" and self.meta.subject == "test":
+        if name == "joints3d" and self.meta.subject == subject:
             raise AssertionError(f"the 3D of 2D-only sequence {self.meta.id} was read")
         return real(self, name)
 
     monkeypatch.setattr(SequenceRecord, "__getitem__", guarded)
+
+
+def test_2d_only_subject_3d_is_never_read(cmu_dataset, tmp_path, monkeypatch):
+    from selfpose.lifting.train import fit_lifter_run
+
+    forbid_3d(monkeypatch, "test")
     from selfpose.data.store import Dataset
 
     rec = next(r for r in Dataset.open(cmu_dataset) if r.meta.subject == "test")
@@ -288,7 +294,6 @@ def test_input_stats_subjects_share_the_2d_only_runs_statistics_without_reading_
                                                                                    monkeypatch):
     """The control for the 2D-only lever: a run trained on ``train`` only whose input z-scoring also saw ``test``'s 2D
     has exactly the statistics of the run that trains on ``test`` as 2D-only data, and never opens ``test``'s 3D."""
-    from selfpose.data.store import SequenceRecord
     from selfpose.lifting.train import fit_lifter_run
     from selfpose.lifting.model import Lifter
 
@@ -296,14 +301,7 @@ def test_input_stats_subjects_share_the_2d_only_runs_statistics_without_reading_
     two_d = fit_lifter_run(cmu_dataset, tmp_path / "2d", tiny_cfg("train_subjects=train,test", "labels_3d=train", *base),
                            progress=False)
     plain = fit_lifter_run(cmu_dataset, tmp_path / "plain", tiny_cfg("train_subjects=train", *base), progress=False)
-    real = SequenceRecord.__getitem__
-
-    def guarded(self, name):
-        if name == "joints3d" and self.meta.subject == "test":
-            raise AssertionError(f"the 3D of statistics-only sequence {self.meta.id} was read")
-        return real(self, name)
-
-    monkeypatch.setattr(SequenceRecord, "__getitem__", guarded)
+    forbid_3d(monkeypatch, "test")
     stats = fit_lifter_run(cmu_dataset, tmp_path / "stats",
                            tiny_cfg("train_subjects=train", "input_stats_subjects=train,test", *base), progress=False)
     assert stats["subjects"] == ["train"] and stats["train_frames"] == plain["train_frames"]
