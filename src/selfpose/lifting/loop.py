@@ -127,7 +127,7 @@ def default_stages(lifter: Lifter, cfg) -> list[Stage]:
 # Keys added to LifterConfig after runs were saved, with the value that behaves as before they existed: at that
 # value they stay out of the hash, so a checkpoint saved earlier still resumes (its hash is the same).
 _ADDED_KEYS = {"keypoints_2d": None, "image_features": False, "val_subjects": [], "flip_train": False,
-               "flip_test": False, "lr_clock": "steps"}
+               "flip_test": False, "lr_clock": "steps", "input_stats_subjects": []}
 _ADDED_SECTION_KEYS = {"pose_machine": {"joint_params": "all", "reproj_path": "projector", "camera_reproj_weight": 10.0,
                                         "bone_weight": 0.0},
                        "noise": {"person_px": 0.0}}
