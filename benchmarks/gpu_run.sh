@@ -3,15 +3,19 @@
 # rendered, the full method pretrained, its pose heads and probes, the random encoder on the same crop, the
 # supervised upper bound and the no-pixel references — with everything it writes under one folder.
 #
-#   benchmarks/gpu_run.sh [WORK]                 WORK defaults to out/gpu
+#   benchmarks/gpu_run.sh [WORK [KEY=VALUE ...]]  WORK defaults to out/gpu; KEY=VALUE: benchmark config overrides
+#   CONFIG=configs/benchmark_sync_gpu.yaml benchmarks/gpu_run.sh out/sync_gpu   another GPU benchmark config
 #   DATA=out/quick/data benchmarks/gpu_run.sh    reuse data rendered earlier (a benchmark's WORK/data: train/, test/)
 #   PYTHON=/path/to/python benchmarks/gpu_run.sh a Python whose torch is a CUDA build, with selfpose installed
+#   GPU_RUN_DRY=1 benchmarks/gpu_run.sh WORK device=cpu steps=30 ...   a dry run of the script on a CPU
 #
 # WORK then holds: gpu.txt (the GPU, driver, torch), log.txt (everything printed), timings.txt (wall seconds
 # of the run), results.md / results.json / cells/ (the benchmark's report) and the runs. An interrupted run
 # resumes where it stopped when called again with the same WORK. Nothing here runs in CI or in the tests.
 set -euo pipefail
 WORK=$(realpath -m "${1:-out/gpu}")                    # relative to where it is called from
+shift || true                                          # the rest: config overrides
+CONFIG=${CONFIG:-configs/benchmark_gpu.yaml}
 [[ -z "${DATA:-}" ]] || DATA=$(realpath -m "$DATA")
 PY=${PYTHON:-$(command -v python || command -v python3 || echo python)}
 cd "$(dirname "$0")/.."                                # the config's relative paths are the repository's
@@ -19,6 +23,8 @@ cd "$(dirname "$0")/.."                                # the config's relative p
 info=$("$PY" - <<'PYEOF'
 import os, platform, sys
 import torch
+if os.environ.get("GPU_RUN_DRY"):   # a dry run of the script on a CPU (with the override device=cpu)
+    sys.exit(print(f"dry run without a GPU: torch {torch.__version__}, host CPUs: {os.cpu_count()}"))
 if not torch.cuda.is_available():
     sys.exit(f"gpu_run.sh: this torch ({torch.__version__}) sees no CUDA GPU; run it on a GPU machine "
              "(PYTHON=... names a Python with a CUDA build of torch and selfpose installed)")
@@ -31,7 +37,7 @@ PYEOF
 mkdir -p "$WORK"
 echo "$info" | tee "$WORK/gpu.txt"
 
-extra=()
+extra=("$@")
 if [[ -n "${DATA:-}" ]]; then
   [[ -d "$DATA/train" && -d "$DATA/test" ]] || { echo "gpu_run.sh: DATA=$DATA needs train/ and test/ (a benchmark's WORK/data)" >&2; exit 2; }
   extra+=("data.train_dir=$DATA/train" "data.test_dir=$DATA/test")
@@ -39,7 +45,7 @@ fi
 
 start=$(date +%s)
 set +e
-PYTHONUNBUFFERED=1 "$PY" -m selfpose benchmark --config configs/benchmark_gpu.yaml --work "$WORK" ${extra[@]+"${extra[@]}"} 2>&1 \
+PYTHONUNBUFFERED=1 "$PY" -m selfpose benchmark --config "$CONFIG" --work "$WORK" ${extra[@]+"${extra[@]}"} 2>&1 \
   | tee -a "$WORK/log.txt"
 rc=${PIPESTATUS[0]}
 set -e

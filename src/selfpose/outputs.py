@@ -97,7 +97,8 @@ KINDS: dict[str, Kind] = {
     # selfpose keypoints: one keypoint file per video (and the temporary names of one being written)
     "keypoints": Kind(("*.npz", "summary.json", ".*.partial-*.npz", ".summary.partial.json")),
     "benchmark": Kind(("data", "runs", "pose", "cells", "analysis", "results.json", "results.md", "cells.csv",
-                       "*.png", "log.txt", "gpu.txt", "timings.txt"), (("cells",),)),   # gpu/timings: gpu_run.sh
+                       "*.png", "log.txt", "gpu.txt", "timings.txt", "render_*.log", "pretext.json", "pretext.md"),
+                      (("cells",),)),   # gpu/timings: gpu_run.sh; render logs, pretext: sync_transfer_gpu.sh
     "demo": Kind(("data", "run", "pose", "random_init", "pose_random", "analysis", "results.json", "report.md",
                   "report.html", "*.png"), (("report.md", "results.json"), ("data", "run"))),
 }

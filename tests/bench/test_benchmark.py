@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import pytest
 
@@ -198,6 +199,29 @@ def test_a_cell_cached_before_val_max_frames_existed_is_recomputed_once_it_is_se
     # only the benchmark's own caps: another section's key of that name is judged as before (shared keys)
     path.write_text(json.dumps({"n_mpjpe": 1.0, "made_with": {"lifter": {"lr": 1e-3}}}))
     assert _cell(path, {"lifter": {"lr": 1e-3, "val_max_frames": 8192}}, [], "k", log.append, compute)["n_mpjpe"] == 1.0
+
+
+def test_splits_rendered_apart_are_what_prepare_data_reuses(tmp_path, monkeypatch):
+    """sync_transfer_gpu.sh renders train and test in two processes (prepare_split); the benchmark then renders
+    neither again, and a split rendered with other settings is refused, not overwritten."""
+    import selfpose.data.synthetic.synthesize as synth
+    from selfpose.bench.run import prepare_data, prepare_split
+
+    small = {"scenario": "lab", "height": 32, "width": 32, "max_sequences": 1, "max_seconds": 1, "fps": 5,
+             "num_subjects": 2}
+    cfg = from_dict(BenchmarkConfig, {**TINY, "data": {"train": {**small, "subjects": ["train"]},
+                                                       "test": {**small, "subjects": ["test"], "seed": 1}}})
+    assert prepare_split(cfg, tmp_path, "test", progress=False) == tmp_path / "data" / "test"
+    assert not (tmp_path / "data" / "train").exists()
+    rendered = []
+    real = synth.synthesize
+    monkeypatch.setattr(synth, "synthesize", lambda scfg, d, **kw: (rendered.append(Path(d).name), real(scfg, d, **kw)))
+    assert prepare_data(cfg, tmp_path, progress=False) == (tmp_path / "data" / "train", tmp_path / "data" / "test")
+    assert rendered == ["train"]                              # the test split made apart is reused
+    other = from_dict(BenchmarkConfig, {**TINY, "data": {"train": {**small, "subjects": ["train"]},
+                                                         "test": {**small, "subjects": ["test"], "seed": 2}}})
+    with pytest.raises(BenchmarkError, match="seed"):
+        prepare_split(other, tmp_path, "test", progress=False)
 
 
 def test_renders_of_an_older_config_never_pass_for_a_new_key(tmp_path):

@@ -163,41 +163,48 @@ def check_people(train_dir: Path, test_dir: Path, val_by: str) -> None:
 
 def prepare_data(cfg: BenchmarkConfig, work: Path, progress: bool = True) -> tuple[Path, Path]:
     """The train and test dataset folders: the given ones, or rendered into ``WORK/data`` once."""
-    from selfpose.config import from_dict
     from selfpose.data.store import Dataset
-    from selfpose.data.synthetic.synthesize import SynthConfig, synthesize
 
     if cfg.data.train_dir is not None:
         dirs = (Path(cfg.data.train_dir), Path(cfg.data.test_dir))
         for d in dirs:
             Dataset.open(d)   # a clear error now rather than after an hour of pretraining
         return dirs
-    out = []
-    for name in ("train", "test"):
-        d = work / "data" / name
-        scfg = from_dict(SynthConfig, getattr(cfg.data, name))
-        stamp = d / "bench_synth.json"
-        want = to_dict(scfg)
-        if (d / "index.json").exists():
-            got = json.loads(stamp.read_text()).get("synth") if stamp.exists() else None
-            if got is not None:
-                # Read through today's SynthConfig: a key added since (e.g. light) takes the default the
-                # old renders had, so a camera-lit folder never passes for `light: room`.
-                try:
-                    got = to_dict(from_dict(SynthConfig, got))
-                except ConfigError:
-                    pass   # a key since removed: compare as stored
-            diff = ["(unknown: no bench_synth.json)"] if got is None else differences(got, want)
-            if diff:
-                raise BenchmarkError(f"{d} was rendered with other data.{name} settings (differs in "
-                                     f"{', '.join(diff[:5])}); use a new --work folder or delete {d}")
-        else:
-            t0 = time.perf_counter()
-            synthesize(scfg, d, overwrite=True, progress=progress)
-            stamp.write_text(json.dumps({"synth": want, "seconds": round(time.perf_counter() - t0, 1)}, indent=1,
-                                        default=str))
-        out.append(d)
-    return out[0], out[1]
+    return prepare_split(cfg, work, "train", progress), prepare_split(cfg, work, "test", progress)
+
+
+def prepare_split(cfg: BenchmarkConfig, work: Path, name: str, progress: bool = True) -> Path:
+    """``WORK/data/<name>`` (``train`` or ``test``) rendered from ``cfg.data.<name>`` unless already there.
+
+    One split at a time, so a machine with many cores can render both at once in two processes (a GPU
+    run's script does) before the benchmark finds them finished.
+    """
+    from selfpose.config import from_dict
+    from selfpose.data.synthetic.synthesize import SynthConfig, synthesize
+
+    d = work / "data" / name
+    scfg = from_dict(SynthConfig, getattr(cfg.data, name))
+    stamp = d / "bench_synth.json"
+    want = to_dict(scfg)
+    if (d / "index.json").exists():
+        got = json.loads(stamp.read_text()).get("synth") if stamp.exists() else None
+        if got is not None:
+            # Read through today's SynthConfig: a key added since (e.g. light) takes the default the
+            # old renders had, so a camera-lit folder never passes for `light: room`.
+            try:
+                got = to_dict(from_dict(SynthConfig, got))
+            except ConfigError:
+                pass   # a key since removed: compare as stored
+        diff = ["(unknown: no bench_synth.json)"] if got is None else differences(got, want)
+        if diff:
+            raise BenchmarkError(f"{d} was rendered with other data.{name} settings (differs in "
+                                 f"{', '.join(diff[:5])}); use a new --work folder or delete {d}")
+    else:
+        t0 = time.perf_counter()
+        synthesize(scfg, d, overwrite=True, progress=progress)
+        stamp.write_text(json.dumps({"synth": want, "seconds": round(time.perf_counter() - t0, 1)}, indent=1,
+                                    default=str))
+    return d
 
 
 def _where(d: Path, work: Path) -> str:
