@@ -4,7 +4,8 @@
 # supervised upper bound and the no-pixel references — with everything it writes under one folder.
 #
 #   benchmarks/gpu_run.sh [WORK [KEY=VALUE ...]]  WORK defaults to out/gpu; KEY=VALUE: benchmark config overrides
-#   CONFIG=configs/benchmark_sync_gpu.yaml benchmarks/gpu_run.sh out/sync_gpu   another GPU benchmark config
+#   CONFIG=configs/benchmark_sync_gpu.yaml benchmarks/gpu_run.sh out/sync_gpu   another GPU benchmark config (CONFIG
+#                                                 relative to the repository root, as the configs' own paths are)
 #   DATA=out/quick/data benchmarks/gpu_run.sh    reuse data rendered earlier (a benchmark's WORK/data: train/, test/)
 #   PYTHON=/path/to/python benchmarks/gpu_run.sh a Python whose torch is a CUDA build, with selfpose installed
 #   GPU_RUN_DRY=1 benchmarks/gpu_run.sh WORK device=cpu steps=30 ...   a dry run of the script on a CPU

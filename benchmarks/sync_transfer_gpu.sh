@@ -16,7 +16,7 @@ if [[ -n "${MOTION:-}" ]]; then
   over=("data.train.motion=$MOTION" "data.test.motion=$MOTION" ${over[@]+"${over[@]}"})
 fi
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-$(command -v python || command -v python3)}
+PY=${PYTHON:-$(command -v python || command -v python3 || echo python3)}
 CONFIG=configs/benchmark_sync_gpu.yaml
 [[ -n "${GPU_RUN_DRY:-}" ]] || "$PY" -c "import sys, torch; torch.cuda.is_available() or sys.exit(
   'sync_transfer_gpu.sh: this torch sees no CUDA GPU (GPU_RUN_DRY=1 with device=cpu for a dry run)')"
@@ -33,7 +33,9 @@ prepare_split(load_benchmark_config(sys.argv[1], sys.argv[4:]), Path(sys.argv[2]
 PYEOF
   pids+=($!)
 done
+trap 'kill "${pids[@]}" 2>/dev/null' EXIT   # one render failed: stop the other too
 for p in "${pids[@]}"; do wait "$p" || { echo "rendering failed: see $WORK/render_*.log" >&2; tail -n 5 "$WORK"/render_*.log >&2; exit 1; }; done
+trap - EXIT
 echo "rendered train and test in $(( $(date +%s) - t0 )) s" | tee -a "$WORK/timings.txt"
-CONFIG=$CONFIG PYTHON=$PY benchmarks/gpu_run.sh "$WORK" ${over[@]+"${over[@]}"}
+DATA= CONFIG=$CONFIG PYTHON=$PY benchmarks/gpu_run.sh "$WORK" ${over[@]+"${over[@]}"}
 PYTHONUNBUFFERED=1 "$PY" benchmarks/sync_rows_pretext.py --work "$WORK" --out "$WORK" --pairs 2000

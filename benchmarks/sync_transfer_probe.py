@@ -1,6 +1,6 @@
 """Does a sync model that *has* learned its pretext transfer? Fine-tune pretext runs as the sync benchmark does.
 
-The sync ablation benchmark (``configs/benchmark_sync_cpu.yaml``) pretrains
+The sync ablation benchmark's earlier recipe (``configs/benchmark_sync_cpu.yaml`` at 4ca633f) pretrained
 every row for 2,000 steps, inside the ~5,000–10,000-step plateau before the
 synchronisation task is learned (``benchmarks/results/sync_pretext/probes.md``),
 so its transfer cells read networks that learned nothing of it. This takes
@@ -14,7 +14,13 @@ network from random weights, every stage trained, same budget).
 
     python benchmarks/sync_transfer_probe.py --bench-work out/bench_sync_room \
         --run global_20k=out/sync_long/run_synthetic_room --run rows2_20k=out/sync_rows2/run_synthetic_room \
-        --out benchmarks/results/sync_pretext/transfer
+        --out out/sync_transfer     # then copy results.md / results.json where they are published
+
+``--steps N`` fine-tunes N steps instead of the config's (rows named NAME_stepsN): the CPU benchmark's 1,000
+steps of 32 frames are under one pass over S1's frames, so ``scratch`` is far from converged there.
+``--scratch`` adds the benchmark's ``scratch`` row beside them: the network of the config's ``scratch_of`` row
+at its random initialisation, seed 0 (``pretrain.init_run`` of the benchmark's own ``pretrain_config``: the
+weights of the benchmark's ``scratch`` run), every stage fine-tuned, the same steps.
 """
 
 from __future__ import annotations
@@ -42,6 +48,11 @@ def main(argv=None) -> int:
     ap.add_argument("--frozen-stages", type=int, default=None,
                     help="override the benchmark's frozen stages (0: fine-tune every stage, as scratch does); the "
                          "row is named NAME_frozenK")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="fine-tuning steps instead of the config's finetune.steps (rows named NAME_stepsN)")
+    ap.add_argument("--scratch", action="store_true",
+                    help="also the scratch_of row's network at its random initialisation (seed 0, as the "
+                         "benchmark's scratch run), every stage fine-tuned")
     a = ap.parse_args(argv)
 
     import yaml
@@ -79,20 +90,41 @@ def main(argv=None) -> int:
         out_path.write_text(json.dumps(res, indent=1, default=str))
         print(key, {k: round(got[k], 1) for k in ("mpjpe", "n_mpjpe", "p_mpjpe")})
 
-    for spec in a.run:
-        name, _, run = spec.partition("=")
-        run = Path(run)
-        if a.frozen_stages is not None:
-            name = f"{name}_frozen{a.frozen_stages}"
-        if not (run / "config.yaml").is_file():
+    specs = [(*spec.partition("=")[::2], False) for spec in a.run]
+    for name, run, _ in specs:
+        if not (Path(run) / "config.yaml").is_file():
             raise SystemExit(f"{run} is not a pretraining run (no config.yaml)")
+    if a.scratch:   # the benchmark's scratch row: random weights, every stage trained
+        from selfpose.bench.run import _comparable, differences, pretrain_config
+        from selfpose.pretrain import init_run, load_config
+
+        if cfg.scratch_of is None:
+            raise SystemExit(f"--scratch needs scratch_of in {a.config}: the row whose network starts from scratch")
+        pcfg = pretrain_config(cfg, cfg.scratch_of, 0)
+        scratch_run = a.out / "scratch_run"
+        if (scratch_run / "config.yaml").is_file():
+            diff = differences(_comparable(load_config(scratch_run)), _comparable(pcfg))
+            if diff:
+                raise SystemExit(f"{scratch_run} holds another network (differs in {', '.join(diff[:5])}); "
+                                 "use another --out")
+        else:
+            init_run(pcfg, train, scratch_run)
+        specs.append(("scratch", str(scratch_run), True))
+    for name, run, is_scratch in specs:
+        run = Path(run)
+        if a.frozen_stages is not None and not is_scratch:
+            name = f"{name}_frozen{a.frozen_stages}"
+        if a.steps is not None:
+            name = f"{name}_steps{a.steps}"
         for protocol in protocols:
-            pose_cfg = finetune_stage_config(cfg, protocol, seed=0)
-            if a.frozen_stages is not None:   # through from_dict, so the value is checked like a config key
-                pose_cfg.finetune = from_dict(FinetuneConfig, {**to_dict(pose_cfg.finetune),
-                                                               "frozen_stages": a.frozen_stages})
+            pose_cfg = finetune_stage_config(cfg, protocol, seed=0, scratch=is_scratch)
+            over = {"frozen_stages": a.frozen_stages} if a.frozen_stages is not None and not is_scratch else {}
+            if a.steps is not None:
+                over["steps"] = a.steps
+            if over:   # through from_dict, so the values are checked like config keys
+                pose_cfg.finetune = from_dict(FinetuneConfig, {**to_dict(pose_cfg.finetune), **over})
             cell(f"{name}_finetune_{protocol}", run, pose_cfg, protocol=protocol)
-        for share in a.shares:   # frozen features: the benchmark's pose_stage_config
+        for share in a.shares if not is_scratch else ():   # frozen features: the benchmark's pose_stage_config
             cell(f"{name}_frozen_features_{share:g}", run, pose_stage_config(cfg, share, seed=0), share=share)
     for share in a.shares:
         for ref in ("sync", "random_same_crop", "box_camera_ridge", "supervised", "mean_pose"):

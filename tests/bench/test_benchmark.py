@@ -245,3 +245,28 @@ def test_renders_of_an_older_config_never_pass_for_a_new_key(tmp_path):
                                                         "test": {**small, "subjects": ["test"], "seed": 1}}})
     with pytest.raises(BenchmarkError, match="light"):
         prepare_data(room, tmp_path, progress=False)
+
+
+def test_the_sync_s1_subset_config_makes_the_full_configs_cells(monkeypatch):
+    """configs/benchmark_sync_s1_cpu.yaml says the full sync config reuses every cell it computes: their
+    pretraining recipes, pose cells, fine-tuning cells and data must fingerprint alike."""
+    from selfpose.bench.kinds import load_benchmark_config
+    from selfpose.bench.run import (_comparable, finetune_stage_config, pose_fingerprint, pose_stage_config,
+                                    pretrain_config)
+
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(root)   # the configs name their recipe YAMLs relative to the repository
+    full = load_benchmark_config(root / "configs/benchmark_sync_cpu.yaml")
+    sub = load_benchmark_config(root / "configs/benchmark_sync_s1_cpu.yaml")
+    assert set(sub.methods) == set(full.methods) and set(sub.finetune_for) <= set(full.finetune_for)
+    assert set(sub.references) <= set(full.references) and set(sub.shares) <= set(full.shares)
+    assert set(sub.protocols) <= set(full.protocols) and sub.scratch_of == full.scratch_of
+    assert sub.data == full.data
+    for row in [*sub.methods, sub.scratch_of]:
+        assert _comparable(pretrain_config(sub, row, 0)) == _comparable(pretrain_config(full, row, 0)), row
+    for share in sub.shares:
+        assert pose_fingerprint(pose_stage_config(sub, share, 0)) == pose_fingerprint(pose_stage_config(full, share, 0))
+    for protocol in sub.protocols:
+        for scratch in (False, True):
+            assert (pose_fingerprint(finetune_stage_config(sub, protocol, 0, scratch=scratch))
+                    == pose_fingerprint(finetune_stage_config(full, protocol, 0, scratch=scratch)))
