@@ -24,27 +24,21 @@ def _env() -> dict:
     return {**env, "PYTHON": sys.executable}
 
 
+NO_GPU = {
+    "gpu_run.sh": f"gpu_run.sh: this torch ({torch.__version__}) sees no CUDA GPU; run it on a GPU machine "
+                  "(PYTHON=... names a Python with a CUDA build of torch and selfpose installed)",
+    # sync_transfer_gpu.sh says so before it renders anything
+    "sync_transfer_gpu.sh": "sync_transfer_gpu.sh: this torch sees no CUDA GPU (GPU_RUN_DRY=1 with device=cpu for a "
+                            "dry run)",
+}
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU: the script would run the benchmark")
-def test_without_a_gpu_the_script_says_so_in_one_line_and_makes_nothing(tmp_path):
+@pytest.mark.parametrize("script", sorted(NO_GPU))
+def test_without_a_gpu_the_script_says_so_in_one_line_and_makes_nothing(tmp_path, script):
     work = tmp_path / "gpu"
-    r = subprocess.run(["bash", str(SCRIPT), str(work)], capture_output=True, text=True, timeout=120,
-                       env=_env())
+    r = subprocess.run(["bash", str(SCRIPT.with_name(script)), str(work)], capture_output=True, text=True,
+                       timeout=120, env=_env())
     assert r.returncode != 0
-    assert r.stderr.strip().splitlines() == [
-        f"gpu_run.sh: this torch ({torch.__version__}) sees no CUDA GPU; run it on a GPU machine "
-        "(PYTHON=... names a Python with a CUDA build of torch and selfpose installed)"]
-    assert not work.exists()
-
-
-SYNC_SCRIPT = SCRIPT.with_name("sync_transfer_gpu.sh")
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU: the script would run the benchmark")
-def test_the_sync_transfer_script_without_a_gpu_says_so_before_rendering_anything(tmp_path):
-    work = tmp_path / "sync_gpu"
-    r = subprocess.run(["bash", str(SYNC_SCRIPT), str(work)], capture_output=True, text=True, timeout=120,
-                       env=_env())
-    assert r.returncode != 0
-    assert r.stderr.strip().splitlines() == [
-        "sync_transfer_gpu.sh: this torch sees no CUDA GPU (GPU_RUN_DRY=1 with device=cpu for a dry run)"]
+    assert r.stderr.strip().splitlines() == [NO_GPU[script]]
     assert not work.exists()
