@@ -34,7 +34,9 @@ PYEOF
   pids+=($!)
 done
 trap 'kill "${pids[@]}" 2>/dev/null' EXIT   # one render failed: stop the other too
-for p in "${pids[@]}"; do wait "$p" || { echo "rendering failed: see $WORK/render_*.log" >&2; tail -n 5 "$WORK"/render_*.log >&2; exit 1; }; done
+for p in "${pids[@]}"; do
+  wait "$p" || { echo "rendering failed: see $WORK/render_*.log" >&2; tail -n 5 "$WORK"/render_*.log >&2; exit 1; }
+done
 trap - EXIT
 echo "rendered train and test in $(( $(date +%s) - t0 )) s" | tee -a "$WORK/timings.txt"
 DATA= CONFIG=$CONFIG PYTHON=$PY benchmarks/gpu_run.sh "$WORK" ${over[@]+"${over[@]}"}

@@ -154,7 +154,8 @@ def build_lifter(train: LiftingArrays, cfg: LifterConfig, stats_2d: LiftingArray
 
     J = train.num_joints
     raw = torch.from_numpy(encode(train, None, cfg.input_norm))
-    extra = [torch.from_numpy(encode(stats_2d, None, cfg.input_norm))] if stats_2d is not None and len(stats_2d) else []
+    has_stats = stats_2d is not None and len(stats_2d)
+    extra = [torch.from_numpy(encode(stats_2d, None, cfg.input_norm))] if has_stats else []
     in_mean, in_std = column_spread(torch.cat([raw, *extra]))
     in_mean[2 * J + 2:3 * J + 2], in_std[2 * J + 2:3 * J + 2] = 0.0, 1.0   # visibility 0/1; features z-scored
     y = torch.from_numpy(train.joints3d[train.has3d].reshape(-1, 3 * J))
