@@ -170,6 +170,33 @@ def test_flipped_second_image_is_the_mirror():
     torch.testing.assert_close(imgs["joints2d"][f, 1], mirror_joints2d(plain["joints2d"][f, 1], 32))
 
 
+def test_replaced_background_is_never_mirrored():
+    """``replace``: only the person of a flipped image is mirrored, its new background reads the right way round
+    (a mirrored room told the flip head the answer, as a kept background does)."""
+    m = build("sync", config(background="replace", box_jitter=0.0, colour_jitter=0.0))
+    m.eval()
+    b = pair_batch()
+    ramp = torch.linspace(0, 120, 64).to(torch.uint8)            # a room darker on the left than on the right
+    bg = ramp.expand(*b["background"].shape).clone()
+    frames = bg.clone()
+    frames[..., 20:44, 26:38] = 240                               # the person: differs from the background
+    for one in (b, {k: v[:1] for k, v in b.items()}):             # a batch, and one (flipped) pair alone
+        n = len(one["flip"])
+        imgs = m.pair_images({**one, "frames": frames[:n], "background": bg[:n]})
+        for key in ("first", "second"):
+            left, right = imgs[key][..., :, :4].mean((1, 2, 3)), imgs[key][..., :, -4:].mean((1, 2, 3))
+            assert torch.all(right > left + 0.2), (key, left, right)
+    assert b["flip"][0] and b["flip"].any() and not b["flip"].all()
+    # the person itself is mirrored with its image: its block sits right of the crop's centre, mirrored left
+    imgs = m.pair_images({**b, "frames": frames, "background": bg})
+    bright = (imgs["second"].mean(1) > 0.9).float().mean(1)      # (N, c): the person's columns
+    cols = torch.arange(bright.shape[-1]).float()
+    centre = (bright * cols).sum(-1) / bright.sum(-1)
+    mid = (bright.shape[-1] - 1) / 2
+    side = torch.sign(centre - mid)
+    assert torch.all(side[~b["flip"]] == 1) and torch.all(side[b["flip"]] == -1)
+
+
 def test_rows_pool_the_map_into_horizontal_bands_for_the_heads_only():
     m = build("sync", from_dict(PretrainConfig, {"method": "sync", "model": {**SMALL, "crop_size": 64},
                                                  "method_config": {"sync": {"rows": 2, "feature_norm": "batch"}}}))

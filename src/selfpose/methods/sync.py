@@ -16,7 +16,8 @@ Per pair:
    estimated background (pixels that differ from it by more than
    ``mask_threshold`` keep their colour, the rest turn mid grey); or
    ``replace`` the background with that of another pair of the batch (the same
-   mask, composited over a random other camera's background). Only the
+   mask, composited over a random other camera's background, unmirrored in a
+   flipped image, where only the person is mirrored). Only the
    *estimated* background (``background`` of the batch, from the frames) is
    read, never a label.
 2. **Crop** (``crop``): the square around the person box × ``model.crop_margin``
@@ -314,11 +315,18 @@ class SyncMethod(Method):
             bg = bg.reshape(N * 2, *bg.shape[2:]).to(dev)
             bg = bg.float().div_(255.0) if bg.dtype == torch.uint8 else bg.float()
         other = None
-        if self.cfg.background == "replace":
-            # Each image over the background of another pair's camera: the two images of a pair get different ones.
+        if self.cfg.background == "replace" and bg is not None:
+            # Each image over the background of another pair's camera: the two images of a pair get different ones
+            # (one pair alone: each over the other's).
             shift = torch.randint(1, max(N, 2), (1,)).item() if N > 1 else 0
-            other = bg.reshape(N, 2, *bg.shape[1:]).roll(shift, dims=0).flip(1).reshape(bg.shape) if N > 1 \
-                else bg.flip(-1)
+            other = bg.reshape(N, 2, *bg.shape[1:]).roll(shift, dims=0).flip(1)
+            # The second image of a flipped pair is mirrored after compositing, background and all; a mirrored real
+            # room is a flip cue as strong as a kept background (flip loss 0.08 at 8,000 steps, as with `keep`,
+            # benchmarks/results/benchmark_sync_s1_cpu). Mirroring its replacement background first leaves only the
+            # person mirrored: the crop of a mirrored frame, mirrored, is an unmirrored patch of that frame.
+            flip2 = batch["flip"].to(dev).bool()[:, None, None, None]
+            other = torch.stack([other[:, 0], torch.where(flip2, other[:, 1].flip(-1), other[:, 1])], 1)
+            other = other.reshape(bg.shape)
         x = handle_background(x, bg, self.cfg.background, self.cfg.mask_threshold, other)
         boxes = batch.get("boxes")
         boxes = None if boxes is None else boxes.reshape(N * 2, 4)
