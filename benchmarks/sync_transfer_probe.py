@@ -18,6 +18,10 @@ network from random weights, every stage trained, same budget).
 
 ``--steps N`` fine-tunes N steps instead of the config's (rows named NAME_stepsN): the CPU benchmark's 1,000
 steps of 32 frames are under one pass over S1's frames, so ``scratch`` is far from converged there.
+``--run NAME=RUN@STEP`` reads the run at its checkpoint of that step instead of its newest (a view of the run:
+``OUT/views/NAME``, its config and that checkpoint's files hard-linked), so one run's checkpoints give transfer
+against pretraining steps. ``--pretext-pairs N`` also scores each run's pretext heads on N pairs of the benchmark's
+test data (held-out people; ``sync_eval.pretext_scores``, the run's own sampler settings), beside its transfer.
 ``--scratch`` adds the benchmark's ``scratch`` row beside them: the network of the config's ``scratch_of`` row
 at its random initialisation, seed 0 (``pretrain.init_run`` of the benchmark's own ``pretrain_config``: the
 weights of the benchmark's ``scratch`` run), every stage fine-tuned, the same steps.
@@ -33,12 +37,85 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def checkpoint_view(run: Path, step: int, dest: Path) -> Path:
+    """A run folder at ``dest`` whose only checkpoint is ``run``'s of ``step`` (files hard-linked, copied where
+    linking fails): the pose stage reads a run's newest checkpoint, so this makes it read that one. An existing
+    view of the same checkpoint is reused; one of another is refused, never replaced."""
+    import os
+    import shutil
+
+    from selfpose.training.checkpoint import checkpoint_name, validate_checkpoint
+
+    src = run / "checkpoints" / checkpoint_name(step)
+    if not src.is_dir():
+        have = sorted(p.name for p in (run / "checkpoints").glob("ckpt-*"))
+        raise SystemExit(f"{run} has no checkpoint of step {step} (it has {', '.join(have) or 'none'}); "
+                         "pick one of those steps")
+    validate_checkpoint(src)
+    ck = dest / "checkpoints" / src.name
+    if dest.exists():
+        same = (ck / "state.json").is_file() and (ck / "state.json").read_bytes() == (src / "state.json").read_bytes()
+        if not same:
+            raise SystemExit(f"{dest} is a view of another checkpoint; use another --out or name")
+        return dest
+    tmp = dest.with_name(dest.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)   # our own half-made view of an interrupted call
+    (tmp / "checkpoints" / src.name).mkdir(parents=True)
+    for name in (".selfpose-output.json", "config.yaml"):
+        shutil.copy2(run / name, tmp / name)
+    for f in src.iterdir():
+        try:
+            os.link(f, tmp / "checkpoints" / src.name / f.name)
+        except OSError:
+            shutil.copy2(f, tmp / "checkpoints" / src.name / f.name)
+    tmp.rename(dest)
+    return dest
+
+
+def plot_transfer_vs_pretext(cells: dict, protocols: list[str], out_png: Path) -> None:
+    """Fine-tuned MPJPE (mm, test person) of every run with a pretext score against its held-out sync accuracy on
+    unflipped pairs, one panel per protocol; the scratch cell of the protocol and 10% below it as lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(protocols), figsize=(5.5 * len(protocols), 4.2), squeeze=False)
+    for ax, protocol in zip(axes[0], protocols):
+        for key, c in sorted(cells.items()):
+            if not key.endswith("_pretext") or not c.get("sync_unflipped"):
+                continue
+            name = key[:-len("_pretext")]
+            ft = cells.get(f"{name}_finetune_{protocol}")   # (rows of --steps/--frozen-stages are not drawn)
+            if ft is None:
+                continue
+            acc, (lo, hi) = 100 * c["sync_unflipped"]["accuracy"], c["sync_unflipped"]["ci95"]
+            ax.errorbar(acc, ft["mpjpe"], xerr=[[acc - 100 * lo], [100 * hi - acc]], fmt="o", capsize=3)
+            ax.annotate(f"{name} (step {c['step']})", (acc, ft["mpjpe"]), textcoords="offset points",
+                        xytext=(5, 5), fontsize=8)
+        scratch = cells.get(f"scratch_finetune_{protocol}") or cells.get(f"bench_scratch_finetune_{protocol}")
+        if scratch is not None:
+            ax.axhline(scratch["mpjpe"], color="k", ls="--", lw=1, label=f"scratch {scratch['mpjpe']:.1f}")
+            ax.axhline(0.9 * scratch["mpjpe"], color="g", ls=":", lw=1, label="10% below scratch (the target)")
+            ax.legend(fontsize=8, loc="lower left")
+        ax.axvline(50, color="grey", lw=0.8)
+        ax.set_xlabel("held-out sync accuracy, unflipped pairs (%; chance 50)")
+        ax.set_ylabel(f"fine-tuned MPJPE, {protocol} protocol (mm)")
+        ax.set_title(f"transfer against the pretext ({protocol})")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bench-work", type=Path, required=True, help="the sync benchmark's work folder (its data, "
                     "scratch cells)")
     ap.add_argument("--config", type=Path, default=ROOT / "configs/benchmark_sync_cpu.yaml")
-    ap.add_argument("--run", action="append", required=True, help="NAME=RUN_DIR of a method=sync pretraining run")
+    ap.add_argument("--run", action="append", required=True,
+                    help="NAME=RUN_DIR of a method=sync pretraining run, or NAME=RUN_DIR@STEP: its checkpoint of STEP")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--protocols", nargs="*", default=None,
                     help="fine-tuning protocols (default: every protocol of the config; none given: no fine-tuning)")
@@ -53,6 +130,8 @@ def main(argv=None) -> int:
     ap.add_argument("--scratch", action="store_true",
                     help="also the scratch_of row's network at its random initialisation (seed 0, as the "
                          "benchmark's scratch run), every stage fine-tuned")
+    ap.add_argument("--pretext-pairs", type=int, default=0,
+                    help="also score each run's pretext heads on this many held-out pairs (0: no)")
     a = ap.parse_args(argv)
 
     import yaml
@@ -90,10 +169,19 @@ def main(argv=None) -> int:
         out_path.write_text(json.dumps(res, indent=1, default=str))
         print(key, {k: round(got[k], 1) for k in ("mpjpe", "n_mpjpe", "p_mpjpe")})
 
-    specs = [(*spec.partition("=")[::2], False) for spec in a.run]
-    for name, run, _ in specs:
+    specs = []
+    for spec in a.run:
+        name, _, run = spec.partition("=")
+        run, at, step = run.partition("@")
+        if not name or not run:
+            raise SystemExit(f"--run {spec}: expected NAME=RUN_DIR or NAME=RUN_DIR@STEP")
         if not (Path(run) / "config.yaml").is_file():
             raise SystemExit(f"{run} is not a pretraining run (no config.yaml)")
+        if at:
+            if not step.isdigit():
+                raise SystemExit(f"--run {spec}: STEP must be a whole number of steps, got {step!r}")
+            run = str(checkpoint_view(Path(run), int(step), a.out / "views" / name))
+        specs.append((name, run, False))
     if a.scratch:   # the benchmark's scratch row: random weights, every stage trained
         from selfpose.bench.run import _comparable, differences, pretrain_config
         from selfpose.pretrain import init_run, load_config
@@ -110,6 +198,28 @@ def main(argv=None) -> int:
         else:
             init_run(pcfg, train, scratch_run)
         specs.append(("scratch", str(scratch_run), True))
+    if a.pretext_pairs:
+        from selfpose.data.store import Dataset
+        from selfpose.methods.sync_eval import pretext_scores
+        from selfpose.pretrain import load_config, load_run
+
+        test_ds = Dataset.open(test)
+        for name, run, is_scratch in specs:
+            key = f"{name}_pretext"
+            run = Path(run)
+            made_with = {"run": str(run.resolve()), "pairs": a.pretext_pairs}
+            if is_scratch or res["cells"].get(key, {}).get("made_with") == made_with:
+                continue
+            s = load_config(run).sampler
+            kw = dict(min_offset_s=s.sync_min_offset_s, max_offset_s=s.sync_max_offset_s,
+                      still_fraction=s.still_fraction, motion_gap_s=s.motion_gap_s, single_view=s.single_view,
+                      flip_unsync=s.flip_unsync)
+            loaded = load_run(run)
+            sc = pretext_scores(loaded.method, test_ds, num_pairs=a.pretext_pairs, seed=0, sampler_kwargs=kw)
+            res["cells"][key] = {**{k: sc.get(k) for k in ("sync", "sync_unflipped", "flip")}, "step": loaded.step,
+                                 "made_with": made_with}
+            print(key, {k: v and round(100 * v["accuracy"], 1) for k, v in res["cells"][key].items()
+                        if k in ("sync", "sync_unflipped", "flip")})
     for name, run, is_scratch in specs:
         run = Path(run)
         if a.frozen_stages is not None and not is_scratch:
@@ -156,7 +266,23 @@ def main(argv=None) -> int:
         for n in frozen:
             cells = [res["cells"].get(f"{n}_frozen_features_{s:g}") for s in shares]
             lines.append(f"| {n} | " + " | ".join("—" if c is None else f"{c['n_mpjpe']:.1f}" for c in cells) + " |")
+    pretext = sorted(k for k in res["cells"] if k.endswith("_pretext"))
+    if pretext:
+        def acc(d) -> str:
+            if not d:
+                return "—"
+            lo, hi = d["ci95"]
+            return f"{100 * d['accuracy']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
+        lines += ["", "Pretext heads on held-out pairs of the test data (95% cluster-bootstrap interval; chance 50%):",
+                  "", "| run | checkpoint step | sync, unflipped | flip |", "|---|---:|---:|---:|"]
+        for k in pretext:
+            c = res["cells"][k]
+            lines.append(f"| {k[:-len('_pretext')]} | {c['step']} | {acc(c['sync_unflipped'])} | {acc(c['flip'])} |")
     a.out.mkdir(parents=True, exist_ok=True)
+    if pretext and protocols:
+        plot_transfer_vs_pretext(res["cells"], protocols, a.out / "transfer_vs_pretext.png")
+        lines += ["", "Picture: `transfer_vs_pretext.png` (fine-tuned MPJPE against each run's held-out sync accuracy; "
+                  "the same network from scratch and 10% below it as lines)."]
     out_path.write_text(json.dumps(res, indent=1, default=str))
     (a.out / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
