@@ -31,6 +31,8 @@ def main() -> None:
     ap.add_argument("--work", type=Path, required=True, help="the benchmark's work folder")
     ap.add_argument("--out", type=Path, required=True, help="folder for pretext.json and pretext.md")
     ap.add_argument("--pairs", type=int, default=2000)
+    ap.add_argument("--run", type=Path, action="append", default=[],
+                    help="also this sync run (e.g. a row moved aside before it was redone), scored the same way")
     a = ap.parse_args()
 
     from selfpose.data.store import Dataset
@@ -39,7 +41,7 @@ def main() -> None:
 
     test = Dataset.open(a.work / "data" / "test")
     rows = {}
-    for run in sorted((a.work / "runs").iterdir()):
+    for run in sorted((a.work / "runs").iterdir()) + a.run:
         cfg = load_config(run)
         if cfg.method != "sync" or not (run / "run.json").is_file():
             continue
@@ -50,9 +52,10 @@ def main() -> None:
                   motion_gap_s=s.motion_gap_s, single_view=s.single_view, flip_unsync=s.flip_unsync)
         t0 = time.perf_counter()
         sc = pretext_scores(load_run(run).method, test, num_pairs=a.pairs, seed=0, sampler_kwargs=kw)
-        rows[run.name] = {k: sc.get(k) for k in ("sync", "sync_unflipped", "flip")}
-        rows[run.name]["seconds"] = round(time.perf_counter() - t0, 1)
-        print(run.name, {k: _cell(v) for k, v in rows[run.name].items() if k != "seconds"}, flush=True)
+        name = run.name if run.parent == a.work / "runs" else str(run)
+        rows[name] = {k: sc.get(k) for k in ("sync", "sync_unflipped", "flip")}
+        rows[name]["seconds"] = round(time.perf_counter() - t0, 1)
+        print(name, {k: _cell(v) for k, v in rows[name].items() if k != "seconds"}, flush=True)
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "pretext.json").write_text(json.dumps(rows, indent=1, default=float))
     lines = ["# Held-out pretext accuracy of each sync row", "",
@@ -60,7 +63,8 @@ def main() -> None:
              "motion), drawn with the run's own sampler settings; 95% cluster-bootstrap intervals over the pairs' "
              "instants; chance 50%. *sync, unflipped*: the sync head on the pairs not mirrored, balanced over its "
              "two classes (no flip→sync leak). Command: `python benchmarks/sync_rows_pretext.py --work "
-             f"{a.work} --out {a.out}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}).", "",
+             f"{a.work} --out {a.out}{''.join(f' --run {r}' for r in a.run)}` "
+             f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}).", "",
              "| run | sync | sync, unflipped | flip (synchronised pairs) |", "|---|---:|---:|---:|"]
     for name, r in rows.items():
         lines.append(f"| {name} | {_cell(r['sync'])} | {_cell(r['sync_unflipped'])} | {_cell(r['flip'])} |")
