@@ -22,6 +22,8 @@ steps of 32 frames are under one pass over S1's frames, so ``scratch`` is far fr
 ``OUT/views/NAME``, its config and that checkpoint's files hard-linked), so one run's checkpoints give transfer
 against pretraining steps. ``--pretext-pairs N`` also scores each run's pretext heads on N pairs of the benchmark's
 test data (held-out people; ``sync_eval.pretext_scores``, the run's own sampler settings), beside its transfer.
+``--read KEY=VALUE`` reads every run and the scratch network with config overrides that change no weight (e.g.
+``method_config.sync.pose_rows=2``: pose features pooled in the bands the heads read), through views.
 ``--scratch`` adds the benchmark's ``scratch`` row beside them: the network of the config's ``scratch_of`` row
 at its random initialisation, seed 0 (``pretrain.init_run`` of the benchmark's own ``pretrain_config``: the
 weights of the benchmark's ``scratch`` run), every stage fine-tuned, the same steps.
@@ -37,38 +39,60 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def checkpoint_view(run: Path, step: int, dest: Path) -> Path:
-    """A run folder at ``dest`` whose only checkpoint is ``run``'s of ``step`` (files hard-linked, copied where
-    linking fails): the pose stage reads a run's newest checkpoint, so this makes it read that one. An existing
-    view of the same checkpoint is reused; one of another is refused, never replaced."""
+def checkpoint_view(run: Path, step: int | None, dest: Path, read: tuple[str, ...] = ()) -> Path:
+    """A run folder at ``dest`` whose only checkpoint is ``run``'s of ``step`` (its newest valid one when None;
+    files hard-linked, copied where linking fails): the pose stage reads a run's newest checkpoint, so this makes
+    it read that one. ``read``: KEY=VALUE overrides of the view's config that change how the weights are read,
+    never which weights there are (e.g. ``method_config.sync.pose_rows=2``; the weights must still load strictly).
+    An existing view of the same checkpoint and config is reused; one of another is refused, never replaced."""
     import os
     import shutil
 
-    from selfpose.training.checkpoint import checkpoint_name, validate_checkpoint
+    from selfpose.config import _merge, from_dict, parse_overrides, to_dict
+    from selfpose.pretrain import PretrainConfig, load_config, load_run
+    from selfpose.training.checkpoint import checkpoint_name, latest_checkpoint, validate_checkpoint
+    from selfpose.training.config import save_config
 
+    if step is None:
+        ck = latest_checkpoint(run)
+        if ck is None:
+            raise SystemExit(f"{run} has no checkpoint")
+        step = ck.step
     src = run / "checkpoints" / checkpoint_name(step)
     if not src.is_dir():
         have = sorted(p.name for p in (run / "checkpoints").glob("ckpt-*"))
         raise SystemExit(f"{run} has no checkpoint of step {step} (it has {', '.join(have) or 'none'}); "
                          "pick one of those steps")
     validate_checkpoint(src)
+    cfg = load_config(run)
+    if read:
+        cfg = from_dict(PretrainConfig, _merge(to_dict(cfg), parse_overrides(list(read))))
     ck = dest / "checkpoints" / src.name
     if dest.exists():
         same = (ck / "state.json").is_file() and (ck / "state.json").read_bytes() == (src / "state.json").read_bytes()
-        if not same:
-            raise SystemExit(f"{dest} is a view of another checkpoint; use another --out or name")
+        if not same or to_dict(load_config(dest)) != to_dict(cfg):
+            raise SystemExit(f"{dest} is a view of another checkpoint or config; use another --out or name")
         return dest
     tmp = dest.with_name(dest.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)   # our own half-made view of an interrupted call
     (tmp / "checkpoints" / src.name).mkdir(parents=True)
-    for name in (".selfpose-output.json", "config.yaml"):
-        shutil.copy2(run / name, tmp / name)
+    shutil.copy2(run / ".selfpose-output.json", tmp / ".selfpose-output.json")
+    if read:
+        save_config(cfg, tmp / "config.yaml")
+    else:
+        shutil.copy2(run / "config.yaml", tmp / "config.yaml")
     for f in src.iterdir():
         try:
             os.link(f, tmp / "checkpoints" / src.name / f.name)
         except OSError:
             shutil.copy2(f, tmp / "checkpoints" / src.name / f.name)
+    try:
+        load_run(tmp)   # the weights still load, strictly, under the view's config
+    except Exception as e:   # noqa: BLE001 — a size mismatch is a RuntimeError, a missing key a CheckpointError
+        shutil.rmtree(tmp)
+        raise SystemExit(f"--read {' '.join(read)} changes {run}'s weights, not only how they are read "
+                         f"({str(e).splitlines()[0]}); leave it out") from None
     tmp.rename(dest)
     return dest
 
@@ -130,6 +154,9 @@ def main(argv=None) -> int:
     ap.add_argument("--scratch", action="store_true",
                     help="also the scratch_of row's network at its random initialisation (seed 0, as the "
                          "benchmark's scratch run), every stage fine-tuned")
+    ap.add_argument("--read", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="read every run (and the scratch network) with these config overrides that change no "
+                         "weight, e.g. method_config.sync.pose_rows=2 (through views in OUT/views)")
     ap.add_argument("--pretext-pairs", type=int, default=0,
                     help="also score each run's pretext heads on this many held-out pairs (0: no)")
     a = ap.parse_args(argv)
@@ -177,10 +204,10 @@ def main(argv=None) -> int:
             raise SystemExit(f"--run {spec}: expected NAME=RUN_DIR or NAME=RUN_DIR@STEP")
         if not (Path(run) / "config.yaml").is_file():
             raise SystemExit(f"{run} is not a pretraining run (no config.yaml)")
-        if at:
-            if not step.isdigit():
-                raise SystemExit(f"--run {spec}: STEP must be a whole number of steps, got {step!r}")
-            run = str(checkpoint_view(Path(run), int(step), a.out / "views" / name))
+        if at and not step.isdigit():
+            raise SystemExit(f"--run {spec}: STEP must be a whole number of steps, got {step!r}")
+        if at or a.read:
+            run = str(checkpoint_view(Path(run), int(step) if at else None, a.out / "views" / name, tuple(a.read)))
         specs.append((name, run, False))
     if a.scratch:   # the benchmark's scratch row: random weights, every stage trained
         from selfpose.bench.run import _comparable, differences, pretrain_config
@@ -189,6 +216,11 @@ def main(argv=None) -> int:
         if cfg.scratch_of is None:
             raise SystemExit(f"--scratch needs scratch_of in {a.config}: the row whose network starts from scratch")
         pcfg = pretrain_config(cfg, cfg.scratch_of, 0)
+        if a.read:
+            from selfpose.config import _merge, from_dict as _from_dict, parse_overrides
+            from selfpose.pretrain import PretrainConfig
+
+            pcfg = _from_dict(PretrainConfig, _merge(to_dict(pcfg), parse_overrides(a.read)))
         scratch_run = a.out / "scratch_run"
         if (scratch_run / "config.yaml").is_file():
             diff = differences(_comparable(load_config(scratch_run)), _comparable(pcfg))

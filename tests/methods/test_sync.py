@@ -229,6 +229,29 @@ def test_rows_pool_the_map_into_horizontal_bands_for_the_heads_only():
             config(rows=bad)
 
 
+def test_pose_rows_read_the_bands_without_changing_a_weight():
+    base = {"method": "sync", "model": {**SMALL, "crop_size": 64}, "method_config": {"sync": {"rows": 2}}}
+    m = build("sync", from_dict(PretrainConfig, base))
+    b2 = from_dict(PretrainConfig, {**base, "method_config": {"sync": {"rows": 2, "pose_rows": 2}}})
+    m2 = build("sync", b2)
+    m2.load_state_dict(m.state_dict())                 # the same weights read either way (strict: no new ones)
+    C = m.encoder.out_channels
+    assert m.feature_dim == C and m2.feature_dim == 2 * C
+    frames = (torch.rand(3, 3, 64, 64) * 255).to(torch.uint8)
+    boxes = torch.tensor([10.0, 4.0, 44.0, 60.0]).expand(3, 4)
+    m.eval(), m2.eval()
+    with torch.no_grad():
+        f1, f2 = m.pose_features(frames, boxes), m2.pose_features(frames, boxes)
+        crops = m._crops(frames.float() / 255, boxes, 0.0)
+        torch.testing.assert_close(f2, m.pair_features(crops).float())   # the bands the heads read
+    assert f1.shape == (3, C) and f2.shape == (3, 2 * C)
+    torch.testing.assert_close((f2[:, :C] + f2[:, C:]) / 2, f1)          # two equal bands average to the global pool
+    with pytest.raises(ConfigError, match="pose_rows"):
+        build("sync", config(pose_rows=2))                                 # 32-px crops: a 1-row map
+    with pytest.raises(ConfigError, match="pose_rows"):
+        config(pose_rows=0)
+
+
 @pytest.mark.parametrize("tasks,norm", [(("sync", "flip"), "none"), (("sync",), "none"), (("flip",), "none"),
                                         (("sync", "flip"), "batch")])
 def test_loss_goes_down_on_a_fixed_batch(tasks, norm):

@@ -97,8 +97,14 @@ class SyncConfig:
             layout is what two synchronised views share (on true 2D keypoints of
             our renders, the joints' heights alone tell synchronised pairs 78% of
             the time, their x alone 68%: ``benchmarks/results/sync_pretext``).
-            The pose features stay globally pooled. At most the map's height
-            (⌈``model.crop_size`` / 32⌉).
+            The pose features stay globally pooled (see ``pose_rows``). At most
+            the map's height (⌈``model.crop_size`` / 32⌉).
+        pose_rows: the pose stage reads the last map pooled the same way into
+            this many bands, ``(C × pose_rows)`` (1: globally pooled, the
+            paper). Why: to ask whether the pose head misses what the heads
+            learned to read in the bands — global pooling averages the top of
+            the person with the bottom. Reading only: it changes no pretrained
+            weight, so a run's weights can be read either way.
     """
 
     fusion: Literal["product", "difference", "sum", "concat"] = "product"
@@ -111,6 +117,7 @@ class SyncConfig:
     hidden: int = 256
     feature_norm: Literal["none", "batch"] = added_field("none")
     rows: int = added_field(1)
+    pose_rows: int = added_field(1)
 
     def __post_init__(self) -> None:
         self.tasks = tuple(self.tasks)
@@ -133,8 +140,10 @@ class SyncConfig:
                               f"got {self.box_jitter}, {self.colour_jitter}")
         if self.hidden < 1:
             raise ConfigError(f"method_config.sync.hidden must be >= 1, got {self.hidden}")
-        if isinstance(self.rows, bool) or not isinstance(self.rows, int) or self.rows < 1:
-            raise ConfigError(f"method_config.sync.rows must be an integer >= 1, got {self.rows!r}")
+        for name in ("rows", "pose_rows"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"method_config.sync.{name} must be an integer >= 1, got {v!r}")
 
 
 def fuse(fa: torch.Tensor, fb: torch.Tensor, how: str) -> torch.Tensor:
@@ -254,9 +263,11 @@ class SyncMethod(Method):
         # Both crops reach the encoder at crop_size px (``full`` resizes the frame); its last map is ceil(size / 32)
         # high (four stride-2 convolutions and a max pool with padding).
         height = -(-int(m.crop_size) // 32)
-        if self.cfg.rows > height:
-            raise ConfigError(f"method_config.sync.rows = {self.cfg.rows} exceeds the height of the last feature map "
-                              f"({height} at model.crop_size = {m.crop_size} px); lower it or raise model.crop_size")
+        for name in ("rows", "pose_rows"):
+            if getattr(self.cfg, name) > height:
+                raise ConfigError(f"method_config.sync.{name} = {getattr(self.cfg, name)} exceeds the height of the "
+                                  f"last feature map ({height} at model.crop_size = {m.crop_size} px); lower it or "
+                                  "raise model.crop_size")
         C = self.encoder.out_channels * self.cfg.rows
         D = fused_dim(C, self.cfg.fusion)
 
@@ -368,10 +379,14 @@ class SyncMethod(Method):
     def pair_features(self, x: torch.Tensor) -> torch.Tensor:
         """Crops ``(B, 3, c, c)`` → what the heads fuse: ``(B, C × rows)``, the last map pooled over its width
         into ``rows`` bands (top to bottom, channels of one band together), or ``(B, C)`` pooled globally."""
-        if self.cfg.rows == 1:
+        return self._bands(x, self.cfg.rows)
+
+    def _bands(self, x: torch.Tensor, rows: int) -> torch.Tensor:
+        """Crops ``(B, 3, c, c)`` → the last map pooled over its width into ``rows`` bands ``(B, C × rows)``."""
+        if rows == 1:
             return self.encoder.pooled(x)
         fmap = self.encoder.features(x)[-1]
-        return F.adaptive_avg_pool2d(fmap, (self.cfg.rows, 1)).flatten(2).transpose(1, 2).flatten(1)
+        return F.adaptive_avg_pool2d(fmap, (rows, 1)).flatten(2).transpose(1, 2).flatten(1)
 
     def task_losses(self, logits: dict, targets: dict, sync: torch.Tensor) -> dict[str, torch.Tensor]:
         """Binary cross-entropy per task; the flip task on synchronised pairs only (the only ones flipped)."""
@@ -412,7 +427,7 @@ class SyncMethod(Method):
 
     @property
     def feature_dim(self) -> int:
-        return int(self.encoder.out_channels)
+        return int(self.encoder.out_channels) * self.cfg.pose_rows
 
     @property
     def input_size(self) -> int:
@@ -420,9 +435,9 @@ class SyncMethod(Method):
 
     def encode_for_pose(self, frames: torch.Tensor, boxes: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Frames ``(B, 3, H, W)`` (uint8 or [0, 1]) and, with ``crop: true_box``, person boxes ``(B, 4)`` px
-        → ``{"features": (B, C)}``: the pooled encoder feature of the crop (no jitter)."""
+        → ``{"features": (B, C × pose_rows)}``: the pooled encoder feature of the crop (no jitter)."""
         x = frames.float().div(255.0) if frames.dtype == torch.uint8 else frames.float()
-        return {"features": self.encoder.pooled(self._crops(x, boxes, 0.0)).float()}
+        return {"features": self._bands(self._crops(x, boxes, 0.0), self.cfg.pose_rows).float()}
 
     def pose_features(self, frames: torch.Tensor, boxes: torch.Tensor | None = None) -> torch.Tensor:
         return self.encode_for_pose(frames, boxes)["features"]
