@@ -1,0 +1,41 @@
+"""benchmarks/merge_bench_results.py: parts of one benchmark config run in different work folders, merged."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "merge_bench_results.py"
+
+
+def _merge():
+    spec = importlib.util.spec_from_file_location("merge_bench_results", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.merge
+
+
+def _cell(name: str, n: float) -> dict:
+    return {"name": name, "seed": 0, "share": 0.1, "mpjpe": n + 8.0, "n_mpjpe": n, "p_mpjpe": n - 70.0}
+
+
+def test_parts_merge_and_a_shared_reference_must_agree():
+    merge = _merge()
+    a = {"cells": {"sync_s0_0.1": _cell("sync", 209.2), "mean_pose_s0_0.1": _cell("mean_pose", 226.4)},
+         "transfer": {"scratch_finetune_s1_s0": _cell("scratch", 216.8)}, "computed": ["sync_s0"],
+         "pretrain_seconds": {"sync_s0": 600.0}}
+    b = {"cells": {"sum_s0_0.1": _cell("sum", 213.6), "mean_pose_s0_0.1": _cell("mean_pose", 226.42)},
+         "transfer": {"scratch_finetune_s1_s0": _cell("scratch", 216.8)}, "computed": ["sum_s0"],
+         "pretrain_seconds": {"sum_s0": 520.0}}
+    merged, shared = merge([a, b])
+    assert set(merged["cells"]) == {"sync_s0_0.1", "mean_pose_s0_0.1", "sum_s0_0.1"}
+    assert merged["cells"]["mean_pose_s0_0.1"]["n_mpjpe"] == 226.4          # the first source's copy is kept
+    assert merged["pretrain_seconds"] == {"sync_s0": 600.0, "sum_s0": 520.0}
+    assert merged["computed"] == ["sync_s0", "sum_s0"]
+    assert shared == ["mean_pose_s0_0.1", "scratch_finetune_s1_s0"]
+
+    b["cells"]["mean_pose_s0_0.1"] = _cell("mean_pose", 230.0)               # not the same config's cell
+    with pytest.raises(SystemExit, match="mean_pose_s0_0.1: mpjpe"):
+        merge([a, b])
