@@ -24,6 +24,9 @@ against pretraining steps. ``--pretext-pairs N`` also scores each run's pretext 
 test data (held-out people; ``sync_eval.pretext_scores``, the run's own sampler settings), beside its transfer.
 ``--read KEY=VALUE`` reads every run and the scratch network with config overrides that change no weight (e.g.
 ``method_config.sync.pose_rows=2``: pose features pooled in the bands the heads read), through views.
+``--seed N`` seeds the pose cells (the fresh head, batch order, the labelled subset, the held-out validation
+takes) with N instead of 0: the spread over it says how much of a difference between two starts is the
+fine-tuning's own noise.
 ``--scratch`` adds the benchmark's ``scratch`` row beside them: the network of the config's ``scratch_of`` row
 at its random initialisation, seed 0 (``pretrain.init_run`` of the benchmark's own ``pretrain_config``: the
 weights of the benchmark's ``scratch`` run), every stage fine-tuned, the same steps.
@@ -157,6 +160,10 @@ def main(argv=None) -> int:
     ap.add_argument("--read", nargs="*", default=[], metavar="KEY=VALUE",
                     help="read every run (and the scratch network) with these config overrides that change no "
                          "weight, e.g. method_config.sync.pose_rows=2 (through views in OUT/views)")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="seed of the pose cells (the fresh head, batch order, labelled subset, validation takes; "
+                         "the networks' weights, scratch's included, stay as they are); rows named NAME_seedN "
+                         "unless 0")
     ap.add_argument("--pretext-pairs", type=int, default=0,
                     help="also score each run's pretext heads on this many held-out pairs (0: no)")
     a = ap.parse_args(argv)
@@ -258,8 +265,10 @@ def main(argv=None) -> int:
             name = f"{name}_frozen{a.frozen_stages}"
         if a.steps is not None:
             name = f"{name}_steps{a.steps}"
+        if a.seed:
+            name = f"{name}_seed{a.seed}"
         for protocol in protocols:
-            pose_cfg = finetune_stage_config(cfg, protocol, seed=0, scratch=is_scratch)
+            pose_cfg = finetune_stage_config(cfg, protocol, seed=a.seed, scratch=is_scratch)
             over = {"frozen_stages": a.frozen_stages} if a.frozen_stages is not None and not is_scratch else {}
             if a.steps is not None:
                 over["steps"] = a.steps
@@ -267,7 +276,7 @@ def main(argv=None) -> int:
                 pose_cfg.finetune = from_dict(FinetuneConfig, {**to_dict(pose_cfg.finetune), **over})
             cell(f"{name}_finetune_{protocol}", run, pose_cfg, protocol=protocol)
         for share in a.shares if not is_scratch else ():   # frozen features: the benchmark's pose_stage_config
-            cell(f"{name}_frozen_features_{share:g}", run, pose_stage_config(cfg, share, seed=0), share=share)
+            cell(f"{name}_frozen_features_{share:g}", run, pose_stage_config(cfg, share, seed=a.seed), share=share)
     for share in a.shares:
         for ref in ("sync", "random_same_crop", "box_camera_ridge", "supervised", "mean_pose"):
             p = a.bench_work / "cells" / f"{ref}_s0_{share:g}.json"
