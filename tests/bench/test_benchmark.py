@@ -270,3 +270,17 @@ def test_the_sync_s1_subset_config_makes_the_full_configs_cells(monkeypatch):
         for scratch in (False, True):
             assert (pose_fingerprint(finetune_stage_config(sub, protocol, 0, scratch=scratch))
                     == pose_fingerprint(finetune_stage_config(full, protocol, 0, scratch=scratch)))
+
+
+def test_one_label_share_is_drawn_as_a_bar_per_row_and_several_as_lines(tmp_path):
+    """At one share the lines plot is a column of markers in which rows a few mm apart hide each other."""
+    from selfpose.bench.report import plot
+
+    cells = {f"{n}_s{sd}_{sh:g}": {"name": n, "seed": sd, "share": sh, "n_mpjpe": v + sd - 10 * sh,
+                                   "mpjpe": v, "p_mpjpe": v}
+             for n, v in (("sync", 209.2), ("flip_only", 213.3), ("mean_pose", 226.4))
+             for sd in (0, 1) for sh in (0.01, 0.1)}
+    names = ["sync", "flip_only", "mean_pose"]
+    assert plot({"cells": cells}, names, [0.1], tmp_path / "one.png") == "bars"
+    assert plot({"cells": cells}, names, [0.01, 0.1], tmp_path / "two.png") == "lines"
+    assert (tmp_path / "one.png").stat().st_size > 1000 and (tmp_path / "two.png").stat().st_size > 1000

@@ -298,8 +298,10 @@ def cost_table(results: dict, names: list[str]) -> str:
             + f"\n\nTotal compute: {total / 60:.0f} min ({data_txt}, analyses of the codes {ana:.0f} s).\n")
 
 
-def plot(results: dict, names: list[str], shares: list[float], path: Path) -> None:
-    """N-MPJPE against label share (log x), error bars = std over seeds."""
+def plot(results: dict, names: list[str], shares: list[float], path: Path) -> str:
+    """N-MPJPE against label share (log x), error bars = std over seeds; with a single share, a bar per row
+    instead (a column of overlapping markers hid rows within a few mm of each other). Returns which was drawn:
+    ``"lines"`` or ``"bars"``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -309,6 +311,9 @@ def plot(results: dict, names: list[str], shares: list[float], path: Path) -> No
 
     agg = aggregate(results["cells"])
     shares = sorted(shares)
+    if len(shares) == 1:
+        _bars(agg, names, shares[0], path)
+        return "bars"
     colours = plt.get_cmap("tab20").colors   # distinct colours: the default cycle repeats after 10 methods
     markers = "osD^v<>ph*"
     ref_dashes = ["--", ":", "-.", (0, (6, 2)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 3))]
@@ -341,6 +346,35 @@ def plot(results: dict, names: list[str], shares: list[float], path: Path) -> No
     ax.set_ylabel("N-MPJPE (mm), lower is better")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))   # outside: lines fill the axes
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return "lines"
+
+
+def _bars(agg: dict, names: list[str], share: float, path: Path) -> None:
+    """One share: a horizontal bar per row (N-MPJPE, mm; error bar = std over seeds), methods in blue,
+    references in grey, the axis zoomed on the rows."""
+    import matplotlib.pyplot as plt
+
+    rows = [n for n in names if lookup(agg, n, share)]
+    vals = [lookup(agg, n, share)["n_mpjpe"] for n in rows]
+    means, stds = [v[0] for v in vals], [v[1] for v in vals]
+    fig, ax = plt.subplots(figsize=(6.4, 0.32 * len(rows) + 1.4), dpi=120)
+    y = np.arange(len(rows))
+    ax.barh(y, means, xerr=stds, capsize=3, alpha=0.85,
+            color=["0.6" if n in REFERENCE_NAMES else "#4c72b0" for n in rows])
+    for k, m in enumerate(means):
+        ax.annotate(f"{m:.1f}", (m + stds[k], k), xytext=(3, 0), textcoords="offset points", va="center", fontsize=7)
+    if means:   # zoomed on the rows: differences of a few mm are what the table is about
+        lo, hi = min(np.subtract(means, stds)), max(np.add(means, stds))
+        pad = max(3.0, 0.2 * (hi - lo))
+        ax.set_xlim(lo - pad, hi + pad)
+    ax.set_yticks(y, [display_name(n) for n in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("N-MPJPE (mm), lower is better")
+    ax.set_title(f"frozen features, {share_label(share)} (grey: references)", fontsize=9)
+    ax.grid(True, axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -430,9 +464,10 @@ def write_report(results: dict, cfg, work: Path) -> None:
             w.writerow([c["name"], c["seed"], c["share"], *[c.get(m) for m in ALL_METRICS], c.get("box_iou"),
                         c.get("labelled"), c.get("frames"), c.get("val_n_mpjpe"),
                         " ".join(c.get("val_subjects") or [])])
-    plot(results, names, shares, work / "error_vs_labels.png")
+    kind = plot(results, names, shares, work / "error_vs_labels.png")
     extra = ""
     if transfer_plot(results, work / "transfer.png"):
         extra = "\n![MPJPE after fine-tuning, per label protocol](transfer.png)\n"
     (work / "results.md").write_text(provenance(results) + "\n\n" + tables(results, names, shares)
-                                     + "\n\n![N-MPJPE against label share](error_vs_labels.png)\n" + extra)
+                                     + f"\n\n![{'N-MPJPE per row' if kind == 'bars' else 'N-MPJPE against label share'}]"
+                                       "(error_vs_labels.png)\n" + extra)
