@@ -19,13 +19,6 @@ import time
 from pathlib import Path
 
 
-def _cell(d: dict | None) -> str:
-    if not d:
-        return "—"
-    lo, hi = d["ci95"]
-    return f"{100 * d['accuracy']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, required=True, help="the benchmark's work folder")
@@ -36,7 +29,7 @@ def main() -> None:
     a = ap.parse_args()
 
     from selfpose.data.store import Dataset
-    from selfpose.methods.sync_eval import pretext_scores
+    from selfpose.methods.sync_eval import format_accuracy as _cell, pretext_scores, run_sampler_kwargs
     from selfpose.pretrain import load_config, load_run
 
     test = Dataset.open(a.work / "data" / "test")
@@ -47,9 +40,7 @@ def main() -> None:
             continue
         if json.loads((run / "run.json").read_text()).get("status") != "finished":
             continue   # the benchmark's `scratch` run is initialised only
-        s = cfg.sampler
-        kw = dict(min_offset_s=s.sync_min_offset_s, max_offset_s=s.sync_max_offset_s, still_fraction=s.still_fraction,
-                  motion_gap_s=s.motion_gap_s, single_view=s.single_view, flip_unsync=s.flip_unsync)
+        kw = run_sampler_kwargs(cfg.sampler)
         t0 = time.perf_counter()
         sc = pretext_scores(load_run(run).method, test, num_pairs=a.pairs, seed=0, sampler_kwargs=kw)
         name = run.name if run.parent == a.work / "runs" else str(run)

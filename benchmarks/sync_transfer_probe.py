@@ -239,7 +239,7 @@ def main(argv=None) -> int:
         specs.append(("scratch", str(scratch_run), True))
     if a.pretext_pairs:
         from selfpose.data.store import Dataset
-        from selfpose.methods.sync_eval import pretext_scores
+        from selfpose.methods.sync_eval import pretext_scores, run_sampler_kwargs
         from selfpose.pretrain import load_config, load_run
 
         test_ds = Dataset.open(test)
@@ -249,12 +249,9 @@ def main(argv=None) -> int:
             made_with = {"run": str(run.resolve()), "pairs": a.pretext_pairs}
             if is_scratch or res["cells"].get(key, {}).get("made_with") == made_with:
                 continue
-            s = load_config(run).sampler
-            kw = dict(min_offset_s=s.sync_min_offset_s, max_offset_s=s.sync_max_offset_s,
-                      still_fraction=s.still_fraction, motion_gap_s=s.motion_gap_s, single_view=s.single_view,
-                      flip_unsync=s.flip_unsync)
             loaded = load_run(run)
-            sc = pretext_scores(loaded.method, test_ds, num_pairs=a.pretext_pairs, seed=0, sampler_kwargs=kw)
+            sc = pretext_scores(loaded.method, test_ds, num_pairs=a.pretext_pairs, seed=0,
+                                sampler_kwargs=run_sampler_kwargs(load_config(run).sampler))
             res["cells"][key] = {**{k: sc.get(k) for k in ("sync", "sync_unflipped", "flip")}, "step": loaded.step,
                                  "made_with": made_with}
             print(key, {k: v and round(100 * v["accuracy"], 1) for k, v in res["cells"][key].items()
@@ -309,11 +306,8 @@ def main(argv=None) -> int:
             lines.append(f"| {n} | " + " | ".join("—" if c is None else f"{c['n_mpjpe']:.1f}" for c in cells) + " |")
     pretext = sorted(k for k in res["cells"] if k.endswith("_pretext"))
     if pretext:
-        def acc(d) -> str:
-            if not d:
-                return "—"
-            lo, hi = d["ci95"]
-            return f"{100 * d['accuracy']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
+        from selfpose.methods.sync_eval import format_accuracy as acc
+
         lines += ["", "Pretext heads on held-out pairs of the test data (95% cluster-bootstrap interval; chance 50%):",
                   "", "| run | checkpoint step | sync, unflipped | flip |", "|---|---:|---:|---:|"]
         for k in pretext:

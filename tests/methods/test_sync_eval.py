@@ -65,3 +65,19 @@ def test_sync_score_without_flipped_pairs_exposes_a_flip_cue(tmp_path):
     assert u["balanced"] and u["accuracy"] == pytest.approx(0.5)
     assert u["scored"] == int((~s["flip_truth"]).sum())
     assert u["ci95"][0] <= 0.5 <= u["ci95"][1]
+
+
+def test_a_runs_sampler_settings_become_the_pair_samplers_arguments_and_scores_read_as_text():
+    import inspect
+
+    from selfpose.data.samplers import SyncPairSampler
+    from selfpose.methods.sync_eval import format_accuracy, run_sampler_kwargs
+    from selfpose.methods.temporal import SamplerConfig
+
+    s = SamplerConfig(sync_min_offset_s=0.1, sync_max_offset_s=1.5, still_fraction=0.3, single_view=True)
+    kw = run_sampler_kwargs(s)
+    assert kw["min_offset_s"] == 0.1 and kw["max_offset_s"] == 1.5 and kw["still_fraction"] == 0.3
+    assert kw["single_view"] is True and kw["flip_unsync"] == s.flip_unsync
+    assert set(kw) <= set(inspect.signature(SyncPairSampler).parameters)   # every key is one the sampler takes
+    assert format_accuracy({"accuracy": 0.615, "ci95": (0.586, 0.643)}) == "61.5% [58.6, 64.3]"
+    assert format_accuracy(None) == "—"

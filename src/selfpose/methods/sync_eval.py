@@ -64,6 +64,24 @@ def cluster_bootstrap_ci(correct: np.ndarray, clusters: np.ndarray, reps: int = 
     return float(np.quantile(acc, a)), float(np.quantile(acc, 1 - a))
 
 
+def run_sampler_kwargs(sampler) -> dict:
+    """A run's ``sampler`` config section → the :class:`~selfpose.data.samplers.SyncPairSampler` arguments that
+    draw pairs as that run was trained on (offsets in seconds, still fraction, single view, mirrored
+    unsynchronised pairs), for :func:`pretext_scores`' ``sampler_kwargs``."""
+    return dict(min_offset_s=sampler.sync_min_offset_s, max_offset_s=sampler.sync_max_offset_s,
+                still_fraction=sampler.still_fraction, motion_gap_s=sampler.motion_gap_s,
+                single_view=sampler.single_view, flip_unsync=sampler.flip_unsync)
+
+
+def format_accuracy(score: dict | None) -> str:
+    """One task's score of :func:`pretext_scores` → ``"61.5% [58.6, 64.3]"`` (accuracy, 95% interval); ``"—"``
+    when the task was not scored."""
+    if not score:
+        return "—"
+    lo, hi = score["ci95"]
+    return f"{100 * score['accuracy']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
 @torch.no_grad()
 def pretext_scores(method, ds, num_pairs: int = 2000, seed: int = 0, batch_size: int = 64,
                    sampler_kwargs: dict | None = None, keep_batches: bool = False) -> dict:
