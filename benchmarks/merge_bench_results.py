@@ -8,6 +8,9 @@ line is kept.
 
     python benchmarks/merge_bench_results.py benchmarks/results/benchmark_sync_s1_cpu/results.json \
         out/bench_sync8k/results.json --config configs/benchmark_sync_s1_cpu.yaml --out OUT
+
+Parts that ran different seeds (``seeds=[1]`` on one part's command line) are merged with the config of the
+whole, e.g. ``--set 'seeds=[0,1]' --set 'all_seeds_for=["*"]'``: the tables then give mean ± std over seeds.
 """
 
 from __future__ import annotations
@@ -57,6 +60,9 @@ def main() -> None:
     ap.add_argument("--config", type=Path, required=True, help="the benchmark config every part ran")
     ap.add_argument("--out", type=Path, required=True, help="folder for the merged report (made if missing)")
     ap.add_argument("--tolerance", type=float, default=0.05, help="mm by which a cell in two sources may differ")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override of the config for the merged report, as on the benchmark's command line; e.g. "
+                         "'seeds=[0,1]' 'all_seeds_for=[\"*\"]' when the parts ran one seed each (repeatable)")
     a = ap.parse_args()
 
     from selfpose.bench.kinds import load_benchmark_config
@@ -67,7 +73,7 @@ def main() -> None:
         if not p.is_file():
             raise SystemExit(f"{p}: no such results.json")
     sources = [json.loads(p.read_text()) for p in a.results]
-    cfg = load_benchmark_config(a.config)
+    cfg = load_benchmark_config(a.config, a.overrides)
     merged, shared = merge(sources, a.tolerance)
     merged["config"] = to_dict(cfg)
     missing = [m for m in cfg.methods if not any(c["name"] == m for c in merged["cells"].values())]

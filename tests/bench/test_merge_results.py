@@ -39,3 +39,31 @@ def test_parts_merge_and_a_shared_reference_must_agree():
     b["cells"]["mean_pose_s0_0.1"] = _cell("mean_pose", 230.0)               # not the same config's cell
     with pytest.raises(SystemExit, match="mean_pose_s0_0.1: mpjpe"):
         merge([a, b])
+
+
+def test_parts_of_different_seeds_merge_into_mean_and_std(tmp_path, monkeypatch):
+    """Each part ran one seed (``seeds=[1]`` on its command line); ``--set`` gives the whole its two seeds."""
+    import json
+    import sys
+
+    spec = importlib.util.spec_from_file_location("merge_bench_results", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    config = tmp_path / "bench.yaml"
+    config.write_text("methods: [sync, flip_only]\nvariants: {flip_only: {method: sync, method_config: "
+                      "{sync: {tasks: [flip]}}}}\nreferences: [mean_pose]\nshares: [0.1]\nseeds: [0]\n"
+                      "analysis: false\n")
+    parts = []
+    for seed, (sync, flip) in enumerate(((209.0, 213.0), (211.0, 212.0))):
+        cells = {f"{n}_s{seed}_0.1": {**_cell(n, v), "seed": seed}
+                 for n, v in (("sync", sync), ("flip_only", flip), ("mean_pose", 226.4))}
+        parts.append(tmp_path / f"part{seed}.json")
+        parts[-1].write_text(json.dumps({"cells": cells, "transfer": {}, "environment": {"time": f"t{seed}"}}))
+    out = tmp_path / "merged"
+    monkeypatch.setattr(sys, "argv", ["merge", *map(str, parts), "--config", str(config), "--out", str(out),
+                                      "--set", "seeds=[0,1]", "--set", 'all_seeds_for=["*"]'])
+    mod.main()
+    text = (out / "results.md").read_text()
+    assert "| multi-view synchronisation (Jenni & Favaro) | 210.0 ± 1.4 |" in text     # mean ± std of two seeds
+    assert "| `sync` vs `flip_only` | frozen N-MPJPE, 10% | +4.0 | +1.0 | +2.5 | 2/2 seeds |" in text
+    assert json.loads((out / "results.json").read_text())["config"]["seeds"] == [0, 1]

@@ -88,5 +88,7 @@ def test_transfer_cells_run_cache_and_report(tmp_path):
     text = (work / "results.md").read_text()
     assert "Transfer by fine-tuning" in text and "same network fine-tuned from scratch" in text
     assert "](transfer.png)" in text and (work / "transfer.png").stat().st_size > 5000
+    assert "Jenni & Favaro's orderings" in text                        # the paired gaps, here sync vs scratch
+    assert "| pretrained > same network from scratch | `sync` vs `scratch` | fine-tuned MPJPE, one |" in text
     again = run_benchmark(cfg, work, progress=False, log=lambda s: None)
     assert again["computed"] == [] and again["transfer"] == res["transfer"]

@@ -179,6 +179,10 @@ def tables(results: dict, names: list[str], shares: list[float]) -> str:
                    "|---|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n")
     if results.get("transfer"):
         out.append(transfer_table(results))
+    from selfpose.bench.sync_orderings import sync_orderings_table
+
+    if order := sync_orderings_table(results):
+        out.append(order)
     if results.get("persons"):
         out.append(persons_table(results["persons"], names))
     out.append(cost_table(results, names))
