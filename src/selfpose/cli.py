@@ -288,8 +288,10 @@ def predict_line(v: dict) -> str:
 
 @app.command()
 def evaluate(
-    pose: Path = typer.Argument(..., help="pose folder from fit-pose, or lifter run from fit-lifter"),
-    data: Path = typer.Option(..., "--data", "-d", help="dataset with 3D labels to evaluate on"),
+    pose: Path = typer.Argument(..., help="pose folder from fit-pose, lifter run from fit-lifter, or a "
+                                          "pretraining run of method=sync (its pretext accuracy)"),
+    data: Path = typer.Option(..., "--data", "-d", help="dataset with 3D labels to evaluate on (a sync run: any "
+                                                       "multi-view dataset, labels not read)"),
     subjects: Optional[str] = typer.Option(None, help="comma-separated test subjects (default: all)"),
     as_json: bool = typer.Option(False, "--json", help="print the results as JSON"),
     noise: Optional[bool] = typer.Option(None, "--noise/--no-noise",
@@ -308,13 +310,49 @@ def evaluate(
     flip: Optional[bool] = typer.Option(None, "--flip-test/--no-flip-test",
                                         help="lifter runs: average with the prediction from the mirrored 2D "
                                              "(default: the run's flip_test)"),
+    pairs: Optional[int] = typer.Option(None, help="sync runs: pairs to draw (default 2000)"),
+    frames: Optional[str] = typer.Option(None, help="sync runs: draw pairs from frame ids FIRST:STOP only (a "
+                                                   "held-out block of a take the run trained on)"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="sync runs: folder for the scores and pictures "
+                                                                "(default: RUN/pretext)"),
 ) -> None:
-    """MPJPE, N-MPJPE, P-MPJPE overall and per action (and detection IoU for pose folders); written into the folder."""
+    """MPJPE, N-MPJPE, P-MPJPE overall and per action (and detection IoU for pose folders); written into the folder.
+
+    A pretraining run of method=sync: the accuracy of its sync and flip heads on pairs drawn from --data as it
+    drew them while training (held-out people or --frames), with 95% intervals and pictures (RUN/pretext)."""
     from selfpose.lifting.train import evaluate_lifter_run, is_lifter_run
     from selfpose.pose.stage import evaluate_pose_stage
     from selfpose.utils.jsonsafe import dumps
 
     chosen = subjects.split(",") if subjects else None
+    pretraining_run = (pose / "config.yaml").is_file() and not (pose / "pose.json").is_file() \
+        and not is_lifter_run(pose)
+    if (pairs is not None or frames or out is not None) and not pretraining_run:
+        _fail("--pairs/--frames/--out apply to pretraining runs of method=sync only; drop them for a pose folder "
+              "or lifter run")
+    if pretraining_run:
+        if noise is not None or correction is not None or flip is not None or split or exclude_takes \
+                or keypoints_2d:
+            _fail("--noise/--correction/--flip-test/--split/--exclude-takes/--keypoints-2d apply to lifter runs "
+                  "(from fit-lifter) only; drop them for a pretraining run")
+        from selfpose.methods.sync_eval import evaluate_pretext, format_accuracy
+
+        block = None
+        if frames:
+            try:
+                first, stop = (int(v) for v in frames.split(":"))
+            except ValueError:
+                _fail(f"--frames must be FIRST:STOP frame ids, e.g. 70:100; got {frames!r}")
+            block = (first, stop)
+        res = _run(evaluate_pretext, pose, data, out=out, subjects=chosen, frames=block,
+                   pairs=2000 if pairs is None else pairs)
+        if as_json:
+            typer.echo(dumps(res))
+        else:
+            typer.echo(f"{pose} (step {res['step']}), {res['pairs']} pairs: "
+                       + ", ".join(f"{t} {format_accuracy(res.get(t))}" for t in ("sync", "sync_unflipped", "flip")
+                                   if res.get(t)) + f" (chance 50%) → {res['out']}")
+        return
     if is_lifter_run(pose):
         res = _run(evaluate_lifter_run, pose, data, subjects=chosen, noise=noise, correction=correction,
                    splits=split.split(",") if split else None,

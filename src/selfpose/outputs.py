@@ -77,10 +77,11 @@ class Kind:
     legacy: tuple[tuple[str, ...], ...] = ()
 
 
-# (the *.tmp files: what a run killed while it replaced one of its files leaves behind)
+# (the *.tmp files: what a run killed while it replaced one of its files leaves behind; analysis/ and pretext/:
+# what `analyze RUN` and `evaluate RUN` of a sync run write by default)
 _RUN_ENTRIES = ("checkpoints", "metrics.csv", "tb", "pictures", "config.yaml", "environment.yaml", "log.txt",
                 "run.json", ".run.json.tmp", "metrics.csv.tmp", "config.yaml.tmp", "environment.yaml.tmp",
-                "analysis")
+                "analysis", "pretext")
 KINDS: dict[str, Kind] = {
     # bench_synth.json: the benchmark's note of the settings it rendered a dataset with
     "dataset": Kind(("index.json", "sequences", "bench_synth.json"), (("index.json", "sequences"),)),

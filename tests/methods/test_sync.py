@@ -306,6 +306,7 @@ def test_pretrain_fit_pose_evaluate_end_to_end(tmp_path):
     header = (tmp_path / "run" / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"sync_loss", "flip_loss", "sync_acc"} <= set(header)
     assert list((tmp_path / "run" / "pictures").glob("*pairs.png"))
+    _pretext_evaluation(tmp_path / "run", data, tmp_path)
     for finetune in (False, True):
         pose_cfg = from_dict(PoseStageConfig, {"pose": {"fraction": 0.5, "steps": 10},
                                                "finetune": {"enabled": finetune, "steps": 6, "eval_every": 3,
@@ -332,3 +333,47 @@ def test_pretrain_fit_pose_evaluate_end_to_end(tmp_path):
         initial_weights(from_dict(PretrainConfig, {**to_dict(cfg2), "model": {**SMALL, "encoder_width": 16}}))
     with pytest.raises(ConfigError, match="is a 'sync' run"):
         initial_weights(from_dict(PretrainConfig, {"method": "temporal", "init_from": str(tmp_path / "run")}))
+
+
+def _pretext_evaluation(run_dir, data, tmp_path):
+    """``evaluate RUN`` of a sync run: its heads' accuracy on pairs drawn as it trained, files and one-line errors
+    (part of the end-to-end test: it reuses its run)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from selfpose.cli import app
+    from selfpose.data.store import Dataset
+    from selfpose.methods.sync_eval import PretextError, evaluate_pretext
+
+    res = evaluate_pretext(run_dir, data, pairs=64, frames=(0, 30))
+    assert res["pairs"] == 64 and res["step"] == 12 and res["frames"] == [0, 30]
+    assert res["sampler"]["max_offset_s"] == 1.0                      # the run's own offsets
+    for t in ("sync", "flip"):
+        lo, hi = res[t]["ci95"]
+        assert 0 <= lo <= res[t]["accuracy"] <= hi <= 1 and res[t]["chance"] == 0.5
+    assert res["sync"]["scored"] == 64 and 0 < res["flip"]["scored"] < 64   # flips are scored on synchronised pairs
+    out = run_dir / "pretext"
+    assert json.loads((out / "pretext.json").read_text())["pairs"] == 64
+    assert "| sync (every pair) |" in (out / "pretext.md").read_text()
+    assert any((out / f"pairs_{w}.png").is_file() for w in ("correct", "wrong"))
+    # the frame block is respected: every first image's instant lies in it
+    from selfpose.methods.sync_eval import pretext_scores
+    from selfpose.pretrain import load_run
+
+    s = pretext_scores(load_run(run_dir).method, Dataset.open(data), num_pairs=32,
+                       sampler_kwargs={"max_offset_s": 1.0, "frame_range": (0, 30)})
+    assert all(0 <= int(c.split("@")[1]) < 30 for c in s["cluster"])
+
+    runner = CliRunner()
+    r = runner.invoke(app, ["evaluate", str(run_dir), "--data", str(data), "--pairs", "32", "--out",
+                            str(tmp_path / "pretext_cli")])
+    assert r.exit_code == 0, r.output
+    assert "32 pairs: sync " in r.output and "(chance 50%)" in r.output
+    assert (tmp_path / "pretext_cli" / "pretext.json").is_file()
+    for args, message in ((["--frames", "30"], "FIRST:STOP"), (["--out", str(data)], "is a selfpose dataset folder"),
+                          (["--noise"], "apply to lifter runs"), (["--subjects", "nobody"], "has subjects")):
+        r = runner.invoke(app, ["evaluate", str(run_dir), "--data", str(data), *args])
+        assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output, (args, r.output)
+    with pytest.raises(PretextError, match="not a pretraining run"):
+        evaluate_pretext(tmp_path, data)

@@ -19,8 +19,13 @@ free of that leak.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import torch
+
+from selfpose.errors import SelfposeError
+from selfpose.utils.jsonsafe import jsonable
 
 
 def cluster_bootstrap_ci(correct: np.ndarray, clusters: np.ndarray, reps: int = 2000, seed: int = 0,
@@ -171,4 +176,116 @@ def pick_pairs(scores: dict, task: str = "sync", per_kind: int = 4) -> tuple[np.
     return some(right), some(wrong)
 
 
-__all__ = ("cluster_bootstrap_ci", "pretext_scores", "pick_pairs")
+class PretextError(SelfposeError):
+    """A run or data that pretext scores cannot be computed on (one line, says what to do)."""
+
+
+#: Names :func:`evaluate_pretext` writes into its folder (``RUN/pretext`` by default).
+PRETEXT_FILES = ("pretext.json", "pretext.md", "pairs_correct.png", "pairs_wrong.png")
+
+
+def evaluate_pretext(run_dir, data, out=None, subjects=None, frames: tuple[int, int] | None = None,
+                     pairs: int = 2000, seed: int = 0) -> dict:
+    """A sync run's pretext accuracy on held-out data: ``selfpose evaluate RUN --data D`` for ``method=sync``.
+
+    Pairs are drawn as the run drew them while training (its ``sampler`` offsets, still fraction, single
+    view, mirrored unsynchronised pairs; :func:`run_sampler_kwargs`) from ``data`` — other people's takes
+    (``subjects``), or a block of frame ids ``frames = (first, stop)`` kept apart from the training frames
+    by more than the largest offset — and scored by :func:`pretext_scores`.
+
+    Writes into ``out`` (default ``RUN/pretext``; replaced file by file, nothing else touched):
+    ``pretext.json`` (scores, pairs, data, checkpoint step), ``pretext.md`` and ``pairs_correct.png`` /
+    ``pairs_wrong.png`` (up to eight pairs each, the sync head's right and wrong answers).
+
+    Returns:
+        ``{"sync", "flip", "sync_unflipped"}`` per task as :func:`pretext_scores` (those scored), plus
+        ``pairs``, ``clusters``, ``step``, ``run``, ``data``, ``subjects``, ``frames``, ``out``.
+    """
+    from pathlib import Path
+
+    from selfpose.data.samplers import SamplerError
+    from selfpose.data.store import Dataset, DatasetError
+    from selfpose.methods.sync import pair_grid
+    from selfpose.outputs import output_kind
+    from selfpose.pretrain import load_config, load_run
+    from selfpose.viz.model_pictures import save_png
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise PretextError(f"{run_dir} is not a pretraining run (no config.yaml; see `selfpose pretrain`)")
+    cfg = load_config(run_dir)
+    if cfg.method != "sync":
+        raise PretextError(f"{run_dir} is a run of method {cfg.method}: pretext scores exist for method=sync "
+                           f"runs; to score its pose, fit a head (`selfpose fit-pose {run_dir} ...`) and "
+                           "evaluate that pose folder")
+    if pairs < 2:
+        raise PretextError(f"--pairs must be at least 2, got {pairs}")
+    out = Path(out) if out is not None else run_dir / "pretext"
+    kind = output_kind(out) if out.is_dir() else None
+    if kind is not None:   # its files would mix with that output's
+        raise PretextError(f"{out} is a selfpose {kind} folder; the pretext scores go into a folder of their own "
+                           "(default: RUN/pretext) — choose another --out")
+    ds = Dataset.open(data)
+    if subjects:
+        sel = ds.select(subjects=set(subjects))
+        if not len(sel):
+            raise DatasetError(f"no sequence of {ds.root} has subjects {list(subjects)}; it has {ds.subjects()}")
+        ds = sel
+    run = load_run(run_dir)
+    kw = {**run_sampler_kwargs(cfg.sampler), **({"frame_range": tuple(frames)} if frames is not None else {})}
+    try:
+        s = pretext_scores(run.method, ds, num_pairs=pairs, seed=seed, sampler_kwargs=kw, keep_batches=True)
+    except SamplerError as e:
+        raise PretextError(f"no pairs to score in {data}: {e}") from e
+    res = {t: s[t] for t in ("sync", "flip", "sync_unflipped") if t in s}
+    res.update(pairs=s["pairs"], clusters=s["clusters"], step=run.step, run=str(run_dir.resolve()),
+               data=str(Path(data).resolve()), subjects=ds.subjects(), frames=list(frames) if frames else None,
+               out=str(out), sampler=kw)
+    out.mkdir(parents=True, exist_ok=True)
+    right, wrong = pick_pairs(s, "sync", per_kind=8)
+    for which, idx in (("correct", right), ("wrong", wrong)):
+        path = out / f"pairs_{which}.png"
+        if len(idx):
+            sub = {k: v[idx] for k, v in s["batch"].items()}
+            save_png(pair_grid(run.method, sub, max_pairs=len(idx), cell_px=160,
+                               title=f"sync head, {which} (step {run.step})"), path)
+        else:
+            path.unlink(missing_ok=True)   # an earlier evaluation's picture would no longer match
+    _write_text(out / "pretext.json", json.dumps(jsonable(res), indent=1))
+    _write_text(out / "pretext.md", pretext_markdown(res))
+    return res
+
+
+def pretext_markdown(res: dict) -> str:
+    """:func:`evaluate_pretext`'s result as a short Markdown report."""
+    rows = [("sync (every pair)", "sync"), ("sync, unflipped pairs, balanced (free of the flip leak)",
+                                            "sync_unflipped"), ("flip (synchronised pairs)", "flip")]
+    table = "\n".join(f"| {name} | {format_accuracy(res.get(k))} | {res[k]['scored']} |" for name, k in rows
+                      if res.get(k))
+    where = (f"subjects {', '.join(res['subjects'])}" + (f", frames {res['frames'][0]}–{res['frames'][1] - 1}"
+                                                          if res.get("frames") else ""))
+    return (f"# Pretext accuracy of {res['run']} (step {res['step']})\n\n"
+            f"{res['pairs']} pairs drawn from `{res['data']}` ({where}; {res['clusters']} distinct first instants), "
+            "as the run drew them while training; 95% interval: cluster bootstrap over the instants. Chance 50%.\n\n"
+            "| task | accuracy [95% interval] | pairs scored |\n|---|---:|---:|\n" + table + "\n\n"
+            "![the sync head's right answers](pairs_correct.png)\n\n![its wrong answers](pairs_wrong.png)\n")
+
+
+def _write_text(path, text: str) -> None:
+    """Replace ``path`` whole (written beside, then renamed); a full disk is a one-line error."""
+    import os
+
+    from selfpose.errors import disk_full
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as e:
+        raise disk_full(e, path) or e
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+__all__ = ("cluster_bootstrap_ci", "pretext_scores", "pick_pairs", "evaluate_pretext", "pretext_markdown",
+           "PretextError", "PRETEXT_FILES")
