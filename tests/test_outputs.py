@@ -14,7 +14,7 @@ import pytest
 
 from selfpose.errors import DiskFullError, OutputError
 from selfpose.outputs import (LOCK, MARKER, PARTIAL_INFO, atomic_output, check_inputs, clean_stale, folder_lock,
-                              inplace_output, lock_holder, output_kind, read_marker, register_kind)
+                              foreign_entries, inplace_output, lock_holder, output_kind, read_marker, register_kind)
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -90,6 +90,10 @@ def test_legacy_outputs_without_marker_are_recognised(tmp_path):
     (legacy_run / "checkpoints").mkdir(parents=True)
     (legacy_run / "config.yaml").write_text("a: 1")
     assert output_kind(legacy_run) == "run"
+    for sub in ("analysis", "pretext"):        # what analyze RUN and evaluate RUN (a sync run) write into it
+        (legacy_run / sub).mkdir()
+        (legacy_run / sub / "x.png").write_text("x")
+    assert foreign_entries(legacy_run, "run") == []
     (legacy_run / "my.txt").write_text("x")   # any other file: refused
     with pytest.raises(OutputError, match="my.txt"):
         make(legacy_run, "run", **{"config.yaml": "b"})
