@@ -197,6 +197,24 @@ def test_replaced_background_is_never_mirrored():
     assert torch.all(side[~b["flip"]] == 1) and torch.all(side[b["flip"]] == -1)
 
 
+def test_replaced_background_is_the_same_on_every_call_in_eval_mode():
+    """A held-out score (``evaluate RUN``) must not depend on the global RNG; training still draws which pair's
+    background each image gets."""
+    m = build("sync", config(background="replace", box_jitter=0.0, colour_jitter=0.0))
+    batch = pair_batch()                                          # each frame over its own random background
+    assert len(batch["flip"]) >= 3                                # several other pairs to draw from
+    m.eval()
+    first = m.pair_images(batch)["first"]
+    torch.manual_seed(123)
+    assert torch.equal(m.pair_images(batch)["first"], first)
+    m.train()
+    seen = set()
+    for seed in range(8):                                         # which image got which background
+        torch.manual_seed(seed)
+        seen.add(tuple(m.pair_images(batch)["first"].float().sum((1, 2, 3)).round().tolist()))
+    assert len(seen) > 1
+
+
 def test_rows_pool_the_map_into_horizontal_bands_for_the_heads_only():
     m = build("sync", from_dict(PretrainConfig, {"method": "sync", "model": {**SMALL, "crop_size": 64},
                                                  "method_config": {"sync": {"rows": 2, "feature_norm": "batch"}}}))

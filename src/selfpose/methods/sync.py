@@ -328,8 +328,9 @@ class SyncMethod(Method):
         other = None
         if self.cfg.background == "replace" and bg is not None:
             # Each image over the background of another pair's camera: the two images of a pair get different ones
-            # (one pair alone: each over the other's).
-            shift = torch.randint(1, max(N, 2), (1,)).item() if N > 1 else 0
+            # (one pair alone: each over the other's). In eval mode always the next pair's: a held-out score must not
+            # depend on the global RNG (it moved a replace run's flip score by 2 points between two calls).
+            shift = (torch.randint(1, N, (1,)).item() if self.training else 1) if N > 1 else 0
             other = bg.reshape(N, 2, *bg.shape[1:]).roll(shift, dims=0).flip(1)
             # The second image of a flipped pair is mirrored after compositing, background and all; a mirrored real
             # room is a flip cue as strong as a kept background (flip loss 0.08 at 8,000 steps, as with `keep`,
