@@ -414,11 +414,11 @@ def transfer_plot(results: dict, path: Path) -> bool:
         for k, n in enumerate(rows):
             for v in vals.get((n, p)) or []:
                 ax.plot(v, k, "k.", ms=3)
-            if np.isfinite(means[k]):
-                ax.annotate(f"{means[k]:.1f}", (means[k], k), xytext=(3, 0), textcoords="offset points",
-                            va="center", fontsize=7)
+            if np.isfinite(means[k]):   # right of the bar and of every seed's dot, so no dot sits on the figure
+                ax.annotate(f"{means[k]:.1f}", (max([means[k], *(vals.get((n, p)) or [])]), k), xytext=(4, 0),
+                            textcoords="offset points", va="center", fontsize=7)
         scratch = vals.get(("scratch", p)) or []
-        finite = [m for m in means if np.isfinite(m)] + scratch
+        finite = [m for m in means if np.isfinite(m)] + scratch + [v for n in rows for v in vals.get((n, p)) or []]
         title = f"protocol `{p}`"
         if scratch:
             ax.axvline(np.mean(scratch), color="0.2", linestyle="--")
