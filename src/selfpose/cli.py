@@ -286,6 +286,28 @@ def predict_line(v: dict) -> str:
     return f"{v['video']}: {v['num_frames']} frames → {v['out']}"
 
 
+def _evaluate_pretext(run: Path, data: Path, subjects, pairs, frames, out, as_json: bool) -> None:
+    """``evaluate`` of a pretraining run: its pretext accuracy (``sync_eval.evaluate_pretext``), one line or JSON."""
+    from selfpose.methods.sync_eval import evaluate_pretext, format_accuracy
+    from selfpose.utils.jsonsafe import dumps
+
+    block = None
+    if frames:
+        try:
+            first, stop = (int(v) for v in frames.split(":"))
+        except ValueError:
+            _fail(f"--frames must be FIRST:STOP frame ids, e.g. 70:100; got {frames!r}")
+        block = (first, stop)
+    res = _run(evaluate_pretext, run, data, out=out, subjects=subjects, frames=block,
+               pairs=2000 if pairs is None else pairs)
+    if as_json:
+        typer.echo(dumps(res))
+    else:
+        typer.echo(f"{run} (step {res['step']}), {res['pairs']} pairs: "
+                   + ", ".join(f"{t} {format_accuracy(res.get(t))}" for t in ("sync", "sync_unflipped", "flip")
+                               if res.get(t)) + f" (chance 50%) → {res['out']}")
+
+
 @app.command()
 def evaluate(
     pose: Path = typer.Argument(..., help="pose folder from fit-pose, lifter run from fit-lifter, or a "
@@ -335,23 +357,7 @@ def evaluate(
                 or keypoints_2d:
             _fail("--noise/--correction/--flip-test/--split/--exclude-takes/--keypoints-2d apply to lifter runs "
                   "(from fit-lifter) only; drop them for a pretraining run")
-        from selfpose.methods.sync_eval import evaluate_pretext, format_accuracy
-
-        block = None
-        if frames:
-            try:
-                first, stop = (int(v) for v in frames.split(":"))
-            except ValueError:
-                _fail(f"--frames must be FIRST:STOP frame ids, e.g. 70:100; got {frames!r}")
-            block = (first, stop)
-        res = _run(evaluate_pretext, pose, data, out=out, subjects=chosen, frames=block,
-                   pairs=2000 if pairs is None else pairs)
-        if as_json:
-            typer.echo(dumps(res))
-        else:
-            typer.echo(f"{pose} (step {res['step']}), {res['pairs']} pairs: "
-                       + ", ".join(f"{t} {format_accuracy(res.get(t))}" for t in ("sync", "sync_unflipped", "flip")
-                                   if res.get(t)) + f" (chance 50%) → {res['out']}")
+        _evaluate_pretext(pose, data, chosen, pairs, frames, out, as_json)
         return
     if is_lifter_run(pose):
         res = _run(evaluate_lifter_run, pose, data, subjects=chosen, noise=noise, correction=correction,
