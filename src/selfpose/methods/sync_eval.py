@@ -180,10 +180,6 @@ class PretextError(SelfposeError):
     """A run or data that pretext scores cannot be computed on (one line, says what to do)."""
 
 
-#: Names :func:`evaluate_pretext` writes into its folder (``RUN/pretext`` by default).
-PRETEXT_FILES = ("pretext.json", "pretext.md", "pairs_correct.png", "pairs_wrong.png")
-
-
 def evaluate_pretext(run_dir, data, out=None, subjects=None, frames: tuple[int, int] | None = None,
                      pairs: int = 2000, seed: int = 0) -> dict:
     """A sync run's pretext accuracy on held-out data: ``selfpose evaluate RUN --data D`` for ``method=sync``.
@@ -288,4 +284,4 @@ def _write_text(path, text: str) -> None:
 
 
 __all__ = ("cluster_bootstrap_ci", "pretext_scores", "pick_pairs", "evaluate_pretext", "pretext_markdown",
-           "PretextError", "PRETEXT_FILES")
+           "PretextError")
