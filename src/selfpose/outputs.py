@@ -464,6 +464,24 @@ def check_output(out: str | os.PathLike, kind: str, *, overwrite: bool = False, 
         check_replaceable(out, kind, entries, flag)
 
 
+def replace_text(path: str | os.PathLike, text: str, folder: str | os.PathLike | None = None) -> Path:
+    """Replace the file ``path`` whole with ``text`` (UTF-8): written beside it, then renamed, so a reader sees
+    the old file or the new one. A full disk is a one-line :class:`~selfpose.errors.DiskFullError` naming
+    ``folder`` (default: the file's folder) and leaves the old file as it was."""
+    from selfpose.errors import disk_full
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as e:
+        raise disk_full(e, folder if folder is not None else path.parent) or e
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 @contextlib.contextmanager
 def atomic_output(out: str | os.PathLike, kind: str, *, overwrite: bool = False, inputs: Iterable = (),
                   entries: Iterable[str] = (), flag: str = "--overwrite") -> Iterator[Path]:
@@ -571,4 +589,4 @@ def inplace_output(folder: str | os.PathLike, kind: str, *, inputs: Iterable = (
 
 __all__ = ("MARKER", "LOCK", "Kind", "KINDS", "register_kind", "read_marker", "write_marker", "output_kind",
            "foreign_entries", "check_replaceable", "check_inputs", "OutputLock", "folder_lock", "sibling_lock",
-           "lock_holder", "clean_stale", "check_output", "atomic_output", "inplace_output")
+           "lock_holder", "clean_stale", "check_output", "atomic_output", "inplace_output", "replace_text")

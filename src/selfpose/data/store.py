@@ -442,6 +442,16 @@ class Dataset:
                     and (views is None or m.view in views))
         return Dataset(self.root, self.attrs, [s for s in self.sequences if keep(s)], self.created)
 
+    def with_subjects(self, subjects) -> "Dataset":
+        """:meth:`select` of ``subjects`` for a command's ``--subjects``: the whole dataset when none are given,
+        a one-line :class:`DatasetError` naming the subjects it has when none match."""
+        if not subjects:
+            return self
+        sel = self.select(subjects=set(subjects))
+        if not len(sel):
+            raise DatasetError(f"no sequence of {self.root} has subjects {list(subjects)}; it has {self.subjects()}")
+        return sel
+
     def takes(self) -> dict[str, list[SequenceRecord]]:
         """Sequences grouped by take (the synchronised views of one recording)."""
         out: dict[str, list[SequenceRecord]] = {}

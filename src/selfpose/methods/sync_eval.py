@@ -200,9 +200,9 @@ def evaluate_pretext(run_dir, data, out=None, subjects=None, frames: tuple[int, 
     from pathlib import Path
 
     from selfpose.data.samplers import SamplerError
-    from selfpose.data.store import Dataset, DatasetError
+    from selfpose.data.store import Dataset
     from selfpose.methods.sync import pair_grid
-    from selfpose.outputs import output_kind
+    from selfpose.outputs import output_kind, replace_text
     from selfpose.pretrain import load_config, load_run
     from selfpose.viz.model_pictures import save_png
 
@@ -221,12 +221,7 @@ def evaluate_pretext(run_dir, data, out=None, subjects=None, frames: tuple[int, 
     if kind is not None:   # its files would mix with that output's
         raise PretextError(f"{out} is a selfpose {kind} folder; the pretext scores go into a folder of their own "
                            "(default: RUN/pretext) — choose another --out")
-    ds = Dataset.open(data)
-    if subjects:
-        sel = ds.select(subjects=set(subjects))
-        if not len(sel):
-            raise DatasetError(f"no sequence of {ds.root} has subjects {list(subjects)}; it has {ds.subjects()}")
-        ds = sel
+    ds = Dataset.open(data).with_subjects(subjects)
     run = load_run(run_dir)
     kw = {**run_sampler_kwargs(cfg.sampler), **({"frame_range": tuple(frames)} if frames is not None else {})}
     try:
@@ -247,8 +242,8 @@ def evaluate_pretext(run_dir, data, out=None, subjects=None, frames: tuple[int, 
                                title=f"sync head, {which} (step {run.step})"), path)
         else:
             path.unlink(missing_ok=True)   # an earlier evaluation's picture would no longer match
-    _write_text(out / "pretext.json", json.dumps(jsonable(res), indent=1))
-    _write_text(out / "pretext.md", pretext_markdown(res))
+    replace_text(out / "pretext.json", json.dumps(jsonable(res), indent=1))
+    replace_text(out / "pretext.md", pretext_markdown(res))
     return res
 
 
@@ -265,22 +260,6 @@ def pretext_markdown(res: dict) -> str:
             "as the run drew them while training; 95% interval: cluster bootstrap over the instants. Chance 50%.\n\n"
             "| task | accuracy [95% interval] | pairs scored |\n|---|---:|---:|\n" + table + "\n\n"
             "![the sync head's right answers](pairs_correct.png)\n\n![its wrong answers](pairs_wrong.png)\n")
-
-
-def _write_text(path, text: str) -> None:
-    """Replace ``path`` whole (written beside, then renamed); a full disk is a one-line error."""
-    import os
-
-    from selfpose.errors import disk_full
-
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as e:
-        raise disk_full(e, path) or e
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 __all__ = ("cluster_bootstrap_ci", "pretext_scores", "pick_pairs", "evaluate_pretext", "pretext_markdown",

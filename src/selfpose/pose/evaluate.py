@@ -179,24 +179,18 @@ def write_report(results: dict, out_dir: str | Path, title: str = "Pose evaluati
     leaves the earlier results as they were and is a one-line
     :class:`~selfpose.errors.DiskFullError`.
     """
-    import os
-
     from selfpose.errors import disk_full
+    from selfpose.outputs import replace_text
 
     out = Path(out_dir)
     js, md = out / "results.json", out / "results.md"
     texts = {js: json.dumps(jsonable(results), indent=1), md: results_markdown(results, title)}
     try:
         out.mkdir(parents=True, exist_ok=True)
-        for path, text in texts.items():
-            tmp = path.with_name(f".{path.name}.tmp")
-            try:
-                tmp.write_text(text, encoding="utf-8")
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
     except OSError as e:
         raise disk_full(e, out) or e
+    for path, text in texts.items():
+        replace_text(path, text, folder=out)
     return js, md
 
 

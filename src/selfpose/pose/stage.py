@@ -93,17 +93,6 @@ def reads_boxes(method) -> bool:
     return bool(getattr(method, "reads_boxes", False))
 
 
-def _select(ds, subjects):
-    from selfpose.data.store import DatasetError
-
-    if not subjects:
-        return ds
-    sel = ds.select(subjects=set(subjects))
-    if not len(sel):
-        raise DatasetError(f"no sequence of {ds.root} has subjects {list(subjects)}; it has {ds.subjects()}")
-    return sel
-
-
 def split_labels(ds, cfg: PoseConfig):
     """``(labelled, train, val)`` frame indices of ``ds`` for a pose head: the labelled share and its split.
 
@@ -184,7 +173,7 @@ def _fit_pose_into(out: Path, run_dir, data, cfg: PoseStageConfig, progress: boo
 
         run = load_run(run_dir)
         run.method.to(resolve_device(cfg.pose.device, "pose.device"))   # features where the head trains
-    ds = _select(Dataset.open(data), cfg.subjects)
+    ds = Dataset.open(data).with_subjects(cfg.subjects)
     fn = pose_feature_fn(run.method)
     labelled, tr, va = split_labels(ds, cfg.pose)
     kw = dict(batch_size=cfg.batch_size, autocast=cfg.autocast, progress=progress,
@@ -224,7 +213,7 @@ def _finetune_into(out: Path, run_dir, data, cfg: PoseStageConfig, progress: boo
         raise PoseStageError("fine-tuning changes the encoder, so a shared feature cache cannot serve it")
     run = load_run(run_dir)
     run.method.to(resolve_device(cfg.pose.device, "pose.device"))
-    ds = _select(Dataset.open(data), cfg.subjects)
+    ds = Dataset.open(data).with_subjects(cfg.subjects)
     pose, info = finetune_pose(run, ds, cfg, progress)
     return write_finetuned_folder(out, run, run_dir, data, cfg, pose, info)
 
@@ -315,7 +304,7 @@ def _evaluate_locked(pose_dir, data, subjects, every: int, progress: bool, featu
 
     lp = load_pose(pose_dir)
     cfg = from_dict(PoseStageConfig, lp.info["config"])
-    ds = _select(Dataset.open(data), subjects)
+    ds = Dataset.open(data).with_subjects(subjects)
     frames = label_subset(ds, 1.0 / every if every > 1 else 1.0, finite_only=False)
     if features is not None:
         if subjects or Path(features.ds.root).resolve() != Path(ds.root).resolve():
