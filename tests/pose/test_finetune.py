@@ -117,3 +117,50 @@ def test_cli_finetune_flag(lab, tmp_path):
     rec = json.loads((tmp_path / "pose" / "pose.json").read_text())
     assert rec["finetune"]["steps"] == 4 and rec["finetune"]["frozen_stages"] == 3
     assert np.isfinite(rec["val_n_mpjpe"])
+
+
+def _finetuned(run_dir, lab, out, **finetune):
+    from selfpose.pose.stage import PoseStageConfig, fit_pose_stage, load_pose
+
+    cfg = from_dict(PoseStageConfig, {"pose": {"fraction": 0.5, "steps": 5},
+                                      "finetune": {"enabled": True, "steps": 6, "eval_every": 3, "batch_size": 4,
+                                                   "lr": 1e-3, **finetune}})
+    info = fit_pose_stage(run_dir, lab, out, cfg, progress=False)
+    return info, load_pose(out)
+
+
+def test_head_warmup_trains_the_head_alone_then_everything(lab, tmp_path):
+    from selfpose.pretrain import load_run
+
+    run_dir = _run("sync", lab, tmp_path / "run")
+    before = _state(load_run(run_dir).method)
+    # every step a warm-up step: the head trains, the method (weights and batch-norm statistics) does not
+    info, probed = _finetuned(run_dir, lab, tmp_path / "probe", head_warmup_steps=6)
+    for k, v in _state(probed.method).items():
+        torch.testing.assert_close(v, before[k], rtol=0, atol=0, msg=k)
+    assert info["finetune"]["head_warmup_steps"] == 6 and np.isfinite(info["val_n_mpjpe"])
+    # warm-up then fine-tuning: layer4 moves
+    _, tuned = _finetuned(run_dir, lab, tmp_path / "tuned", head_warmup_steps=3)
+    after = _state(tuned.method)
+    assert any(not torch.equal(after[k], before[k]) for k in before if k.startswith("encoder.layer4"))
+    with pytest.raises(ConfigError, match="head_warmup_steps"):
+        FinetuneConfig(steps=10, head_warmup_steps=11)
+
+
+def test_method_lr_scale_slows_the_method_not_the_head(lab, tmp_path):
+    from selfpose.pretrain import load_run
+
+    run_dir = _run("sync", lab, tmp_path / "run")
+    before = _state(load_run(run_dir).method)
+
+    def moved(method) -> float:   # the largest change of a layer4 kernel
+        s = _state(method)
+        return max(float((s[k] - before[k]).abs().max()) for k in before
+                   if k.startswith("encoder.layer4") and k.endswith("conv1.weight"))
+
+    _, full = _finetuned(run_dir, lab, tmp_path / "full")
+    _, slow = _finetuned(run_dir, lab, tmp_path / "slow", method_lr_scale=0.01)
+    # Adam's step is ~lr whatever the gradient's size: a hundredth of the rate moves the kernels ~a hundredth
+    assert 0 < moved(slow.method) < 0.1 * moved(full.method)
+    with pytest.raises(ConfigError, match="method_lr_scale"):
+        FinetuneConfig(method_lr_scale=0)

@@ -13,6 +13,9 @@ as they are. Fine-tuning instead trains the later layers with the pose head:
   the temporal model's detector, so the crop stays the pretrained one);
 * a fresh pose head (``pose.head`` etc., as the frozen stage) on the
   features, MSE on z-scored pelvis-centred 3D of the labelled frames;
+* optionally the head first trains alone on the features as they are
+  (``head_warmup_steps``: linear probe, then fine-tune) and the method's
+  layers learn at a fraction of the head's rate (``method_lr_scale``);
 * AdamW (weight decay on weight matrices and kernels), cosine learning rate
   to 1% of ``lr``; colour jitter on the frames (geometry untouched, so the
   labels stay valid); the forward pass under bf16 autocast where the pose
@@ -66,6 +69,13 @@ class FinetuneConfig:
         eval_every: validate every this many steps (and at the last).
         patience: validations without improvement before stopping (None: never).
         threads: torch intra-op threads while training (None: torch's setting).
+        method_lr_scale: the method's trained layers learn at ``lr`` × this, the fresh head at ``lr``
+            (1: one rate; below 1 keeps pretrained layers closer to where pretraining left them).
+        head_warmup_steps: the first this many of ``steps`` train the head alone on the method's
+            features as they are (method in eval mode, no gradient into it), then everything trains —
+            "linear probe, then fine-tune" (Kumar et al., ICLR 2022): a random head's first
+            gradients otherwise rewrite pretrained layers before the head reads them (0: off;
+            ``steps``: the head alone throughout, the method unchanged).
     """
 
     enabled: bool = False
@@ -78,6 +88,8 @@ class FinetuneConfig:
     eval_every: int = 100
     patience: int | None = None
     threads: int | None = None
+    method_lr_scale: float = 1.0
+    head_warmup_steps: int = 0
 
     def __post_init__(self) -> None:
         if self.frozen_stages < 0:
@@ -96,6 +108,11 @@ class FinetuneConfig:
             raise ConfigError(f"finetune.patience must be >= 1 or null, got {self.patience}")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"finetune.threads must be >= 1 or null, got {self.threads}")
+        if not self.method_lr_scale > 0:
+            raise ConfigError(f"finetune.method_lr_scale must be > 0, got {self.method_lr_scale}")
+        if not 0 <= self.head_warmup_steps <= self.steps:
+            raise ConfigError(f"finetune.head_warmup_steps must be in [0, finetune.steps={self.steps}], got "
+                              f"{self.head_warmup_steps}")
 
 
 def frozen_modules(backbone: nn.Module, frozen_stages: int) -> list[nn.Module]:
@@ -185,6 +202,8 @@ def finetune_pose(run, ds, cfg, progress: bool = True):
     optim = OptimConfig(optimizer="adamw", lr=fc.lr, weight_decay=fc.weight_decay, schedule="cosine",
                         min_lr_ratio=0.01, warmup_steps=0, grad_clip=None)
     opt = build_optimizer(both, optim, lr_key="finetune.lr")
+    if fc.method_lr_scale != 1.0:   # the same optimiser, the method's groups on a scaled base rate
+        opt = _scaled_method_groups(opt, method, head, fc)
     stepper = Stepper(opt, optim, fc.steps, lr_key="finetune.lr", defer_check=True)
     trained = sum(p.numel() for p in method.parameters() if p.requires_grad)
     fn = pose_feature_fn(method)
@@ -207,7 +226,10 @@ def finetune_pose(run, ds, cfg, progress: bool = True):
                 rows = next(batches).numpy()
                 arrays = read_arrays(ds, tr[rows], names)
                 x = colour_jitter(frames_to_tensor(arrays["frames"], dev), fc.colour_jitter, gen)
-                with amp:   # bf16 where the CPU has it (cfg.autocast), as the frozen stage's extraction
+                probing = step <= fc.head_warmup_steps
+                if probing:   # the head alone on the features as they are: no gradient, batch norm frozen
+                    method.eval()
+                with amp, torch.set_grad_enabled(not probing):   # bf16 where the CPU has it (cfg.autocast)
                     if boxes_needed:
                         feats = method.encode_for_pose(x, torch.from_numpy(arrays["boxes"]).to(dev))["features"]
                     else:
@@ -254,6 +276,16 @@ def finetune_pose(run, ds, cfg, progress: bool = True):
                          "seconds": round(time.perf_counter() - t0, 1), "curve": curve,
                          "best_step": best.step}}
     return pose, info
+
+
+def _scaled_method_groups(opt, method, head, fc):
+    """``opt`` rebuilt with the method's parameters on base rate ``lr × method_lr_scale``, the head's on ``lr``."""
+    from selfpose.training.toolkit import param_groups
+
+    groups = ([{**g, "base_lr": fc.lr * fc.method_lr_scale, "lr": fc.lr * fc.method_lr_scale}
+               for g in param_groups(method.parameters(), fc.weight_decay)]
+              + [{**g, "base_lr": fc.lr, "lr": fc.lr} for g in param_groups(head.parameters(), fc.weight_decay)])
+    return type(opt)(groups, lr=fc.lr, betas=opt.defaults["betas"])
 
 
 def _head_config(pc, fc):
