@@ -27,6 +27,14 @@ test data (held-out people; ``sync_eval.pretext_scores``, the run's own sampler 
 ``--seed N`` seeds the pose cells (the fresh head, batch order, the labelled subset, the held-out validation
 takes) with N instead of 0: the spread over it says how much of a difference between two starts is the
 fine-tuning's own noise.
+``--finetune KEY=VALUE`` overrides the pretrained rows' fine-tuning settings (``finetune.*`` keys, e.g.
+``head_warmup_steps=250`` or ``method_lr_scale=0.1``; rows named NAME_KEYVALUE).
+``--supervised-start S5 S6 S7`` adds the ceiling row ``supervised``: the scratch network first trained on the 3D
+labels of those (never the test) people's frames for ``--supervised-steps`` steps (every stage, one of them held out
+to keep the best step: the fine-tuning stage itself, ``pose.val_by: subject``), written as a run at
+``OUT/supervised_run`` and then fine-tuned like any row. What pretraining with *perfect* pose knowledge of other
+people buys in a protocol: the most a self-supervised start could. Its own test score before fine-tuning is
+the cell ``supervised_start``.
 ``--scratch`` adds the benchmark's ``scratch`` row beside them: the network of the config's ``scratch_of`` row
 at its random initialisation, seed 0 (``pretrain.init_run`` of the benchmark's own ``pretrain_config``: the
 weights of the benchmark's ``scratch`` run), every stage fine-tuned, the same steps.
@@ -136,12 +144,59 @@ def plot_transfer_vs_pretext(cells: dict, protocols: list[str], out_png: Path) -
     plt.close(fig)
 
 
+def supervised_start(cfg, scratch_run: Path, train: Path, test: Path, a, cell) -> Path:
+    """The ceiling start: ``scratch_run``'s network trained on the 3D labels of ``a.supervised_start``'s frames
+    (every stage, the fine-tuning stage's loop, one of them held out to keep the best step), as a run folder.
+    Its test score is the cell ``supervised_start``. An existing run of other settings is refused."""
+    from selfpose.bench.run import finetune_stage_config
+    from selfpose.config import from_dict, to_dict
+    from selfpose.data.store import Dataset
+    from selfpose.pose.finetune import FinetuneConfig
+    from selfpose.pose.stage import load_pose
+    from selfpose.training.checkpoint import save_checkpoint
+
+    test_people = {s.meta.subject for s in Dataset.open(test).sequences}
+    if test_people & set(a.supervised_start):
+        raise SystemExit(f"--supervised-start {' '.join(a.supervised_start)} includes test people "
+                         f"({', '.join(sorted(test_people & set(a.supervised_start)))}); name training people only")
+    pose_cfg = finetune_stage_config(cfg, next(iter(cfg.protocols)), seed=a.seed, scratch=True)
+    pose_cfg.subjects = list(a.supervised_start)
+    pose_cfg.pose.val_by = "subject"
+    pose_cfg.finetune = from_dict(FinetuneConfig, {**to_dict(pose_cfg.finetune), "steps": a.supervised_steps,
+                                                   "eval_every": max(1, a.supervised_steps // 6)})
+    key = "supervised_start"
+    cell(key, scratch_run, pose_cfg, subjects=list(a.supervised_start))
+    run = a.out / "supervised_run"
+    made = {"pose_dir": str((a.out / "pose" / key).resolve()),
+            "sha256": json.loads((a.out / "pose" / key / "pose.json").read_text())["encoder"]["sha256"]}
+    marker = run / "made_from.json"
+    if run.exists():
+        if not marker.is_file() or json.loads(marker.read_text()) != made:
+            raise SystemExit(f"{run} holds another supervised start; use another --out")
+        return run
+    tmp = run.with_name(run.name + ".tmp")
+    if tmp.exists():   # this script's own half-written run of an interrupted call
+        import shutil
+
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    (tmp / "config.yaml").write_bytes((scratch_run / "config.yaml").read_bytes())
+    state = {k: v.detach().clone() for k, v in load_pose(a.out / "pose" / key).method.state_dict().items()}
+    save_checkpoint(tmp, a.supervised_steps, state, None,
+                    {"step": a.supervised_steps, "note": f"supervised on the 3D labels of {a.supervised_start}"})
+    (tmp / "made_from.json").write_text(json.dumps(made))
+    tmp.rename(run)
+    return run
+
+
 def main(argv=None) -> int:
+    import yaml
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bench-work", type=Path, required=True, help="the sync benchmark's work folder (its data, "
                     "scratch cells)")
     ap.add_argument("--config", type=Path, default=ROOT / "configs/benchmark_sync_cpu.yaml")
-    ap.add_argument("--run", action="append", required=True,
+    ap.add_argument("--run", action="append", default=[],
                     help="NAME=RUN_DIR of a method=sync pretraining run, or NAME=RUN_DIR@STEP: its checkpoint of STEP")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--protocols", nargs="*", default=None,
@@ -164,11 +219,24 @@ def main(argv=None) -> int:
                     help="seed of the pose cells (the fresh head, batch order, labelled subset, validation takes; "
                          "the networks' weights, scratch's included, stay as they are); rows named NAME_seedN "
                          "unless 0")
+    ap.add_argument("--finetune", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="fine-tuning overrides of the pretrained rows (finetune.* keys without the prefix, e.g. "
+                         "head_warmup_steps=250 method_lr_scale=0.1); rows named NAME_KEYVALUE")
+    ap.add_argument("--supervised-start", nargs="*", default=[], metavar="SUBJECT",
+                    help="add the ceiling row: the scratch network first trained on these people's 3D labels")
+    ap.add_argument("--supervised-steps", type=int, default=3000,
+                    help="steps of the --supervised-start training (default 3000)")
     ap.add_argument("--pretext-pairs", type=int, default=0,
                     help="also score each run's pretext heads on this many held-out pairs (0: no)")
     a = ap.parse_args(argv)
-
-    import yaml
+    if not (a.run or a.scratch or a.supervised_start):
+        ap.error("give at least one --run, --scratch or --supervised-start")
+    ft_over = {}
+    for item in a.finetune:
+        key, eq, value = item.partition("=")
+        if not eq:
+            ap.error(f"--finetune {item}: expected KEY=VALUE, e.g. head_warmup_steps=250")
+        ft_over[key.removeprefix("finetune.")] = yaml.safe_load(value)
 
     from selfpose.bench.config import BenchmarkConfig
     from selfpose.bench.run import _score, finetune_stage_config, pose_fingerprint, pose_stage_config
@@ -237,6 +305,11 @@ def main(argv=None) -> int:
         else:
             init_run(pcfg, train, scratch_run)
         specs.append(("scratch", str(scratch_run), True))
+    if a.supervised_start:
+        if not a.scratch:
+            raise SystemExit("--supervised-start trains the scratch network: add --scratch")
+        sup_run = supervised_start(cfg, scratch_run, train, test, a, cell)
+        specs.append(("supervised", str(sup_run), False))
     if a.pretext_pairs:
         from selfpose.data.store import Dataset
         from selfpose.methods.sync_eval import pretext_scores, run_sampler_kwargs
@@ -262,6 +335,8 @@ def main(argv=None) -> int:
             name = f"{name}_frozen{a.frozen_stages}"
         if a.steps is not None:
             name = f"{name}_steps{a.steps}"
+        if ft_over and not is_scratch:
+            name += "".join(f"_{k}{v}" for k, v in ft_over.items())
         if a.seed:
             name = f"{name}_seed{a.seed}"
         for protocol in protocols:
@@ -269,6 +344,8 @@ def main(argv=None) -> int:
             over = {"frozen_stages": a.frozen_stages} if a.frozen_stages is not None and not is_scratch else {}
             if a.steps is not None:
                 over["steps"] = a.steps
+            if ft_over and not is_scratch:
+                over.update(ft_over)
             if over:   # through from_dict, so the values are checked like config keys
                 pose_cfg.finetune = from_dict(FinetuneConfig, {**to_dict(pose_cfg.finetune), **over})
             cell(f"{name}_finetune_{protocol}", run, pose_cfg, protocol=protocol)
@@ -296,6 +373,11 @@ def main(argv=None) -> int:
             c = res["cells"].get(f"{n}_finetune_{p}")
             row.append("—" if c is None else f"{c['mpjpe']:.1f} / {c['n_mpjpe']:.1f} / {c['p_mpjpe']:.1f}")
         lines.append(f"| {n} | " + " | ".join(row) + " |")
+    if "supervised_start" in res["cells"]:
+        c = res["cells"]["supervised_start"]
+        lines += ["", f"`supervised` starts from the scratch network trained on the 3D labels of "
+                  f"{', '.join(c['subjects'])} (held out: {', '.join(c.get('val_subjects') or [])}); that start alone "
+                  f"scores {c['mpjpe']:.1f} / {c['n_mpjpe']:.1f} / {c['p_mpjpe']:.1f} on the test people."]
     frozen = sorted({k.rsplit("_frozen_features_", 1)[0] for k in res["cells"] if "_frozen_features_" in k})
     shares = sorted({float(k.rsplit("_", 1)[1]) for k in res["cells"] if "_frozen_features_" in k})
     if frozen:
