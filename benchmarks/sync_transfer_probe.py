@@ -189,6 +189,44 @@ def supervised_start(cfg, scratch_run: Path, train: Path, test: Path, a, cell) -
     return run
 
 
+def plot_rows(cells: dict, protocols: list[str], out_png: Path) -> None:
+    """A horizontal bar per fine-tuned row (MPJPE, mm, test person), one panel per protocol, best at the top;
+    the scratch row of the same pose seed and 10% below it (the issue's target) as lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(protocols), figsize=(7.5 * len(protocols), 4.8), squeeze=False)
+    for ax, protocol in zip(axes[0], protocols):
+        suffix = f"_finetune_{protocol}"
+        rows = sorted(((k[:-len(suffix)], c["mpjpe"]) for k, c in cells.items()
+                       if k.endswith(suffix) and not k.startswith("bench_")), key=lambda r: -r[1])
+        if not rows:
+            continue
+        names, vals = zip(*rows)
+        colour = ["tab:green" if n.startswith("supervised") else "grey" if n.startswith("scratch") else "tab:blue"
+                  for n in names]
+        ax.barh(range(len(rows)), vals, color=colour)
+        for i, v in enumerate(vals):
+            ax.text(v - 0.5, i, f"{v:.1f}", va="center", ha="right", color="white", fontsize=8)
+        ax.set_yticks(range(len(rows)), names, fontsize=8)
+        scratch = [v for n, v in rows if n.startswith("scratch")]
+        if len(scratch) == 1:
+            ax.axvline(scratch[0], color="k", ls="--", lw=1, label=f"scratch {scratch[0]:.1f}")
+            ax.axvline(0.9 * scratch[0], color="g", ls=":", lw=1.2, label=f"10% below scratch {0.9 * scratch[0]:.1f}")
+            ax.legend(fontsize=8, loc="upper right")
+        lo = min(min(vals), 0.9 * min(scratch or vals))
+        ax.set_xlim(lo - 15, max(vals) + 12)
+        ax.set_xlabel(f"fine-tuned MPJPE, {protocol} protocol (mm, test person; lower is better)")
+        ax.set_title("green: pretrained on other people's 3D labels (the ceiling); blue: self-supervised starts",
+                     fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+
+
 def main(argv=None) -> int:
     import yaml
 
@@ -396,6 +434,9 @@ def main(argv=None) -> int:
             c = res["cells"][k]
             lines.append(f"| {k[:-len('_pretext')]} | {c['step']} | {acc(c['sync_unflipped'])} | {acc(c['flip'])} |")
     a.out.mkdir(parents=True, exist_ok=True)
+    if protocols and any("_finetune_" in k and not k.startswith("bench_") for k in res["cells"]):
+        plot_rows(res["cells"], protocols, a.out / "rows.png")
+        lines += ["", "Picture: `rows.png` (a bar per fine-tuned row; scratch and 10% below it as lines)."]
     if pretext and protocols:
         plot_transfer_vs_pretext(res["cells"], protocols, a.out / "transfer_vs_pretext.png")
         lines += ["", "Picture: `transfer_vs_pretext.png` (fine-tuned MPJPE against each run's held-out sync accuracy; "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from selfpose.bench.config import BenchmarkConfig
 from selfpose.bench.run import finetune_stage_config, pretrain_config, run_benchmark
@@ -12,14 +13,15 @@ from selfpose.config import ConfigError, from_dict
 
 SYNTH = {"scenario": "lab", "height": 64, "width": 64, "max_sequences": 3, "max_seconds": 4, "num_subjects": 2}
 SYNC = {
-    "methods": ["sync", "sync_keep"], "references": ["scratch", "mean_pose"], "shares": [1.0], "seeds": [0],
+    "methods": ["sync", "sync_keep"], "references": ["scratch", "supervised_start", "mean_pose"], "shares": [1.0],
+    "seeds": [0], "supervised_start_steps": 4,
     "steps": 4, "pose_steps": 10, "pretrain_config": None, "analysis": False,
     "variants": {"sync_keep": {"method": "sync", "method_config": {"sync": {"background": "keep"}}}},
     "finetune_for": ["sync"], "finetune": {"steps": 4, "eval_every": 2, "batch_size": 4},
     "protocols": {"all": {}, "one": {"subjects": ["P0"], "val_by": "take"}}, "scratch_of": "sync",
     "pretrain": {"model": {"image_size": 64, "crop_size": 32, "encoder_width": 8},
                  "sampler": {"sync_max_offset_s": 1.0}, "train": {"batch_size": 2, "threads": 1, "num_workers": 0}},
-    "data": {"train": {**SYNTH, "subjects": ["train"]},
+    "data": {"train": {**SYNTH, "subjects": ["train"], "max_sequences": 4},   # P1 needs two takes to hold one out
              "test": {**SYNTH, "subjects": ["test"], "seed": 1, "subject_prefix": "Q"}},
 }
 
@@ -77,7 +79,25 @@ def test_transfer_cells_run_cache_and_report(tmp_path):
     res = run_benchmark(cfg, work, progress=False, log=lambda s: None)
     assert {c["name"] for c in res["cells"].values()} == {"sync", "sync_keep", "mean_pose"}   # frozen rows
     keys = set(res["transfer"])
-    assert keys == {f"{n}_finetune_{p}_s0" for n in ("sync", "scratch") for p in ("all", "one")}
+    # the ceiling only where the protocol leaves somebody unlabelled (P1 in `one`; nobody in `all`)
+    assert keys == {f"{n}_finetune_{p}_s0" for n in ("sync", "scratch") for p in ("all", "one")} | {
+        "supervised_start_alone_one_s0", "supervised_start_finetune_one_s0"}
+    alone, ceiling = res["transfer"]["supervised_start_alone_one_s0"], res["transfer"]["supervised_start_finetune_one_s0"]
+    assert alone["train_subjects"] == ["P1"] and alone["val_subjects"] == ["P1"]    # never P0, never a test person
+    assert ceiling["train_subjects"] == ["P0"] and ceiling["name"] == "supervised_start"
+    start = json.loads((work / "pose" / "supervised_start_alone_one_s0" / "pose.json").read_text())
+    assert start["finetune"]["frozen_stages"] == 0 and start["finetune"]["steps"] == 4
+    tuned = json.loads((work / "pose" / "supervised_start_finetune_one_s0" / "pose.json").read_text())
+    assert tuned["finetune"]["frozen_stages"] == 3                                  # fine-tuned as the rows are
+    run = work / "runs" / "supervised_start_one_s0"                                 # ... from the trained start
+    assert tuned["run"] == str(run.resolve())
+    from safetensors.torch import load_file
+
+    from selfpose.pretrain import load_run
+
+    trained = load_file(str(work / "pose" / "supervised_start_alone_one_s0" / "encoder" / "model.safetensors"))
+    loaded = load_run(run).method.state_dict()
+    assert trained.keys() == loaded.keys() and all(torch.equal(trained[k], loaded[k]) for k in trained)
     one = res["transfer"]["sync_finetune_one_s0"]
     assert one["train_subjects"] == ["P0"] and one["val_subjects"] == ["P0"]        # S1-style protocol
     assert set(res["transfer"]["sync_finetune_all_s0"]["train_subjects"]) == {"P0", "P1"} - set(
@@ -90,5 +110,15 @@ def test_transfer_cells_run_cache_and_report(tmp_path):
     assert "](transfer.png)" in text and (work / "transfer.png").stat().st_size > 5000
     assert "Jenni & Favaro's orderings" in text                        # the paired gaps, here sync vs scratch
     assert "| pretrained > same network from scratch | `sync` vs `scratch` | fine-tuned MPJPE, one |" in text
+    assert "start trained on other people's 3D labels, fine-tuned (ceiling)" in text
+    assert "| ceiling: 3D-labelled start > scratch | `supervised_start` vs `scratch` | fine-tuned MPJPE, one |" in text
     again = run_benchmark(cfg, work, progress=False, log=lambda s: None)
     assert again["computed"] == [] and again["transfer"] == res["transfer"]
+
+
+def test_the_ceiling_needs_the_scratch_network():
+    with pytest.raises(ConfigError, match="add scratch to references"):
+        from_dict(BenchmarkConfig, {**SYNC, "references": ["supervised_start"]})
+    with pytest.raises(ConfigError, match="supervised_start_steps"):
+        from_dict(BenchmarkConfig, {**SYNC, "supervised_start_steps": 0})
+    assert "supervised_start" not in BenchmarkConfig().references              # never run unless asked

@@ -14,7 +14,9 @@ from typing import Any, Literal
 from selfpose.config import ConfigError
 
 REFERENCES = ("random", "random_same_crop", "supervised", "supervised_upper", "mean_pose", "box_camera_ridge",
-              "box_camera_knn", "scratch")
+              "box_camera_knn", "scratch", "supervised_start")
+#: References of the fine-tuning protocols only (not run unless asked).
+TRANSFER_REFERENCES = ("scratch", "supervised_start")
 #: What a label protocol of the fine-tuning cells may set (``protocols``).
 PROTOCOL_KEYS = ("subjects", "fraction", "val_by")
 VAL_BY = ("subject", "take")
@@ -79,7 +81,12 @@ class BenchmarkConfig:
             ``mean_pose`` (the mean labelled training pose for every frame);
             ``box_camera_ridge`` / ``box_camera_knn`` read only the true person
             box and the camera (no pixels, :mod:`selfpose.bench.shortcuts`): what
-            where the person stands is worth on this data.
+            where the person stands is worth on this data. Fine-tuning protocols only
+            (never by default): ``scratch`` (the ``scratch_of`` row's network from random
+            weights, every stage fine-tuned) and ``supervised_start`` (that network first
+            trained on the 3D labels of the training people a protocol leaves unlabelled,
+            then fine-tuned as the rows: the most any start could buy,
+            :mod:`selfpose.bench.supervised_start`).
         shares: label shares (every K-th labelled frame, see
             :func:`selfpose.pose.labels.label_subset`).
         seeds: pretraining/pose seeds of the methods in ``all_seeds_for``;
@@ -145,6 +152,8 @@ class BenchmarkConfig:
             initialisation, fine-tuned with every stage trainable
             (``frozen_stages: 0``) for the same steps under every protocol —
             "the same network from scratch with the same budget".
+        supervised_start_steps: steps of the ``supervised_start`` reference's training on
+            other people's 3D labels (before its fine-tuning, which has the rows' budget).
         data: :class:`BenchDataConfig`.
         device: where pretraining, feature extraction, the pose heads and the supervised
             reference compute (``cpu``, ``cuda``, ``cuda:N``, ``auto``; see
@@ -155,7 +164,7 @@ class BenchmarkConfig:
 
     kind: Literal["lab"] = "lab"
     methods: tuple[str, ...] = field(default_factory=lambda: _builtin_methods())
-    references: tuple[str, ...] = tuple(r for r in REFERENCES if r != "scratch")
+    references: tuple[str, ...] = tuple(r for r in REFERENCES if r not in TRANSFER_REFERENCES)
     shares: tuple[float, ...] = (0.01, 0.1, 1.0)
     seeds: tuple[int, ...] = (0, 1)
     all_seeds_for: tuple[str, ...] = ("temporal", "css_stn_dec_split", "ae_stn_dec")
@@ -176,6 +185,7 @@ class BenchmarkConfig:
     finetune: dict[str, Any] = field(default_factory=dict)
     protocols: dict[str, dict[str, Any]] = field(default_factory=lambda: {"all": {}})
     scratch_of: str | None = None
+    supervised_start_steps: int = 3000
     data: BenchDataConfig = field(default_factory=BenchDataConfig)
     device: str = "cpu"
 
@@ -230,6 +240,10 @@ class BenchmarkConfig:
             raise ConfigError(f"scratch_of names {self.scratch_of!r}, not a method or variant")
         if "scratch" in self.references and self.scratch_of is None:
             raise ConfigError("the scratch reference needs scratch_of: the row whose network starts from scratch")
+        if "supervised_start" in self.references and "scratch" not in self.references:
+            raise ConfigError("the supervised_start reference trains the scratch network: add scratch to references")
+        if self.supervised_start_steps < 1:
+            raise ConfigError(f"supervised_start_steps must be >= 1, got {self.supervised_start_steps}")
         if not isinstance(self.protocols, dict) or not self.protocols:
             raise ConfigError(f"protocols must be a non-empty mapping of name → settings, got {self.protocols!r}")
         for name, p in self.protocols.items():

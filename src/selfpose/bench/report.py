@@ -40,7 +40,11 @@ REFERENCE_NAMES = {"box_camera_ridge": "box + camera only (ridge)", "box_camera_
                    "random": "random encoder, its untrained detector's crop",
                    "supervised": "supervised from scratch",
                    "supervised_upper": "supervised from scratch, 100% labels (upper bound)",
-                   "mean_pose": "mean pose", "scratch": "same network fine-tuned from scratch"}
+                   "mean_pose": "mean pose", "scratch": "same network fine-tuned from scratch",
+                   "supervised_start": "start trained on other people's 3D labels, fine-tuned (ceiling)",
+                   "supervised_start_alone": "start trained on other people's 3D labels, not fine-tuned"}
+#: Rows of the transfer table only, after the fine-tuned methods, in this order.
+TRANSFER_ROWS = ("scratch", "supervised_start", "supervised_start_alone")
 #: Labels of methods outside the temporal family's variants.
 METHOD_NAMES = {"sync": "multi-view synchronisation (Jenni & Favaro)"}
 #: Rows that read another row's cells: ``supervised_upper`` shows the supervised cell at 100% in every column.
@@ -64,7 +68,7 @@ def row_names(cfg) -> list[str]:
     :data:`REFERENCE_NAMES` order."""
     methods = [m for m in cfg.methods if m == FULL_METHOD] + [m for m in cfg.methods if m != FULL_METHOD]
     # ``scratch`` has fine-tuning cells only: it is a row of the transfer table, not of these
-    return [*methods, *[r for r in REFERENCE_NAMES if r in cfg.references and r != "scratch"]]
+    return [*methods, *[r for r in REFERENCE_NAMES if r in cfg.references and r not in TRANSFER_ROWS]]
 
 
 def aggregate(cells: dict) -> dict:
@@ -194,8 +198,8 @@ def transfer_table(results: dict) -> str:
     MPJPE / N-MPJPE / P-MPJPE (mean ± std over seeds)."""
     cfg = results.get("config") or {}
     protocols = list((cfg.get("protocols") or {}).keys()) or sorted({c["protocol"] for c in results["transfer"].values()})
-    rows = [*(cfg.get("finetune_for") or []), *(["scratch"] if any(c["name"] == "scratch"
-                                                               for c in results["transfer"].values()) else [])]
+    have = {c["name"] for c in results["transfer"].values()}
+    rows = [*(cfg.get("finetune_for") or []), *[r for r in TRANSFER_ROWS if r in have]]
     groups: dict = {}
     for c in results["transfer"].values():
         groups.setdefault((c["name"], c["protocol"]), []).append(c)
@@ -222,7 +226,11 @@ def transfer_table(results: dict) -> str:
     return ("**Transfer by fine-tuning** (MPJPE / N-MPJPE / P-MPJPE, mm, lower is better): the backbone's first "
             f"{ft.get('frozen_stages', 3)} stages frozen, the rest trained with a pose head for "
             f"{ft.get('steps', 1000)} steps (AdamW, cosine); `scratch` trains every stage from random weights for "
-            "the same steps. Protocols: " + "; ".join(describe(p) for p in protocols) + ".\n\n" + head + body)
+            "the same steps. Protocols: " + "; ".join(describe(p) for p in protocols) + "."
+            + (" The ceiling rows start from the scratch network trained first on the 3D labels of the training "
+               "people the protocol leaves unlabelled (one held out to keep the step): what a start that knows "
+               "pose could buy; `not fine-tuned` is that start's own score." if "supervised_start" in have else "")
+            + "\n\n" + head + body)
 
 
 def probe_table(agg: dict, names: list[str], shares: list[float]) -> str:
@@ -399,8 +407,9 @@ def transfer_plot(results: dict, path: Path) -> bool:
     cfg = results.get("config") or {}
     protocols = [p for p in ((cfg.get("protocols") or {}).keys() or sorted({c["protocol"] for c in cells}))
                  if any(c["protocol"] == p for c in cells)]
-    rows = [n for n in (cfg.get("finetune_for") or sorted({c["name"] for c in cells} - {"scratch"}))
+    rows = [n for n in (cfg.get("finetune_for") or sorted({c["name"] for c in cells} - set(TRANSFER_ROWS)))
             if any(c["name"] == n for c in cells)]
+    rows += [n for n in TRANSFER_ROWS[1:] if any(c["name"] == n for c in cells)]   # the ceiling's, in green
     vals = {(c["name"], c["protocol"]): [] for c in cells}
     for c in cells:
         if c.get("mpjpe") is not None:
@@ -410,7 +419,7 @@ def transfer_plot(results: dict, path: Path) -> bool:
     y = np.arange(len(rows))
     for ax, p in zip(axes[0], protocols):
         means = [np.mean(vals[n, p]) if vals.get((n, p)) else np.nan for n in rows]
-        ax.barh(y, means, color="#4c72b0", alpha=0.8)
+        ax.barh(y, means, color=["#55a868" if n in TRANSFER_ROWS else "#4c72b0" for n in rows], alpha=0.8)
         for k, n in enumerate(rows):
             for v in vals.get((n, p)) or []:
                 ax.plot(v, k, "k.", ms=3)

@@ -330,6 +330,9 @@ def _run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True
                 evaluate_pose_stage(work / "pose" / key, test_dir, progress=progress), summary),
                 version=POSE_CELL_VERSION, name=name, seed=seed, protocol=protocol)
 
+    if "supervised_start" in refs:
+        transfer.update(_supervised_start_cells(cfg, runs, work, train_dir, test_dir, where, computed, log, progress))
+
     if "random_same_crop" in refs:
         from selfpose.bench.same_crop import TRUE_BOX
 
@@ -416,6 +419,56 @@ def _run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True
                "environment": {**environment(), "git_at_start": started_at}}
     write_report(results, cfg, work)
     return results
+
+
+def _supervised_start_cells(cfg: BenchmarkConfig, runs: list, work: Path, train_dir: Path, test_dir: Path,
+                            where: dict, computed: list, log, progress: bool) -> dict:
+    """The ``supervised_start`` reference's transfer cells (:mod:`selfpose.bench.supervised_start`): per scratch
+    seed and per protocol that leaves a training person unlabelled, the start's own test score
+    (``supervised_start_alone``) and the start fine-tuned as the rows (``supervised_start``)."""
+    from selfpose.bench.supervised_start import ALONE, CEILING, start_stage_config, unlabelled_people, write_start_run
+    from selfpose.data.store import Dataset
+    from selfpose.pose.evaluate import summary
+    from selfpose.pose.stage import evaluate_pose_stage, fit_pose_stage
+
+    pcfgs = {(n, sd): p for n, sd, p, _ in runs}
+    train_people = Dataset.open(train_dir).subjects()
+    out: dict[str, dict] = {}
+    for seed in cfg.seeds_of("scratch"):
+        scratch_run = work / "runs" / f"scratch_s{seed}"
+        for protocol, spec in cfg.protocols.items():
+            people = unlabelled_people(train_people, spec)
+            if not people:   # a protocol labelling everyone leaves nobody to pretrain on
+                continue
+            start_cfg = start_stage_config(finetune_stage_config(cfg, protocol, seed, scratch=True), people,
+                                           cfg.supervised_start_steps)
+            start_key = f"{ALONE}_{protocol}_s{seed}"
+            start_dir = work / "pose" / start_key
+            start_fp = {"scratch": _comparable(pcfgs[("scratch", seed)]), "pose": pose_fingerprint(start_cfg),
+                        "test": where["test"]}
+            out[start_key] = _cell(work / "cells" / f"{start_key}.json", start_fp, computed, start_key, log,
+                                   lambda: _score(fit_pose_stage(scratch_run, train_dir, start_dir, start_cfg,
+                                                                 overwrite=True, progress=progress),
+                                                  evaluate_pose_stage(start_dir, test_dir, progress=progress), summary),
+                                   version=POSE_CELL_VERSION, name=ALONE, seed=seed, protocol=protocol)
+            key = f"{CEILING}_finetune_{protocol}_s{seed}"
+            pose_cfg = finetune_stage_config(cfg, protocol, seed)
+
+            def ceiling(start_key=start_key, start_dir=start_dir, key=key, pose_cfg=pose_cfg,
+                        protocol=protocol, seed=seed, scratch_run=scratch_run) -> dict:
+                if not (start_dir / "pose.json").is_file():
+                    raise BenchmarkError(f"{start_dir} (the start {key} fine-tunes) is missing; delete "
+                                         f"{work / 'cells' / (start_key + '.json')} so that it is trained again")
+                run = write_start_run(start_dir, scratch_run, work / "runs" / f"{CEILING}_{protocol}_s{seed}",
+                                      cfg.supervised_start_steps)
+                return _score(fit_pose_stage(run, train_dir, work / "pose" / key, pose_cfg, overwrite=True,
+                                             progress=progress),
+                              evaluate_pose_stage(work / "pose" / key, test_dir, progress=progress), summary)
+
+            out[key] = _cell(work / "cells" / f"{key}.json", {"start": start_fp, "pose": pose_fingerprint(pose_cfg),
+                                                             "test": where["test"]}, computed, key, log, ceiling,
+                             version=POSE_CELL_VERSION, name=CEILING, seed=seed, protocol=protocol)
+    return out
 
 
 def _render_seconds(d: Path) -> float | None:
