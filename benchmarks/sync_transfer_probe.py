@@ -146,47 +146,24 @@ def plot_transfer_vs_pretext(cells: dict, protocols: list[str], out_png: Path) -
 
 def supervised_start(cfg, scratch_run: Path, train: Path, test: Path, a, cell) -> Path:
     """The ceiling start: ``scratch_run``'s network trained on the 3D labels of ``a.supervised_start``'s frames
-    (every stage, the fine-tuning stage's loop, one of them held out to keep the best step), as a run folder.
-    Its test score is the cell ``supervised_start``. An existing run of other settings is refused."""
+    (the benchmark's ``supervised_start`` reference, :mod:`selfpose.bench.supervised_start`), as a run folder.
+    Its test score is the cell ``supervised_start``."""
     from selfpose.bench.run import finetune_stage_config
-    from selfpose.config import from_dict, to_dict
+    from selfpose.bench.supervised_start import start_stage_config, write_start_run
     from selfpose.data.store import Dataset
-    from selfpose.pose.finetune import FinetuneConfig
-    from selfpose.pose.stage import load_pose
-    from selfpose.training.checkpoint import save_checkpoint
 
     test_people = {s.meta.subject for s in Dataset.open(test).sequences}
     if test_people & set(a.supervised_start):
         raise SystemExit(f"--supervised-start {' '.join(a.supervised_start)} includes test people "
                          f"({', '.join(sorted(test_people & set(a.supervised_start)))}); name training people only")
-    pose_cfg = finetune_stage_config(cfg, next(iter(cfg.protocols)), seed=a.seed, scratch=True)
-    pose_cfg.subjects = list(a.supervised_start)
-    pose_cfg.pose.val_by = "subject"
-    pose_cfg.finetune = from_dict(FinetuneConfig, {**to_dict(pose_cfg.finetune), "steps": a.supervised_steps,
-                                                   "eval_every": max(1, a.supervised_steps // 6)})
-    key = "supervised_start"
-    cell(key, scratch_run, pose_cfg, subjects=list(a.supervised_start))
-    run = a.out / "supervised_run"
-    made = {"pose_dir": str((a.out / "pose" / key).resolve()),
-            "sha256": json.loads((a.out / "pose" / key / "pose.json").read_text())["encoder"]["sha256"]}
-    marker = run / "made_from.json"
-    if run.exists():
-        if not marker.is_file() or json.loads(marker.read_text()) != made:
-            raise SystemExit(f"{run} holds another supervised start; use another --out")
-        return run
-    tmp = run.with_name(run.name + ".tmp")
-    if tmp.exists():   # this script's own half-written run of an interrupted call
-        import shutil
-
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    (tmp / "config.yaml").write_bytes((scratch_run / "config.yaml").read_bytes())
-    state = {k: v.detach().clone() for k, v in load_pose(a.out / "pose" / key).method.state_dict().items()}
-    save_checkpoint(tmp, a.supervised_steps, state, None,
-                    {"step": a.supervised_steps, "note": f"supervised on the 3D labels of {a.supervised_start}"})
-    (tmp / "made_from.json").write_text(json.dumps(made))
-    tmp.rename(run)
-    return run
+    pose_cfg = start_stage_config(finetune_stage_config(cfg, next(iter(cfg.protocols)), seed=a.seed, scratch=True),
+                                  list(a.supervised_start), a.supervised_steps)
+    cell("supervised_start", scratch_run, pose_cfg, subjects=list(a.supervised_start))
+    try:
+        return write_start_run(a.out / "pose" / "supervised_start", scratch_run, a.out / "supervised_run",
+                               a.supervised_steps)
+    except FileExistsError as e:
+        raise SystemExit(f"{e}; use another --out") from None
 
 
 def plot_rows(cells: dict, protocols: list[str], out_png: Path) -> None:
