@@ -196,8 +196,8 @@ def plot_rows(cells: dict, protocols: list[str], out_png: Path) -> None:
         lo = min(min(vals), 0.9 * min(scratch or vals))
         ax.set_xlim(lo - 15, max(vals) + 12)
         ax.set_xlabel(f"fine-tuned MPJPE, {protocol} protocol (mm, test person; lower is better)")
-        ax.set_title("green: pretrained on other people's 3D labels (the ceiling); blue: self-supervised starts",
-                     fontsize=9)
+        ax.set_title("green: start trained on other people's 3D labels (ceiling)\nblue: self-supervised starts; "
+                     "grey: scratch", fontsize=9)
         ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(out_png, dpi=110)
