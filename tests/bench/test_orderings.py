@@ -41,3 +41,18 @@ def test_no_table_without_the_full_method_or_any_ablation():
     assert orderings_table(aggregate(cells({("dsl", 0.01): [100.0]})), [0.01], display_name) == ""
     assert orderings(aggregate(cells({("dsl", 0.01): [100.0]})), [0.01]) == []
 
+
+
+def test_rows_over_different_numbers_of_seeds_say_how_many():
+    from selfpose.bench.report import read_table, tables
+
+    def cell(name, seed, v):
+        return {"name": name, "seed": seed, "share": 0.1, "n_mpjpe": v, "mpjpe": v + 5, "p_mpjpe": v - 50}
+
+    cells = {"a0": cell("sync", 0, 200.0), "a1": cell("sync", 1, 210.0), "b0": cell("flip_only", 0, 205.0)}
+    md = tables({"cells": cells, "config": {}}, ["sync", "flip_only"], [0.1])
+    assert "| 205.0 ± 5.0 (2 seeds) |" not in md and "205.0 ± 7.1 (2 seeds)" in md   # sync: mean of 200 and 210
+    assert "205.0 (1 seed)" in md                                                     # flip only: one seed
+    assert read_table(md)["rows"][display_name("sync")] == [205.0]                   # still read back
+    same = tables({"cells": {"a0": cells["a0"], "b0": cells["b0"]}, "config": {}}, ["sync", "flip_only"], [0.1])
+    assert "(1 seed)" not in same and "seeds) |" not in same                         # one count: nothing added

@@ -96,11 +96,13 @@ def lookup(agg: dict, name: str, share: float) -> dict:
     return agg.get(key, {})
 
 
-def _fmt(cell) -> str:
+def _fmt(cell, seeds: bool = False) -> str:
+    """``mean ± std`` (the mean alone for one seed); ``seeds``: with how many seeds, e.g. ``(3 seeds)``."""
     if cell is None or math.isnan(cell[0]):
         return "—"
     mean, std, n = cell
-    return f"{mean:.1f} ± {std:.1f}" if n > 1 else f"{mean:.1f}"
+    text = f"{mean:.1f} ± {std:.1f}" if n > 1 else f"{mean:.1f}"
+    return text + (f" ({n} seed{'s' if n > 1 else ''})" if seeds else "")
 
 
 def share_label(share: float) -> str:
@@ -133,7 +135,7 @@ def read_table(text: str, title: str = TITLES["n_mpjpe"]) -> dict:
         if not ln.startswith("|"):
             break
         c = cells(ln)
-        rows[c[0]] = [None if v == "—" else float(v.split("±")[0]) for v in c[1:]]
+        rows[c[0]] = [None if v == "—" else float(v.split("±")[0].split("(")[0]) for v in c[1:]]
     return {"shares": shares, "rows": rows}
 
 
@@ -144,9 +146,12 @@ def tables(results: dict, names: list[str], shares: list[float]) -> str:
     shares = sorted(shares)
     head = "| method | " + " | ".join(share_label(s) for s in shares) + " |\n|---|" + "---:|" * len(shares) + "\n"
     out = []
+    # rows averaged over different numbers of seeds (a seed added for some rows only) say how many
+    counts = {c[m][2] for n in names for s in shares for m in METRICS
+              if (c := lookup(agg, n, s)).get(m) is not None and not math.isnan(c[m][0])}
     for m in METRICS:
-        rows = "".join(f"| {display_name(n)} | " + " | ".join(_fmt(lookup(agg, n, s).get(m)) for s in shares)
-                       + " |\n" for n in names)
+        rows = "".join(f"| {display_name(n)} | " + " | ".join(_fmt(lookup(agg, n, s).get(m), len(counts) > 1)
+                                                            for s in shares) + " |\n" for n in names)
         val_by = (results.get("config") or {}).get("val_by", "take")
         chosen = {"subject": "held-out training people", "take": "held-out takes of the training people"}
         what = (" — the MLP pose head on frozen features for the methods and random encoders, its step chosen on "
