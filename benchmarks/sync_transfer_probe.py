@@ -153,9 +153,19 @@ def supervised_start(cfg, scratch_run: Path, train: Path, test: Path, a, cell) -
     from selfpose.data.store import Dataset
 
     test_people = {s.meta.subject for s in Dataset.open(test).sequences}
-    if test_people & set(a.supervised_start):
+    people = set(a.supervised_start)
+    if test_people & people:
         raise SystemExit(f"--supervised-start {' '.join(a.supervised_start)} includes test people "
-                         f"({', '.join(sorted(test_people & set(a.supervised_start)))}); name training people only")
+                         f"({', '.join(sorted(test_people & people))}); name training people only")
+    missing = people - set(Dataset.open(train).subjects())
+    if missing:
+        raise SystemExit(f"--supervised-start: no training frames of {', '.join(sorted(missing))}; the training "
+                         f"people are {', '.join(Dataset.open(train).subjects())}")
+    for name in a.protocols if a.protocols is not None else cfg.protocols:
+        labelled = people & set((cfg.protocols.get(name) or {}).get("subjects") or [])
+        if labelled:   # the ceiling is other people's labels: never the protocol's own
+            raise SystemExit(f"--supervised-start includes {', '.join(sorted(labelled))}, whom protocol {name} "
+                             "labels; name people it leaves unlabelled")
     pose_cfg = start_stage_config(finetune_stage_config(cfg, next(iter(cfg.protocols)), seed=a.seed, scratch=True),
                                   list(a.supervised_start), a.supervised_steps)
     cell("supervised_start", scratch_run, pose_cfg, subjects=list(a.supervised_start))
@@ -168,7 +178,7 @@ def supervised_start(cfg, scratch_run: Path, train: Path, test: Path, a, cell) -
 
 def plot_rows(cells: dict, protocols: list[str], out_png: Path) -> None:
     """A horizontal bar per fine-tuned row (MPJPE, mm, test person), one panel per protocol, best at the top;
-    the scratch row of the same pose seed and 10% below it (the issue's target) as lines."""
+    where exactly one scratch row is drawn, it and 10% below it (the issue's target) as lines."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -235,7 +245,7 @@ def main(argv=None) -> int:
                          "the networks' weights, scratch's included, stay as they are); rows named NAME_seedN "
                          "unless 0")
     ap.add_argument("--finetune", nargs="*", default=[], metavar="KEY=VALUE",
-                    help="fine-tuning overrides of the pretrained rows (finetune.* keys without the prefix, e.g. "
+                    help="fine-tuning overrides of every row but scratch (finetune.* keys without the prefix, e.g. "
                          "head_warmup_steps=250 method_lr_scale=0.1); rows named NAME_KEYVALUE")
     ap.add_argument("--supervised-start", nargs="*", default=[], metavar="SUBJECT",
                     help="add the ceiling row: the scratch network first trained on these people's 3D labels")
@@ -274,6 +284,8 @@ def main(argv=None) -> int:
         """Fit and score one pose stage into ``res`` unless a cell made by this run with these settings is there."""
         made_with = {"run": str(run.resolve()), "bench_work": str(a.bench_work.resolve()),
                      "pose": pose_fingerprint(pose_cfg)}
+        if (run / "made_from.json").is_file():   # a supervised start: which weights, not only where they lie
+            made_with["start"] = json.loads((run / "made_from.json").read_text())
         if res["cells"].get(key, {}).get("made_with") == json.loads(json.dumps(made_with, default=str)):
             return
         t0 = time.time()

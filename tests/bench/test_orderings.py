@@ -42,7 +42,6 @@ def test_no_table_without_the_full_method_or_any_ablation():
     assert orderings(aggregate(cells({("dsl", 0.01): [100.0]})), [0.01]) == []
 
 
-
 def test_rows_over_different_numbers_of_seeds_say_how_many():
     from selfpose.bench.report import read_table, tables
 

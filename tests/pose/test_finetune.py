@@ -140,7 +140,7 @@ def test_head_warmup_trains_the_head_alone_then_everything(lab, tmp_path):
         torch.testing.assert_close(v, before[k], rtol=0, atol=0, msg=k)
     assert info["finetune"]["head_warmup_steps"] == 6 and np.isfinite(info["val_n_mpjpe"])
     # warm-up then fine-tuning: layer4 moves
-    _, tuned = _finetuned(run_dir, lab, tmp_path / "tuned", head_warmup_steps=3)
+    _, tuned = _finetuned(run_dir, lab, tmp_path / "tuned", head_warmup_steps=3, eval_every=6)   # keeps step 6
     after = _state(tuned.method)
     assert any(not torch.equal(after[k], before[k]) for k in before if k.startswith("encoder.layer4"))
     with pytest.raises(ConfigError, match="head_warmup_steps"):
@@ -164,3 +164,26 @@ def test_method_lr_scale_slows_the_method_not_the_head(lab, tmp_path):
     assert 0 < moved(slow.method) < 0.1 * moved(full.method)
     with pytest.raises(ConfigError, match="method_lr_scale"):
         FinetuneConfig(method_lr_scale=0)
+
+
+def test_scaled_groups_slow_the_method_only_and_keep_weight_decay_groups():
+    from torch import nn
+
+    from selfpose.pose.finetune import _scaled_method_groups
+    from selfpose.training.config import OptimConfig
+    from selfpose.training.toolkit import build_optimizer
+
+    method, head = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)), nn.Linear(4, 2)
+    method[0].bias.requires_grad_(False)                                       # a frozen parameter stays out
+    fc = FinetuneConfig(lr=1e-3, weight_decay=0.05, method_lr_scale=0.1)
+    both = nn.ModuleDict({"method": method, "head": head})
+    plain = build_optimizer(both, OptimConfig(optimizer="adamw", lr=fc.lr, weight_decay=fc.weight_decay))
+    opt = _scaled_method_groups(plain, method, head, fc)
+    ids = lambda o: {id(p) for g in o.param_groups for p in g["params"]}      # noqa: E731
+    assert ids(opt) == ids(plain)                                              # the same parameters
+    where = {id(p): ("method" if any(p is q for q in method.parameters()) else "head") for p in both.parameters()}
+    for g in opt.param_groups:
+        kinds = {where[id(p)] for p in g["params"]}
+        assert len(kinds) == 1
+        assert g["base_lr"] == pytest.approx(1e-4 if kinds == {"method"} else 1e-3)
+        assert g["weight_decay"] == (0.05 if g["params"][0].dim() >= 2 else 0.0)

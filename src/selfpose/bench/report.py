@@ -67,7 +67,7 @@ def row_names(cfg) -> list[str]:
     """Table rows: the full method first, the other methods in config order, then the references in
     :data:`REFERENCE_NAMES` order."""
     methods = [m for m in cfg.methods if m == FULL_METHOD] + [m for m in cfg.methods if m != FULL_METHOD]
-    # ``scratch`` has fine-tuning cells only: it is a row of the transfer table, not of these
+    # ``scratch`` and the ceiling have fine-tuning cells only: rows of the transfer table, not of these
     return [*methods, *[r for r in REFERENCE_NAMES if r in cfg.references and r not in TRANSFER_ROWS]]
 
 
@@ -199,7 +199,8 @@ def tables(results: dict, names: list[str], shares: list[float]) -> str:
 
 
 def transfer_table(results: dict) -> str:
-    """Transfer by fine-tuning: rows the fine-tuned rows (then ``scratch``), columns the label protocols,
+    """Transfer by fine-tuning: rows the fine-tuned rows (then :data:`TRANSFER_ROWS`: ``scratch`` and the
+    ceiling's two), columns the label protocols,
     MPJPE / N-MPJPE / P-MPJPE (mean ± std over seeds)."""
     cfg = results.get("config") or {}
     protocols = list((cfg.get("protocols") or {}).keys()) or sorted({c["protocol"] for c in results["transfer"].values()})

@@ -112,7 +112,9 @@ def finetune_stage_config(cfg: BenchmarkConfig, protocol: str, seed: int, scratc
     from selfpose.pose.stage import PoseStageConfig
 
     p = cfg.protocols[protocol] or {}
-    ft = {**cfg.finetune, "enabled": True, **({"frozen_stages": 0} if scratch else {})}
+    # random weights have nothing to keep: no head warm-up on them, no slower rate for them
+    ft = {**cfg.finetune, "enabled": True,
+          **({"frozen_stages": 0, "head_warmup_steps": 0, "method_lr_scale": 1.0} if scratch else {})}
     return from_dict(PoseStageConfig, {"pose": {**cfg.pose, "fraction": float(p.get("fraction", 1.0)),
                                                 "steps": cfg.pose_steps, "seed": seed,
                                                 "val_by": p.get("val_by", cfg.val_by), "device": cfg.device},

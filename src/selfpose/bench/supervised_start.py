@@ -45,7 +45,8 @@ def start_stage_config(ft_cfg, people: list[str], steps: int):
         raise ValueError("supervised_start needs at least one training person the protocol leaves unlabelled")
     pose = dataclasses.replace(ft_cfg.pose, fraction=1.0, val_by="subject" if len(people) > 1 else "take")
     finetune = from_dict(FinetuneConfig, {**to_dict(ft_cfg.finetune), "frozen_stages": 0, "steps": int(steps),
-                                          "eval_every": max(1, int(steps) // 6)})
+                                          "eval_every": max(1, int(steps) // 6), "head_warmup_steps": 0,
+                                          "method_lr_scale": 1.0})
     return dataclasses.replace(ft_cfg, pose=pose, subjects=tuple(people), finetune=finetune)
 
 
@@ -64,7 +65,7 @@ def write_start_run(pose_dir: Path, scratch_run: Path, run_dir: Path, steps: int
     if run_dir.exists() and not marker.is_file():
         raise FileExistsError(f"{run_dir} exists and was not made by the supervised_start reference; move it away")
     tmp = run_dir.with_name(run_dir.name + ".tmp")
-    if tmp.exists():   # our own half-written folder of an interrupted call
+    if tmp.exists():   # a half-written start of an interrupted call (the name is this function's own)
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     shutil.copyfile(scratch_run / "config.yaml", tmp / "config.yaml")
@@ -72,9 +73,14 @@ def write_start_run(pose_dir: Path, scratch_run: Path, run_dir: Path, steps: int
     save_checkpoint(tmp, int(steps), state, None, {"step": int(steps), "note": "supervised_start: trained on "
                                                    "3D labels by the benchmark's ceiling reference"})
     (tmp / MADE_FROM).write_text(json.dumps(made))
-    if run_dir.exists():   # a stale start of ours (the marker says so)
-        shutil.rmtree(run_dir)
+    old = run_dir.with_name(run_dir.name + ".old")
+    if run_dir.exists():   # a stale start of ours (the marker says so): aside until the new one is in place
+        if old.exists():
+            shutil.rmtree(old)
+        run_dir.rename(old)
     tmp.rename(run_dir)
+    if old.exists():
+        shutil.rmtree(old)
     return run_dir
 
 

@@ -75,7 +75,8 @@ class FinetuneConfig:
             features as they are (method in eval mode, no gradient into it), then everything trains —
             "linear probe, then fine-tune" (Kumar et al., ICLR 2022): a random head's first
             gradients otherwise rewrite pretrained layers before the head reads them (0: off;
-            ``steps``: the head alone throughout, the method unchanged).
+            ``steps``: the head alone throughout, the method unchanged). The cosine schedule runs over
+            all ``steps``, so the method starts training part-way down it.
     """
 
     enabled: bool = False
