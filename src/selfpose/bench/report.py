@@ -420,7 +420,9 @@ def transfer_plot(results: dict, path: Path) -> bool:
     for c in cells:
         if c.get("mpjpe") is not None:
             vals[c["name"], c["protocol"]].append(float(c["mpjpe"]))
-    fig, axes = plt.subplots(1, len(protocols), figsize=(4.6 * len(protocols), 0.32 * len(rows) + 1.6), dpi=120,
+    label = max((len(display_name(n)) for n in rows), default=0)   # room for the longest row label
+    fig, axes = plt.subplots(1, len(protocols), figsize=(4.6 * len(protocols) + 0.06 * label, 0.32 * len(rows) + 1.6),
+                             dpi=120,
                              sharey=True, squeeze=False)
     y = np.arange(len(rows))
     for ax, p in zip(axes[0], protocols):
