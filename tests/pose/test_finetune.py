@@ -169,7 +169,6 @@ def test_method_lr_scale_slows_the_method_not_the_head(lab, tmp_path):
 def test_scaled_groups_slow_the_method_only_and_keep_weight_decay_groups():
     from torch import nn
 
-    from selfpose.pose.finetune import _scaled_method_groups
     from selfpose.training.config import OptimConfig
     from selfpose.training.toolkit import build_optimizer
 
@@ -178,7 +177,8 @@ def test_scaled_groups_slow_the_method_only_and_keep_weight_decay_groups():
     fc = FinetuneConfig(lr=1e-3, weight_decay=0.05, method_lr_scale=0.1)
     both = nn.ModuleDict({"method": method, "head": head})
     plain = build_optimizer(both, OptimConfig(optimizer="adamw", lr=fc.lr, weight_decay=fc.weight_decay))
-    opt = _scaled_method_groups(plain, method, head, fc)
+    opt = build_optimizer(both, OptimConfig(optimizer="adamw", lr=fc.lr, weight_decay=fc.weight_decay),
+                          scaled=(method, fc.method_lr_scale))
     ids = lambda o: {id(p) for g in o.param_groups for p in g["params"]}      # noqa: E731
     assert ids(opt) == ids(plain)                                              # the same parameters
     where = {id(p): ("method" if any(p is q for q in method.parameters()) else "head") for p in both.parameters()}

@@ -202,9 +202,8 @@ def finetune_pose(run, ds, cfg, progress: bool = True):
     both = nn.ModuleDict({"method": method, "head": head})
     optim = OptimConfig(optimizer="adamw", lr=fc.lr, weight_decay=fc.weight_decay, schedule="cosine",
                         min_lr_ratio=0.01, warmup_steps=0, grad_clip=None)
-    opt = build_optimizer(both, optim, lr_key="finetune.lr")
-    if fc.method_lr_scale != 1.0:   # the same optimiser, the method's groups on a scaled base rate
-        opt = _scaled_method_groups(opt, method, head, fc)
+    opt = build_optimizer(both, optim, lr_key="finetune.lr",
+                          scaled=(method, fc.method_lr_scale) if fc.method_lr_scale != 1.0 else None)
     stepper = Stepper(opt, optim, fc.steps, lr_key="finetune.lr", defer_check=True)
     trained = sum(p.numel() for p in method.parameters() if p.requires_grad)
     fn = pose_feature_fn(method)
@@ -277,16 +276,6 @@ def finetune_pose(run, ds, cfg, progress: bool = True):
                          "seconds": round(time.perf_counter() - t0, 1), "curve": curve,
                          "best_step": best.step}}
     return pose, info
-
-
-def _scaled_method_groups(opt, method, head, fc):
-    """``opt`` rebuilt with the method's parameters on base rate ``lr × method_lr_scale``, the head's on ``lr``."""
-    from selfpose.training.toolkit import param_groups
-
-    groups = ([{**g, "base_lr": fc.lr * fc.method_lr_scale, "lr": fc.lr * fc.method_lr_scale}
-               for g in param_groups(method.parameters(), fc.weight_decay)]
-              + [{**g, "base_lr": fc.lr, "lr": fc.lr} for g in param_groups(head.parameters(), fc.weight_decay)])
-    return type(opt)(groups, lr=fc.lr, betas=opt.defaults["betas"])
 
 
 def _head_config(pc, fc):

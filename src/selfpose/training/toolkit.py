@@ -63,7 +63,8 @@ def param_groups(params: Iterable[torch.nn.Parameter], weight_decay: float) -> l
 
 
 def build_optimizer(params: Iterable[torch.nn.Parameter] | torch.nn.Module, optim, *, fused: bool = False,
-                    lr_key: str = "optim.lr") -> torch.optim.Optimizer:
+                    lr_key: str = "optim.lr", scaled: tuple[torch.nn.Module, float] | None = None
+                    ) -> torch.optim.Optimizer:
     """The optimiser ``optim`` (an :class:`~selfpose.training.config.OptimConfig`) asks for.
 
     Args:
@@ -72,8 +73,10 @@ def build_optimizer(params: Iterable[torch.nn.Parameter] | torch.nn.Module, opti
         fused: one kernel for all parameters (worth it when the optimiser
             dominates a step, e.g. a small pose head); CPU and CUDA only.
         lr_key: the config key of the learning rate, for error messages.
+        scaled: ``(module, factor)``: the parameters of ``module`` (among ``params``) learn at
+            ``optim.lr × factor`` in groups of their own (e.g. pretrained layers under a fresh head).
 
-    Each group gets ``base_lr = optim.lr``, which :meth:`Stepper.set_lr` scales.
+    Each group gets ``base_lr = optim.lr`` (× ``factor`` for ``scaled``), which :meth:`Stepper.set_lr` scales.
 
     Raises:
         TrainingError: no trainable parameter, an unknown optimiser, a non-finite learning rate.
@@ -81,17 +84,20 @@ def build_optimizer(params: Iterable[torch.nn.Parameter] | torch.nn.Module, opti
     check_lr(optim, lr_key)
     if isinstance(params, torch.nn.Module):
         params = params.parameters()
-    groups = param_groups(params, optim.weight_decay)
+    slow = {id(p) for p in scaled[0].parameters()} if scaled is not None else set()
+    params = list(params)
+    groups = [{**g, "base_lr": optim.lr} for g in param_groups([p for p in params if id(p) not in slow],
+                                                                 optim.weight_decay)]
+    if scaled is not None:
+        groups += [{**g, "base_lr": optim.lr * scaled[1], "lr": optim.lr * scaled[1]}
+                   for g in param_groups([p for p in params if id(p) in slow], optim.weight_decay)]
     if not groups:
         raise TrainingError("the model has no trainable parameter; nothing to optimise")
     kind = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}
     if optim.optimizer not in kind:
         raise TrainingError(f"unknown optimizer {optim.optimizer!r}; choose one of {', '.join(kind)}")
     extra = {"fused": True} if fused else {}
-    opt = kind[optim.optimizer](groups, lr=optim.lr, betas=tuple(optim.betas), **extra)
-    for g in opt.param_groups:
-        g["base_lr"] = optim.lr
-    return opt
+    return kind[optim.optimizer](groups, lr=optim.lr, betas=tuple(optim.betas), **extra)
 
 
 def lr_at(step: int, optim, total_steps: int) -> float:
