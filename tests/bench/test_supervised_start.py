@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from selfpose.bench.supervised_start import MADE_FROM, start_stage_config, unlabelled_people, write_start_run
-from selfpose.config import from_dict
+from selfpose.config import from_dict, to_dict
 from selfpose.pose.stage import PoseStageConfig
 
 
@@ -26,6 +26,8 @@ def test_the_start_trains_every_stage_on_all_frames_holding_out_a_person():
     assert cfg.finetune.frozen_stages == 0 and cfg.finetune.steps == 3000 and cfg.finetune.eval_every == 500
     assert cfg.pose.seed == 3 and ft.finetune.steps == 1000                    # the protocol's config untouched
     assert start_stage_config(ft, ["S5"], 10).pose.val_by == "take"           # one person: held-out takes
+    one_look = from_dict(PoseStageConfig, {**to_dict(ft), "looks_per_subject": 1})
+    assert start_stage_config(one_look, ["S5"], 10).looks_per_subject is None   # all of the start's people's looks
     with pytest.raises(ValueError, match="at least one"):
         start_stage_config(ft, [], 10)
 

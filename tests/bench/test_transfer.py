@@ -18,7 +18,8 @@ SYNC = {
     "steps": 4, "pose_steps": 10, "pretrain_config": None, "analysis": False,
     "variants": {"sync_keep": {"method": "sync", "method_config": {"sync": {"background": "keep"}}}},
     "finetune_for": ["sync"], "finetune": {"steps": 4, "eval_every": 2, "batch_size": 4},
-    "protocols": {"all": {}, "one": {"subjects": ["P0"], "val_by": "take"}}, "scratch_of": "sync",
+    "protocols": {"all": {}, "one": {"subjects": ["P0"], "val_by": "take"},
+                  "one_look": {"subjects": ["P0"], "looks_per_subject": 1, "val_by": "take"}}, "scratch_of": "sync",
     "pretrain": {"model": {"image_size": 64, "crop_size": 32, "encoder_width": 8},
                  "sampler": {"sync_max_offset_s": 1.0}, "train": {"batch_size": 2, "threads": 1, "num_workers": 0}},
     "data": {"train": {**SYNTH, "subjects": ["train"], "max_sequences": 4},   # P1 needs two takes to hold one out
@@ -34,10 +35,17 @@ def test_variants_and_protocols_are_checked():
     one = finetune_stage_config(cfg, "one", 0)
     assert one.subjects == ("P0",) and one.pose.val_by == "take" and one.finetune.enabled
     assert one.finetune.frozen_stages == 3 and finetune_stage_config(cfg, "all", 0, scratch=True).finetune.frozen_stages == 0
+    assert one.looks_per_subject is None
+    looks = from_dict(BenchmarkConfig, {**SYNC, "protocols": {"s1": {"subjects": ["P0"], "looks_per_subject": 1}}})
+    assert finetune_stage_config(looks, "s1", 0).looks_per_subject == 1
+    assert finetune_stage_config(looks, "s1", 0, scratch=True).looks_per_subject == 1   # scratch: the same labels
     for bad, match in (({"variants": {"sync": {"method": "sync"}}}, "name of a registered method"),
                        ({"variants": {"v": {"method": "nope"}}}, "must name a registered method"),
                        ({"finetune_for": ["temporal"]}, "finetune_for names"),
                        ({"protocols": {"x": {"subject": ["P0"]}}}, "unknown key"),
+                       ({"protocols": {"x": {"looks_per_subject": 0}}}, "looks_per_subject must be"),
+                       ({"protocols": {"x": {"looks_per_subject": "1"}}}, "looks_per_subject must be"),
+                       ({"protocols": {"x": {"looks_per_subject": True}}}, "looks_per_subject must be"),
                        ({"finetune": {"enabled": True}}, "without 'enabled'"),
                        ({"finetune": {"stepz": 3}}, "finetune: .*stepz"),
                        ({"scratch_of": None}, "scratch reference needs scratch_of")):
@@ -80,8 +88,8 @@ def test_transfer_cells_run_cache_and_report(tmp_path):
     assert {c["name"] for c in res["cells"].values()} == {"sync", "sync_keep", "mean_pose"}   # frozen rows
     keys = set(res["transfer"])
     # the ceiling only where the protocol leaves somebody unlabelled (P1 in `one`; nobody in `all`)
-    assert keys == {f"{n}_finetune_{p}_s0" for n in ("sync", "scratch") for p in ("all", "one")} | {
-        "supervised_start_alone_one_s0", "supervised_start_finetune_one_s0"}
+    assert keys == {f"{n}_finetune_{p}_s0" for n in ("sync", "scratch") for p in ("all", "one", "one_look")} | {
+        f"supervised_start_{k}_{p}_s0" for k in ("alone", "finetune") for p in ("one", "one_look")}
     alone, ceiling = res["transfer"]["supervised_start_alone_one_s0"], res["transfer"]["supervised_start_finetune_one_s0"]
     assert alone["train_subjects"] == ["P1"] and alone["val_subjects"] == ["P1"]    # never P0, never a test person
     assert ceiling["train_subjects"] == ["P0"] and ceiling["name"] == "supervised_start"
@@ -98,6 +106,13 @@ def test_transfer_cells_run_cache_and_report(tmp_path):
     trained = load_file(str(work / "pose" / "supervised_start_alone_one_s0" / "encoder" / "model.safetensors"))
     loaded = load_run(run).method.state_dict()
     assert trained.keys() == loaded.keys() and all(torch.equal(trained[k], loaded[k]) for k in trained)
+    # the two protocols label the same person: one start serves both, trained once (no folder of its own)
+    shared = res["transfer"]["supervised_start_alone_one_look_s0"]
+    assert {k: v for k, v in shared.items() if k != "protocol"} == {k: v for k, v in alone.items() if k != "protocol"}
+    assert shared["protocol"] == "one_look" and not (work / "pose" / "supervised_start_alone_one_look_s0").exists()
+    assert "supervised_start_alone_one_look_s0" not in res["computed"]
+    look = json.loads((work / "pose" / "sync_finetune_one_look_s0" / "pose.json").read_text())
+    assert look["config"]["looks_per_subject"] == 1 and look["train_subjects"] == ["P0"]
     one = res["transfer"]["sync_finetune_one_s0"]
     assert one["train_subjects"] == ["P0"] and one["val_subjects"] == ["P0"]        # S1-style protocol
     assert set(res["transfer"]["sync_finetune_all_s0"]["train_subjects"]) == {"P0", "P1"} - set(

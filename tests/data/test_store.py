@@ -96,3 +96,27 @@ def test_select_and_takes(tmp_path):
 
 def test_safe_id():
     assert safe_id("S1/walking 1", "cam/0") == "S1_walking_1__cam_0"
+
+
+def test_with_looks_keeps_each_subjects_first_rendered_identities(tmp_path):
+    looks = {"S0": ["S0~0#0", "S0~1#0", "S0~10#0", "S0~2#0"], "S1": ["S1~0#0"]}
+    with DatasetWriter(tmp_path / "ds") as w:
+        i = 0
+        for subject, names in looks.items():
+            for name in names:
+                for view in ("c0", "c1"):   # both views of a take share its look
+                    meta = SequenceMeta(f"s{i}_{view}", subject, "walk", f"take{i}", view, 25.0, 2, 8, 6,
+                                        Camera.from_fov(6, 8, 50), attrs={"identity": name})
+                    w.write_sequence(meta, frames=np.zeros((2, 8, 6, 3), np.uint8))
+                i += 1
+    ds = Dataset.open(tmp_path / "ds")
+    kept = lambda n: sorted({s.meta.attrs["identity"] for s in ds.with_looks(n)})  # noqa: E731
+    assert kept(1) == ["S0~0#0", "S1~0#0"]                                  # per subject, not overall
+    assert kept(3) == ["S0~0#0", "S0~1#0", "S0~2#0", "S1~0#0"]              # natural order: ~10 after ~2
+    assert len(ds.with_looks(1)) == 4 and ds.with_looks(None) is ds and len(ds.with_looks(9)) == len(ds)
+    with pytest.raises(DatasetError, match=">= 1"):
+        ds.with_looks(0)
+    with DatasetWriter(tmp_path / "real") as w:
+        w.write_sequence(_meta(0, T=2), frames=np.zeros((2, 8, 6, 3), np.uint8))
+    with pytest.raises(DatasetError, match="records no rendered identity"):
+        Dataset.open(tmp_path / "real").with_looks(1)

@@ -18,7 +18,7 @@ REFERENCES = ("random", "random_same_crop", "supervised", "supervised_upper", "m
 #: References of the fine-tuning protocols only (not run unless asked).
 TRANSFER_REFERENCES = ("scratch", "supervised_start")
 #: What a label protocol of the fine-tuning cells may set (``protocols``).
-PROTOCOL_KEYS = ("subjects", "fraction", "val_by")
+PROTOCOL_KEYS = ("subjects", "looks_per_subject", "fraction", "val_by")
 VAL_BY = ("subject", "take")
 POSE_FIXED_KEYS = ("fraction", "steps", "epochs", "seed", "val_by", "device")
 
@@ -144,7 +144,10 @@ class BenchmarkConfig:
         finetune: :class:`~selfpose.pose.finetune.FinetuneConfig` keys of those
             cells (``enabled`` is set by the benchmark).
         protocols: label protocols of the fine-tuning cells, by name: the
-            labelled ``subjects`` (empty: every training subject), the label
+            labelled ``subjects`` (empty: every training subject), of each only
+            its first ``looks_per_subject`` rendered looks (default every look:
+            the paper's S1 is one person in one outfit, a house subject has
+            ``data.train.identities_per_subject`` looks), the label
             ``fraction`` (default 1.0) and ``val_by`` (default the benchmark's;
             a one-subject protocol has no other labelled person to hold out,
             so it validates on held-out ``take``s of that subject).
@@ -252,6 +255,9 @@ class BenchmarkConfig:
                 raise ConfigError(f"protocols.{name}: unknown key(s) {bad}; a protocol sets {', '.join(PROTOCOL_KEYS)}")
             if (p or {}).get("val_by", self.val_by) not in VAL_BY:
                 raise ConfigError(f"protocols.{name}.val_by must be one of {', '.join(VAL_BY)}")
+            looks = (p or {}).get("looks_per_subject")
+            if looks is not None and (isinstance(looks, bool) or not isinstance(looks, int) or looks < 1):
+                raise ConfigError(f"protocols.{name}.looks_per_subject must be a whole number >= 1, got {looks!r}")
         self._check_sections()
 
     def _check_sections(self) -> None:

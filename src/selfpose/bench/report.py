@@ -223,6 +223,9 @@ def transfer_table(results: dict) -> str:
     def describe(p: str) -> str:
         spec = (cfg.get("protocols") or {}).get(p) or {}
         who = ", ".join(spec.get("subjects") or []) or "every training subject"
+        looks = spec.get("looks_per_subject")
+        if looks is not None:
+            who += f" ({'its first look' if looks == 1 else f'the first {looks} looks'} only)"
         return f"`{p}`: {who}, {100 * float(spec.get('fraction', 1.0)):g}% of their frames, step chosen on held-out " \
                f"{'takes' if spec.get('val_by', cfg.get('val_by')) == 'take' else 'training people'}"
 

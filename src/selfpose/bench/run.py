@@ -118,7 +118,8 @@ def finetune_stage_config(cfg: BenchmarkConfig, protocol: str, seed: int, scratc
     return from_dict(PoseStageConfig, {"pose": {**cfg.pose, "fraction": float(p.get("fraction", 1.0)),
                                                 "steps": cfg.pose_steps, "seed": seed,
                                                 "val_by": p.get("val_by", cfg.val_by), "device": cfg.device},
-                                       "subjects": list(p.get("subjects") or []), "finetune": ft})
+                                       "subjects": list(p.get("subjects") or []),
+                                       "looks_per_subject": p.get("looks_per_subject"), "finetune": ft})
 
 
 def pose_fingerprint(pose_cfg) -> dict:
@@ -438,6 +439,7 @@ def _supervised_start_cells(cfg: BenchmarkConfig, runs: list, work: Path, train_
     out: dict[str, dict] = {}
     for seed in cfg.seeds_of("scratch"):
         scratch_run = work / "runs" / f"scratch_s{seed}"
+        trained: dict[str, tuple[str, Path]] = {}   # start fingerprint → (its cell's key, its pose folder)
         for protocol, spec in cfg.protocols.items():
             people = unlabelled_people(train_people, spec)
             if not people:   # a protocol labelling everyone leaves nobody to pretrain on
@@ -448,11 +450,19 @@ def _supervised_start_cells(cfg: BenchmarkConfig, runs: list, work: Path, train_
             start_dir = work / "pose" / start_key
             start_fp = {"scratch": _comparable(pcfgs[("scratch", seed)]), "pose": pose_fingerprint(start_cfg),
                         "test": where["test"]}
-            out[start_key] = _cell(work / "cells" / f"{start_key}.json", start_fp, computed, start_key, log,
-                                   lambda: _score(fit_pose_stage(scratch_run, train_dir, start_dir, start_cfg,
-                                                                 overwrite=True, progress=progress),
-                                                  evaluate_pose_stage(start_dir, test_dir, progress=progress), summary),
-                                   version=POSE_CELL_VERSION, name=ALONE, seed=seed, protocol=protocol)
+            same = trained.get(json.dumps(start_fp, sort_keys=True, default=str))
+            if same is not None:
+                # protocols that label the same people (S1, S1's first look) share one start: trained once
+                out[start_key] = {**out[same[0]], "protocol": protocol}
+                start_key, start_dir = same
+            else:
+                trained[json.dumps(start_fp, sort_keys=True, default=str)] = (start_key, start_dir)
+                out[start_key] = _cell(work / "cells" / f"{start_key}.json", start_fp, computed, start_key, log,
+                                       lambda: _score(fit_pose_stage(scratch_run, train_dir, start_dir, start_cfg,
+                                                                     overwrite=True, progress=progress),
+                                                      evaluate_pose_stage(start_dir, test_dir, progress=progress),
+                                                      summary),
+                                       version=POSE_CELL_VERSION, name=ALONE, seed=seed, protocol=protocol)
             key = f"{CEILING}_finetune_{protocol}_s{seed}"
             pose_cfg = finetune_stage_config(cfg, protocol, seed)
 

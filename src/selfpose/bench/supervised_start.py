@@ -47,7 +47,8 @@ def start_stage_config(ft_cfg, people: list[str], steps: int):
     finetune = from_dict(FinetuneConfig, {**to_dict(ft_cfg.finetune), "frozen_stages": 0, "steps": int(steps),
                                           "eval_every": max(1, int(steps) // 6), "head_warmup_steps": 0,
                                           "method_lr_scale": 1.0})
-    return dataclasses.replace(ft_cfg, pose=pose, subjects=tuple(people), finetune=finetune)
+    # every frame of those people: a protocol's look limit is about whom it labels, not about the start
+    return dataclasses.replace(ft_cfg, pose=pose, subjects=tuple(people), looks_per_subject=None, finetune=finetune)
 
 
 def write_start_run(pose_dir: Path, scratch_run: Path, run_dir: Path, steps: int) -> Path:

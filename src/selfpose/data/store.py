@@ -452,6 +452,34 @@ class Dataset:
             raise DatasetError(f"no sequence of {self.root} has subjects {list(subjects)}; it has {self.subjects()}")
         return sel
 
+    def with_looks(self, looks: int | None) -> "Dataset":
+        """Each subject's sequences of its first ``looks`` rendered identities (``attrs["identity"]``, in natural
+        order: ``S1~0#0``, ``S1~1#0``, …, ``S1~10#0``); the whole dataset for None.
+
+        The house renders give every mocap subject several looks (clothes, skin, hair); a label protocol that
+        labels "one person" as a real dataset's subject is — one body in one outfit — keeps one look. Data that
+        does not record identities (real footage) gets a one-line :class:`DatasetError`.
+        """
+        if looks is None:
+            return self
+        if looks < 1:
+            raise DatasetError(f"looks per subject must be >= 1 (or None for all), got {looks}")
+        missing = [s.meta.id for s in self.sequences if "identity" not in (s.meta.attrs or {})]
+        if missing:
+            raise DatasetError(f"{self.root}: sequence {missing[0]!r} records no rendered identity "
+                               "(attrs.identity), so its looks cannot be told apart; leave looks per subject unset "
+                               "for data that is not the house renders")
+
+        def natural(name: str) -> list:   # "S1~10#0" after "S1~9#0"
+            return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+        by_subject: dict[str, set[str]] = {}
+        for s in self.sequences:
+            by_subject.setdefault(s.meta.subject, set()).add(str(s.meta.attrs["identity"]))
+        keep = {i for ids in by_subject.values() for i in sorted(ids, key=natural)[:looks]}
+        return Dataset(self.root, self.attrs, [s for s in self.sequences if str(s.meta.attrs["identity"]) in keep],
+                       self.created)
+
     def takes(self) -> dict[str, list[SequenceRecord]]:
         """Sequences grouped by take (the synchronised views of one recording)."""
         out: dict[str, list[SequenceRecord]] = {}

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import torch
 
-from selfpose.config import from_dict, to_dict
+from selfpose.config import ConfigError, from_dict, to_dict
 from selfpose.errors import SelfposeError
 from selfpose.pose.finetune import FinetuneConfig
 from selfpose.pose.fit import PoseConfig
@@ -55,6 +55,9 @@ class PoseStageConfig:
         finetune: ``finetune.enabled`` trains the backbone's later stages with the
             head instead of freezing the encoder (:mod:`selfpose.pose.finetune`).
         subjects: subjects whose frames may be labelled (empty: all of the dataset).
+        looks_per_subject: of those, only each subject's first this many rendered looks
+            (:meth:`~selfpose.data.store.Dataset.with_looks`; None: every look). The paper's S1 protocol
+            labels one person in one outfit; the house renders give each subject several looks.
         batch_size: frames per forward pass when extracting features.
         autocast: bf16 feature extraction (about 2.5× faster on a CPU with native bf16; ``auto``:
             only there — elsewhere it is emulated and many times slower).
@@ -64,8 +67,13 @@ class PoseStageConfig:
     probes: ProbeConfig = field(default_factory=ProbeConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     subjects: tuple[str, ...] = ()
+    looks_per_subject: int | None = None
     batch_size: int = 64
     autocast: bool | Literal["auto"] = "auto"
+
+    def __post_init__(self) -> None:
+        if self.looks_per_subject is not None and self.looks_per_subject < 1:
+            raise ConfigError(f"looks_per_subject must be >= 1 (or null for every look), got {self.looks_per_subject}")
 
 
 def pose_feature_fn(method):
@@ -173,15 +181,16 @@ def _fit_pose_into(out: Path, run_dir, data, cfg: PoseStageConfig, progress: boo
 
         run = load_run(run_dir)
         run.method.to(resolve_device(cfg.pose.device, "pose.device"))   # features where the head trains
-    ds = Dataset.open(data).with_subjects(cfg.subjects)
+    ds = Dataset.open(data).with_subjects(cfg.subjects).with_looks(cfg.looks_per_subject)
     fn = pose_feature_fn(run.method)
     labelled, tr, va = split_labels(ds, cfg.pose)
     kw = dict(batch_size=cfg.batch_size, autocast=cfg.autocast, progress=progress,
               device=next(run.method.parameters()).device, pass_boxes=reads_boxes(run.method))
     get = features.get if features is not None else (lambda frames: extract(fn, ds, frames, **kw))
-    if features is not None and (cfg.subjects or Path(features.ds.root).resolve() != Path(ds.root).resolve()):
+    narrowed = bool(cfg.subjects) or cfg.looks_per_subject is not None
+    if features is not None and (narrowed or Path(features.ds.root).resolve() != Path(ds.root).resolve()):
         raise PoseStageError(f"a feature cache serves the whole dataset it was made for ({features.ds.root}), "
-                             "without pose.subjects")
+                             "without pose.subjects or looks_per_subject")
     train_fs = get(tr)
     val_fs = get(va) if len(va) else None
     fitted, probes = fit_heads(train_fs, val_fs, cfg, progress)
@@ -213,7 +222,7 @@ def _finetune_into(out: Path, run_dir, data, cfg: PoseStageConfig, progress: boo
         raise PoseStageError("fine-tuning changes the encoder, so a shared feature cache cannot serve it")
     run = load_run(run_dir)
     run.method.to(resolve_device(cfg.pose.device, "pose.device"))
-    ds = Dataset.open(data).with_subjects(cfg.subjects)
+    ds = Dataset.open(data).with_subjects(cfg.subjects).with_looks(cfg.looks_per_subject)
     pose, info = finetune_pose(run, ds, cfg, progress)
     return write_finetuned_folder(out, run, run_dir, data, cfg, pose, info)
 
