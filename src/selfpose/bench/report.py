@@ -188,6 +188,10 @@ def tables(results: dict, names: list[str], shares: list[float]) -> str:
                    "|---|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n")
     if results.get("transfer"):
         out.append(transfer_table(results))
+        from selfpose.bench.protocol_room import protocol_room_table
+
+        if room := protocol_room_table(results):
+            out.append(room)
     from selfpose.bench.sync_orderings import sync_orderings_table
 
     if order := sync_orderings_table(results):

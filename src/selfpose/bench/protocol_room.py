@@ -1,0 +1,87 @@
+"""How much room each label protocol of a benchmark's transfer cells leaves above training from scratch.
+
+Issue 15's target — a pretrained start fine-tuned under a protocol beats the same network from scratch by 10% —
+is only measurable where some start *could* do that. Two references size it, both from the ``transfer`` cells
+of :func:`selfpose.bench.run.run_benchmark` (MPJPE, mm, on the test people):
+
+* **labels of everyone**: scratch under the protocol that labels every training person (no ``subjects``),
+  as the paper's "all subjects labelled" (Jenni & Favaro: 79.5 against 104.9 with S1 only, 24.2% lower);
+* **the ceiling**: the ``supervised_start`` row — the scratch network trained first on the 3D labels of the
+  people the protocol leaves unlabelled, then fine-tuned as the rows (:mod:`selfpose.bench.supervised_start`).
+
+Gains are paired within a seed (the rows of one seed share data, labelled subset and validation frames) and given
+as a percentage of that seed's scratch error, then averaged over the seeds both rows ran.
+"""
+
+from __future__ import annotations
+
+import math
+
+#: Jenni & Favaro's ResNet18 from scratch, Human3.6M MPJPE (mm): S1 labelled, every subject labelled.
+PAPER_SCRATCH_S1, PAPER_SCRATCH_ALL = 104.9, 79.5
+
+
+def _by_seed(results: dict, name: str, protocol: str) -> dict[int, float]:
+    """``{seed: MPJPE mm}`` of row ``name``'s fine-tuning cells under ``protocol`` (NaN left out)."""
+    out = {}
+    for c in (results.get("transfer") or {}).values():
+        v = c.get("mpjpe")
+        if c.get("name") == name and c.get("protocol") == protocol and v is not None and not math.isnan(v):
+            out[int(c["seed"])] = float(v)
+    return out
+
+
+def paired_gain(scratch: dict[int, float], other: dict[int, float]) -> tuple[float, int] | None:
+    """``(mean over shared seeds of 100 · (scratch − other) / scratch, number of seeds)``: percent below
+    scratch (positive: ``other`` is better); None when no seed has both."""
+    seeds = sorted(set(scratch) & set(other))
+    if not seeds:
+        return None
+    return sum(100 * (scratch[s] - other[s]) / scratch[s] for s in seeds) / len(seeds), len(seeds)
+
+
+def protocol_room(results: dict, row: str = "sync") -> list[dict]:
+    """One dict per protocol with scratch cells: ``protocol``, ``scratch`` (mean MPJPE mm), ``seeds``, and the
+    paired gains (:func:`paired_gain`, ``(percent, seeds)`` or None) of ``everyone`` (scratch with every training
+    person labelled; None for that protocol itself), ``ceiling`` (``supervised_start``) and ``row`` (the method
+    row named ``row``)."""
+    cfg = results.get("config") or {}
+    specs = cfg.get("protocols") or {}
+    protocols = list(specs) or sorted({c["protocol"] for c in (results.get("transfer") or {}).values()})
+    everyone = next((p for p in protocols if not (specs.get(p) or {}).get("subjects")), None)
+    out = []
+    for p in protocols:
+        scratch = _by_seed(results, "scratch", p)
+        if not scratch:
+            continue
+        out.append({"protocol": p, "scratch": sum(scratch.values()) / len(scratch), "seeds": len(scratch),
+                    "everyone": None if p == everyone or everyone is None
+                    else paired_gain(scratch, _by_seed(results, "scratch", everyone)),
+                    "ceiling": paired_gain(scratch, _by_seed(results, "supervised_start", p)),
+                    "row": paired_gain(scratch, _by_seed(results, row, p))})
+    return out
+
+
+def protocol_room_table(results: dict, row: str = "sync", target: float = 10.0) -> str:
+    """Markdown of :func:`protocol_room` beside the paper's room; empty without two references to size it
+    (no protocol with both scratch and either the everyone-labelled scratch or the ceiling)."""
+    rows = [r for r in protocol_room(results, row) if r["everyone"] or r["ceiling"]]
+    if not rows:
+        return ""
+
+    def pct(g) -> str:
+        return "—" if g is None else f"{g[0]:+.1f}% ({g[1]})"
+
+    body = "".join(f"| `{r['protocol']}` | {r['scratch']:.1f} ({r['seeds']}) | {pct(r['everyone'])} | "
+                   f"{pct(r['ceiling'])} | {pct(r['row'])} |\n" for r in rows)
+    paper = 100 * (PAPER_SCRATCH_S1 - PAPER_SCRATCH_ALL) / PAPER_SCRATCH_S1
+    return (f"**Room of each label protocol** (fine-tuned MPJPE, percent below the same seed's scratch, averaged over "
+            f"the seeds in brackets; positive: better than scratch). The target is {target:g}% below scratch; it is "
+            "measurable where a start could reach it. `every person labelled`: scratch with every training person's "
+            f"labels (the paper: {PAPER_SCRATCH_ALL} against {PAPER_SCRATCH_S1} with S1 only, {paper:+.1f}%); "
+            "`ceiling`: a start trained on the 3D labels of the people the protocol leaves unlabelled, then "
+            f"fine-tuned as the rows; `{row}`: the paper's recipe\n\n"
+            f"| protocol | scratch (mm) | every person labelled | ceiling | {row} |\n|---|---:|---:|---:|---:|\n" + body)
+
+
+__all__ = ("PAPER_SCRATCH_ALL", "PAPER_SCRATCH_S1", "paired_gain", "protocol_room", "protocol_room_table")

@@ -1,0 +1,45 @@
+"""The room a label protocol leaves above scratch (selfpose.bench.protocol_room), on hand-made cells."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from selfpose.bench.protocol_room import paired_gain, protocol_room, protocol_room_table
+
+
+def _cells(rows: dict) -> dict:
+    """{(name, protocol, seed): mpjpe} → a results dict with those transfer cells and three protocols."""
+    transfer = {f"{n}_finetune_{p}_s{s}": {"name": n, "protocol": p, "seed": s, "mpjpe": v}
+                for (n, p, s), v in rows.items()}
+    return {"transfer": transfer, "config": {"protocols": {"s1": {"subjects": ["S1"]}, "all": {},
+                                                           "look": {"subjects": ["S1"], "looks_per_subject": 1}}}}
+
+
+def test_gains_are_paired_within_seeds_and_in_percent_of_scratch():
+    assert paired_gain({0: 200.0, 1: 100.0}, {0: 180.0, 1: 110.0, 2: 1.0}) == pytest.approx((0.0, 2))  # +10%, -10%
+    assert paired_gain({0: 200.0}, {1: 180.0}) is None                       # no seed in common
+
+
+def test_room_per_protocol_against_everyone_labelled_the_ceiling_and_the_row():
+    res = _cells({("scratch", "s1", 0): 200.0, ("scratch", "s1", 1): 220.0,
+                  ("scratch", "all", 0): 180.0, ("scratch", "all", 1): 198.0,
+                  ("supervised_start", "s1", 0): 170.0, ("sync", "s1", 0): 210.0, ("sync", "s1", 1): math.nan,
+                  ("scratch", "look", 0): 250.0, ("supervised_start", "look", 0): 220.0})
+    rows = {r["protocol"]: r for r in protocol_room(res)}
+    assert rows["s1"]["scratch"] == pytest.approx(210.0) and rows["s1"]["seeds"] == 2
+    assert rows["s1"]["everyone"] == pytest.approx((10.0, 2))               # 200→180 and 220→198: 10% each
+    assert rows["s1"]["ceiling"] == pytest.approx((15.0, 1))
+    assert rows["s1"]["row"] == pytest.approx((-5.0, 1))                      # NaN seed left out; worse: negative
+    assert rows["all"]["everyone"] is None and rows["all"]["ceiling"] is None
+    assert rows["look"]["everyone"] == pytest.approx((28.0, 1)) and rows["look"]["row"] is None
+    text = protocol_room_table(res)
+    assert "| `s1` | 210.0 (2) | +10.0% (2) | +15.0% (1) | -5.0% (1) |" in text
+    assert "| `look` | 250.0 (1) | +28.0% (1) | +12.0% (1) | — |" in text
+    assert "| `all` |" not in text and "+24.2%" in text                      # the paper's room beside ours
+
+
+def test_no_table_without_a_reference_to_size_the_room():
+    assert protocol_room_table(_cells({("scratch", "s1", 0): 200.0, ("sync", "s1", 0): 190.0})) == ""
+    assert protocol_room_table({"transfer": {}}) == ""
