@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from selfpose.bench.protocol_room import paired_gain, protocol_room, protocol_room_table
+from selfpose.bench.protocol_room import labels_everyone, paired_gain, protocol_room, protocol_room_table
 
 
 def _cells(rows: dict) -> dict:
@@ -43,3 +43,16 @@ def test_room_per_protocol_against_everyone_labelled_the_ceiling_and_the_row():
 def test_no_table_without_a_reference_to_size_the_room():
     assert protocol_room_table(_cells({("scratch", "s1", 0): 200.0, ("sync", "s1", 0): 190.0})) == ""
     assert protocol_room_table({"transfer": {}}) == ""
+    text = protocol_room_table(_cells({("scratch", "s1", 0): 200.0, ("supervised_start", "s1", 0): 180.0}))
+    assert "| `s1` | 200.0 (1) | — | +10.0% (1) |\n" in text and "sync" not in text   # no sync cells: no column
+
+
+def test_only_a_protocol_labelling_every_frame_of_everyone_sizes_the_room():
+    assert labels_everyone({}) and labels_everyone(None) and labels_everyone({"fraction": 1.0, "val_by": "subject"})
+    assert not labels_everyone({"subjects": ["S1"]}) and not labels_everyone({"fraction": 0.1})
+    assert not labels_everyone({"looks_per_subject": 1})
+    res = _cells({("scratch", "s1", 0): 200.0, ("scratch", "tenth", 0): 220.0, ("scratch", "all", 0): 180.0})
+    res["config"]["protocols"] = {"tenth": {"fraction": 0.1}, "s1": {"subjects": ["S1"]}, "all": {}}
+    rows = {r["protocol"]: r for r in protocol_room(res)}
+    assert rows["s1"]["everyone"] == pytest.approx((10.0, 1))                 # against `all`, not `tenth`
+    assert rows["tenth"]["everyone"] is not None and rows["all"]["everyone"] is None

@@ -108,9 +108,13 @@ def test_transfer_cells_run_cache_and_report(tmp_path):
     assert trained.keys() == loaded.keys() and all(torch.equal(trained[k], loaded[k]) for k in trained)
     # the two protocols label the same person: one start serves both, trained once (no folder of its own)
     shared = res["transfer"]["supervised_start_alone_one_look_s0"]
-    assert {k: v for k, v in shared.items() if k != "protocol"} == {k: v for k, v in alone.items() if k != "protocol"}
+    scores = ("mpjpe", "n_mpjpe", "p_mpjpe", "train_subjects", "val_subjects")
+    assert {k: shared[k] for k in scores} == {k: alone[k] for k in scores}
     assert shared["protocol"] == "one_look" and not (work / "pose" / "supervised_start_alone_one_look_s0").exists()
-    assert "supervised_start_alone_one_look_s0" not in res["computed"]
+    assert "supervised_start_alone_one_look_s0" not in res["computed"] and shared["seconds"] == 0.0
+    assert shared["shared_with"] == "supervised_start_alone_one_s0"
+    made_from = json.loads((work / "runs" / "supervised_start_one_look_s0" / "made_from.json").read_text())
+    assert made_from["pose_dir"] == str((work / "pose" / "supervised_start_alone_one_s0").resolve())
     look = json.loads((work / "pose" / "sync_finetune_one_look_s0" / "pose.json").read_text())
     assert look["config"]["looks_per_subject"] == 1 and look["train_subjects"] == ["P0"]
     one = res["transfer"]["sync_finetune_one_s0"]
@@ -144,3 +148,17 @@ def test_the_ceiling_needs_the_scratch_network():
     assert finetune_stage_config(cfg, "one", 0).finetune.head_warmup_steps == 2
     scratch = finetune_stage_config(cfg, "one", 0, scratch=True).finetune
     assert scratch.head_warmup_steps == 0 and scratch.method_lr_scale == 1.0
+
+
+def test_a_cell_cached_before_looks_existed_is_recomputed_once_a_protocol_sets_them():
+    """Fingerprints compare shared keys: an every-look cell (no looks_per_subject key) must not pass for a
+    protocol that now keeps one look, and must still pass while the key is unset."""
+    from selfpose.bench.run import _set_since, pose_fingerprint
+
+    cfg = from_dict(BenchmarkConfig, SYNC)
+    old = {"pose": {k: v for k, v in pose_fingerprint(finetune_stage_config(cfg, "one", 0)).items()
+                    if k != "looks_per_subject"}}
+    looks = from_dict(BenchmarkConfig, {**SYNC, "protocols": {"one": {"subjects": ["P0"], "looks_per_subject": 1}}})
+    assert _set_since(old, {"pose": pose_fingerprint(finetune_stage_config(looks, "one", 0))}) == [
+        "pose.looks_per_subject"]
+    assert _set_since(old, {"pose": pose_fingerprint(finetune_stage_config(cfg, "one", 0))}) == []

@@ -116,6 +116,12 @@ def test_with_looks_keeps_each_subjects_first_rendered_identities(tmp_path):
     assert len(ds.with_looks(1)) == 4 and ds.with_looks(None) is ds and len(ds.with_looks(9)) == len(ds)
     with pytest.raises(DatasetError, match=">= 1"):
         ds.with_looks(0)
+    with DatasetWriter(tmp_path / "shared") as w:   # one identity name under two subjects: kept per subject
+        for i, (subject, name) in enumerate((("A", "x~0"), ("A", "x~1"), ("B", "x~1"), ("B", "x~2"))):
+            w.write_sequence(SequenceMeta(f"q{i}", subject, "walk", f"t{i}", "c0", 25.0, 2, 8, 6,
+                                          Camera.from_fov(6, 8, 50), attrs={"identity": name}),
+                             frames=np.zeros((2, 8, 6, 3), np.uint8))
+    assert [s.id for s in Dataset.open(tmp_path / "shared").with_looks(1)] == ["q0", "q2"]
     with DatasetWriter(tmp_path / "real") as w:
         w.write_sequence(_meta(0, T=2), frames=np.zeros((2, 8, 6, 3), np.uint8))
     with pytest.raises(DatasetError, match="records no rendered identity"):

@@ -85,8 +85,9 @@ def test_finetune_errors(lab, tmp_path):
         FinetuneConfig(frozen_stages=-1)
     from selfpose.pose.stage import PoseStageConfig
 
-    with pytest.raises(ConfigError, match="looks_per_subject"):
-        from_dict(PoseStageConfig, {"looks_per_subject": 0})
+    for bad in (0, True):
+        with pytest.raises(ConfigError, match="looks_per_subject"):
+            PoseStageConfig(looks_per_subject=bad)
     m = load_run(_run("sync", lab, tmp_path / "run")).method
     with pytest.raises(FinetuneError, match="at most 4"):
         frozen_modules(m.finetune_backbone(), 5)

@@ -4,7 +4,8 @@ Issue 15's target — a pretrained start fine-tuned under a protocol beats the s
 is only measurable where some start *could* do that. Two references size it, both from the ``transfer`` cells
 of :func:`selfpose.bench.run.run_benchmark` (MPJPE, mm, on the test people):
 
-* **labels of everyone**: scratch under the protocol that labels every training person (no ``subjects``),
+* **labels of everyone**: scratch under the first protocol that labels every frame of every training person
+  (no ``subjects``, no look limit, the whole ``fraction``: :func:`labels_everyone`),
   as the paper's "all subjects labelled" (Jenni & Favaro: 79.5 against 104.9 with S1 only, 24.2% lower);
 * **the ceiling**: the ``supervised_start`` row — the scratch network trained first on the 3D labels of the
   people the protocol leaves unlabelled, then fine-tuned as the rows (:mod:`selfpose.bench.supervised_start`).
@@ -40,6 +41,14 @@ def paired_gain(scratch: dict[int, float], other: dict[int, float]) -> tuple[flo
     return sum(100 * (scratch[s] - other[s]) / scratch[s] for s in seeds) / len(seeds), len(seeds)
 
 
+def labels_everyone(spec: dict | None) -> bool:
+    """Whether a protocol's settings label every frame of every training person (no ``subjects``, no look
+    limit, the whole ``fraction``)."""
+    spec = spec or {}
+    return (not spec.get("subjects") and spec.get("looks_per_subject") is None
+            and float(spec.get("fraction", 1.0)) == 1.0)
+
+
 def protocol_room(results: dict, row: str = "sync") -> list[dict]:
     """One dict per protocol with scratch cells: ``protocol``, ``scratch`` (mean MPJPE mm), ``seeds``, and the
     paired gains (:func:`paired_gain`, ``(percent, seeds)`` or None) of ``everyone`` (scratch with every training
@@ -48,7 +57,7 @@ def protocol_room(results: dict, row: str = "sync") -> list[dict]:
     cfg = results.get("config") or {}
     specs = cfg.get("protocols") or {}
     protocols = list(specs) or sorted({c["protocol"] for c in (results.get("transfer") or {}).values()})
-    everyone = next((p for p in protocols if not (specs.get(p) or {}).get("subjects")), None)
+    everyone = next((p for p in protocols if labels_everyone(specs.get(p))), None)
     out = []
     for p in protocols:
         scratch = _by_seed(results, "scratch", p)
@@ -63,25 +72,28 @@ def protocol_room(results: dict, row: str = "sync") -> list[dict]:
 
 
 def protocol_room_table(results: dict, row: str = "sync", target: float = 10.0) -> str:
-    """Markdown of :func:`protocol_room` beside the paper's room; empty without two references to size it
-    (no protocol with both scratch and either the everyone-labelled scratch or the ceiling)."""
+    """Markdown of :func:`protocol_room` beside the paper's room; empty without a reference to size it (no
+    protocol with both scratch and either the everyone-labelled scratch or the ceiling). The ``row`` column is
+    left out when that row has no fine-tuning cells."""
     rows = [r for r in protocol_room(results, row) if r["everyone"] or r["ceiling"]]
     if not rows:
         return ""
+    with_row = any(r["row"] for r in rows)
 
     def pct(g) -> str:
         return "—" if g is None else f"{g[0]:+.1f}% ({g[1]})"
 
     body = "".join(f"| `{r['protocol']}` | {r['scratch']:.1f} ({r['seeds']}) | {pct(r['everyone'])} | "
-                   f"{pct(r['ceiling'])} | {pct(r['row'])} |\n" for r in rows)
+                   f"{pct(r['ceiling'])} |" + (f" {pct(r['row'])} |" if with_row else "") + "\n" for r in rows)
     paper = 100 * (PAPER_SCRATCH_S1 - PAPER_SCRATCH_ALL) / PAPER_SCRATCH_S1
     return (f"**Room of each label protocol** (fine-tuned MPJPE, percent below the same seed's scratch, averaged over "
             f"the seeds in brackets; positive: better than scratch). The target is {target:g}% below scratch; it is "
             "measurable where a start could reach it. `every person labelled`: scratch with every training person's "
             f"labels (the paper: {PAPER_SCRATCH_ALL} against {PAPER_SCRATCH_S1} with S1 only, {paper:+.1f}%); "
             "`ceiling`: a start trained on the 3D labels of the people the protocol leaves unlabelled, then "
-            f"fine-tuned as the rows; `{row}`: the paper's recipe\n\n"
-            f"| protocol | scratch (mm) | every person labelled | ceiling | {row} |\n|---|---:|---:|---:|---:|\n" + body)
+            "fine-tuned as the rows" + (f"; `{row}`: the paper's recipe" if with_row else "") + "\n\n"
+            "| protocol | scratch (mm) | every person labelled | ceiling |" + (f" {row} |" if with_row else "")
+            + "\n|---|---:|---:|---:|" + ("---:|" if with_row else "") + "\n" + body)
 
 
-__all__ = ("PAPER_SCRATCH_ALL", "PAPER_SCRATCH_S1", "paired_gain", "protocol_room", "protocol_room_table")
+__all__ = ("PAPER_SCRATCH_ALL", "PAPER_SCRATCH_S1", "labels_everyone", "paired_gain", "protocol_room", "protocol_room_table")

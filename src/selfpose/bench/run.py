@@ -453,7 +453,7 @@ def _supervised_start_cells(cfg: BenchmarkConfig, runs: list, work: Path, train_
             same = trained.get(json.dumps(start_fp, sort_keys=True, default=str))
             if same is not None:
                 # protocols that label the same people (S1, S1's first look) share one start: trained once
-                out[start_key] = {**out[same[0]], "protocol": protocol}
+                out[start_key] = {**out[same[0]], "protocol": protocol, "seconds": 0.0, "shared_with": same[0]}
                 start_key, start_dir = same
             else:
                 trained[json.dumps(start_fp, sort_keys=True, default=str)] = (start_key, start_dir)
@@ -536,7 +536,7 @@ def _cell(path: Path, made_with: dict, computed: list, key: str, log, compute, v
 # Keys added after cells were cached whose setting changes the result. Fingerprints compare shared keys only
 # (a new key at its default behaves as before), so a cell made before such a key existed would be reused for a
 # config that sets it; it is recomputed instead.
-_RECOMPUTE_WHEN_SET = ("pose.pose.val_max_frames", "supervised.val_max_frames")
+_RECOMPUTE_WHEN_SET = ("pose.pose.val_max_frames", "supervised.val_max_frames", "pose.looks_per_subject")
 
 
 def _set_since(old: dict, new: dict) -> list[str]:

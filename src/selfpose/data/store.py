@@ -476,8 +476,9 @@ class Dataset:
         by_subject: dict[str, set[str]] = {}
         for s in self.sequences:
             by_subject.setdefault(s.meta.subject, set()).add(str(s.meta.attrs["identity"]))
-        keep = {i for ids in by_subject.values() for i in sorted(ids, key=natural)[:looks]}
-        return Dataset(self.root, self.attrs, [s for s in self.sequences if str(s.meta.attrs["identity"]) in keep],
+        keep = {(subject, i) for subject, ids in by_subject.items() for i in sorted(ids, key=natural)[:looks]}
+        return Dataset(self.root, self.attrs,
+                       [s for s in self.sequences if (s.meta.subject, str(s.meta.attrs["identity"])) in keep],
                        self.created)
 
     def takes(self) -> dict[str, list[SequenceRecord]]:

@@ -72,8 +72,9 @@ class PoseStageConfig:
     autocast: bool | Literal["auto"] = "auto"
 
     def __post_init__(self) -> None:
-        if self.looks_per_subject is not None and self.looks_per_subject < 1:
-            raise ConfigError(f"looks_per_subject must be >= 1 (or null for every look), got {self.looks_per_subject}")
+        looks = self.looks_per_subject
+        if looks is not None and (isinstance(looks, bool) or not isinstance(looks, int) or looks < 1):
+            raise ConfigError(f"looks_per_subject must be a whole number >= 1 (or null for every look), got {looks!r}")
 
 
 def pose_feature_fn(method):
