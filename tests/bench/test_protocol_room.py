@@ -56,3 +56,23 @@ def test_only_a_protocol_labelling_every_frame_of_everyone_sizes_the_room():
     rows = {r["protocol"]: r for r in protocol_room(res)}
     assert rows["s1"]["everyone"] == pytest.approx((10.0, 1))                 # against `all`, not `tenth`
     assert rows["tenth"]["everyone"] is not None and rows["all"]["everyone"] is None
+
+
+def test_the_transfer_picture_draws_scratch_the_target_and_the_mean_pose(tmp_path, monkeypatch):
+    """Each protocol's panel carries scratch, 10% below it and the mean pose (a row past that line learnt
+    nothing that carries to the test people)."""
+    from matplotlib.axes import Axes
+
+    from selfpose.bench.report import transfer_plot
+
+    drawn = []
+    real = Axes.axvline
+    monkeypatch.setattr(Axes, "axvline", lambda self, x=0, *a, **k: drawn.append((round(float(x), 2), k.get("label")))
+                        or real(self, x, *a, **k))
+    res = _cells({("scratch", "s1", 0): 200.0, ("sync", "s1", 0): 210.0, ("scratch", "look", 0): 250.0})
+    res["config"]["finetune_for"] = ["sync"]
+    res["cells"] = {"mean_pose_s0_0.1": {"name": "mean_pose", "seed": 0, "share": 0.1, "mpjpe": 237.9}}
+    assert transfer_plot(res, tmp_path / "t.png") and (tmp_path / "t.png").stat().st_size > 5000
+    assert (200.0, "from scratch, 200.0") in drawn and (180.0, "10% below scratch, 180.0") in drawn
+    assert (225.0, "10% below scratch, 225.0") in drawn                          # each panel its own scratch
+    assert [d for d in drawn if d[0] == 237.9] == [(237.9, "mean pose, 237.9")] * 2

@@ -407,8 +407,10 @@ def _bars(agg: dict, names: list[str], share: float, path: Path) -> None:
 
 def transfer_plot(results: dict, path: Path) -> bool:
     """One panel per label protocol: a bar per fine-tuned row (MPJPE, mm; mean over seeds, each seed a dot),
-    ``scratch`` — the same network from random weights — as a dashed line across the panel. False when there
-    is nothing to plot."""
+    ``scratch`` — the same network from random weights — as a dashed line across the panel, 10% below it (issue
+    15's target) dash-dotted, and the mean pose reference (no image: a constant) dotted when the benchmark ran
+    it — a row past that line learnt nothing that carries to the test people. False when there is nothing to
+    plot."""
     cells = list((results.get("transfer") or {}).values())
     if not cells:
         return False
@@ -423,6 +425,8 @@ def transfer_plot(results: dict, path: Path) -> bool:
     rows = [n for n in (cfg.get("finetune_for") or sorted({c["name"] for c in cells} - set(TRANSFER_ROWS)))
             if any(c["name"] == n for c in cells)]
     rows += [n for n in TRANSFER_ROWS[1:] if any(c["name"] == n for c in cells)]   # the ceiling's, in green
+    mean_pose = [float(c["mpjpe"]) for c in (results.get("cells") or {}).values()
+                 if c.get("name") == "mean_pose" and c.get("mpjpe") is not None]
     vals = {(c["name"], c["protocol"]): [] for c in cells}
     for c in cells:
         if c.get("mpjpe") is not None:
@@ -445,8 +449,16 @@ def transfer_plot(results: dict, path: Path) -> bool:
         finite = [m for m in means if np.isfinite(m)] + scratch + [v for n in rows for v in vals.get((n, p)) or []]
         title = f"protocol `{p}`"
         if scratch:
-            ax.axvline(np.mean(scratch), color="0.2", linestyle="--")
+            ax.axvline(np.mean(scratch), color="0.2", linestyle="--", label=f"from scratch, {np.mean(scratch):.1f}")
+            ax.axvline(0.9 * np.mean(scratch), color="0.2", linestyle="-.", lw=0.8,
+                       label=f"10% below scratch, {0.9 * np.mean(scratch):.1f}")
             title += f"\n(dashed: from scratch, {np.mean(scratch):.1f})"
+            finite.append(0.9 * np.mean(scratch))
+        if mean_pose:
+            ax.axvline(np.mean(mean_pose), color="tab:red", linestyle=":", label=f"mean pose, {np.mean(mean_pose):.1f}")
+            finite.append(np.mean(mean_pose))
+        if scratch or mean_pose:
+            ax.legend(loc="lower right", fontsize=6, framealpha=0.9)
         if finite:   # zoomed on the rows: differences of a few mm are what the table is about
             lo, hi = min(finite), max(finite)
             pad = max(3.0, 0.2 * (hi - lo))
