@@ -16,20 +16,15 @@ as a percentage of that seed's scratch error, then averaged over the seeds both 
 
 from __future__ import annotations
 
-import math
+from selfpose.bench.sync_orderings import readings
 
 #: Jenni & Favaro's ResNet18 from scratch, Human3.6M MPJPE (mm): S1 labelled, every subject labelled.
 PAPER_SCRATCH_S1, PAPER_SCRATCH_ALL = 104.9, 79.5
 
 
-def _by_seed(results: dict, name: str, protocol: str) -> dict[int, float]:
-    """``{seed: MPJPE mm}`` of row ``name``'s fine-tuning cells under ``protocol`` (NaN left out)."""
-    out = {}
-    for c in (results.get("transfer") or {}).values():
-        v = c.get("mpjpe")
-        if c.get("name") == name and c.get("protocol") == protocol and v is not None and not math.isnan(v):
-            out[int(c["seed"])] = float(v)
-    return out
+def _by_seed(values: dict[tuple[str, int], float], name: str) -> dict[int, float]:
+    """``{seed: MPJPE mm}`` of row ``name`` in one reading of :func:`~selfpose.bench.sync_orderings.readings`."""
+    return {seed: v for (n, seed), v in values.items() if n == name}
 
 
 def paired_gain(scratch: dict[int, float], other: dict[int, float]) -> tuple[float, int] | None:
@@ -58,16 +53,18 @@ def protocol_room(results: dict, row: str = "sync") -> list[dict]:
     specs = cfg.get("protocols") or {}
     protocols = list(specs) or sorted({c["protocol"] for c in (results.get("transfer") or {}).values()})
     everyone = next((p for p in protocols if labels_everyone(specs.get(p))), None)
+    by_reading = readings(results)   # the orderings table's values: fine-tuned MPJPE per protocol, NaN left out
+    tuned = lambda p: by_reading.get(f"fine-tuned MPJPE, {p}", {})  # noqa: E731
     out = []
     for p in protocols:
-        scratch = _by_seed(results, "scratch", p)
+        scratch = _by_seed(tuned(p), "scratch")
         if not scratch:
             continue
         out.append({"protocol": p, "scratch": sum(scratch.values()) / len(scratch), "seeds": len(scratch),
                     "everyone": None if p == everyone or everyone is None
-                    else paired_gain(scratch, _by_seed(results, "scratch", everyone)),
-                    "ceiling": paired_gain(scratch, _by_seed(results, "supervised_start", p)),
-                    "row": paired_gain(scratch, _by_seed(results, row, p))})
+                    else paired_gain(scratch, _by_seed(tuned(everyone), "scratch")),
+                    "ceiling": paired_gain(scratch, _by_seed(tuned(p), "supervised_start")),
+                    "row": paired_gain(scratch, _by_seed(tuned(p), row))})
     return out
 
 

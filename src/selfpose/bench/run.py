@@ -450,13 +450,14 @@ def _supervised_start_cells(cfg: BenchmarkConfig, runs: list, work: Path, train_
             start_dir = work / "pose" / start_key
             start_fp = {"scratch": _comparable(pcfgs[("scratch", seed)]), "pose": pose_fingerprint(start_cfg),
                         "test": where["test"]}
-            same = trained.get(json.dumps(start_fp, sort_keys=True, default=str))
+            fp_text = json.dumps(start_fp, sort_keys=True, default=str)
+            same = trained.get(fp_text)
             if same is not None:
                 # protocols that label the same people (S1, S1's first look) share one start: trained once
                 out[start_key] = {**out[same[0]], "protocol": protocol, "seconds": 0.0, "shared_with": same[0]}
                 start_key, start_dir = same
             else:
-                trained[json.dumps(start_fp, sort_keys=True, default=str)] = (start_key, start_dir)
+                trained[fp_text] = (start_key, start_dir)
                 out[start_key] = _cell(work / "cells" / f"{start_key}.json", start_fp, computed, start_key, log,
                                        lambda: _score(fit_pose_stage(scratch_run, train_dir, start_dir, start_cfg,
                                                                      overwrite=True, progress=progress),
