@@ -55,3 +55,7 @@ def test_rows_over_different_numbers_of_seeds_say_how_many():
     assert read_table(md)["rows"][display_name("sync")] == [205.0]                   # still read back
     same = tables({"cells": {"a0": cells["a0"], "b0": cells["b0"]}, "config": {}}, ["sync", "flip_only"], [0.1])
     assert "(1 seed)" not in same and "seeds) |" not in same                         # one count: nothing added
+    assert "over seeds where there are several" in same                              # every row: one seed
+    both = tables({"cells": {**cells, "b1": cell("flip_only", 1, 215.0)}, "config": {}}, ["sync", "flip_only"], [0.1])
+    assert "seeds) |" not in both and "(mean ± standard deviation over 2 seeds)" in both   # one count > 1: heading
+    assert "over seeds where there are several" in md                                # counts differ: per cell

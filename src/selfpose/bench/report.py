@@ -149,6 +149,9 @@ def tables(results: dict, names: list[str], shares: list[float]) -> str:
     # rows averaged over different numbers of seeds (a seed added for some rows only) say how many
     counts = {c[m][2] for n in names for s in shares for m in METRICS
               if (c := lookup(agg, n, s)).get(m) is not None and not math.isnan(c[m][0])}
+    # one count for every row: the heading says it (the cells then carry no count of their own)
+    over = (f"mean ± standard deviation over {next(iter(counts))} seeds" if len(counts) == 1 and max(counts) > 1
+            else "mean ± standard deviation over seeds where there are several")
     for m in METRICS:
         rows = "".join(f"| {display_name(n)} | " + " | ".join(_fmt(lookup(agg, n, s).get(m), len(counts) > 1)
                                                             for s in shares) + " |\n" for n in names)
@@ -167,8 +170,7 @@ def tables(results: dict, names: list[str], shares: list[float]) -> str:
             notes += ("\n`supervised from scratch`: the same network and head trained end to end on the share's labels, "
                       + ("reading the crop of the true person box (`supervised.crop: true_box`)"
                          if crop == "true_box" else "its detector learnt from the pose loss alone") + ".\n")
-        out.append(f"**{TITLES[m]}, lower is better**{what} (mean ± standard deviation over seeds where there are "
-                   f"several)\n\n{head}{rows}{notes}")
+        out.append(f"**{TITLES[m]}, lower is better**{what} ({over})\n\n{head}{rows}{notes}")
         if m == "n_mpjpe":
             out.append(probe_table(agg, names, shares))
             from selfpose.bench.orderings import orderings_table
