@@ -1,0 +1,54 @@
+"""benchmarks/sync_transfer_probe.py: the benchmark's cells a probe is read beside are those of its pose seed."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "sync_transfer_probe.py"
+
+
+def _probe():
+    spec = importlib.util.spec_from_file_location("sync_transfer_probe", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _write(cells: Path, name: str, mpjpe: float) -> None:
+    (cells / f"{name}.json").write_text(json.dumps({"mpjpe": mpjpe, "n_mpjpe": mpjpe - 6, "p_mpjpe": mpjpe - 80,
+                                                    "made_with": {}}))
+
+
+def test_the_benchmark_cells_of_the_probes_seed_not_seed_0(tmp_path):
+    cells = tmp_path / "cells"
+    cells.mkdir()
+    for seed, scratch, random in ((0, 216.8, 213.9), (1, 217.2, 218.0)):
+        _write(cells, f"scratch_finetune_s1_s{seed}", scratch)
+        _write(cells, f"random_same_crop_s{seed}_0.1", random)
+    got = _probe().benchmark_cells(tmp_path, ["s1"], [0.1], seed=1)
+    assert got["bench_scratch_finetune_s1"]["mpjpe"] == 217.2
+    assert got["bench_random_same_crop_frozen_features_0.1"]["mpjpe"] == 218.0
+    assert set(got) == {"bench_scratch_finetune_s1", "bench_random_same_crop_frozen_features_0.1"}   # none missing
+    assert _probe().benchmark_cells(tmp_path, ["s1"], [0.1], seed=2) == {}          # no cell of that seed: none shown
+
+
+def test_rows_picture_draws_the_benchmarks_scratch_when_the_probe_has_none(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.axes
+
+    drawn = []
+    orig = matplotlib.axes.Axes.axvline
+    monkeypatch.setattr(matplotlib.axes.Axes, "axvline",
+                        lambda self, x=0, *a, **k: (drawn.append(round(x, 2)), orig(self, x, *a, **k))[1])
+    probe = _probe()
+    rows = {"easyneg_seed1_finetune_s1": {"mpjpe": 223.6}, "bench_scratch_finetune_s1": {"mpjpe": 217.2}}
+    probe.plot_rows(rows, ["s1"], tmp_path / "rows.png")
+    assert (tmp_path / "rows.png").stat().st_size > 0
+    assert drawn == [217.2, round(0.9 * 217.2, 2)]                                  # scratch and the 10% target
+    drawn.clear()
+    probe.plot_rows({**rows, "scratch_seed1_finetune_s1": {"mpjpe": 216.1}}, ["s1"], tmp_path / "rows.png")
+    assert drawn == [216.1, round(0.9 * 216.1, 2)]                                  # the probe's own scratch wins
