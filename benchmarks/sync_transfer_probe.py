@@ -108,9 +108,12 @@ def checkpoint_view(run: Path, step: int | None, dest: Path, read: tuple[str, ..
     return dest
 
 
-def plot_transfer_vs_pretext(cells: dict, protocols: list[str], out_png: Path) -> None:
+def plot_transfer_vs_pretext(cells: dict, protocols: list[str], out_png: Path, seed: int = 0) -> None:
     """Fine-tuned MPJPE (mm, test person) of every run with a pretext score against its held-out sync accuracy on
-    unflipped pairs, one panel per protocol; the scratch cell of the protocol and 10% below it as lines."""
+    unflipped pairs, one panel per protocol; the scratch cell of the protocol and 10% below it as lines.
+    ``seed``: the pose seed of the fine-tuned cells (rows named ``NAME_seedN`` unless 0; the pretext cells, which
+    no pose seed changes, are ``NAME_pretext`` whatever it is)."""
+    tag = f"_seed{seed}" if seed else ""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -122,14 +125,14 @@ def plot_transfer_vs_pretext(cells: dict, protocols: list[str], out_png: Path) -
             if not key.endswith("_pretext") or not c.get("sync_unflipped"):
                 continue
             name = key[:-len("_pretext")]
-            ft = cells.get(f"{name}_finetune_{protocol}")   # (rows of --steps/--frozen-stages are not drawn)
+            ft = cells.get(f"{name}{tag}_finetune_{protocol}")   # (rows of --steps/--frozen-stages are not drawn)
             if ft is None:
                 continue
             acc, (lo, hi) = 100 * c["sync_unflipped"]["accuracy"], c["sync_unflipped"]["ci95"]
             ax.errorbar(acc, ft["mpjpe"], xerr=[[acc - 100 * lo], [100 * hi - acc]], fmt="o", capsize=3)
             ax.annotate(f"{name} (step {c['step']})", (acc, ft["mpjpe"]), textcoords="offset points",
                         xytext=(5, 5), fontsize=8)
-        scratch = cells.get(f"scratch_finetune_{protocol}") or cells.get(f"bench_scratch_finetune_{protocol}")
+        scratch = cells.get(f"scratch{tag}_finetune_{protocol}") or cells.get(f"bench_scratch_finetune_{protocol}")
         if scratch is not None:
             ax.axhline(scratch["mpjpe"], color="k", ls="--", lw=1, label=f"scratch {scratch['mpjpe']:.1f}")
             ax.axhline(0.9 * scratch["mpjpe"], color="g", ls=":", lw=1, label="10% below scratch (the target)")
@@ -262,7 +265,8 @@ def main(argv=None) -> int:
                     help="fine-tuning steps instead of the config's finetune.steps (rows named NAME_stepsN)")
     ap.add_argument("--scratch", action="store_true",
                     help="also the scratch_of row's network at its random initialisation (seed 0, as the "
-                         "benchmark's scratch run), every stage fine-tuned")
+                         "benchmark's seed-0 scratch run, whatever --seed: with --seed N the benchmark's own "
+                         "bench_scratch row starts from seed N's weights and differs from it), every stage fine-tuned")
     ap.add_argument("--read", nargs="*", default=[], metavar="KEY=VALUE",
                     help="read every run (and the scratch network) with these config overrides that change no "
                          "weight, e.g. method_config.sync.pose_rows=2 (through views in OUT/views)")
@@ -405,6 +409,8 @@ def main(argv=None) -> int:
         for share in a.shares if not is_scratch else ():   # frozen features: the benchmark's pose_stage_config
             cell(f"{name}_frozen_features_{share:g}", run, pose_stage_config(cfg, share, seed=a.seed), share=share)
     # the benchmark's own cells beside them, of the same pose seed
+    # replaced, not merged: an --out folder reused with another --seed must not keep the last seed's cells
+    res["cells"] = {k: v for k, v in res["cells"].items() if not k.startswith("bench_")}
     res["cells"].update(benchmark_cells(a.bench_work, protocols, a.shares, a.seed))
     lines = ["| row | " + " | ".join(f"{p}: MPJPE / N-MPJPE / P-MPJPE (mm)" for p in protocols) + " |",
              "|---|" + "---|" * len(protocols)] if protocols else []
@@ -442,7 +448,7 @@ def main(argv=None) -> int:
         plot_rows(res["cells"], protocols, a.out / "rows.png")
         lines += ["", "Picture: `rows.png` (a bar per fine-tuned row; scratch and 10% below it as lines)."]
     if pretext and protocols:
-        plot_transfer_vs_pretext(res["cells"], protocols, a.out / "transfer_vs_pretext.png")
+        plot_transfer_vs_pretext(res["cells"], protocols, a.out / "transfer_vs_pretext.png", seed=a.seed)
         lines += ["", "Picture: `transfer_vs_pretext.png` (fine-tuned MPJPE against each run's held-out sync accuracy; "
                   "the same network from scratch and 10% below it as lines)."]
     out_path.write_text(json.dumps(res, indent=1, default=str))

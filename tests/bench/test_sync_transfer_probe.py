@@ -52,3 +52,37 @@ def test_rows_picture_draws_the_benchmarks_scratch_when_the_probe_has_none(tmp_p
     drawn.clear()
     probe.plot_rows({**rows, "scratch_seed1_finetune_s1": {"mpjpe": 216.1}}, ["s1"], tmp_path / "rows.png")
     assert drawn == [216.1, round(0.9 * 216.1, 2)]                                  # the probe's own scratch wins
+
+
+def test_transfer_against_pretext_finds_the_rows_of_a_nonzero_seed(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.axes
+
+    points, lines = [], []
+    monkeypatch.setattr(matplotlib.axes.Axes, "errorbar", lambda self, x, y, *a, **k: points.append((x, y)))
+    orig = matplotlib.axes.Axes.axhline
+    monkeypatch.setattr(matplotlib.axes.Axes, "axhline",
+                        lambda self, y=0, *a, **k: (lines.append(round(y, 2)), orig(self, y, *a, **k))[1])
+    pretext = {"sync_unflipped": {"accuracy": 0.579, "ci95": [0.55, 0.608]}}
+    cells = {"easyneg_pretext": {**pretext, "step": 8000},
+             "easyneg_seed1_finetune_s1": {"mpjpe": 223.6}, "scratch_seed1_finetune_s1": {"mpjpe": 216.1},
+             "bench_scratch_finetune_s1": {"mpjpe": 217.2}}
+    _probe().plot_transfer_vs_pretext(cells, ["s1"], tmp_path / "t.png", seed=1)
+    assert [(round(x, 1), y) for x, y in points] == [(57.9, 223.6)]                   # the seed-1 row is drawn
+    assert lines == [216.1, round(0.9 * 216.1, 2)]                                   # beside the probe's scratch
+    points.clear()
+    _probe().plot_transfer_vs_pretext(cells, ["s1"], tmp_path / "t.png")              # seed 0: no such rows
+    assert points == []
+
+
+def test_offset_scoring_refuses_runs_whose_pairs_would_differ():
+    spec = importlib.util.spec_from_file_location("sync_pretext_offsets",
+                                                  SCRIPT.parent / "sync_pretext_offsets.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    base = {"min_offset_s": 0.08, "max_offset_s": 2.56, "still_fraction": 0.2, "single_view": False}
+    assert mod.differing_settings({"a": base, "b": {**base, "min_offset_s": 0.5}}) == []   # the offset may differ
+    assert mod.differing_settings({"a": base, "b": {**base, "still_fraction": 0.0, "single_view": True}}) == [
+        "single_view", "still_fraction"]
