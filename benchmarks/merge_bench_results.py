@@ -9,6 +9,10 @@ line is kept.
     python benchmarks/merge_bench_results.py benchmarks/results/benchmark_sync_s1_cpu/results.json \
         out/bench_sync8k/results.json --config configs/benchmark_sync_s1_cpu.yaml --out OUT
 
+A cell deliberately recomputed with a changed setting (e.g. the ceiling's ``supervised_start_steps``, its old
+cells moved aside in the work folder) is taken from the last part that has it with ``--supersede GLOB`` (on the
+cell's key, repeatable); its copies in earlier parts are dropped unchecked and the report lists them.
+
 Parts that ran different seeds (``seeds=[1]`` on one part's command line) are merged with the config of the
 whole, e.g. ``--set 'seeds=[0,1]' --set 'all_seeds_for=["*"]'``: the tables then give mean ± std over seeds.
 """
@@ -16,6 +20,7 @@ whole, e.g. ``--set 'seeds=[0,1]' --set 'all_seeds_for=["*"]'``: the tables then
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import math
 from pathlib import Path
@@ -23,16 +28,24 @@ from pathlib import Path
 METRICS = ("mpjpe", "n_mpjpe", "p_mpjpe")
 
 
-def merge(sources: list[dict], tolerance: float = 0.05) -> tuple[dict, list[str]]:
+def merge(sources: list[dict], tolerance: float = 0.05,
+          supersede: tuple[str, ...] = ()) -> tuple[dict, list[str], list[str]]:
     """Results dicts (``selfpose.bench.run``'s ``results.json``) → one results dict with every cell, and the
     names of the cells found in more than one source (all agreeing within ``tolerance`` mm; otherwise
-    ``SystemExit`` names the first that does not)."""
+    ``SystemExit`` names the first that does not), and the names of the cells whose earlier copies were dropped:
+    a cell whose key matches a ``supersede`` glob is taken from the last source that has it, unchecked."""
     out = {"cells": {}, "transfer": {}, "analysis": {}, "persons": {}, "computed": [], "seconds": {},
            "pretrain_seconds": {}, "data_seconds": {}}
-    shared = []
-    for src in sources:
+    shared, dropped = [], []
+    for i, src in enumerate(sources):
         for part in ("cells", "transfer", "analysis", "persons"):
             for key, cell in (src.get(part) or {}).items():
+                if any(fnmatch.fnmatchcase(key, g) for g in supersede):
+                    if any(key in (later.get(part) or {}) for later in sources[i + 1:]):
+                        dropped.append(key)
+                        continue
+                    out[part][key] = cell
+                    continue
                 have = out[part].get(key)
                 if have is not None:
                     for m in METRICS:
@@ -51,7 +64,7 @@ def merge(sources: list[dict], tolerance: float = 0.05) -> tuple[dict, list[str]
     out["train_dir"], out["test_dir"] = sources[-1].get("train_dir"), sources[-1].get("test_dir")
     out["environment"] = sources[-1].get("environment") or {}
     out["sources"] = [s.get("environment") or {} for s in sources]
-    return out, sorted(set(shared))
+    return out, sorted(set(shared)), sorted(set(dropped))
 
 
 def main() -> None:
@@ -63,6 +76,9 @@ def main() -> None:
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override of the config for the merged report, as on the benchmark's command line; e.g. "
                          "'seeds=[0,1]' 'all_seeds_for=[\"*\"]' when the parts ran one seed each (repeatable)")
+    ap.add_argument("--supersede", action="append", default=[], metavar="GLOB",
+                    help="cells whose key matches (e.g. 'supervised_start*') come from the last part that has "
+                         "them; earlier copies are dropped unchecked and listed in the report (repeatable)")
     a = ap.parse_args()
 
     from selfpose.bench.kinds import load_benchmark_config
@@ -74,7 +90,7 @@ def main() -> None:
             raise SystemExit(f"{p}: no such results.json")
     sources = [json.loads(p.read_text()) for p in a.results]
     cfg = load_benchmark_config(a.config, a.overrides)
-    merged, shared = merge(sources, a.tolerance)
+    merged, shared, dropped = merge(sources, a.tolerance, tuple(a.supersede))
     merged["config"] = to_dict(cfg)
     missing = [m for m in cfg.methods if not any(c["name"] == m for c in merged["cells"].values())]
     if missing:
@@ -84,7 +100,10 @@ def main() -> None:
     write_report(merged, cfg, a.out)
     lines = [f"- `{p}`: " + provenance(s).split(". Cells")[0] for p, s in zip(a.results, sources)]
     head = ("Merged from the parts below (`benchmarks/merge_bench_results.py`); cells in more than one part agree "
-            f"within {a.tolerance} mm: {', '.join(shared) or 'none'}.\n\n" + "\n".join(lines) + "\n\n")
+            f"within {a.tolerance} mm: {', '.join(shared) or 'none'}."
+            + (f" Recomputed cells taken from the last part that has them (`--supersede "
+               f"{' '.join(a.supersede)}`), earlier copies dropped: {', '.join(dropped) or 'none'}." if a.supersede
+               else "") + "\n\n" + "\n".join(lines) + "\n\n")
     md = a.out / "results.md"
     body = md.read_text().split("\n\n", 1)[1]   # write_report's own provenance line is the last source's: above
     md.write_text(head + body)

@@ -29,16 +29,41 @@ def test_parts_merge_and_a_shared_reference_must_agree():
     b = {"cells": {"sum_s0_0.1": _cell("sum", 213.6), "mean_pose_s0_0.1": _cell("mean_pose", 226.42)},
          "transfer": {"scratch_finetune_s1_s0": _cell("scratch", 216.8)}, "computed": ["sum_s0"],
          "pretrain_seconds": {"sum_s0": 520.0}}
-    merged, shared = merge([a, b])
+    merged, shared, dropped = merge([a, b])
     assert set(merged["cells"]) == {"sync_s0_0.1", "mean_pose_s0_0.1", "sum_s0_0.1"}
     assert merged["cells"]["mean_pose_s0_0.1"]["n_mpjpe"] == 226.4          # the first source's copy is kept
     assert merged["pretrain_seconds"] == {"sync_s0": 600.0, "sum_s0": 520.0}
     assert merged["computed"] == ["sync_s0", "sum_s0"]
     assert shared == ["mean_pose_s0_0.1", "scratch_finetune_s1_s0"]
+    assert dropped == []
 
     b["cells"]["mean_pose_s0_0.1"] = _cell("mean_pose", 230.0)               # not the same config's cell
     with pytest.raises(SystemExit, match="mean_pose_s0_0.1: mpjpe"):
         merge([a, b])
+
+
+def test_a_recomputed_cell_supersedes_its_earlier_copies():
+    """The ceiling recomputed with more steps in a later part: without --supersede the parts disagree (refused);
+    with it the last part's copy is taken, the earlier one dropped and named, and other cells still checked."""
+    merge = _merge()
+    old = {"cells": {"mean_pose_s0_0.1": _cell("mean_pose", 226.4)},
+           "transfer": {"supervised_start_finetune_s1_s0": _cell("supervised_start", 198.2),
+                        "supervised_start_alone_s1_s0": _cell("supervised_start_alone", 192.8),
+                        "scratch_finetune_s1_s0": _cell("scratch", 216.8)}}
+    new = {"cells": {"mean_pose_s0_0.1": _cell("mean_pose", 226.4)},
+           "transfer": {"supervised_start_finetune_s1_s0": _cell("supervised_start", 192.2),
+                        "supervised_start_alone_s1_s0": _cell("supervised_start_alone", 188.0)}}
+    with pytest.raises(SystemExit, match="supervised_start_"):
+        merge([old, new])
+    merged, shared, dropped = merge([old, new], supersede=("supervised_start*",))
+    assert merged["transfer"]["supervised_start_finetune_s1_s0"]["n_mpjpe"] == 192.2     # the later part's
+    assert merged["transfer"]["supervised_start_alone_s1_s0"]["n_mpjpe"] == 188.0
+    assert merged["transfer"]["scratch_finetune_s1_s0"]["n_mpjpe"] == 216.8             # only in the old part
+    assert dropped == ["supervised_start_alone_s1_s0", "supervised_start_finetune_s1_s0"]
+    assert shared == ["mean_pose_s0_0.1"]
+    new["cells"]["mean_pose_s0_0.1"] = _cell("mean_pose", 230.0)      # cells outside the glob are still checked
+    with pytest.raises(SystemExit, match="mean_pose_s0_0.1"):
+        merge([old, new], supersede=("supervised_start*",))
 
 
 def test_parts_of_different_seeds_merge_into_mean_and_std(tmp_path, monkeypatch):

@@ -130,6 +130,7 @@ def test_transfer_cells_run_cache_and_report(tmp_path):
     assert "Jenni & Favaro's orderings" in text                        # the paired gaps, here sync vs scratch
     assert "| pretrained > same network from scratch | `sync` vs `scratch` | fine-tuned MPJPE, one |" in text
     assert "start trained on other people's 3D labels, fine-tuned (ceiling)" in text
+    assert "the protocol leaves unlabelled (4 steps, one held out" in text           # the start's budget, said
     assert "**Room of each label protocol**" in text and "| `one` |" in text and "| `one_look` |" in text
     assert "| (not the paper's) ceiling: 3D-labelled start > scratch | `supervised_start` vs `scratch` | fine-tuned MPJPE, one |" in text
     again = run_benchmark(cfg, work, progress=False, log=lambda s: None)

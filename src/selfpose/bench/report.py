@@ -243,8 +243,9 @@ def transfer_table(results: dict) -> str:
             f"{ft.get('steps', 1000)} steps (AdamW, cosine); `scratch` trains every stage from random weights for "
             "the same steps. Protocols: " + "; ".join(describe(p) for p in protocols) + "."
             + (" The ceiling rows start from the scratch network trained first on the 3D labels of the training "
-               "people the protocol leaves unlabelled (one held out to keep the step): what a start that knows "
-               "pose could buy; `not fine-tuned` is that start's own score." if "supervised_start" in have else "")
+               f"people the protocol leaves unlabelled ({cfg.get('supervised_start_steps', 3000)} steps, one held "
+               "out to keep the step): what a start that knows pose could buy; `not fine-tuned` is that start's "
+               "own score." if "supervised_start" in have else "")
             + "\n\n" + head + body)
 
 
