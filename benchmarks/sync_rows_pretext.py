@@ -8,7 +8,7 @@ each with a 95% cluster-bootstrap interval over the pairs' instants; chance 50%.
 Pairs are drawn as the run's own sampler settings say (offsets, still
 fraction, single view, flip_unsync).
 
-    python benchmarks/sync_rows_pretext.py --work out/bench_sync_room --out benchmarks/results/benchmark_sync_cpu
+    python benchmarks/sync_rows_pretext.py --work out/bench_sync_room --out benchmarks/results/benchmark_sync_cpu_2000steps
 """
 
 from __future__ import annotations

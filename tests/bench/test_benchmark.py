@@ -262,6 +262,7 @@ def test_the_sync_s1_subset_config_makes_the_full_configs_cells(monkeypatch):
     assert set(sub.references) <= set(full.references) and set(sub.shares) <= set(full.shares)
     assert set(sub.protocols) <= set(full.protocols) and sub.scratch_of == full.scratch_of
     assert sub.data == full.data
+    assert sub.supervised_start_steps == full.supervised_start_steps    # the ceiling's cells, shared
     for row in [*sub.methods, sub.scratch_of]:
         assert _comparable(pretrain_config(sub, row, 0)) == _comparable(pretrain_config(full, row, 0)), row
     for share in sub.shares:
