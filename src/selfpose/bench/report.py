@@ -235,7 +235,11 @@ def transfer_table(results: dict) -> str:
         return f"`{p}`: {who}, {100 * float(spec.get('fraction', 1.0)):g}% of their frames, step chosen on held-out " \
                f"{'takes' if spec.get('val_by', cfg.get('val_by')) == 'take' else 'training people'}"
 
+    from selfpose.bench.config import BenchmarkConfig
+
     ft = cfg.get("finetune") or {}
+    # results written before the key existed ran the config's default
+    start_steps = cfg.get("supervised_start_steps", BenchmarkConfig.supervised_start_steps)
     head = "| method | " + " | ".join(protocols) + " |\n|---|" + "---:|" * len(protocols) + "\n"
     body = "".join(f"| {display_name(n)} | " + " | ".join(cell(n, p) for p in protocols) + " |\n" for n in rows)
     return ("**Transfer by fine-tuning** (MPJPE / N-MPJPE / P-MPJPE, mm, lower is better): the backbone's first "
@@ -243,7 +247,7 @@ def transfer_table(results: dict) -> str:
             f"{ft.get('steps', 1000)} steps (AdamW, cosine); `scratch` trains every stage from random weights for "
             "the same steps. Protocols: " + "; ".join(describe(p) for p in protocols) + "."
             + (" The ceiling rows start from the scratch network trained first on the 3D labels of the training "
-               f"people the protocol leaves unlabelled ({cfg.get('supervised_start_steps', 3000)} steps, one held "
+               f"people the protocol leaves unlabelled ({start_steps} steps, one held "
                "out to keep the step): what a start that knows pose could buy; `not fine-tuned` is that start's "
                "own score." if "supervised_start" in have else "")
             + "\n\n" + head + body)
