@@ -228,6 +228,37 @@ def test_sync_sampler_pairs_views_and_instants(tmp_path):
     assert abs(us[uf].mean() - us[~uf].mean()) < 0.04
 
 
+def test_sync_sampler_groups_of_instants(tmp_path):
+    """``instants`` = M: M instants of one take in two views, every two of them inside the offsets."""
+    ds = _multiview_store(tmp_path)
+    M = 6
+    s = make_sampler("sync", ds, still_fraction=0.0, instants=M)
+    b = s.sample(500, 3)
+    assert b.seq.shape == b.frames.shape == (500, 2 * M)
+    metas = [r.meta for r in ds.sequences]
+    fid = np.array([ds.sequences[q]["frame_ids"][f] for q, f in zip(b.seq.ravel(), b.frames.ravel())]).reshape(b.seq.shape)
+    take = np.array([[metas[q].take for q in row] for row in b.seq])
+    view = np.array([[metas[q].view for q in row] for row in b.seq])
+    assert np.all(take == take[:, :1])                                       # one take per item
+    assert np.all(view[:, :M] == view[:, :1]) and np.all(view[:, M:] == view[:, M:M + 1])
+    assert np.all(view[:, 0] != view[:, M])                                  # two different views
+    np.testing.assert_array_equal(fid[:, :M], fid[:, M:])                   # view b at view a's instants
+    dt, sync = b.extras["dt"], b.extras["sync"]
+    np.testing.assert_array_equal(dt, fid[:, None, M:] - fid[:, :M, None])  # dt[i, j] = id(b_j) - id(a_i)
+    np.testing.assert_array_equal(sync, np.broadcast_to(np.eye(M, dtype=bool), (500, M, M)))
+    off = np.abs(dt[~sync])
+    assert np.all((off > 4) & (off < 128))                                   # 0.08 s < |Δt| < 2.56 s at 50 fps
+    assert b.extras["flip"].shape == (500, M) and 0.45 < b.extras["flip"].mean() < 0.55
+    # from the config, and a group that cannot fit the offsets is a one-line error naming the key
+    from selfpose.methods.temporal import SamplerConfig
+
+    assert make_sampler("sync", ds, SamplerConfig(still_fraction=0.0, sync_instants=3)).instants == 3
+    with pytest.raises(SamplerError, match="sync_instants"):
+        make_sampler("sync", ds, still_fraction=0.0, instants=40).sample(4, 0)   # 40 instants > 4 apart in < 128
+    with pytest.raises(SamplerError, match="instants must be"):
+        make_sampler("sync", ds, still_fraction=0.0, instants=0)
+
+
 def test_sync_sampler_skips_still_frames(tmp_path):
     ds = _moving_store(tmp_path)
     s = make_sampler("sync", ds, still_fraction=0.25)

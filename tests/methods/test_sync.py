@@ -290,6 +290,79 @@ def test_loss_goes_down_on_a_fixed_batch(tasks, norm):
         assert "flip_acc" in logs
 
 
+def group_batch(n=4, M=4, seed=0):
+    """Groups of M instants of the moving block in two 'views' (the second view a recoloured copy): frames
+    ``(n, 2M, ...)``, the diagonal synchronised, view-b images flipped at random."""
+    g = torch.Generator().manual_seed(seed)
+    frames = torch.zeros(n, 2 * M, 3, 64, 64, dtype=torch.uint8)
+    bg = (torch.rand(n, 2 * M, 3, 64, 64, generator=g) * 120).to(torch.uint8)
+    frames[:] = bg
+    t = torch.stack([torch.randperm(30, generator=g)[:M] for _ in range(n)])   # distinct heights per item
+    for i in range(n):
+        for k in range(2 * M):
+            y = 8 + int(t[i, k % M])
+            colour = [230, 40, 40] if k < M else [40, 40, 230]
+            frames[i, k, :, y:y + 20, 20:30] = torch.tensor(colour, dtype=torch.uint8)[:, None, None]
+            frames[i, k, :, y:y + 6, 30:36] = torch.tensor([40, 230, 40], dtype=torch.uint8)[:, None, None]
+    dt = (t[:, None, :] - t[:, :, None]) * 3
+    boxes = torch.tensor([10.0, 4.0, 44.0, 60.0]).expand(n, 2 * M, 4).contiguous()
+    return {"frames": frames, "background": bg, "boxes": boxes, "sync": dt == 0,
+            "flip": torch.rand(n, M, generator=g) < 0.5, "dt": dt}
+
+
+def group_config(M=4, **sync) -> PretrainConfig:
+    return from_dict(PretrainConfig, {"method": "sync", "model": SMALL, "sampler": {"sync_instants": M},
+                                      "method_config": {"sync": sync}})
+
+
+def test_groups_score_every_pair_of_instants():
+    """``sampler.sync_instants`` = M: the sync head scores all M × M pairs, each the pair network's own logit."""
+    torch.manual_seed(0)
+    m = build("sync", group_config(background="keep", box_jitter=0.0, colour_jitter=0.0))
+    m.eval()
+    b = group_batch()
+    logits, targets = m.group_logits(b)
+    assert logits["sync"].shape == targets["sync"].shape == (4, 4, 4) and logits["flip"].shape == (4, 4)
+    assert torch.equal(targets["sync"], b["sync"]) and torch.equal(targets["flip"], b["flip"])
+    # entry (i, j) is what the pair network says of (view a at i, view b at j): the same as a batch of those pairs
+    n, i, j = 2, 1, 3
+    pair = {"frames": b["frames"][n:n + 1, [i, 4 + j]], "background": b["background"][n:n + 1, [i, 4 + j]],
+            "boxes": b["boxes"][n:n + 1, [i, 4 + j]], "sync": torch.tensor([False]),
+            "flip": b["flip"][n:n + 1, j]}
+    pl, _ = m.pair_logits(pair)
+    torch.testing.assert_close(pl["sync"][0], logits["sync"][n, i, j], atol=1e-4, rtol=1e-4)
+    # balanced loss: the synchronised and unsynchronised pairs weigh equally, however many of each
+    z = torch.zeros(4, 4, 4)
+    z[b["sync"]] = 5.0   # right on every positive, undecided on the negatives
+    loss = m.group_losses({"sync": z}, {"sync": b["sync"]})["sync"]
+    expect = 0.5 * (torch.nn.functional.softplus(torch.tensor(-5.0)) + torch.log(torch.tensor(2.0)))
+    torch.testing.assert_close(loss, expect)
+    with pytest.raises(ConfigError, match="sync_instants"):
+        build("sync", group_config(background="replace"))
+    with pytest.raises(ConfigError, match="sync_instants must be an integer >= 1"):
+        group_config(M=0)
+
+
+def test_group_loss_goes_down_and_pictures_read_groups():
+    torch.manual_seed(0)
+    m = build("sync", group_config(box_jitter=0.0, colour_jitter=0.0, feature_norm="batch"))
+    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+    b = group_batch()
+    first = None
+    for step in range(40):
+        loss, logs = m.training_step(b, step)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        first = first if first is not None else logs["loss"]
+    assert {"sync_loss", "flip_loss", "sync_acc", "flip_acc"} <= set(logs)
+    assert logs["loss"] < 0.5 * first
+    pic = m.pictures(b)["pairs"]
+    assert pic.ndim == 3 and pic.shape[2] == 3
+    with pytest.raises(Exception, match="groups of 4 instants"):
+        m.training_step(pair_batch(), 0)
+
+
 def test_pose_features_read_the_box():
     m = build("sync", config())
     m.eval()

@@ -536,7 +536,18 @@ class SyncPairSampler(MultiViewSyncSampler):
       copies differently), an unsynchronised one the same video at the same
       time offsets.
 
-    Extras: ``sync``, ``flip`` (n,) bool, ``dt`` (n,) int64 frame-id difference.
+    * **groups of instants** (``instants`` = ``M`` > 1, not in the paper):
+      each item is ``M`` instants of one take, every two of them
+      ``min_offset_s < |Δt| < max_offset_s`` apart, seen from two views;
+      columns ``[view a at t_1..t_M, view b at t_1..t_M]`` (``k = 2M``), so
+      that the method scores all ``M × M`` pairs: the diagonal synchronised,
+      the rest unsynchronised. ``sync_prob`` is then unused (the method weighs
+      the two classes); ``flip`` mirrors each view-b image at ``flip_prob``
+      (so every pair may be mirrored, as with ``flip_unsync``).
+
+    Extras: ``sync``, ``flip`` (n,) bool, ``dt`` (n,) int64 frame-id difference;
+    with ``instants`` = M > 1: ``flip`` (n, M) bool, ``dt`` (n, M, M) int64
+    (``ids[b_j] − ids[a_i]``; ``sync`` = ``dt == 0``, (n, M, M)).
     ``energy``: per take name, the ``(C,)`` motion energy of its common ids
     (before skipping), for inspection.
     """
@@ -546,7 +557,10 @@ class SyncPairSampler(MultiViewSyncSampler):
     def __init__(self, dataset, min_offset_s: float = 4 / 50, max_offset_s: float = 128 / 50,
                  sync_prob: float = 0.5, flip_prob: float = 0.5, still_fraction: float = 0.2,
                  motion_gap_s: float = 0.08, single_view: bool = False, frame_range: tuple[int, int] | None = None,
-                 flip_unsync: bool = False, strict: bool = False):
+                 flip_unsync: bool = False, instants: int = 1, strict: bool = False):
+        if isinstance(instants, bool) or not isinstance(instants, (int, np.integer)) or instants < 1:
+            raise SamplerError(f"instants must be an integer >= 1, got {instants!r}")
+        self.instants = int(instants)
         if frame_range is not None and not (len(frame_range) == 2 and frame_range[0] < frame_range[1]):
             raise SamplerError(f"frame_range must be (first, stop) frame ids with first < stop, got {frame_range}")
         self.frame_range = None if frame_range is None else (int(frame_range[0]), int(frame_range[1]))
@@ -599,10 +613,52 @@ class SyncPairSampler(MultiViewSyncSampler):
         return keep
 
     def sample(self, n: int, rng=None) -> IndexBatch:
+        if self.instants > 1:
+            return self._sample_groups(n, _as_generator(rng))
         batch = super().sample(n, rng)
         if not self.flip_unsync:
             batch.extras["flip"] = batch.extras["flip"] & batch.extras["sync"]
         return batch
+
+    #: Windows tried per item before a take is declared too short for ``instants`` instants.
+    _group_tries = 50
+
+    def _group(self, t: _Take, rng: np.random.Generator) -> np.ndarray:
+        """``(M,)`` positions in ``t.ids`` of ``M`` instants, every two ``lo < |Δid| < hi`` apart."""
+        M, ids = self.instants, t.ids
+        for _ in range(self._group_tries):
+            # A window of hi ids holding a random instant, at a random place: every two ids inside it are < hi
+            # apart; then instants drawn from it at random, each kept when it is > lo from those kept.
+            start = ids[rng.integers(len(ids))] - rng.integers(0, t.hi)
+            a, b = np.searchsorted(ids, start, side="left"), np.searchsorted(ids, start + t.hi, side="left")
+            chosen: list[int] = []
+            for c in a + rng.permutation(b - a):
+                if all(abs(int(ids[c]) - int(ids[x])) > t.lo for x in chosen):
+                    chosen.append(int(c))
+                    if len(chosen) == M:
+                        return np.array(chosen, np.int64)
+        raise SamplerError(f"take {t.name!r}: could not draw {M} instants more than {t.lo} and less than {t.hi} "
+                           f"frame ids apart in {self._group_tries} windows; lower sampler.sync_instants or "
+                           "sync_min_offset_s, or raise sync_max_offset_s")
+
+    def _sample_groups(self, n: int, rng: np.random.Generator) -> IndexBatch:
+        M = self.instants
+        sizes = np.array([len(t.ids) for t in self.takes], np.float64)
+        take_of = rng.choice(len(self.takes), size=n, p=sizes / sizes.sum())
+        seq = np.empty((n, 2 * M), np.int64)
+        frames = np.empty((n, 2 * M), np.int64)
+        dt = np.empty((n, M, M), np.int64)
+        for i, k in enumerate(take_of):
+            t = self.takes[k]
+            V = len(t.views)
+            va = int(rng.integers(0, V))
+            vb = (va + int(rng.integers(1, V))) % V if V > 1 else va
+            c = self._group(t, rng)
+            seq[i, :M], seq[i, M:] = t.views[va], t.views[vb]
+            frames[i, :M], frames[i, M:] = t.pos[va, c], t.pos[vb, c]
+            dt[i] = t.ids[c][None, :] - t.ids[c][:, None]
+        flip = rng.random((n, M)) < self.flip_prob
+        return IndexBatch(seq, frames, {"sync": dt == 0, "flip": flip, "dt": dt})
 
 
 @dataclass(frozen=True)
@@ -676,7 +732,7 @@ register_sampler("sync", SyncPairSampler,
                  lambda c: {"min_offset_s": c.sync_min_offset_s, "max_offset_s": c.sync_max_offset_s,
                             "sync_prob": c.sync_prob, "flip_prob": c.flip_prob, "still_fraction": c.still_fraction,
                             "motion_gap_s": c.motion_gap_s, "single_view": c.single_view,
-                            "flip_unsync": c.flip_unsync})
+                            "flip_unsync": c.flip_unsync, "instants": c.sync_instants})
 
 
 __all__ = ("SamplerError", "IndexBatch", "DSLSampler", "ContrastivePairSampler", "GravitySampler",

@@ -275,6 +275,12 @@ class SyncMethod(Method):
             return nn.Sequential(nn.Linear(D, self.cfg.hidden), nn.ReLU(inplace=True), nn.Linear(self.cfg.hidden, 1))
 
         self.heads = nn.ModuleDict({t: head() for t in self.cfg.tasks})
+        # Groups of instants (sampler.sync_instants > 1, not in the paper): all M × M pairs of a group are scored.
+        self.instants = int(getattr(getattr(cfg, "sampler", None), "sync_instants", 1))
+        if self.instants > 1 and self.cfg.background == "replace":
+            raise ConfigError("method_config.sync.background=replace pastes each image of a pair over another "
+                              "pair's background and is defined for pairs only; set sampler.sync_instants: 1 "
+                              "or another background")
         # Only with feature_norm=batch, so that runs saved before it keep their state-dict keys.
         self.feature_norm = nn.BatchNorm1d(C, affine=False) if self.cfg.feature_norm == "batch" else None
 
@@ -377,6 +383,70 @@ class SyncMethod(Method):
         targets = {"sync": sync, "flip": flip}
         return logits, {t: targets[t] for t in logits}
 
+    def group_logits(self, batch: dict) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Logits and targets of a batch of groups (``sampler.sync_instants`` = M > 1; frames ``(N, 2M, ...)``:
+        view a at M instants, then view b at the same instants, view-b images mirrored where ``flip`` ``(N, M)``).
+
+        Returns ``{"sync": (N, M, M), "flip": (N, M)}`` logits and their bool targets: ``sync`` scores every
+        (view-a instant i, view-b instant j) pair, true on the diagonal (``batch["sync"]``); ``flip`` the
+        diagonal's pairs, true where the view-b image is mirrored. Each item's two views swap places at random
+        in training, as the pairs' two images do.
+        """
+        from selfpose.pose.supervised import colour_jitter
+
+        frames = batch["frames"]
+        N, K = frames.shape[:2]
+        M = K // 2
+        if K != 2 * self.instants:
+            raise MethodError(f"this sync network trains on groups of {self.instants} instants in two views "
+                              f"(K = {2 * self.instants} frames per item), got K = {K}")
+        dev = next(self.parameters()).device
+        x = frames.reshape(N * K, *frames.shape[2:]).to(dev)
+        x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+        bg = batch.get("background")
+        if bg is not None:
+            bg = bg.reshape(N * K, *bg.shape[2:]).to(dev)
+            bg = bg.float().div_(255.0) if bg.dtype == torch.uint8 else bg.float()
+        x = handle_background(x, bg, self.cfg.background, self.cfg.mask_threshold, None)
+        boxes = batch.get("boxes")
+        boxes = None if boxes is None else boxes.reshape(N * K, 4)
+        c = self._crops(x, boxes, self.cfg.box_jitter if self.training else 0.0)
+        c = colour_jitter(c, self.cfg.colour_jitter) if self.training else c
+        c = c.reshape(N, 2, M, *c.shape[1:])
+        flip = batch["flip"].to(dev).bool()
+        first, second = c[:, 0], torch.where(flip[..., None, None, None], c[:, 1].flip(-1), c[:, 1])
+        swap = (torch.rand(N) < 0.5).to(dev) if self.training else torch.zeros(N, dtype=torch.bool, device=dev)
+        a = torch.where(swap[:, None, None, None, None], second, first)
+        b = torch.where(swap[:, None, None, None, None], first, second)
+        f = self.pair_features(torch.cat([a.flatten(0, 1), b.flatten(0, 1)]))
+        if self.feature_norm is not None:
+            f = self.feature_norm(f.float())
+        D = f.shape[1]
+        fa, fb = f[: N * M].view(N, M, 1, D), f[N * M:].view(N, 1, M, D)
+        sync = batch["sync"].to(dev).bool()
+        logits, targets = {}, {}
+        if "sync" in self.heads:
+            z = fuse(fa.expand(N, M, M, D).reshape(-1, D), fb.expand(N, M, M, D).reshape(-1, D), self.cfg.fusion)
+            logits["sync"], targets["sync"] = self.heads["sync"](z).view(N, M, M).float(), sync
+        if "flip" in self.heads:
+            z = fuse(fa.reshape(-1, D), fb.reshape(-1, D), self.cfg.fusion)   # the diagonal: a_i with b_i
+            logits["flip"], targets["flip"] = self.heads["flip"](z).view(N, M).float(), flip
+        return logits, targets
+
+    def group_losses(self, logits: dict, targets: dict) -> dict[str, torch.Tensor]:
+        """Binary cross-entropy per task of :meth:`group_logits`' output. ``sync``: the mean over the synchronised
+        pairs and the mean over the rest, averaged (the two classes weigh as the pairs' 50/50 draw does);
+        ``flip``: the mean over the diagonal."""
+        out = {}
+        for t, z in logits.items():
+            y = targets[t]
+            bce = F.binary_cross_entropy_with_logits(z, y.float(), reduction="none")
+            if t == "sync":
+                out[t] = 0.5 * (bce[y].mean() + bce[~y].mean())
+            else:
+                out[t] = bce.mean()
+        return out
+
     def pair_features(self, x: torch.Tensor) -> torch.Tensor:
         """Crops ``(B, 3, c, c)`` → what the heads fuse: ``(B, C × rows)``, the last map pooled over its width
         into ``rows`` bands (top to bottom, channels of one band together), or ``(B, C)`` pooled globally."""
@@ -402,6 +472,18 @@ class SyncMethod(Method):
         return out
 
     def training_step(self, batch: dict, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        if self.instants > 1:
+            logits, targets = self.group_logits(batch)
+            losses = self.group_losses(logits, targets)
+            total = sum(losses.values())
+            logs = {"loss": float(total.detach())}
+            for t, z in logits.items():
+                logs[f"{t}_loss"] = float(losses[t].detach())
+                right, y = (z.detach() > 0) == targets[t], targets[t]
+                # balanced: the mean of the two classes' accuracies, comparable with the pairs' 50/50 draw
+                logs[f"{t}_acc"] = (float(0.5 * (right[y].float().mean() + right[~y].float().mean()))
+                                    if y.any() and (~y).any() else float(right.float().mean()))
+            return total, logs
         logits, targets = self.pair_logits(batch)
         sync = targets.get("sync", batch["sync"].bool().to(next(iter(logits.values())).device))
         losses = self.task_losses(logits, targets, sync)
@@ -417,8 +499,9 @@ class SyncMethod(Method):
         return total, logs
 
     def pictures(self, batch: dict) -> dict[str, np.ndarray]:
-        """``pairs``: the first pairs as the encoder sees them, with the truth and the predicted probabilities."""
-        return {"pairs": pair_grid(self, batch)}
+        """``pairs``: the first pairs as the encoder sees them, with the truth and the predicted probabilities
+        (of a batch of groups: each item's first instant paired with view b's first and second)."""
+        return {"pairs": pair_grid(self, group_pairs(batch) if self.instants > 1 else batch)}
 
     # -- after pretraining -------------------------------------------------------------------------
     @property
@@ -450,6 +533,23 @@ class SyncMethod(Method):
     def finetune_frozen(self) -> list[nn.Module]:
         """The pretext heads (and the fusion's feature norm): not on the pose features' path."""
         return [self.heads] + ([self.feature_norm] if self.feature_norm is not None else [])
+
+
+def group_pairs(batch: dict) -> dict:
+    """A batch of groups (frames ``(N, 2M, ...)``, see :meth:`SyncMethod.group_logits`) → a batch of ``2N``
+    pairs: item n's (a_1, b_1) — synchronised — then its (a_1, b_2), unsynchronised; flips, boxes, background
+    and 2D labels follow their images."""
+    N, K = batch["frames"].shape[:2]
+    M = K // 2
+    sel = torch.tensor([[0, M], [0, M + 1]])   # (pair kind, column)
+    out = {}
+    for k, v in batch.items():
+        if isinstance(v, torch.Tensor) and v.ndim >= 2 and v.shape[:2] == (N, K):
+            out[k] = v[:, sel].transpose(0, 1).reshape(2 * N, 2, *v.shape[2:])
+    out["flip"] = batch["flip"][:, :2].transpose(0, 1).reshape(2 * N)
+    out["dt"] = torch.stack([batch["dt"][:, 0, 0], batch["dt"][:, 0, 1]]).reshape(2 * N)
+    out["sync"] = out["dt"] == 0
+    return out
 
 
 @torch.no_grad()
@@ -498,4 +598,4 @@ def build_sync(cfg, two_stage: bool, section: SyncConfig | None) -> SyncMethod:
 
 
 __all__ = ("SyncConfig", "SyncMethod", "build_sync", "fuse", "fused_dim", "handle_background", "person_mask",
-           "square_theta", "mirror_joints2d", "joints_to_crop", "pair_grid", "FUSIONS", "BACKGROUNDS", "CROPS", "TASKS")
+           "square_theta", "mirror_joints2d", "joints_to_crop", "pair_grid", "group_pairs", "FUSIONS", "BACKGROUNDS", "CROPS", "TASKS")

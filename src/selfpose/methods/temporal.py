@@ -214,6 +214,14 @@ class SamplerConfig:
             "mirrored" no longer tells "synchronised" (see
             :class:`~selfpose.data.samplers.SyncPairSampler`); off: only
             synchronised pairs are flipped (the paper as we read it).
+        sync_instants: 1 (the paper): each item is one pair. ``M`` > 1 (not
+            in the paper): each item is ``M`` instants of one take seen from
+            two views, scored as all ``M × M`` pairs (``M`` synchronised, the
+            rest unsynchronised, every two instants between the offsets
+            above): ``M / 2`` labelled pairs per image read instead of ½, and
+            every negative the same person in the same take — a denser signal
+            for a pretext that is slow to leave chance (``docs/design.md``
+            §1.3).
     """
 
     d_pos_s: float = 0.2
@@ -228,8 +236,11 @@ class SamplerConfig:
     motion_gap_s: float = 0.08
     single_view: bool = False
     flip_unsync: bool = added_field(False)
+    sync_instants: int = added_field(1)
 
     def __post_init__(self) -> None:
+        if isinstance(self.sync_instants, bool) or not isinstance(self.sync_instants, int) or self.sync_instants < 1:
+            raise ConfigError(f"sampler.sync_instants must be an integer >= 1, got {self.sync_instants!r}")
         if self.num_negatives < 1:
             raise ConfigError(f"sampler.num_negatives must be >= 1, got {self.num_negatives}")
         if not 0 <= self.sync_min_offset_s < self.sync_max_offset_s:
