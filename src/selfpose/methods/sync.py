@@ -309,6 +309,30 @@ class SyncMethod(Method):
         out = crop(x, th, c, padding_mode="border")
         return (out, th) if with_theta else out
 
+    def _flat_images(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A batch's frames ``(N, K, 3, H, W)`` and estimated backgrounds (if any) as ``(N·K, 3, H, W)`` floats in
+        [0, 1] on the method's device."""
+        dev = next(self.parameters()).device
+
+        def flat(t: torch.Tensor) -> torch.Tensor:
+            t = t.reshape(-1, *t.shape[2:]).to(dev)
+            return t.float().div_(255.0) if t.dtype == torch.uint8 else t.float()
+
+        bg = batch.get("background")
+        return flat(batch["frames"]), (None if bg is None else flat(bg))
+
+    def _cut(self, x: torch.Tensor, bg: torch.Tensor | None, boxes: torch.Tensor | None,
+             other: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Flat images and backgrounds → the crops the encoder reads ``(B, 3, c, c)`` and their θ ``(B, 4)``:
+        background handled (``other``: the replacement backgrounds), cut at the box (``(N, K, 4)`` px, jittered
+        in training), colour-jittered in training."""
+        from selfpose.pose.supervised import colour_jitter
+
+        x = handle_background(x, bg, self.cfg.background, self.cfg.mask_threshold, other)
+        boxes = None if boxes is None else boxes.reshape(-1, 4)
+        c, theta = self._crops(x, boxes, self.cfg.box_jitter if self.training else 0.0, with_theta=True)
+        return (colour_jitter(c, self.cfg.colour_jitter) if self.training else c), theta
+
     def pair_images(self, batch: dict) -> dict[str, torch.Tensor]:
         """The two crops of every pair as the encoder sees them, before the random order swap.
 
@@ -317,20 +341,12 @@ class SyncMethod(Method):
         ``joints2d``, ``"joints2d"`` ``(N, 2, J, 2)``: each crop's 2D labels in
         its own pixels, mirrored (x and left/right names) with its image.
         """
-        from selfpose.pose.supervised import colour_jitter
-
-        frames = batch["frames"]
-        N, K = frames.shape[:2]
+        N, K = batch["frames"].shape[:2]
         if K != 2:
             raise MethodError(f"the sync method trains on pairs (K = 2 frames per item), got K = {K}; "
                               "train it with sampler 'sync'")
         dev = next(self.parameters()).device
-        x = frames.reshape(N * 2, *frames.shape[2:]).to(dev)
-        x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
-        bg = batch.get("background")
-        if bg is not None:
-            bg = bg.reshape(N * 2, *bg.shape[2:]).to(dev)
-            bg = bg.float().div_(255.0) if bg.dtype == torch.uint8 else bg.float()
+        x, bg = self._flat_images(batch)
         other = None
         if self.cfg.background == "replace" and bg is not None:
             # Each image over the background of another pair's camera: the two images of a pair get different ones
@@ -345,11 +361,7 @@ class SyncMethod(Method):
             flip2 = batch["flip"].to(dev).bool()[:, None, None, None]
             other = torch.stack([other[:, 0], torch.where(flip2, other[:, 1].flip(-1), other[:, 1])], 1)
             other = other.reshape(bg.shape)
-        x = handle_background(x, bg, self.cfg.background, self.cfg.mask_threshold, other)
-        boxes = batch.get("boxes")
-        boxes = None if boxes is None else boxes.reshape(N * 2, 4)
-        c, theta = self._crops(x, boxes, self.cfg.box_jitter if self.training else 0.0, with_theta=True)
-        c = colour_jitter(c, self.cfg.colour_jitter) if self.training else c
+        c, theta = self._cut(x, bg, batch.get("boxes"), other)
         size = c.shape[-1]
         c = c.reshape(N, 2, *c.shape[1:])
         flip = batch["flip"].to(dev).bool()
@@ -392,26 +404,13 @@ class SyncMethod(Method):
         diagonal's pairs, true where the view-b image is mirrored. Each item's two views swap places at random
         in training, as the pairs' two images do.
         """
-        from selfpose.pose.supervised import colour_jitter
-
-        frames = batch["frames"]
-        N, K = frames.shape[:2]
+        N, K = batch["frames"].shape[:2]
         M = K // 2
         if K != 2 * self.instants:
             raise MethodError(f"this sync network trains on groups of {self.instants} instants in two views "
                               f"(K = {2 * self.instants} frames per item), got K = {K}")
         dev = next(self.parameters()).device
-        x = frames.reshape(N * K, *frames.shape[2:]).to(dev)
-        x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
-        bg = batch.get("background")
-        if bg is not None:
-            bg = bg.reshape(N * K, *bg.shape[2:]).to(dev)
-            bg = bg.float().div_(255.0) if bg.dtype == torch.uint8 else bg.float()
-        x = handle_background(x, bg, self.cfg.background, self.cfg.mask_threshold, None)
-        boxes = batch.get("boxes")
-        boxes = None if boxes is None else boxes.reshape(N * K, 4)
-        c = self._crops(x, boxes, self.cfg.box_jitter if self.training else 0.0)
-        c = colour_jitter(c, self.cfg.colour_jitter) if self.training else c
+        c, _ = self._cut(*self._flat_images(batch), batch.get("boxes"))
         c = c.reshape(N, 2, M, *c.shape[1:])
         flip = batch["flip"].to(dev).bool()
         first, second = c[:, 0], torch.where(flip[..., None, None, None], c[:, 1].flip(-1), c[:, 1])
