@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import runpy
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "sync_payoff_summary.py"
 
 
-def load():
-    spec = importlib.util.spec_from_file_location("sync_payoff_summary", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def load() -> SimpleNamespace:
+    """The script's functions (run as a module that is not __main__: nothing runs)."""
+    return SimpleNamespace(**runpy.run_path(str(SCRIPT)))
 
 
 def pretext(acc):

@@ -270,20 +270,25 @@ def test_pose_rows_read_the_bands_without_changing_a_weight():
         config(pose_rows=0)
 
 
+def train_on(m, batch, steps: int = 40) -> tuple[float, dict]:
+    """Adam on one fixed batch: the first step's loss and the last step's logs."""
+    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+    first = None
+    for step in range(steps):
+        loss, logs = m.training_step(batch, step)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        first = first if first is not None else logs["loss"]
+    return first, logs
+
+
 @pytest.mark.parametrize("tasks,norm", [(("sync", "flip"), "none"), (("sync",), "none"), (("flip",), "none"),
                                         (("sync", "flip"), "batch")])
 def test_loss_goes_down_on_a_fixed_batch(tasks, norm):
     torch.manual_seed(0)
     m = build("sync", config(tasks=list(tasks), box_jitter=0.0, colour_jitter=0.0, feature_norm=norm))
-    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
-    b = pair_batch()
-    first = None
-    for step in range(40):
-        loss, logs = m.training_step(b, step)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        first = first if first is not None else logs["loss"]
+    first, logs = train_on(m, pair_batch())
     assert set(k for k in logs if k.endswith("_loss")) == {f"{t}_loss" for t in tasks}
     assert logs["loss"] < 0.5 * first
     if "flip" in tasks:   # scored on synchronised pairs only
@@ -346,15 +351,8 @@ def test_groups_score_every_pair_of_instants():
 def test_group_loss_goes_down_and_pictures_read_groups():
     torch.manual_seed(0)
     m = build("sync", group_config(box_jitter=0.0, colour_jitter=0.0, feature_norm="batch"))
-    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
     b = group_batch()
-    first = None
-    for step in range(40):
-        loss, logs = m.training_step(b, step)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        first = first if first is not None else logs["loss"]
+    first, logs = train_on(m, b)
     assert {"sync_loss", "flip_loss", "sync_acc", "flip_acc"} <= set(logs)
     assert logs["loss"] < 0.5 * first
     pic = m.pictures(b)["pairs"]
