@@ -80,7 +80,7 @@ def test_added_fields_stay_out_of_the_hash_at_their_neutral_value():
 
 def test_pretrain_hash_unchanged_by_the_structural_loss_keys_and_the_device():
     # A run saved before loss.w_ssim / w_grad / grad_distance / w_lap / lap_levels / w_arrow, train.device,
-    # sampler.flip_unsync or init_from existed
+    # sampler.flip_unsync / sync_instants or init_from existed
     # resumes with the same hash: its config.yaml loads with the keys at their defaults, which do not count.
     from selfpose.pretrain import PretrainConfig
 
@@ -90,11 +90,13 @@ def test_pretrain_hash_unchanged_by_the_structural_loss_keys_and_the_device():
         old["loss"].pop(k)
     old["train"].pop("device")
     old["sampler"].pop("flip_unsync")
+    old["sampler"].pop("sync_instants")
     old.pop("init_from")
     import hashlib
     import json
 
     assert config_hash(cfg) == hashlib.sha256(json.dumps(old, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    assert config_hash(from_dict(PretrainConfig, {"sampler": {"sync_instants": 8}})) != config_hash(cfg)
     assert config_hash(from_dict(PretrainConfig, {"loss": {"w_ssim": 1.0}})) != config_hash(cfg)
     assert config_hash(from_dict(PretrainConfig, {"loss": {"w_arrow": 1.0}})) != config_hash(cfg)
     assert config_hash(from_dict(PretrainConfig, {"train": {"device": "cuda"}})) != config_hash(cfg)
@@ -114,6 +116,7 @@ def test_a_method_sections_added_fields_stay_out_of_the_hash():
     old["method_config"]["sync"].pop("rows")
     old["method_config"]["sync"].pop("pose_rows")
     old["sampler"].pop("flip_unsync")
+    old["sampler"].pop("sync_instants")
     for k in ("w_ssim", "w_grad", "grad_distance", "w_lap", "lap_levels", "w_arrow"):   # older additions
         old["loss"].pop(k)
     old["train"].pop("device")
