@@ -478,30 +478,31 @@ class SyncMethod(Method):
         return out
 
     def training_step(self, batch: dict, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        accs: dict[str, float] = {}
         if self.instants > 1:
             logits, targets = self.group_logits(batch)
             losses = self.group_losses(logits, targets)
-            total = sum(losses.values())
-            logs = {"loss": float(total.detach())}
             for t, z in logits.items():
-                logs[f"{t}_loss"] = float(losses[t].detach())
                 right, y = (z.detach() > 0) == targets[t], targets[t]
                 # balanced: the mean of the two classes' accuracies, comparable with the pairs' 50/50 draw
-                logs[f"{t}_acc"] = (float(0.5 * (right[y].float().mean() + right[~y].float().mean()))
-                                    if y.any() and (~y).any() else float(right.float().mean()))
-            return total, logs
-        logits, targets = self.pair_logits(batch)
-        sync = targets.get("sync", batch["sync"].bool().to(next(iter(logits.values())).device))
-        losses = self.task_losses(logits, targets, sync)
+                accs[t] = (float(0.5 * (right[y].float().mean() + right[~y].float().mean()))
+                           if y.any() and (~y).any() else float(right.float().mean()))
+        else:
+            logits, targets = self.pair_logits(batch)
+            sync = targets.get("sync", batch["sync"].bool().to(next(iter(logits.values())).device))
+            losses = self.task_losses(logits, targets, sync)
+            for t, z in logits.items():
+                right = ((z.detach() > 0) == targets[t])
+                if t == "flip":
+                    right = right[sync] if sync.any() else right[:0]
+                if len(right):
+                    accs[t] = float(right.float().mean())
         total = sum(losses.values())
         logs = {"loss": float(total.detach())}
-        for t, z in logits.items():
+        for t in logits:
             logs[f"{t}_loss"] = float(losses[t].detach())
-            right = ((z.detach() > 0) == targets[t])
-            if t == "flip":
-                right = right[sync] if sync.any() else right[:0]
-            if len(right):
-                logs[f"{t}_acc"] = float(right.float().mean())
+            if t in accs:
+                logs[f"{t}_acc"] = accs[t]
         return total, logs
 
     def pictures(self, batch: dict) -> dict[str, np.ndarray]:
