@@ -361,6 +361,37 @@ def test_group_loss_goes_down_and_pictures_read_groups():
         m.training_step(pair_batch(), 0)
 
 
+def test_pose_background_reads_crops_as_pretrained():
+    """``pose_background: as_pretrained``: the pose stage's frames go through ``pose_input`` with their estimated
+    background, which masks (or subtracts) it as pretraining did; the same weights either way."""
+    from selfpose.pose.stage import pose_feature_fn
+
+    plain = build("sync", config())
+    m = build("sync", config(pose_background="as_pretrained"))
+    m.load_state_dict(plain.state_dict())              # reading only: no weight added or changed
+    assert not plain.reads_background and m.reads_background
+    frames, bg = _scene(4)
+    torch.testing.assert_close(m.pose_input(frames, bg), handle_background(frames, bg, "mask", 0.1))
+    assert plain.pose_input(frames, bg) is frames
+    sub = build("sync", config(pose_background="as_pretrained", background="subtract"))
+    torch.testing.assert_close(sub.pose_input(frames, bg), handle_background(frames, bg, "subtract", 0.1))
+    for how in ("keep", "replace"):   # nothing to remove (keep) or nothing to paste at test time (replace)
+        other = build("sync", config(pose_background="as_pretrained", background=how))
+        assert not other.reads_background and other.pose_input(frames, bg) is frames
+    boxes = torch.tensor([20.0, 12.0, 40.0, 52.0]).expand(4, 4)
+    m.eval()
+    fn = pose_feature_fn(m)
+    assert fn.reads_background and not pose_feature_fn(plain).reads_background
+    with torch.no_grad():
+        got = fn(frames, boxes, background=bg)["features"]
+        want = m.encode_for_pose(handle_background(frames, bg, "mask", 0.1), boxes)["features"]
+        raw = m.encode_for_pose(frames, boxes)["features"]
+    torch.testing.assert_close(got, want)
+    assert not torch.allclose(got, raw)                # the textured background did reach the raw reading
+    with pytest.raises(ConfigError, match="pose_background"):
+        config(pose_background="mask")
+
+
 def test_pose_features_read_the_box():
     m = build("sync", config())
     m.eval()

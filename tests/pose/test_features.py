@@ -154,3 +154,39 @@ def test_feature_cache_extracts_each_frame_once(ds):
     assert calls == []                                       # nothing new: nothing encoded
     np.testing.assert_array_equal(back.frame, every[::-1, 1])
     np.testing.assert_allclose(back.features[:, 0], every[::-1, 1], atol=1e-4)
+
+
+def test_functions_that_read_the_background_get_each_rows_estimate(tmp_path):
+    """A feature function flagged ``reads_background`` gets each row's estimated background: a static camera's one
+    image or a moving camera's per-frame one, in the index's row order; a sequence without one is a clear error."""
+    from selfpose.pose.features import read_backgrounds
+
+    with DatasetWriter(tmp_path / "store") as w:
+        for s in range(3):
+            T = 6
+            frames = np.zeros((T, 8, 8, 3), np.uint8)
+            meta = SequenceMeta(id=f"seq{s}", subject="S1", action="walk", take=f"take{s}", view="c0", fps=10.0,
+                                num_frames=T, height=8, width=8)
+            extra = {}
+            if s == 0:      # static camera: one image, pixel (0, 0) = 50
+                extra["background"] = np.full((8, 8, 3), 50, np.uint8)
+            elif s == 1:    # moving camera: frame k's background has pixel (0, 0) = 100 + k
+                extra["backgrounds"] = np.broadcast_to((100 + np.arange(T, dtype=np.uint8))[:, None, None, None],
+                                                       (T, 8, 8, 3)).copy()
+            w.write_sequence(meta, frames=frames, frame_ids=np.arange(T, dtype=np.int64), **extra)
+    ds = Dataset.open(tmp_path / "store")
+    index = np.array([[1, 4], [0, 2], [1, 1], [1, 5], [0, 0]])
+    bg = read_backgrounds(ds, index)
+    assert bg.shape == (5, 8, 8, 3) and bg.dtype == np.uint8
+    assert bg[:, 0, 0, 0].tolist() == [104, 50, 101, 105, 50]
+
+    def fn(frames, background=None):
+        return background[:, :, 0, 0] * 255
+
+    fn.reads_background = True
+    got = extract(fn, ds, index, batch_size=2, progress=False).features
+    np.testing.assert_allclose(got[:, 0], [104, 50, 101, 105, 50], atol=1e-4)
+    with pytest.raises(FeatureError, match="no estimated background.*pose_background"):
+        extract(fn, ds, np.array([[2, 0]]), progress=False)
+    corner = extract(corner_fn, ds, index, progress=False)   # unflagged functions are called as before
+    assert corner.features.shape == (5, 3)

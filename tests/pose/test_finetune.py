@@ -192,3 +192,40 @@ def test_scaled_groups_slow_the_method_only_and_keep_weight_decay_groups():
         assert len(kinds) == 1
         assert g["base_lr"] == pytest.approx(1e-4 if kinds == {"method"} else 1e-3)
         assert g["weight_decay"] == (0.05 if g["params"][0].dim() >= 2 else 0.0)
+
+
+def test_finetuning_reads_the_frames_as_pretrained_before_the_jitter(lab, tmp_path, monkeypatch):
+    """With ``pose_background: as_pretrained`` fine-tuning hands ``pose_input`` the stored frames (not yet
+    colour-jittered) with their stored background estimate; evaluation reads the same way, and a loaded pose
+    folder asks for the backgrounds."""
+    from selfpose.data.store import Dataset
+    from selfpose.methods.sync import SyncMethod
+    from selfpose.pose.stage import PoseStageError, evaluate_pose_stage
+    from selfpose.pretrain import pretrain
+
+    cfg = from_dict(PretrainConfig, {"method": "sync", "model": SMALL, "sampler": {"sync_max_offset_s": 1.0},
+                                     "method_config": {"sync": {"pose_background": "as_pretrained"}},
+                                     "train": TRAIN})
+    pretrain(cfg, lab, tmp_path / "run", progress=False)
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    original = SyncMethod.pose_input
+
+    def spy(self, frames, background):
+        seen.append((frames.detach().clone(), background.detach().clone()))
+        return original(self, frames, background)
+
+    monkeypatch.setattr(SyncMethod, "pose_input", spy)
+    info, pose = _finetuned(tmp_path / "run", lab, tmp_path / "pose", colour_jitter=0.5)
+    assert len(seen) >= 6 and np.isfinite(info["val_n_mpjpe"])
+    frames, bg = seen[0]                               # the first training batch
+    torch.testing.assert_close(frames * 255, (frames * 255).round(), atol=1e-4, rtol=0)   # not jittered yet
+    stored = {np.asarray(s["background"]).tobytes() for s in Dataset.open(lab).sequences}
+    assert all((b.permute(1, 2, 0) * 255).round().byte().numpy().tobytes() in stored for b in bg)
+    n = len(seen)
+    res = evaluate_pose_stage(tmp_path / "pose", lab, progress=False)
+    assert len(seen) > n and np.isfinite(res["overall"]["mpjpe"])
+    x = torch.zeros(2, 3, 64, 64, dtype=torch.uint8)
+    boxes = torch.tensor([10.0, 4.0, 44.0, 60.0]).expand(2, 4)
+    with pytest.raises(PoseStageError, match="background"):
+        pose.predict_frames(x, boxes)
+    assert pose.predict_frames(x, boxes, background=x)["joints3d"].shape == (2, 17, 3)

@@ -150,3 +150,34 @@ def test_errors(tmp_path):
     with pytest.raises(PredictError, match=r"\(4, 17, 3\)"):
         predict_video(model, lambda f: f[:, :10], vid, tmp_path / "out", progress=False)
     assert not any(p.name.startswith(".predict-") for p in (tmp_path / "out" / "v").iterdir())
+
+
+@pytest.mark.filterwarnings("ignore::selfpose.data.backgrounds.BackgroundWarning")
+def test_a_method_that_reads_the_background_gets_the_estimated_one(tmp_path, monkeypatch):
+    """A sync model read as pretrained (``pose_background: as_pretrained``, the person masked) gets every frame
+    with the background ``predict`` estimated from the video."""
+    from selfpose.config import from_dict
+    from selfpose.methods.registry import build
+    from selfpose.methods.sync import SyncMethod
+    from selfpose.pretrain import PretrainConfig
+
+    cfg = from_dict(PretrainConfig, {"method": "sync", "model": {"image_size": 64, "crop_size": 32, "encoder_width": 8},
+                                     "method_config": {"sync": {"crop": "full", "pose_background": "as_pretrained"}}})
+    method = build("sync", cfg).eval()
+    assert method.reads_background and not method.reads_boxes
+    calls: list[tuple[torch.Tensor, torch.Tensor]] = []
+    original = SyncMethod.pose_input
+
+    def spy(self, frames, background):
+        calls.append((frames, background))
+        return original(self, frames, background)
+
+    monkeypatch.setattr(SyncMethod, "pose_input", spy)
+    vid = _tiny_video(tmp_path / "v.mp4", T=6)
+    res = predict_video(method, _head(method.feature_dim), vid, tmp_path / "out", progress=False, num_skeletons=0)
+    assert res["videos"][0]["num_frames"] == 6
+    assert sum(len(f) for f, _ in calls) == 6
+    frames, bg = calls[0]
+    assert frames.shape == bg.shape and frames.dtype == bg.dtype == torch.float32
+    # the moving dark block is the person: the estimate is the textured grey without it
+    assert float(bg[:, :, 30, 5:15].mean()) > 0.4 and float(frames[0, :, 25, 21].mean()) < 0.2

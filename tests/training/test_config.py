@@ -115,6 +115,7 @@ def test_a_method_sections_added_fields_stay_out_of_the_hash():
     old["method_config"]["sync"].pop("feature_norm")
     old["method_config"]["sync"].pop("rows")
     old["method_config"]["sync"].pop("pose_rows")
+    old["method_config"]["sync"].pop("pose_background")
     old["sampler"].pop("flip_unsync")
     old["sampler"].pop("sync_instants")
     for k in ("w_ssim", "w_grad", "grad_distance", "w_lap", "lap_levels", "w_arrow"):   # older additions
@@ -126,10 +127,12 @@ def test_a_method_sections_added_fields_stay_out_of_the_hash():
 
     assert config_hash(cfg) == hashlib.sha256(json.dumps(old, sort_keys=True, default=str).encode()).hexdigest()[:16]
     # hashing leaves the live config whole (it once popped the neutral keys out of method_config itself)
-    assert {"feature_norm", "rows", "pose_rows"} <= set(cfg.method_config["sync"])
+    assert {"feature_norm", "rows", "pose_rows", "pose_background"} <= set(cfg.method_config["sync"])
     on = from_dict(PretrainConfig, {"method": "sync", "method_config": {"sync": {"feature_norm": "batch"}}})
     assert config_hash(on) != config_hash(cfg)
     bands = from_dict(PretrainConfig, {"method": "sync", "method_config": {"sync": {"pose_rows": 2}}})
     assert config_hash(bands) != config_hash(cfg)
+    masked = from_dict(PretrainConfig, {"method": "sync", "method_config": {"sync": {"pose_background": "as_pretrained"}}})
+    assert config_hash(masked) != config_hash(cfg)
     assert config_hash(from_dict(PretrainConfig, {"method": "sync", "sampler": {"flip_unsync": True}})) \
         != config_hash(cfg)

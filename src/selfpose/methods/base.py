@@ -24,6 +24,9 @@ size they are stored at; the method resizes them itself):
   ``boxes`` (px of the given frames, x0 y0 x1 y1) only when ``has_detector``;
   a method that reads the person where the data say it is (``reads_boxes``)
   is called ``encode_for_pose(frames, boxes)`` with the stored boxes instead;
+- ``pose_input(frames, background)``: the frames as the method read them
+  while pretraining (e.g. the person masked with the estimated background),
+  applied by the pose stage before anything else when ``reads_background``;
 - ``codes(frames)`` → named codes for the analyses (``code_names()``: ``v``
   always; ``i`` when the method has an appearance code);
 - ``input_size``: the square side ``predict`` letterboxes videos to;
@@ -139,6 +142,18 @@ class Method(nn.Module, metaclass=abc.ABCMeta):
         ``encode_for_pose(frames, boxes)`` with the stored person boxes ``(B, 4)`` px (and data without
         boxes, such as a raw video, cannot be encoded)."""
         return False
+
+    @property
+    def reads_background(self) -> bool:
+        """True when the method's pose features read the frames through :meth:`pose_input`, which needs the
+        estimated background of each frame: the pose stage then reads it from the data (``background`` /
+        ``backgrounds``) and hands both over, before colour jitter or anything else touches the frames."""
+        return False
+
+    def pose_input(self, frames: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
+        """Frames ``(B, 3, H, W)`` float in [0, 1] and their estimated backgrounds (same shape and range) → the
+        frames as the method read them while pretraining (same shape). Default: the frames unchanged."""
+        return frames
 
     @property
     def input_size(self) -> int | None:

@@ -71,6 +71,7 @@ FUSIONS = ("product", "difference", "sum", "concat")
 BACKGROUNDS = ("keep", "subtract", "mask", "replace")
 CROPS = ("true_box", "full")
 TASKS = ("sync", "flip")
+POSE_BACKGROUNDS = ("keep", "as_pretrained")
 
 
 @dataclass
@@ -112,6 +113,17 @@ class SyncConfig:
             learned to read in the bands — global pooling averages the top of
             the person with the bottom. Reading only: it changes no pretrained
             weight, so a run's weights can be read either way.
+        pose_background: what the pose stage's crops show. ``keep``: the frames
+            as they are (what every run made before this key read).
+            ``as_pretrained``: the background handled as ``background`` handled
+            it while pretraining (``mask``: the person on grey; ``subtract``:
+            frame − background; ``keep`` and ``replace``: the frames as they
+            are — ``replace`` has no other background to paste at test time),
+            from the estimated background of each frame, never a label. Why:
+            the frozen stages' filters and batch-norm statistics are those of
+            the pretraining crops; reading raw frames they see a room they never
+            saw (``benchmarks/results/sync_pose_input``). Reading only: it
+            changes no pretrained weight.
     """
 
     fusion: Literal["product", "difference", "sum", "concat"] = "product"
@@ -125,9 +137,13 @@ class SyncConfig:
     feature_norm: Literal["none", "batch"] = added_field("none")
     rows: int = added_field(1)
     pose_rows: int = added_field(1)
+    pose_background: Literal["keep", "as_pretrained"] = added_field("keep")
 
     def __post_init__(self) -> None:
         self.tasks = tuple(self.tasks)
+        if self.pose_background not in POSE_BACKGROUNDS:
+            raise ConfigError(f"method_config.sync.pose_background must be one of {POSE_BACKGROUNDS}, "
+                              f"got {self.pose_background!r}")
         if self.feature_norm not in ("none", "batch"):
             raise ConfigError(f"method_config.sync.feature_norm must be none or batch, got {self.feature_norm!r}")
         if self.fusion not in FUSIONS:
@@ -517,6 +533,18 @@ class SyncMethod(Method):
         return self.cfg.crop == "true_box"
 
     @property
+    def reads_background(self) -> bool:
+        """True with ``pose_background: as_pretrained`` after a pretraining that masked or subtracted the background."""
+        return self.cfg.pose_background == "as_pretrained" and self.cfg.background in ("mask", "subtract")
+
+    def pose_input(self, frames: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
+        """Frames ``(B, 3, H, W)`` float [0, 1] with the background handled as while pretraining (when
+        :attr:`reads_background`; unchanged otherwise). ``background``: each frame's estimate, same shape."""
+        if not self.reads_background:
+            return frames
+        return handle_background(frames.float(), background.float(), self.cfg.background, self.cfg.mask_threshold)
+
+    @property
     def feature_dim(self) -> int:
         return int(self.encoder.out_channels) * self.cfg.pose_rows
 
@@ -605,4 +633,5 @@ def build_sync(cfg, two_stage: bool, section: SyncConfig | None) -> SyncMethod:
 
 
 __all__ = ("SyncConfig", "SyncMethod", "build_sync", "fuse", "fused_dim", "handle_background", "person_mask",
-           "square_theta", "mirror_joints2d", "joints_to_crop", "pair_grid", "group_pairs", "FUSIONS", "BACKGROUNDS", "CROPS", "TASKS")
+           "square_theta", "mirror_joints2d", "joints_to_crop", "pair_grid", "group_pairs", "FUSIONS", "BACKGROUNDS", "CROPS", "TASKS",
+           "POSE_BACKGROUNDS")

@@ -19,6 +19,11 @@ Feature function contract::
     With ``extract(..., pass_boxes=True)`` the feature function is called as
     ``feature_fn(frames, boxes)`` with the stored (true) person boxes ``(B, 4)``
     px of the rows, e.g. to encode the crop a perfect detector would cut.
+    A feature function whose attribute ``reads_background`` is true is also
+    given ``background=`` the estimated background of each row (float32
+    ``(B, 3, H, W)`` in [0, 1], from the store's ``backgrounds`` or
+    ``background``; :func:`read_backgrounds`), e.g. to mask the person as the
+    method did while pretraining.
     joints2d_fn(frames) -> (B, J, 2) predicted 2D joints in px of the frame
 """
 
@@ -175,6 +180,32 @@ def read_arrays(ds: Dataset, frames: np.ndarray, names: tuple[str, ...]) -> dict
     return out
 
 
+def read_backgrounds(ds: Dataset, frames: np.ndarray) -> np.ndarray:
+    """uint8 ``(N, H, W, 3)``: the estimated background of each row of a frame index, in row order — the
+    sequence's per-frame ``backgrounds`` (a moving camera) or its one ``background`` (a static camera)."""
+    f = np.asarray(frames, dtype=np.int64)
+    out: np.ndarray | None = None
+    for s in np.unique(f[:, 0]):
+        rec = ds.sequences[s]
+        rows = np.flatnonzero(f[:, 0] == s)
+        if rec.has("backgrounds"):
+            bg = np.asarray(rec["backgrounds"][np.sort(f[rows, 1])])[np.argsort(np.argsort(f[rows, 1]))]
+        elif rec.has("background"):
+            bg = np.broadcast_to(np.asarray(rec["background"]), (len(rows), *rec["background"].shape))
+        else:
+            raise FeatureError(f"sequence {rec.meta.id!r} of {ds.root} has no estimated background, and the "
+                               "features are read with it (pose_background: as_pretrained); prepare the data "
+                               "with background estimation, or read the frames as they are "
+                               "(method_config.sync.pose_background=keep)")
+        if out is None:
+            out = np.empty((len(f), *bg.shape[1:]), np.uint8)
+        elif out.shape[1:] != bg.shape[1:]:
+            raise FeatureError(f"the background of {rec.meta.id!r} has shape {bg.shape[1:]}, other sequences "
+                               f"{out.shape[1:]}; read sequences of one size together")
+        out[rows] = bg
+    return out if out is not None else np.empty((0, 0, 0, 3), np.uint8)
+
+
 def frames_to_tensor(frames: np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor:
     """uint8 ``(B, H, W, 3)`` → float32 ``(B, 3, H, W)`` in [0, 1] on ``device`` (converted there)."""
     t = torch.from_numpy(np.ascontiguousarray(frames)).to(device)
@@ -248,6 +279,7 @@ def extract(feature_fn: FeatureFn, ds: Dataset, frames_index: np.ndarray, batch_
     labels = label_arrays(ds, f)
     if pass_boxes and labels.get("boxes") is None and n:
         raise FeatureError(f"pass_boxes: the sequences of {ds.root} hold no person boxes to pass")
+    wants_bg = bool(getattr(feature_fn, "reads_background", False))
     # Read order: by frame size, then sequence, then frame — sequential memory-map reads,
     # and one frame size per batch.
     hw = labels["frame_hw"]
@@ -269,9 +301,10 @@ def extract(feature_fn: FeatureFn, ds: Dataset, frames_index: np.ndarray, batch_
     with torch.inference_mode():
         for rows in track(batches, "features", total=len(batches), enabled=None if progress else False):
             frames = frames_to_tensor(read_arrays(ds, f[rows], ("frames",))["frames"], dev)
+            kw = {"background": frames_to_tensor(read_backgrounds(ds, f[rows]), dev)} if wants_bg else {}
             with amp:
-                out = (feature_fn(frames, torch.from_numpy(labels["boxes"][rows]).to(dev)) if pass_boxes
-                       else feature_fn(frames))
+                out = (feature_fn(frames, torch.from_numpy(labels["boxes"][rows]).to(dev), **kw) if pass_boxes
+                       else feature_fn(frames, **kw))
                 boxes = box_fn(frames) if box_fn is not None else None
                 j2d = joints2d_fn(frames) if joints2d_fn is not None else None
             if isinstance(out, Mapping):

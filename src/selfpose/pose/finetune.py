@@ -165,9 +165,9 @@ def finetune_pose(run, ds, cfg, progress: bool = True):
     """
     from selfpose.evaluation.metrics import mpjpe, n_mpjpe
     from selfpose.models.heads import make_head
-    from selfpose.pose.features import extract, frames_to_tensor, read_arrays
+    from selfpose.pose.features import extract, frames_to_tensor, read_arrays, read_backgrounds
     from selfpose.pose.fit import BestStep, FittedPose, _batches
-    from selfpose.pose.stage import pose_feature_fn, reads_boxes, split_labels
+    from selfpose.pose.stage import pose_feature_fn, reads_background, reads_boxes, split_labels
     from selfpose.pose.supervised import colour_jitter
     from selfpose.training.config import OptimConfig
     from selfpose.training.precision import bf16_autocast
@@ -184,6 +184,7 @@ def finetune_pose(run, ds, cfg, progress: bool = True):
         raise FinetuneError(f"need at least 2 labelled training frames, got {len(tr)}; raise pose.fraction")
     boxes_needed = reads_boxes(method)
     names = ("frames", "boxes") if boxes_needed else ("frames",)
+    background_needed = reads_background(method)
 
     j3 = read_arrays(ds, tr, ("joints3d",))["joints3d"].astype(np.float32)
     J = j3.shape[1]
@@ -225,7 +226,10 @@ def finetune_pose(run, ds, cfg, progress: bool = True):
                 lr = stepper.set_lr(step - 1)
                 rows = next(batches).numpy()
                 arrays = read_arrays(ds, tr[rows], names)
-                x = colour_jitter(frames_to_tensor(arrays["frames"], dev), fc.colour_jitter, gen)
+                x = frames_to_tensor(arrays["frames"], dev)
+                if background_needed:   # as pretraining did: the background handled first, then the jitter
+                    x = method.pose_input(x, frames_to_tensor(read_backgrounds(ds, tr[rows]), dev))
+                x = colour_jitter(x, fc.colour_jitter, gen)
                 probing = step <= fc.head_warmup_steps
                 if probing:   # the head alone on the features as they are: no gradient, batch norm frozen
                     method.eval()

@@ -225,6 +225,11 @@ def _predict_one(method, head, video: Path, out: Path, size: int, step: int, bat
 
         device = next(method.parameters()).device
         draws_masks = "masks" in method.drawings()
+        reads_bg = bool(getattr(method, "reads_background", False))
+        if reads_bg and bg_static is None and bg_frames is None:
+            raise PredictError(f"{video}: the model reads each frame with its estimated background "
+                               "(pose_background: as_pretrained) and none could be estimated; pass another "
+                               "--background estimator, or fit the pose stage with pose_background: keep")
         s_ov = 1.0 if overlay_px == 0 else min(1.0, overlay_px / max(src_w, src_h))
         ow, oh = max(2, int(round(src_w * s_ov))), max(2, int(round(src_h * s_ov)))
         picks = (np.unique(np.linspace(0, T - 1, min(num_skeletons, T)).round().astype(int))
@@ -251,7 +256,11 @@ def _predict_one(method, head, video: Path, out: Path, size: int, step: int, bat
                                            f"({k + n} > {T}); the file decodes inconsistently — re-encode it")
                     tm = time.perf_counter()
                     x = torch.from_numpy(np.array(frames[k:k + n])).permute(0, 3, 1, 2).to(device)
-                    enc = method.encode_for_pose(x)
+                    xin = x
+                    if reads_bg:   # the frames as pretraining read them (e.g. the person masked)
+                        b = torch.from_numpy(_background(bg_static, bg_frames, k, n, size)).permute(0, 3, 1, 2)
+                        xin = method.pose_input(x.float() / 255.0, b.to(device).float() / 255.0)
+                    enc = method.encode_for_pose(xin)
                     pose = _run_head(head, enc["features"], n)
                     theta = _theta_of(enc, n, size)      # the detector's box (the crop may be a larger square)
                     mask = None

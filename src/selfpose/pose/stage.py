@@ -87,14 +87,23 @@ def pose_feature_fn(method):
 
     method = as_method(method)
 
-    def fn(frames: torch.Tensor, boxes: torch.Tensor | None = None) -> dict:
+    def fn(frames: torch.Tensor, boxes: torch.Tensor | None = None, background: torch.Tensor | None = None) -> dict:
+        if background is not None:
+            frames = method.pose_input(frames, background)
         out = method.encode_for_pose(frames, boxes) if boxes is not None else method.encode_for_pose(frames)
         res = {"features": out["features"].float()}
         if out.get("boxes") is not None:
             res["boxes"] = out["boxes"].float()
         return res
 
+    # extract() hands a function with this flag the estimated background of each frame.
+    fn.reads_background = reads_background(method)
     return fn
+
+
+def reads_background(method) -> bool:
+    """Whether ``method`` reads its pose frames through ``pose_input`` with each frame's estimated background."""
+    return bool(getattr(method, "reads_background", False))
 
 
 def reads_boxes(method) -> bool:
@@ -252,13 +261,23 @@ class LoadedPose:
         return self.run.model
 
     @torch.inference_mode()
-    def predict_frames(self, frames: torch.Tensor, boxes: torch.Tensor | None = None) -> dict:
+    def predict_frames(self, frames: torch.Tensor, boxes: torch.Tensor | None = None,
+                       background: torch.Tensor | None = None) -> dict:
         """uint8/float frames (B, 3, H, W) → {"joints3d" (B,17,3) mm pelvis-centred, "features", "boxes" px/None}.
 
-        ``boxes``: the person boxes (B, 4) px, for a method that reads them (``reads_boxes``)."""
+        ``boxes``: the person boxes (B, 4) px, for a method that reads them (``reads_boxes``);
+        ``background``: each frame's estimated background (uint8/float, as ``frames``), for a method that reads
+        it (``reads_background``)."""
         if reads_boxes(self.method) and boxes is None:
             raise PoseStageError(f"method {self.info.get('method')!r} reads the person at given boxes and none were "
                                  "given; pass the person boxes (B, 4) px")
+        if reads_background(self.method):
+            if background is None:
+                raise PoseStageError(f"method {self.info.get('method')!r} reads each frame with its estimated "
+                                     "background (pose_background: as_pretrained) and none was given; pass the "
+                                     "backgrounds (B, 3, H, W)")
+            as_float = lambda t: t.float().div(255.0) if t.dtype == torch.uint8 else t.float()  # noqa: E731
+            frames = self.method.pose_input(as_float(frames), as_float(background))
         out = self.method.encode_for_pose(frames, boxes) if boxes is not None else self.method.encode_for_pose(frames)
         feats = out["features"].float()
         return {"joints3d": torch.as_tensor(self.head.predict(feats.cpu().numpy())), "features": feats,
