@@ -228,8 +228,8 @@ def _predict_one(method, head, video: Path, out: Path, size: int, step: int, bat
         reads_bg = bool(getattr(method, "reads_background", False))
         if reads_bg and bg_static is None and bg_frames is None:
             raise PredictError(f"{video}: the model reads each frame with its estimated background "
-                               "(pose_background: as_pretrained) and none could be estimated; pass another "
-                               "--background estimator, or fit the pose stage with pose_background: keep")
+                               "(pose_background: as_pretrained) and none could be estimated from this video; "
+                               "fit its pose stage with method_config.sync.pose_background=keep to read raw frames")
         s_ov = 1.0 if overlay_px == 0 else min(1.0, overlay_px / max(src_w, src_h))
         ow, oh = max(2, int(round(src_w * s_ov))), max(2, int(round(src_h * s_ov)))
         picks = (np.unique(np.linspace(0, T - 1, min(num_skeletons, T)).round().astype(int))
