@@ -201,10 +201,10 @@ def benchmark_cells(bench_work: Path, protocols: list[str], shares: list[float],
     return out
 
 
-def plot_rows(cells: dict, protocols: list[str], out_png: Path) -> None:
+def plot_rows(cells: dict, protocols: list[str], out_png: Path, bench_scratch: bool = True) -> None:
     """A horizontal bar per fine-tuned row (MPJPE, mm, test person), one panel per protocol, best at the top;
-    where exactly one scratch row is drawn (else the benchmark's own scratch cell), it and 10% below it (the
-    issue's target) as lines."""
+    where exactly one scratch row is drawn (else the benchmark's own scratch cell, unless ``bench_scratch`` is
+    False: with ``--read`` that cell is of another reading), it and 10% below it (the issue's target) as lines."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -226,14 +226,14 @@ def plot_rows(cells: dict, protocols: list[str], out_png: Path) -> None:
         ax.set_yticks(range(len(rows)), names, fontsize=8)
         scratch = [v for n, v in rows if n.startswith("scratch")]
         bench = cells.get(f"bench_scratch{suffix}")
-        if not scratch and bench is not None:   # no scratch row of the probe's own: the benchmark's, same seed
+        if not scratch and bench is not None and bench_scratch:   # none of the probe's own: the benchmark's, same seed
             scratch = [bench["mpjpe"]]
         if len(scratch) == 1:
             ax.axvline(scratch[0], color="k", ls="--", lw=1, label=f"scratch {scratch[0]:.1f}")
             ax.axvline(0.9 * scratch[0], color="g", ls=":", lw=1.2, label=f"10% below scratch {0.9 * scratch[0]:.1f}")
             ax.legend(fontsize=8, loc="upper right")
         lo = min(min(vals), 0.9 * min(scratch or vals))
-        ax.set_xlim(lo - 15, max(vals) + 12)
+        ax.set_xlim(lo - 15, max(max(vals), *scratch) + 12)   # the scratch line stays in view
         ax.set_xlabel(f"fine-tuned MPJPE, {protocol} protocol (mm, test person; lower is better)")
         ax.set_title("green: start trained on other people's 3D labels (ceiling)\nblue: self-supervised starts; "
                      "grey: scratch", fontsize=9)
@@ -445,8 +445,12 @@ def main(argv=None) -> int:
             lines.append(f"| {k[:-len('_pretext')]} | {c['step']} | {acc(c['sync_unflipped'])} | {acc(c['flip'])} |")
     a.out.mkdir(parents=True, exist_ok=True)
     if protocols and any("_finetune_" in k and not k.startswith("bench_") for k in res["cells"]):
-        plot_rows(res["cells"], protocols, a.out / "rows.png")
+        plot_rows(res["cells"], protocols, a.out / "rows.png", bench_scratch=not a.read)
         lines += ["", "Picture: `rows.png` (a bar per fine-tuned row; scratch and 10% below it as lines)."]
+    if a.read:
+        lines += ["", f"Every run here is read with `--read {' '.join(a.read)}`; the `bench_*` rows are the "
+                  "benchmark's own cells, read without it (so `rows.png` draws no scratch line unless a scratch "
+                  "row of this probe is there)."]
     if pretext and protocols:
         plot_transfer_vs_pretext(res["cells"], protocols, a.out / "transfer_vs_pretext.png", seed=a.seed)
         lines += ["", "Picture: `transfer_vs_pretext.png` (fine-tuned MPJPE against each run's held-out sync accuracy; "
