@@ -233,7 +233,7 @@ def plot_rows(cells: dict, protocols: list[str], out_png: Path, bench_scratch: b
             ax.axvline(0.9 * scratch[0], color="g", ls=":", lw=1.2, label=f"10% below scratch {0.9 * scratch[0]:.1f}")
             ax.legend(fontsize=8, loc="upper right")
         lo = min(min(vals), 0.9 * min(scratch or vals))
-        ax.set_xlim(lo - 15, max(max(vals), *scratch) + 12)   # the scratch line stays in view
+        ax.set_xlim(lo - 15, max([*vals, *scratch]) + 12)   # the scratch line stays in view
         ax.set_xlabel(f"fine-tuned MPJPE, {protocol} protocol (mm, test person; lower is better)")
         ax.set_title("green: start trained on other people's 3D labels (ceiling)\nblue: self-supervised starts; "
                      "grey: scratch", fontsize=9)

@@ -52,6 +52,10 @@ def test_rows_picture_draws_the_benchmarks_scratch_when_the_probe_has_none(tmp_p
     drawn.clear()
     probe.plot_rows({**rows, "scratch_seed1_finetune_s1": {"mpjpe": 216.1}}, ["s1"], tmp_path / "rows.png")
     assert drawn == [216.1, round(0.9 * 216.1, 2)]                                  # the probe's own scratch wins
+    drawn.clear()
+    # with --read the benchmark's cell is of another reading: no line (and no scratch at all is fine)
+    probe.plot_rows(rows, ["s1"], tmp_path / "rows.png", bench_scratch=False)
+    assert drawn == [] and (tmp_path / "rows.png").stat().st_size > 0
 
 
 def test_transfer_against_pretext_finds_the_rows_of_a_nonzero_seed(tmp_path, monkeypatch):
