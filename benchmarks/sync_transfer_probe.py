@@ -108,11 +108,13 @@ def checkpoint_view(run: Path, step: int | None, dest: Path, read: tuple[str, ..
     return dest
 
 
-def plot_transfer_vs_pretext(cells: dict, protocols: list[str], out_png: Path, seed: int = 0) -> None:
+def plot_transfer_vs_pretext(cells: dict, protocols: list[str], out_png: Path, seed: int = 0,
+                             bench_scratch: bool = True) -> None:
     """Fine-tuned MPJPE (mm, test person) of every run with a pretext score against its held-out sync accuracy on
     unflipped pairs, one panel per protocol; the scratch cell of the protocol and 10% below it as lines.
     ``seed``: the pose seed of the fine-tuned cells (rows named ``NAME_seedN`` unless 0; the pretext cells, which
-    no pose seed changes, are ``NAME_pretext`` whatever it is)."""
+    no pose seed changes, are ``NAME_pretext`` whatever it is). ``bench_scratch``: fall back on the benchmark's
+    scratch cell when the probe has no scratch row (False with ``--read``: that cell is of another reading)."""
     tag = f"_seed{seed}" if seed else ""
     import matplotlib
 
@@ -132,7 +134,8 @@ def plot_transfer_vs_pretext(cells: dict, protocols: list[str], out_png: Path, s
             ax.errorbar(acc, ft["mpjpe"], xerr=[[acc - 100 * lo], [100 * hi - acc]], fmt="o", capsize=3)
             ax.annotate(f"{name} (step {c['step']})", (acc, ft["mpjpe"]), textcoords="offset points",
                         xytext=(5, 5), fontsize=8)
-        scratch = cells.get(f"scratch{tag}_finetune_{protocol}") or cells.get(f"bench_scratch_finetune_{protocol}")
+        scratch = cells.get(f"scratch{tag}_finetune_{protocol}") or (
+            cells.get(f"bench_scratch_finetune_{protocol}") if bench_scratch else None)
         if scratch is not None:
             ax.axhline(scratch["mpjpe"], color="k", ls="--", lw=1, label=f"scratch {scratch['mpjpe']:.1f}")
             ax.axhline(0.9 * scratch["mpjpe"], color="g", ls=":", lw=1, label="10% below scratch (the target)")
@@ -452,7 +455,8 @@ def main(argv=None) -> int:
                   "benchmark's own cells, read without it (so `rows.png` draws no scratch line unless a scratch "
                   "row of this probe is there)."]
     if pretext and protocols:
-        plot_transfer_vs_pretext(res["cells"], protocols, a.out / "transfer_vs_pretext.png", seed=a.seed)
+        plot_transfer_vs_pretext(res["cells"], protocols, a.out / "transfer_vs_pretext.png", seed=a.seed,
+                                 bench_scratch=not a.read)
         lines += ["", "Picture: `transfer_vs_pretext.png` (fine-tuned MPJPE against each run's held-out sync accuracy; "
                   "the same network from scratch and 10% below it as lines)."]
     out_path.write_text(json.dumps(res, indent=1, default=str))
