@@ -190,6 +190,10 @@ def fit_pose(
     finetune: bool = typer.Option(False, "--finetune",
                                   help="fine-tune the backbone's later stages with the head (finetune.* keys; "
                                        "default: the first 3 stages stay frozen) instead of freezing the encoder"),
+    read: Optional[List[str]] = typer.Option(None, "--read", metavar="KEY=VALUE",
+                                             help="read the run with this override of its config that changes no "
+                                                  "weight (repeatable), e.g. "
+                                                  "method_config.sync.pose_background=as_pretrained"),
     set_: Optional[List[str]] = typer.Argument(None, metavar="[KEY=VALUE]...", help="PoseStageConfig overrides"),
 ) -> None:
     """Freeze the pretrained encoder and fit a 3D pose head on a share of labelled frames (or fine-tune it)."""
@@ -198,7 +202,7 @@ def fit_pose(
 
     extra = ["finetune.enabled=true"] if finetune else []
     cfg = _run(load, PoseStageConfig, config, [f"pose.fraction={labels}", *extra, *(set_ or [])])
-    res = _run(fit_pose_stage, run, data, out, cfg, overwrite=overwrite)
+    res = _run(fit_pose_stage, run, data, out, cfg, overwrite=overwrite, read=tuple(read or ()))
     val = res.get("val_n_mpjpe")
     probes = {k: min(p["val_n_mpjpe"].values()) for k, p in res.get("probes", {}).items() if p["val_n_mpjpe"]}
     text = "no validation" if val is None else f"validation N-MPJPE {val:.1f} mm" + "".join(

@@ -186,6 +186,8 @@ class Run:
     step: int | None = None
     weights_file: Path | None = None
     weights_sha256: str | None = None
+    #: KEY=VALUE overrides the run is read with (:func:`read_run_as`); its ``config`` then differs from its file.
+    read: tuple[str, ...] = ()
 
     @property
     def model(self):
@@ -233,6 +235,28 @@ def load_run(run_dir: str | Path, checkpoint: str | Path | None = None) -> Run:
     ck = resolve_checkpoint(checkpoint if checkpoint is not None else run_dir)
     method = build_trained_method(cfg, _load_safetensors(ck.path / MODEL_FILE), run_dir)
     return Run(run_dir, cfg, method, ck, int(ck.step), ck.path / MODEL_FILE, ck.state["files"][MODEL_FILE]["sha256"])
+
+
+def read_run_as(run: Run, overrides: list[str] | tuple[str, ...]) -> Run:
+    """``run`` read with config overrides that change how its weights are read, never which weights there are
+    (e.g. ``method_config.sync.pose_background=as_pretrained``): the same weights, loaded strictly into the method
+    of the overridden config. A key that would change the weights is a one-line :class:`ConfigError`."""
+    import dataclasses
+
+    from selfpose.config import _merge, parse_overrides, to_dict
+
+    if not overrides:
+        return run
+    try:
+        cfg = from_dict(PretrainConfig, _merge(to_dict(run.config), parse_overrides(list(overrides))))
+    except ConfigError as e:
+        raise ConfigError(f"--read {' '.join(overrides)}: {e}") from None
+    try:
+        method = build_trained_method(cfg, run.method.state_dict(), run.path)
+    except Exception as e:   # noqa: BLE001 — a size mismatch is a RuntimeError, a missing key a CheckpointError
+        raise ConfigError(f"--read {' '.join(overrides)} changes the weights of {run.path}, not only how they are "
+                          f"read ({str(e).splitlines()[0]}); leave it out") from None
+    return dataclasses.replace(run, config=cfg, method=method, read=tuple(overrides))
 
 
 def init_run(cfg: PretrainConfig, data: str | Path, out: str | Path, overwrite: bool = False) -> Path:

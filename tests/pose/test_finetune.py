@@ -122,6 +122,15 @@ def test_cli_finetune_flag(lab, tmp_path):
     rec = json.loads((tmp_path / "pose" / "pose.json").read_text())
     assert rec["finetune"]["steps"] == 4 and rec["finetune"]["frozen_stages"] == 3
     assert np.isfinite(rec["val_n_mpjpe"])
+    # --read: the run read with an override that changes no weight; one that would is a one-line error
+    args = ["fit-pose", str(run_dir), "--data", str(lab), "--labels", "0.5", "pose.steps=5"]
+    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "read"),
+                                   "--read", "method_config.sync.pose_background=as_pretrained"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "read" / "pose.json").read_text())["read"] == [
+        "method_config.sync.pose_background=as_pretrained"]
+    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "bad"), "--read", "model.encoder_width=4"])
+    assert res.exit_code != 0 and "changes the weights" in res.output and "Traceback" not in res.output
 
 
 def _finetuned(run_dir, lab, out, **finetune):
@@ -229,3 +238,36 @@ def test_finetuning_reads_the_frames_as_pretrained_before_the_jitter(lab, tmp_pa
     with pytest.raises(PoseStageError, match="background"):
         pose.predict_frames(x, boxes)
     assert pose.predict_frames(x, boxes, background=x)["joints3d"].shape == (2, 17, 3)
+
+
+def test_fit_pose_reads_an_older_run_as_pretrained(lab, tmp_path):
+    """``fit-pose --read``: a run made with ``pose_background: keep`` is read as pretrained without changing its
+    files; the pose folder keeps the config it was read with (frozen and fine-tuned alike) and records ``read``;
+    a key that would change the weights is a one-line error."""
+    import json
+
+    from selfpose.pose.stage import PoseStageConfig, fit_pose_stage, load_pose
+    from selfpose.pretrain import load_run
+
+    run_dir = _run("sync", lab, tmp_path / "run")
+    before = (run_dir / "config.yaml").read_bytes()
+    assert not load_run(run_dir).method.reads_background
+    read = ["method_config.sync.pose_background=as_pretrained"]
+    for finetune in (False, True):
+        cfg = from_dict(PoseStageConfig, {"pose": {"fraction": 0.5, "steps": 5},
+                                          "finetune": {"enabled": finetune, "steps": 4, "eval_every": 2,
+                                                       "batch_size": 4}})
+        out = tmp_path / f"pose_{finetune}"
+        info = fit_pose_stage(run_dir, lab, out, cfg, progress=False, read=read)
+        assert info["read"] == read and json.loads((out / "pose.json").read_text())["read"] == read
+        loaded = load_pose(out)
+        assert loaded.method.reads_background
+        assert loaded.run.config.method_config["sync"]["pose_background"] == "as_pretrained"
+    assert (run_dir / "config.yaml").read_bytes() == before          # the run itself is untouched
+    frozen = load_pose(tmp_path / "pose_False")
+    for k, v in load_run(run_dir).method.state_dict().items():       # the same weights, read another way
+        torch.testing.assert_close(frozen.method.state_dict()[k], v, rtol=0, atol=0)
+    cfg = from_dict(PoseStageConfig, {"pose": {"fraction": 0.5, "steps": 5}})
+    with pytest.raises(ConfigError, match="changes the weights"):
+        fit_pose_stage(run_dir, lab, tmp_path / "bad", cfg, progress=False, read=["method_config.sync.hidden=17"])
+    assert not (tmp_path / "bad").exists()

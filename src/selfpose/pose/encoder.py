@@ -58,6 +58,17 @@ def _link_or_copy(src: Path, dst: Path) -> str:
         return "copy"
 
 
+def keep_config(run, dest: Path) -> None:
+    """The run's config file copied to ``dest`` — or, for a run read with overrides (``run.read``), the config it
+    is read with, written out (the pose folder then loads the method as it was read)."""
+    if getattr(run, "read", ()):
+        from selfpose.training.config import save_config
+
+        save_config(run.config, dest)
+    else:
+        shutil.copyfile(Path(run.path) / CONFIG, dest)
+
+
 def pin_encoder(run, pose_dir: str | os.PathLike) -> dict:
     """Keep the weights and config of ``run`` (a loaded :class:`~selfpose.pretrain.Run`) in ``pose_dir/encoder``.
 
@@ -74,7 +85,7 @@ def pin_encoder(run, pose_dir: str | os.PathLike) -> dict:
     try:
         d.mkdir(parents=True, exist_ok=True)
         how = _link_or_copy(Path(run.weights_file), d / WEIGHTS)
-        shutil.copyfile(Path(run.path) / CONFIG, d / CONFIG)
+        keep_config(run, d / CONFIG)
     except FileNotFoundError:
         raise EncoderMismatch(f"checkpoint step {run.step} of {run.path} was removed while the pose head was "
                               "fitted (the run was resumed meanwhile?); fit the pose head again") from None

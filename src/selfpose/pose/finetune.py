@@ -292,16 +292,14 @@ def _head_config(pc, fc):
 
 def save_finetuned(run, out: Path, weights_note: dict) -> dict:
     """Write the fine-tuned method's weights and the run's config into ``out/encoder``; the ``encoder`` record."""
-    import shutil
-
     from safetensors.torch import save_file
 
-    from selfpose.pose.encoder import CONFIG, ENCODER_DIR, WEIGHTS, sha256_file
+    from selfpose.pose.encoder import CONFIG, ENCODER_DIR, WEIGHTS, keep_config, sha256_file
 
     d = Path(out) / ENCODER_DIR
     d.mkdir(parents=True, exist_ok=True)
     save_file({k: v.detach().cpu().contiguous() for k, v in run.method.state_dict().items()}, str(d / WEIGHTS))
-    shutil.copyfile(Path(run.path) / CONFIG, d / CONFIG)
+    keep_config(run, d / CONFIG)
     return {"run": str(Path(run.path).resolve()), "step": run.step, "sha256": sha256_file(d / WEIGHTS),
             "bytes": (d / WEIGHTS).stat().st_size, "kept_as": "finetuned", "config_sha256": sha256_file(d / CONFIG),
             "pretrained_sha256": run.weights_sha256, **weights_note}

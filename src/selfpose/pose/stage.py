@@ -156,11 +156,14 @@ def subjects_of(fs) -> list[str]:
 
 
 def fit_pose_stage(run_dir, data, out, cfg: PoseStageConfig, overwrite: bool = False, progress: bool = True,
-                   features=None) -> dict:
+                   features=None, read: list[str] | tuple[str, ...] = ()) -> dict:
     """Fit a pose head on frozen features of ``run_dir`` using ``cfg.pose.fraction`` of ``data``'s labels.
 
     ``features``: an optional :class:`~selfpose.pose.features.FeatureCache` of
     this run's model on ``data`` (a benchmark shares one across label shares).
+    ``read``: KEY=VALUE overrides of the run's config that change how its weights are read, never which
+    (:func:`~selfpose.pretrain.read_run_as`, e.g. ``method_config.sync.pose_background=as_pretrained`` for a run
+    made before that key); the pose folder keeps the config it was read with and records ``read``.
 
     The pose folder is built beside ``out`` and swapped in only when complete
     (:func:`selfpose.outputs.atomic_output`): a failing fit leaves an earlier
@@ -171,25 +174,29 @@ def fit_pose_stage(run_dir, data, out, cfg: PoseStageConfig, overwrite: bool = F
     from selfpose.training.device import resolve_device
 
     resolve_device(cfg.pose.device, "pose.device")   # a missing GPU: one line, before any feature is extracted
+    if read and features is not None:
+        raise PoseStageError("a shared feature cache holds the run's features as the run reads them; fit without "
+                             "--read, or without the cache")
     # The pose folder may live inside its run folder (RUN/pose), not inside the dataset.
     with atomic_output(out, "pose", overwrite=overwrite, inputs=[(run_dir, True), data]) as tmp:
-        return _fit_pose_into(tmp, run_dir, data, cfg, progress, features)
+        return _fit_pose_into(tmp, run_dir, data, cfg, progress, features, tuple(read))
 
 
-def _fit_pose_into(out: Path, run_dir, data, cfg: PoseStageConfig, progress: bool, features) -> dict:
+def _fit_pose_into(out: Path, run_dir, data, cfg: PoseStageConfig, progress: bool, features,
+                   read: tuple[str, ...] = ()) -> dict:
     """The body of :func:`fit_pose_stage`, writing into the (partial) folder ``out``."""
     from selfpose.data.store import Dataset
     from selfpose.pose.encoder import pin_encoder
     from selfpose.pose.features import extract
-    from selfpose.pretrain import load_run
+    from selfpose.pretrain import load_run, read_run_as
 
     if cfg.finetune.enabled:
-        return _finetune_into(out, run_dir, data, cfg, progress, features)
+        return _finetune_into(out, run_dir, data, cfg, progress, features, read)
     run = getattr(features, "source", None) if features is not None else None
     if run is None or Path(run.path).resolve() != Path(run_dir).resolve():
         from selfpose.training.device import resolve_device
 
-        run = load_run(run_dir)
+        run = read_run_as(load_run(run_dir), read)
         run.method.to(resolve_device(cfg.pose.device, "pose.device"))   # features where the head trains
     ds = Dataset.open(data).with_subjects(cfg.subjects).with_looks(cfg.looks_per_subject)
     fn = pose_feature_fn(run.method)
@@ -210,7 +217,7 @@ def _fit_pose_into(out: Path, run_dir, data, cfg: PoseStageConfig, progress: boo
         probes.save(out / PROBES_DIR)
     encoder = pin_encoder(run, out)   # the exact weights the features came from, kept with the head
     info = {"run": str(Path(run_dir).resolve()), "data": str(Path(data).resolve()), "config": to_dict(cfg),
-            "method": run.config.method, "encoder": encoder,
+            "method": run.config.method, "encoder": encoder, **({"read": list(read)} if read else {}),
             "num_labelled": int(len(labelled)), "train_frames": int(len(tr)), "val_frames": int(len(va)),
             "val_n_mpjpe": _float_or_none(fitted.best_val_n_mpjpe),
             "best_step": None if fitted.best_step is None else int(fitted.best_step),
@@ -221,20 +228,21 @@ def _fit_pose_into(out: Path, run_dir, data, cfg: PoseStageConfig, progress: boo
     return info
 
 
-def _finetune_into(out: Path, run_dir, data, cfg: PoseStageConfig, progress: bool, features) -> dict:
+def _finetune_into(out: Path, run_dir, data, cfg: PoseStageConfig, progress: bool, features,
+                   read: tuple[str, ...] = ()) -> dict:
     """Fine-tuning's body of :func:`fit_pose_stage` (a fresh copy of the run: its weights change)."""
     from selfpose.data.store import Dataset
     from selfpose.pose.finetune import finetune_pose, write_finetuned_folder
-    from selfpose.pretrain import load_run
+    from selfpose.pretrain import load_run, read_run_as
     from selfpose.training.device import resolve_device
 
     if features is not None:
         raise PoseStageError("fine-tuning changes the encoder, so a shared feature cache cannot serve it")
-    run = load_run(run_dir)
+    run = read_run_as(load_run(run_dir), read)
     run.method.to(resolve_device(cfg.pose.device, "pose.device"))
     ds = Dataset.open(data).with_subjects(cfg.subjects).with_looks(cfg.looks_per_subject)
     pose, info = finetune_pose(run, ds, cfg, progress)
-    return write_finetuned_folder(out, run, run_dir, data, cfg, pose, info)
+    return write_finetuned_folder(out, run, run_dir, data, cfg, pose, {**info, **({"read": list(read)} if read else {})})
 
 
 def _float_or_none(v) -> float | None:
