@@ -203,6 +203,7 @@ def _predict_one(method, head, video: Path, out: Path, size: int, step: int, bat
     import torch
 
     from selfpose.data.datasets.framing import FrameTransform
+    from selfpose.data.loader import to_float
     from selfpose.data.video import iter_frames
     from selfpose.utils.progress import progress_bar
     from selfpose.viz.model_pictures import save_png, skeleton_strip
@@ -256,17 +257,17 @@ def _predict_one(method, head, video: Path, out: Path, size: int, step: int, bat
                                            f"({k + n} > {T}); the file decodes inconsistently — re-encode it")
                     tm = time.perf_counter()
                     x = torch.from_numpy(np.array(frames[k:k + n])).permute(0, 3, 1, 2).to(device)
-                    xin = x
-                    if reads_bg:   # the frames as pretraining read them (e.g. the person masked)
-                        b = torch.from_numpy(_background(bg_static, bg_frames, k, n, size)).permute(0, 3, 1, 2)
-                        xin = method.pose_input(x.float() / 255.0, b.to(device).float() / 255.0)
+                    bg = None   # read once per chunk, for the model's input and for the mask drawing
+                    if reads_bg or draws_masks:
+                        bg = torch.from_numpy(_background(bg_static, bg_frames, k, n, size)).permute(0, 3, 1, 2)
+                        bg = bg.to(device)
+                    # the frames as pretraining read them (e.g. the person masked) where the model asks for it
+                    xin = method.pose_input(to_float(x), to_float(bg)) if reads_bg else x
                     enc = method.encode_for_pose(xin)
                     pose = _run_head(head, enc["features"], n)
                     theta = _theta_of(enc, n, size)      # the detector's box (the crop may be a larger square)
                     mask = None
                     if draws_masks:
-                        bg = _background(bg_static, bg_frames, k, n, size)
-                        bg = torch.from_numpy(bg).permute(0, 3, 1, 2).to(device)
                         mask = method.draw_masks(x, bg, **({"encoded": enc["encoded"]} if "encoded" in enc else {}))
                         mask = mask.float().cpu().numpy()   # (n, size, size): stored px, as the overlay maps them
                     theta_np = theta

@@ -284,7 +284,9 @@ class LoadedPose:
                 raise PoseStageError(f"method {self.info.get('method')!r} reads each frame with its estimated "
                                      "background (pose_background: as_pretrained) and none was given; pass the "
                                      "backgrounds (B, 3, H, W)")
-            as_float = lambda t: t.float().div(255.0) if t.dtype == torch.uint8 else t.float()  # noqa: E731
+            from selfpose.data.loader import to_float
+
+            as_float = lambda t: to_float(t) if t.dtype == torch.uint8 else t.float()  # noqa: E731
             frames = self.method.pose_input(as_float(frames), as_float(background))
         out = self.method.encode_for_pose(frames, boxes) if boxes is not None else self.method.encode_for_pose(frames)
         feats = out["features"].float()
