@@ -65,7 +65,7 @@ def checkpoint_view(run: Path, step: int | None, dest: Path, read: tuple[str, ..
     from selfpose.training.config import save_config
 
     if step is None:
-        ck = latest_checkpoint(run)
+        ck = latest_checkpoint(run, weights_only=True)
         if ck is None:
             raise SystemExit(f"{run} has no checkpoint")
         step = ck.step
@@ -74,7 +74,7 @@ def checkpoint_view(run: Path, step: int | None, dest: Path, read: tuple[str, ..
         have = sorted(p.name for p in (run / "checkpoints").glob("ckpt-*"))
         raise SystemExit(f"{run} has no checkpoint of step {step} (it has {', '.join(have) or 'none'}); "
                          "pick one of those steps")
-    validate_checkpoint(src)
+    validate_checkpoint(src, weights_only=True)
     cfg = load_config(run)
     if read:
         cfg = from_dict(PretrainConfig, _merge(to_dict(cfg), parse_overrides(list(read))))

@@ -232,7 +232,7 @@ def load_run(run_dir: str | Path, checkpoint: str | Path | None = None) -> Run:
 
     run_dir = Path(run_dir)
     cfg = load_config(run_dir)
-    ck = resolve_checkpoint(checkpoint if checkpoint is not None else run_dir)
+    ck = resolve_checkpoint(checkpoint if checkpoint is not None else run_dir, weights_only=True)
     method = build_trained_method(cfg, _load_safetensors(ck.path / MODEL_FILE), run_dir)
     return Run(run_dir, cfg, method, ck, int(ck.step), ck.path / MODEL_FILE, ck.state["files"][MODEL_FILE]["sha256"])
 

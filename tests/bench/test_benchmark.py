@@ -203,7 +203,8 @@ def test_a_cell_cached_before_val_max_frames_existed_is_recomputed_once_it_is_se
 
 def test_splits_rendered_apart_are_what_prepare_data_reuses(tmp_path, monkeypatch):
     """sync_transfer_gpu.sh renders train and test in two processes (prepare_split); the benchmark then renders
-    neither again, and a split rendered with other settings is refused, not overwritten."""
+    neither again, a split rendered with other settings is refused, not overwritten, and one rendered with
+    other threads or workers (speed, not content) is reused."""
     import selfpose.data.synthetic.synthesize as synth
     from selfpose.bench.run import prepare_data, prepare_split
 
@@ -222,6 +223,12 @@ def test_splits_rendered_apart_are_what_prepare_data_reuses(tmp_path, monkeypatc
                                                          "test": {**small, "subjects": ["test"], "seed": 2}}})
     with pytest.raises(BenchmarkError, match="seed"):
         prepare_split(other, tmp_path, "test", progress=False)
+    # how fast the frames were made is not what they hold: other threads / workers reuse the split
+    faster = from_dict(BenchmarkConfig, {**TINY, "data": {"train": {**small, "subjects": ["train"]},
+                                                          "test": {**small, "subjects": ["test"], "seed": 1,
+                                                                   "threads": 4, "workers": 3}}})
+    assert prepare_split(faster, tmp_path, "test", progress=False) == tmp_path / "data" / "test"
+    assert rendered == ["train"]
 
 
 def test_renders_of_an_older_config_never_pass_for_a_new_key(tmp_path):

@@ -128,6 +128,29 @@ def test_load_weights_paths(tmp_path):
         C.load_weights(tmp_path / "missing.safetensors")
 
 
+def test_weights_only_reads_a_checkpoint_without_its_optimiser_state(tmp_path, caplog):
+    """Copied without optimizer.safetensors (e.g. back from a GPU machine): the weights read, resuming does not."""
+    m, opt = trained(1)
+    save(tmp_path, 2, m, opt)
+    path = save(tmp_path, 4, m, opt)
+    (path / C.OPTIMIZER_FILE).unlink()
+    with pytest.raises(C.CheckpointError, match="optimizer.safetensors is missing"):
+        C.validate_checkpoint(path)
+    assert C.validate_checkpoint(path, weights_only=True).step == 4
+    assert C.resolve_checkpoint(tmp_path, weights_only=True).step == 4
+    assert torch.equal(C.load_weights(tmp_path)["encoder.0.weight"], m.encoder[0].weight)
+    with caplog.at_level("WARNING"):
+        assert C.latest_checkpoint(tmp_path).step == 2   # resuming needs the optimiser: the earlier one
+    # an optimiser file that is there is still checked, and the model's file is never optional
+    (path / C.OPTIMIZER_FILE).write_bytes(b"garbage")
+    with pytest.raises(C.CheckpointError, match="optimizer.safetensors has 7 bytes"):
+        C.validate_checkpoint(path, weights_only=True)
+    (path / C.OPTIMIZER_FILE).unlink()
+    (path / C.MODEL_FILE).unlink()
+    with pytest.raises(C.CheckpointError, match="model.safetensors is missing"):
+        C.validate_checkpoint(path, weights_only=True)
+
+
 def test_loading_never_unpickles(tmp_path, monkeypatch):
     m, opt = trained(1)
     path = save(tmp_path, 1, m, opt)

@@ -198,7 +198,9 @@ def prepare_split(cfg: BenchmarkConfig, work: Path, name: str, progress: bool = 
                 got = to_dict(from_dict(SynthConfig, got))
             except ConfigError:
                 pass   # a key since removed: compare as stored
-        diff = ["(unknown: no bench_synth.json)"] if got is None else differences(got, want)
+        # threads and workers set how fast the frames are made, not what they hold
+        diff = ["(unknown: no bench_synth.json)"] if got is None else \
+            [k for k in differences(got, want) if k not in ("threads", "workers")]
         if diff:
             raise BenchmarkError(f"{d} was rendered with other data.{name} settings (differs in "
                                  f"{', '.join(diff[:5])}); use a new --work folder or delete {d}")

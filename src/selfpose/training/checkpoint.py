@@ -19,6 +19,8 @@ hash first: a corrupt, truncated or missing file is a :class:`CheckpointError`
 whose one-line message says what to do. When resuming, the newest *valid*
 checkpoint is used, with a warning for each newer one that is broken; the
 ``latest`` file is only a convenience, the folders themselves are the truth.
+Reading a run's weights (the pose stage, inference) needs ``model.safetensors`` and ``state.json`` only
+(``weights_only``): a checkpoint kept or copied without its optimiser state still transfers; it cannot resume.
 """
 
 from __future__ import annotations
@@ -295,8 +297,11 @@ def save_checkpoint(run_dir: str | os.PathLike, step: int, model_state: dict[str
     return final
 
 
-def validate_checkpoint(path: str | os.PathLike, check_hashes: bool = True) -> Checkpoint:
+def validate_checkpoint(path: str | os.PathLike, check_hashes: bool = True, weights_only: bool = False) -> Checkpoint:
     """Check a checkpoint folder's files (presence, sizes, sha256) and return it.
+
+    ``weights_only``: check the model's file only (for reading the weights; an optimiser file that is there
+    is still checked).
 
     Raises:
         CheckpointError: with a one-line message saying what to do.
@@ -320,6 +325,8 @@ def validate_checkpoint(path: str | os.PathLike, check_hashes: bool = True) -> C
     for name in (MODEL_FILE, OPTIMIZER_FILE):
         p = path / name
         expect = state["files"].get(name)
+        if name == OPTIMIZER_FILE and weights_only and not p.exists():
+            continue
         if expect is None or not p.is_file():
             raise CheckpointError(f"checkpoint {path}: {name} is missing; {fix}")
         size = p.stat().st_size
@@ -331,18 +338,19 @@ def validate_checkpoint(path: str | os.PathLike, check_hashes: bool = True) -> C
     return Checkpoint(path, int(state["step"]), state)
 
 
-def latest_checkpoint(run_dir: str | os.PathLike) -> Checkpoint | None:
+def latest_checkpoint(run_dir: str | os.PathLike, weights_only: bool = False) -> Checkpoint | None:
     """The newest valid checkpoint of a run, or None when it has none.
 
     A newer checkpoint that is broken is skipped with a warning (falling back
     to the previous one). Raises :class:`CheckpointError` when checkpoints
-    exist but none is valid.
+    exist but none is valid. ``weights_only``: valid for reading the weights
+    (see :func:`validate_checkpoint`), not necessarily for resuming.
     """
     found = list_checkpoints(run_dir)
     problems = []
     for _, p in reversed(found):
         try:
-            ck = validate_checkpoint(p)
+            ck = validate_checkpoint(p, weights_only=weights_only)
         except CheckpointError as e:
             problems.append(str(e))
             logger.warning("%s — falling back to an earlier checkpoint", e)
@@ -374,13 +382,14 @@ def load_checkpoint(ck: Checkpoint | str | os.PathLike) -> tuple[dict[str, torch
     return model, opt, ck
 
 
-def resolve_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """A run folder (→ its newest valid checkpoint) or a checkpoint folder → a validated checkpoint."""
+def resolve_checkpoint(path: str | os.PathLike, weights_only: bool = False) -> Checkpoint:
+    """A run folder (→ its newest valid checkpoint) or a checkpoint folder → a validated checkpoint
+    (``weights_only``: valid for reading its weights, see :func:`validate_checkpoint`)."""
     path = Path(path)
     if (path / STATE_FILE).exists() or _NAME.match(path.name):
-        return validate_checkpoint(path)
+        return validate_checkpoint(path, weights_only=weights_only)
     if checkpoints_dir(path).is_dir():
-        ck = latest_checkpoint(path)
+        ck = latest_checkpoint(path, weights_only=weights_only)
         if ck is not None:
             return ck
     raise CheckpointError(f"{path} is neither a run folder with checkpoints nor a checkpoint folder; "
@@ -394,4 +403,4 @@ def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         if not p.is_file():
             raise CheckpointError(f"weights file {p} not found; check the path")
         return _load_safetensors(p)
-    return _load_safetensors(resolve_checkpoint(p).path / MODEL_FILE)
+    return _load_safetensors(resolve_checkpoint(p, weights_only=True).path / MODEL_FILE)

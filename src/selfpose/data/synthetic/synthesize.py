@@ -79,6 +79,10 @@ class SynthConfig:
         supersample: rays per pixel along each axis (2 gives anti-aliased edges, 4× slower).
         threads: torch threads while rendering; None: one thread (the
             renderer's small tensors stall with more on a busy machine).
+        workers: processes rendering sequences at once, each with ``threads``
+            torch threads, the sequences written in order by this process;
+            None or 1: render here. The stored dataset is the same either way
+            (only the time differs): for machines with many cores.
         estimate_backgrounds: also store the background *estimated* from the
             rendered frames (``background``/``backgrounds``, by the scenario's
             rule: median, dive, or panorama), as for real video, beside the
@@ -144,6 +148,7 @@ class SynthConfig:
     batch_size: int = 32
     supersample: int = 1
     threads: int | None = None
+    workers: int | None = added_field(None)
     estimate_backgrounds: bool = True
     pool_backgrounds: bool = True
     lab_cameras: Literal["fixed", "per_take"] = "fixed"
@@ -168,6 +173,9 @@ class SynthConfig:
         for name in ("num_subjects", "num_sequences", "batch_size", "supersample", "identities_per_subject"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.workers is not None and (isinstance(self.workers, bool) or not isinstance(self.workers, int)
+                                         or self.workers < 1):
+            raise ConfigError(f"workers must be an integer >= 1 (or null), got {self.workers!r}")
         for name in ("fps", "max_seconds", "motion_fps"):
             v = getattr(self, name)
             if v is not None and v <= 0:
@@ -376,6 +384,68 @@ def _store_estimated_background(sw, scenario: str) -> None:
     sw.set(**{"background" if bg.ndim == 3 else "backgrounds": bg})
 
 
+# -- rendering in worker processes (SynthConfig.workers) ---------------------------------------------------
+_WORKER: dict = {}
+
+
+def _worker_start(cfg: SynthConfig) -> None:
+    """A worker's renderer, built once (torch threads as ``cfg.threads``)."""
+    from selfpose.data.synthetic.render import Renderer
+
+    _WORKER["cfg"] = cfg
+    _WORKER["renderer"] = Renderer(cfg.height, cfg.width, batch_size=cfg.batch_size, supersample=cfg.supersample,
+                                   num_threads=cfg.threads)
+
+
+def _worker_render(plan: sc.SequencePlan) -> tuple[list[dict[str, np.ndarray]], np.ndarray | None]:
+    """One sequence's chunks, and its estimated background when the config asks for one."""
+    from selfpose.data.backgrounds import estimate_background, method_for_scenario
+
+    cfg = _WORKER["cfg"]
+    chunks = list(sc.render_sequence(plan, _WORKER["renderer"], light=cfg.light))
+    estimate = None
+    if cfg.estimate_backgrounds:   # the rule _store_estimated_background applies to the stored frames
+        frames = np.concatenate([c["frames"] for c in chunks])
+        estimate = estimate_background(frames, method=method_for_scenario(plan.meta.scenario or cfg.scenario))
+    return chunks, estimate
+
+
+def _render_in_workers(cfg: SynthConfig, plans: Iterator[sc.SequencePlan]):
+    """``(plan, chunks, estimated background)`` of each plan, in plan order, rendered by ``cfg.workers`` processes.
+
+    At most two sequences per worker are in flight (a sequence's frames are ~13 MB at 128 px and 200
+    frames), so memory stays bounded however far the workers run ahead of the writer. Spawned, not
+    forked: a forked copy of a process whose torch thread pool already ran can deadlock.
+    """
+    import multiprocessing as mp
+    import os
+    import sys
+    from collections import deque
+
+    # A spawned worker re-runs the parent's main script by its path; a script read from stdin
+    # (`python - <<EOF`) has none ('<stdin>'), and its workers would die and be respawned for ever.
+    main = sys.modules.get("__main__")
+    script = getattr(main, "__file__", None)
+    hide = script is not None and not os.path.isfile(script)
+    if hide:
+        del main.__file__
+    try:
+        pool = mp.get_context("spawn").Pool(cfg.workers, initializer=_worker_start, initargs=(cfg,))
+    finally:
+        if hide:
+            main.__file__ = script
+    with pool:
+        pending: deque = deque()
+        for plan in plans:
+            pending.append((plan, pool.apply_async(_worker_render, (plan,))))
+            if len(pending) >= 2 * cfg.workers:
+                p, res = pending.popleft()
+                yield (p, *res.get())
+        while pending:
+            p, res = pending.popleft()
+            yield (p, *res.get())
+
+
 def synthesize(cfg: SynthConfig, out: str | Path, overwrite: bool = False, progress: bool = True) -> Path:
     """Render the dataset described by ``cfg`` into the folder ``out``.
 
@@ -402,8 +472,9 @@ def synthesize(cfg: SynthConfig, out: str | Path, overwrite: bool = False, progr
     out = Path(out)
     inputs = [cfg.motion_path] if not cfg.procedural and cfg.motion_path is not None else []
     check_output(out, "dataset", overwrite=overwrite, inputs=inputs)  # before the renderer is built
+    # Built here only when this process renders: workers build their own (see _render_in_workers).
     renderer = Renderer(cfg.height, cfg.width, batch_size=cfg.batch_size, supersample=cfg.supersample,
-                        num_threads=cfg.threads)
+                        num_threads=cfg.threads) if (cfg.workers or 1) == 1 else None
     mf = None if cfg.procedural else MotionFile(cfg.motion_path, fps=cfg.motion_fps)
     skipped: list[dict] = []
     started = time.time()
@@ -427,16 +498,21 @@ def synthesize(cfg: SynthConfig, out: str | Path, overwrite: bool = False, progr
                 progress_bar(None if progress else False) as bar:
             task = bar.add_task(f"synth {cfg.scenario}", total=total)
             frames = 0
-            for plan in iter_plans(cfg, takes, mf, skipped):
+            plans = iter_plans(cfg, takes, mf, skipped)
+            rendered = _render_in_workers(cfg, plans) if (cfg.workers or 1) > 1 else \
+                ((plan, sc.render_sequence(plan, renderer, light=cfg.light), None) for plan in plans)
+            for plan, chunks, estimate in rendered:
                 sw = writer.add_sequence(plan.meta)
                 if plan.background is not None:
                     sw.set(true_background=plan.background)
-                for chunk in sc.render_sequence(plan, renderer, light=cfg.light):
+                for chunk in chunks:
                     sw.append(**chunk)
                     frames += len(chunk["frames"])
                     bar.advance(task, len(chunk["frames"]))
                 sw.close()
-                if cfg.estimate_backgrounds:
+                if estimate is not None:   # a worker estimated it from the same frames
+                    sw.set(**{"background" if estimate.ndim == 3 else "backgrounds": estimate})
+                elif cfg.estimate_backgrounds:
                     _store_estimated_background(sw, plan.meta.scenario or cfg.scenario)
             attrs["num_frames"] = frames
             attrs["seconds"] = round(time.time() - started, 2)
