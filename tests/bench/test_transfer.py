@@ -163,3 +163,39 @@ def test_a_cell_cached_before_looks_existed_is_recomputed_once_a_protocol_sets_t
     assert _set_since(old, {"pose": pose_fingerprint(finetune_stage_config(looks, "one", 0))}) == [
         "pose.looks_per_subject"]
     assert _set_since(old, {"pose": pose_fingerprint(finetune_stage_config(cfg, "one", 0))}) == []
+
+
+def test_scratch_frozen_is_the_rows_network_at_random_weights_reading_the_rows_input(tmp_path):
+    """``scratch_frozen``: the frozen-feature reference a sync row needs — its own network before training, read as
+    the row reads (here the crops masked as pretraining masked them), not the temporal network on raw crops."""
+    from safetensors.torch import load_file
+
+    from selfpose.bench.config import BenchmarkConfig as B
+    from selfpose.pretrain import load_config, load_run
+
+    with pytest.raises(ConfigError, match="scratch_frozen reference needs scratch_of"):
+        from_dict(BenchmarkConfig, {**SYNC, "references": ["scratch_frozen"], "scratch_of": None})
+    assert "scratch_frozen" not in B().references                              # never run unless asked
+    pre = {**SYNC["pretrain"], "method_config": {"sync": {"pose_background": "as_pretrained"}}}
+    cfg = from_dict(BenchmarkConfig, {**SYNC, "methods": ["sync"], "references": ["scratch_frozen", "mean_pose"],
+                                      "finetune_for": [], "pretrain": pre})
+    work = tmp_path / "w"
+    res = run_benchmark(cfg, work, progress=False, log=lambda s: None)
+    assert res["transfer"] == {}                                               # no fine-tuning asked
+    cell = res["cells"]["scratch_frozen_s0_1"]
+    assert cell["name"] == "scratch_frozen" and cell["n_mpjpe"] > 0
+    assert cell["n_mpjpe"] != res["cells"]["sync_s0_1"]["n_mpjpe"]
+    scratch, row = load_config(work / "runs" / "scratch_s0"), load_config(work / "runs" / "sync_s0")
+    assert scratch.method_config == row.method_config and scratch.model == row.model   # read as the row reads
+    assert scratch.method_config["sync"]["pose_background"] == "as_pretrained"
+    pinned = load_file(str(work / "pose" / "scratch_frozen_s0_1" / "encoder" / "model.safetensors"))
+    init = load_run(work / "runs" / "scratch_s0").method.state_dict()
+    trained = load_run(work / "runs" / "sync_s0").method.state_dict()
+    assert pinned.keys() == init.keys() and all(torch.equal(pinned[k], init[k]) for k in init)   # untrained weights
+    assert any(not torch.equal(init[k], trained[k]) for k in init if init[k].is_floating_point())
+    text = (work / "results.md").read_text()
+    assert "| same network at its random weights, frozen |" in text
+    assert "`same network at its random weights, frozen`: multi-view synchronisation (Jenni & Favaro)'s network" in text
+    assert "| pretrained > same network at its random weights, frozen | `sync` vs `scratch_frozen` |" in text
+    again = run_benchmark(cfg, work, progress=False, log=lambda s: None)
+    assert again["computed"] == [] and again["cells"] == res["cells"]

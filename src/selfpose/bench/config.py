@@ -14,9 +14,11 @@ from typing import Any, Literal
 from selfpose.config import ConfigError
 
 REFERENCES = ("random", "random_same_crop", "supervised", "supervised_upper", "mean_pose", "box_camera_ridge",
-              "box_camera_knn", "scratch", "supervised_start")
+              "box_camera_knn", "scratch", "supervised_start", "scratch_frozen")
 #: References of the fine-tuning protocols only (not run unless asked).
 TRANSFER_REFERENCES = ("scratch", "supervised_start")
+#: References that need ``scratch_of`` (not run unless asked).
+SCRATCH_REFERENCES = (*TRANSFER_REFERENCES, "scratch_frozen")
 #: What a label protocol of the fine-tuning cells may set (``protocols``).
 PROTOCOL_KEYS = ("subjects", "looks_per_subject", "fraction", "val_by")
 VAL_BY = ("subject", "take")
@@ -86,7 +88,11 @@ class BenchmarkConfig:
             weights, every stage fine-tuned) and ``supervised_start`` (that network first
             trained on the 3D labels of the training people a protocol leaves unlabelled,
             then fine-tuned as the rows: the most any start could buy,
-            :mod:`selfpose.bench.supervised_start`).
+            :mod:`selfpose.bench.supervised_start`). Frozen features, never by default: ``scratch_frozen``
+            (the ``scratch_of`` row's network at its random initialisation, frozen, read exactly as that row
+            reads its frames — its own crop and pose input, e.g. the sync rows' masked crops — and the same
+            pose head: the random network on the same input, where ``random_same_crop`` is another
+            network, the temporal one, on the raw crop).
         shares: label shares (every K-th labelled frame, see
             :func:`selfpose.pose.labels.label_subset`).
         seeds: pretraining/pose seeds of the methods in ``all_seeds_for``;
@@ -167,7 +173,7 @@ class BenchmarkConfig:
 
     kind: Literal["lab"] = "lab"
     methods: tuple[str, ...] = field(default_factory=lambda: _builtin_methods())
-    references: tuple[str, ...] = tuple(r for r in REFERENCES if r not in TRANSFER_REFERENCES)
+    references: tuple[str, ...] = tuple(r for r in REFERENCES if r not in SCRATCH_REFERENCES)
     shares: tuple[float, ...] = (0.01, 0.1, 1.0)
     seeds: tuple[int, ...] = (0, 1)
     all_seeds_for: tuple[str, ...] = ("temporal", "css_stn_dec_split", "ae_stn_dec")
@@ -241,8 +247,9 @@ class BenchmarkConfig:
             raise ConfigError(f"finetune_for names {stray}, not among methods {list(self.methods)}")
         if self.scratch_of is not None and self.scratch_of not in known:
             raise ConfigError(f"scratch_of names {self.scratch_of!r}, not a method or variant")
-        if "scratch" in self.references and self.scratch_of is None:
-            raise ConfigError("the scratch reference needs scratch_of: the row whose network starts from scratch")
+        for ref in ("scratch", "scratch_frozen"):
+            if ref in self.references and self.scratch_of is None:
+                raise ConfigError(f"the {ref} reference needs scratch_of: the row whose network starts from scratch")
         if "supervised_start" in self.references and "scratch" not in self.references:
             raise ConfigError("the supervised_start reference trains the scratch network: add scratch to references")
         if self.supervised_start_steps < 1:

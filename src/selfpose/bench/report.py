@@ -38,6 +38,7 @@ FULL_METHOD_NAME = "full method (DSL-STN-Dec-Split)"
 REFERENCE_NAMES = {"box_camera_ridge": "box + camera only (ridge)", "box_camera_knn": "box + camera only (10-NN)",
                    "random_same_crop": "random encoder, same crop",
                    "random": "random encoder, its untrained detector's crop",
+                   "scratch_frozen": "same network at its random weights, frozen",
                    "supervised": "supervised from scratch",
                    "supervised_upper": "supervised from scratch, 100% labels (upper bound)",
                    "mean_pose": "mean pose", "scratch": "same network fine-tuned from scratch",
@@ -165,6 +166,11 @@ def tables(results: dict, names: list[str], shares: list[float]) -> str:
             notes = ("\n`random encoder, same crop`: the untrained encoder reads the crop "
                      + ("of the true person box" if src == "true_box" else f"that {display_name(src)}'s trained "
                         "detector cuts") + ".\n")
+        if m == "n_mpjpe" and "scratch_frozen" in names:
+            of = (results.get("config") or {}).get("scratch_of")
+            notes += (f"\n`same network at its random weights, frozen`: {display_name(of) if of else 'the scratch row'}'s "
+                      "network before any training, read exactly as that row reads its frames (its crop and its pose "
+                      "input) under the same head: what the pretraining itself adds.\n")
         if m == "n_mpjpe" and {"supervised", "supervised_upper"} & set(names):
             crop = ((results.get("config") or {}).get("supervised") or {}).get("crop", "detector")
             notes += ("\n`supervised from scratch`: the same network and head trained end to end on the share's labels, "

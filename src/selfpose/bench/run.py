@@ -283,7 +283,7 @@ def _run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True
         runs += [(m, s, pretrain_config(cfg, m, s), False) for s in cfg.seeds_of(m)]
     if refs & {"random", "random_same_crop"}:
         runs += [("random", s, pretrain_config(cfg, "temporal", s), True) for s in cfg.seeds_of("random")]
-    if "scratch" in refs:   # the fine-tuned row's network at its random initialisation
+    if refs & {"scratch", "scratch_frozen"}:   # the fine-tuned row's network at its random initialisation
         runs += [("scratch", s, pretrain_config(cfg, cfg.scratch_of, s), True) for s in cfg.seeds_of("scratch")]
     sup = {(share, s): supervised_config(cfg, share, s) for s in cfg.seeds_of("supervised")
            for share in _supervised_shares(cfg)}
@@ -308,10 +308,11 @@ def _run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True
             # random_same_crop needs only the run and its datasets: a fresh (lazy) _Caches, so this run's full
             # feature caches are freed with the others'
             caches[run_dir.name] = _Caches(run_dir, train_dir, test_dir, progress, cfg.device)
-        if (name == "random" and "random" not in refs) or name == "scratch":
+        if (name == "random" and "random" not in refs) or (name == "scratch" and "scratch_frozen" not in refs):
             continue   # the run serves random_same_crop / the fine-tuning cells only
-        for share in cfg.shares_of(name):
-            key = f"{name}_s{seed}_{share:g}"
+        row = "scratch_frozen" if name == "scratch" else name   # scratch's frozen cells: a reference row
+        for share in (cfg.shares if name == "scratch" else cfg.shares_of(name)):
+            key = f"{row}_s{seed}_{share:g}"
             pose_cfg = pose_stage_config(cfg, share, seed)
             fp = {"pretrain": _comparable(pcfg), "pose": pose_fingerprint(pose_cfg), "test": where["test"]}
             cells[key] = _cell(work / "cells" / f"{key}.json", fp, computed, key, log, lambda: _score(
@@ -319,11 +320,11 @@ def _run_benchmark(cfg: BenchmarkConfig, work: str | Path, progress: bool = True
                                features=run_caches.train(pose_cfg)),
                 evaluate_pose_stage(work / "pose" / key, test_dir, progress=progress,
                                     features=run_caches.test(pose_cfg)), summary),
-                version=POSE_CELL_VERSION, name=name, seed=seed, share=share)
+                version=POSE_CELL_VERSION, name=row, seed=seed, share=share)
 
     transfer: dict[str, dict] = {}
     for name, seed, pcfg, random_init in runs:   # transfer by fine-tuning, every label protocol
-        if name not in cfg.finetune_for and name != "scratch":
+        if name not in cfg.finetune_for and not (name == "scratch" and "scratch" in refs):
             continue
         run_dir = work / "runs" / f"{name}_s{seed}"
         for protocol in cfg.protocols:

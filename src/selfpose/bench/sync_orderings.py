@@ -28,6 +28,7 @@ SYNC_CLAIMS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     # the house benchmark's question whether frozen features beat an untrained encoder reading the same crop
     ("pretrained > same network from scratch", (("sync", "scratch"),)),
     ("pretrained > random encoder, same crop", (("sync", "random_same_crop"),)),
+    ("pretrained > same network at its random weights, frozen", (("sync", "scratch_frozen"),)),
     # not the paper's: the scale of the headline — what a start trained on other people's 3D labels gains over
     # scratch (the most any start could), and how far the full recipe is from it
     ("(not the paper's) ceiling: 3D-labelled start > scratch", (("supervised_start", "scratch"),)),
