@@ -452,8 +452,9 @@ def main(argv=None) -> int:
         lines += ["", "Picture: `rows.png` (a bar per fine-tuned row; scratch and 10% below it as lines)."]
     if a.read:
         lines += ["", f"Every run here is read with `--read {' '.join(a.read)}`; the `bench_*` rows are the "
-                  "benchmark's own cells, read without it (so `rows.png` draws no scratch line unless a scratch "
-                  "row of this probe is there)."]
+                  "benchmark's own cells, read as the benchmark's config reads them, not through `--read` (the sync "
+                  "configs read as pretrained since 2026-12-05; older work folders read raw), so `rows.png` draws "
+                  "no scratch line unless a scratch row of this probe is there."]
     if pretext and protocols:
         plot_transfer_vs_pretext(res["cells"], protocols, a.out / "transfer_vs_pretext.png", seed=a.seed,
                                  bench_scratch=not a.read)
