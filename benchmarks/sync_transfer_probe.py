@@ -123,6 +123,7 @@ def plot_transfer_vs_pretext(cells: dict, protocols: list[str], out_png: Path, s
 
     fig, axes = plt.subplots(1, len(protocols), figsize=(5.5 * len(protocols), 4.2), squeeze=False)
     for ax, protocol in zip(axes[0], protocols):
+        labels = []
         for key, c in sorted(cells.items()):
             if not key.endswith("_pretext") or not c.get("sync_unflipped"):
                 continue
@@ -132,8 +133,8 @@ def plot_transfer_vs_pretext(cells: dict, protocols: list[str], out_png: Path, s
                 continue
             acc, (lo, hi) = 100 * c["sync_unflipped"]["accuracy"], c["sync_unflipped"]["ci95"]
             ax.errorbar(acc, ft["mpjpe"], xerr=[[acc - 100 * lo], [100 * hi - acc]], fmt="o", capsize=3)
-            ax.annotate(f"{name} (step {c['step']})", (acc, ft["mpjpe"]), textcoords="offset points",
-                        xytext=(5, 5), fontsize=8)
+            labels.append(ax.annotate(f"{name} (step {c['step']})", (acc, ft["mpjpe"]), textcoords="offset points",
+                                      xytext=(5, 5), fontsize=8))
         scratch = cells.get(f"scratch{tag}_finetune_{protocol}") or (
             cells.get(f"bench_scratch_finetune_{protocol}") if bench_scratch else None)
         if scratch is not None:
@@ -141,6 +142,12 @@ def plot_transfer_vs_pretext(cells: dict, protocols: list[str], out_png: Path, s
             ax.axhline(0.9 * scratch["mpjpe"], color="g", ls=":", lw=1, label="10% below scratch (the target)")
             ax.legend(fontsize=8, loc="lower left")
         ax.axvline(50, color="grey", lw=0.8)
+        # a label right of a point in the axes' right half would run past the frame: put it on the left there
+        lo_x, hi_x = ax.get_xlim()
+        for t in labels:
+            if t.xy[0] > (lo_x + hi_x) / 2:
+                t.set_horizontalalignment("right")
+                t.set_position((-5, 5))
         ax.set_xlabel("held-out sync accuracy, unflipped pairs (%; chance 50)")
         ax.set_ylabel(f"fine-tuned MPJPE, {protocol} protocol (mm)")
         ax.set_title(f"transfer against the pretext ({protocol})")

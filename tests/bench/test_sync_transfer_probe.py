@@ -81,6 +81,35 @@ def test_transfer_against_pretext_finds_the_rows_of_a_nonzero_seed(tmp_path, mon
     assert points == []
 
 
+def test_transfer_against_pretext_keeps_every_label_inside_the_axes(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.figure
+
+    saved = []
+    orig = matplotlib.figure.Figure.savefig
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda self, *a, **k: (saved.append(self),
+                                                                                    orig(self, *a, **k))[1])
+    cells = {}
+    for name, acc, mpjpe in (("pairs", 0.547, 194.4), ("dense8_b32_4k", 0.716, 171.3)):   # a point at the right edge
+        cells[f"{name}_pretext"] = {"sync_unflipped": {"accuracy": acc, "ci95": [acc - 0.027, acc + 0.027]},
+                                    "step": 4000}
+        cells[f"{name}_finetune_s1"] = {"mpjpe": mpjpe}
+    _probe().plot_transfer_vs_pretext(cells, ["s1"], tmp_path / "t.png")
+    fig = saved[0]
+    ax = fig.axes[0]
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()   # (closing the figure dropped its canvas)
+    frame = ax.get_window_extent(renderer)
+    labels = [t for t in ax.texts if "(step 4000)" in t.get_text()]
+    assert len(labels) == 2
+    for t in labels:
+        box = t.get_window_extent(renderer)
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1, (t.get_text(), box, frame)
+
+
 def test_offset_scoring_refuses_runs_whose_pairs_would_differ():
     spec = importlib.util.spec_from_file_location("sync_pretext_offsets",
                                                   SCRIPT.parent / "sync_pretext_offsets.py")
