@@ -292,3 +292,21 @@ def test_one_label_share_is_drawn_as_a_bar_per_row_and_several_as_lines(tmp_path
     assert plot({"cells": cells}, names, [0.1], tmp_path / "one.png") == "bars"
     assert plot({"cells": cells}, names, [0.01, 0.1], tmp_path / "two.png") == "lines"
     assert (tmp_path / "one.png").stat().st_size > 1000 and (tmp_path / "two.png").stat().st_size > 1000
+
+
+def test_row_steps_give_one_row_its_own_pretraining_length():
+    from selfpose.bench.run import _comparable, pretrain_config
+
+    cfg = from_dict(BenchmarkConfig, {**TINY, "methods": ["temporal", "temporal_long"],
+                                      "variants": {"temporal_long": {"method": "temporal"}},
+                                      "row_steps": {"temporal_long": 40}})
+    long, short = pretrain_config(cfg, "temporal_long", 1), pretrain_config(cfg, "temporal", 1)
+    assert (long.method, long.train.steps, long.train.checkpoint_every, long.train.picture_every) == ("temporal", 40, 10, 10)
+    assert (short.train.steps, short.train.checkpoint_every) == (4, 1)
+    # apart from the length (and the intervals that follow it), the two rows are one recipe
+    assert differences(_comparable(long), _comparable(short)) == ["train.steps"]
+    with pytest.raises(ConfigError, match=r"row_steps names \['temporl'\]"):
+        from_dict(BenchmarkConfig, {**TINY, "row_steps": {"temporl": 40}})
+    for bad in (0, "40", 2.5, True):
+        with pytest.raises(ConfigError, match="row_steps must be whole numbers >= 1"):
+            from_dict(BenchmarkConfig, {**TINY, "row_steps": {"temporal": bad}})

@@ -335,6 +335,21 @@ def test_compute_total_counts_the_supervised_upper_bound_once():
     assert "Total compute: 20 min" in cost_table(results, ["temporal", "supervised", "supervised_upper"])
 
 
+
+def test_compute_table_names_each_rows_pretraining_steps():
+    """A row with its own ``row_steps`` shows them; the others the benchmark's ``steps``; references none."""
+    from selfpose.bench.report import cost_table
+
+    cell = lambda name: {"name": name, "seed": 0, "share": 0.1, "seconds": 10.0}  # noqa: E731
+    results = {"cells": {f"{n}_s0_0.1": cell(n) for n in ("sync", "sync_groups", "mean_pose")},
+               "pretrain_seconds": {"sync_s0": 500.0, "sync_groups_s0": 6400.0},
+               "config": {"methods": ["sync", "sync_groups"], "steps": 8000, "row_steps": {"sync_groups": 16000}}}
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[2]
+            for line in cost_table(results, ["sync", "sync_groups", "mean_pose"]).splitlines()
+            if line.startswith("| ") and "box IoU" not in line}
+    assert list(rows.values()) == ["8,000", "16,000", "—"]
+
+
 def test_persons_only_analysis_reads_the_people_without_the_kmeans_analysis(bench, tmp_path):
     cfg = {**BENCH, "methods": ["temporal"], "references": [], "shares": [1.0], "analysis": "persons",
            "data": {"train_dir": str(bench["work"] / "data" / "train"), "test_dir": str(bench["work"] / "data" / "test")}}

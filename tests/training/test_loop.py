@@ -100,6 +100,20 @@ def test_existing_run_needs_resume_or_overwrite(blobs, tmp_path, run_config):
     assert len(read_metrics(tmp_path / "run")) == 2
 
 
+def test_checkpoint_picture_and_log_intervals_leave_the_weights_alone(blobs, tmp_path, run_config):
+    """What a run writes beside its weights, and how often, does not change them: the benchmark reuses a run
+    pretrained with other checkpoint / picture / log intervals as its own cell (``bench.run._SPEED_KEYS``)."""
+    a = train(ToyAutoencoder, blobs, toy_sampler, run_config(checkpoint_every=4, picture_every=0, log_every=1),
+              tmp_path / "a", progress=False)
+    b = train(ToyAutoencoder, blobs, toy_sampler,
+              run_config(checkpoint_every=5, keep_checkpoints=1, picture_every=3, log_every=4),
+              tmp_path / "b", progress=False)
+    assert a.weights_digest == b.weights_digest
+    assert len(list((tmp_path / "b" / "checkpoints").glob("ckpt-*"))) == 1   # the intervals did act
+    # pictures every 3 steps, and at the end as always, against the end only
+    assert len(list((tmp_path / "b").rglob("*.png"))) > len(list((tmp_path / "a").rglob("*.png"))) > 0
+
+
 @pytest.mark.parametrize("workers", [0, 1])
 def test_exact_resume_after_interrupt(blobs, tmp_path, run_config, workers):
     cfg = run_config(steps=12, checkpoint_every=4, picture_every=5, num_workers=workers)

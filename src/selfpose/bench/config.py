@@ -115,7 +115,10 @@ class BenchmarkConfig:
             ``train.steps`` does not). A variant without an entry uses its
             method's.
         pretrain: ``PretrainConfig`` keys (a mapping) for every method.
-        steps: pretraining steps of every method.
+        steps: pretraining steps of every method (but those in ``row_steps``).
+        row_steps: rows (methods or variants) that pretrain for other steps, by name, e.g.
+            ``{sync_groups: 16000}``: a recipe whose pretext keeps improving past ``steps`` (its
+            checkpoint and picture intervals follow: a quarter of its own steps).
         pose_steps: pose-head steps of every cell.
         pose: :class:`~selfpose.pose.fit.PoseConfig` keys (a mapping) of every
             frozen-feature cell's head, e.g. ``{val_max_frames: 8000}``; the
@@ -182,6 +185,7 @@ class BenchmarkConfig:
     pretrain_configs: dict[str, str] = field(default_factory=dict)
     pretrain: dict[str, Any] = field(default_factory=dict)
     steps: int = 1000
+    row_steps: dict[str, int] = field(default_factory=dict)
     pose_steps: int = 1000
     pose: dict[str, Any] = field(default_factory=dict)
     analysis: bool | Literal["persons"] = True
@@ -218,6 +222,14 @@ class BenchmarkConfig:
         stray = [m for m in self.pretrain_configs if m not in known]
         if stray:
             raise ConfigError(f"pretrain_configs names {stray}, not a method or variant; known: {', '.join(sorted(known))}")
+        if not isinstance(self.row_steps, dict):
+            raise ConfigError(f"row_steps must map a method or variant to its pretraining steps, got {self.row_steps!r}")
+        stray = [m for m in self.row_steps if m not in known]
+        if stray:
+            raise ConfigError(f"row_steps names {stray}, not a method or variant; known: {', '.join(sorted(known))}")
+        bad = {m: n for m, n in self.row_steps.items() if isinstance(n, bool) or not isinstance(n, int) or n < 1}
+        if bad:
+            raise ConfigError(f"row_steps must be whole numbers >= 1, got {bad}")
         unknown = [m for m in self.methods if m not in known]
         if unknown:
             raise ConfigError(f"unknown method(s) {unknown}; known: {', '.join(sorted(known))}")

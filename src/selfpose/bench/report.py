@@ -306,6 +306,16 @@ def cost_table(results: dict, names: list[str]) -> str:
     the machine that made the cells, whatever reruns happened since.
     """
     pre = results.get("pretrain_seconds") or {}
+    cfg = results.get("config") or {}
+    row_steps = cfg.get("row_steps") or {}
+
+    def steps_of(n: str) -> str:
+        """A pretrained row's steps (its own in ``row_steps``, else the benchmark's); — for a reference."""
+        if n not in (cfg.get("methods") or ()):
+            return "—"
+        steps = row_steps.get(n, cfg.get("steps"))
+        return f"{steps:,}" if steps is not None else "—"
+
     rows, total, counted = [], 0.0, set()
     for n in names:
         if n in SAME_AS:   # a row that shows another row's cells (the 100% supervised cell): count them once
@@ -322,16 +332,17 @@ def cost_table(results: dict, names: list[str]) -> str:
         p = [pre[r] for r in runs if pre.get(r) is not None]
         cell_s = sum(c.get("seconds") or 0.0 for c in cs)
         total += sum(p) + cell_s
-        rows.append(f"| {display_name(n)} | " + (f"{np.mean(ious):.3f}" if ious else "—") + " | "
+        rows.append(f"| {display_name(n)} | " + (f"{np.mean(ious):.3f}" if ious else "—") + f" | {steps_of(n)} | "
                     + (f"{np.mean(p):.0f}" if p else "—") + f" | {cell_s / max(len(runs), 1):.0f} | {len(runs)} |")
     ana = sum(a.get("seconds") or 0.0 for part in ("analysis", "persons") for a in (results.get(part) or {}).values())
     rendered = [v for v in (results.get("data_seconds") or {}).values() if v is not None]
     data = sum(rendered)
     total += ana + data
     data_txt = f"data rendering {data:.0f} s" if rendered else "data rendering not recorded"
-    return ("**Detection and compute**: mean box IoU with the true boxes on the test set; wall seconds per seed of "
-            "pretraining and of the pose cells (feature extraction included)\n\n"
-            "| method | box IoU | pretraining (s) | pose cells (s) | seeds |\n|---|---:|---:|---:|---:|\n"
+    return ("**Detection and compute**: mean box IoU with the true boxes on the test set; pretraining steps; wall "
+            "seconds per seed of pretraining and of the pose cells (feature extraction included)\n\n"
+            "| method | box IoU | pretraining steps | pretraining (s) | pose cells (s) | seeds |\n"
+            "|---|---:|---:|---:|---:|---:|\n"
             + "\n".join(rows)
             + f"\n\nTotal compute: {total / 60:.0f} min ({data_txt}, analyses of the codes {ana:.0f} s).\n")
 

@@ -37,8 +37,13 @@ from selfpose.errors import SelfposeError
 # The one config comparer; keys on one side only are ignored (see the module docstring).
 from selfpose.training.config import changed_keys as differences
 
-# Keys that change speed, not results: a run may be resumed with other values.
-_SPEED_KEYS = {("train", "threads"), ("train", "num_workers"), ("train", "processes"), ("train", "device")}
+# Keys that change speed or what is written beside the weights, not the weights: a run may be resumed (or
+# reused) with other values. Checkpoints, pictures and logs do not touch the training RNG streams
+# (tests/training/test_loop.py: same weights whatever their intervals), so a run pretrained by hand with
+# checkpoints every 500 steps is the benchmark's cell of the same recipe.
+_SPEED_KEYS = {("train", "threads"), ("train", "num_workers"), ("train", "processes"), ("train", "device"),
+               ("train", "checkpoint_every"), ("train", "keep_checkpoints"), ("train", "picture_every"),
+               ("train", "log_every")}
 #: Formats of cached cells: a cell of an older format is recomputed (its fingerprint may not show what changed).
 #: Pose cells 2: probes beside the head, selection on ``val_by`` (held-out people by default), subjects recorded.
 POSE_CELL_VERSION = 2
@@ -63,7 +68,7 @@ def pretrain_config(cfg: BenchmarkConfig, method: str, seed: int):
     """The resolved :class:`~selfpose.pretrain.PretrainConfig` of ``method`` at ``seed``.
 
     ``cfg.pretrain_configs[method]`` (else, for a variant, that of its method; else ``cfg.pretrain_config``)
-    ← ``cfg.pretrain`` ← method, steps, seed and
+    ← ``cfg.pretrain`` ← method, steps (``cfg.row_steps[method]``, else ``cfg.steps``), seed and
     checkpoint/picture intervals ← the method's own switches.
     """
     import yaml
@@ -72,6 +77,7 @@ def pretrain_config(cfg: BenchmarkConfig, method: str, seed: int):
     from selfpose.pretrain import PretrainConfig, _resolve, upgrade_config_dict
 
     data: dict = {}
+    steps = cfg.row_steps.get(method, cfg.steps)   # by the row's name, before a variant becomes its method
     # a row's own recipe, else (a variant) its method's, else the common one
     base = cfg.variants[method]["method"] if method in cfg.variants else method
     source = cfg.pretrain_configs.get(method) or cfg.pretrain_configs.get(base) or cfg.pretrain_config
@@ -85,8 +91,8 @@ def pretrain_config(cfg: BenchmarkConfig, method: str, seed: int):
         variant = dict(cfg.variants[method])
         method = variant.pop("method")
         data = _merge(data, variant)
-    every = max(cfg.steps // 4, 1)
-    data = _merge(data, {"method": method, "train": {"steps": cfg.steps, "seed": seed, "checkpoint_every": every,
+    every = max(steps // 4, 1)
+    data = _merge(data, {"method": method, "train": {"steps": steps, "seed": seed, "checkpoint_every": every,
                                                      "picture_every": every, "device": cfg.device}})
     return _resolve(from_dict(PretrainConfig, upgrade_config_dict(data)))
 
