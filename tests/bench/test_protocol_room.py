@@ -76,3 +76,20 @@ def test_the_transfer_picture_draws_scratch_the_target_and_the_mean_pose(tmp_pat
     assert (200.0, "from scratch, 200.0") in drawn and (180.0, "10% below scratch, 180.0") in drawn
     assert (225.0, "10% below scratch, 225.0") in drawn                          # each panel its own scratch
     assert [d for d in drawn if d[0] == 237.9] == [(237.9, "mean pose, 237.9")] * 2
+
+
+def test_target_table_reads_each_fine_tuned_row_against_the_same_seeds_scratch():
+    from selfpose.bench.protocol_room import target_table
+
+    res = _cells({("scratch", "s1", 1): 200.0, ("scratch", "s1", 2): 180.0,
+                  ("sync", "s1", 1): 204.0, ("sync_groups", "s1", 1): 160.0, ("sync_groups", "s1", 2): 171.0,
+                  ("supervised_start", "s1", 1): 170.0, ("sync_groups", "all", 1): 150.0})
+    res["config"]["finetune_for"] = ["sync", "sync_groups"]
+    text = target_table(res)
+    # 200 → 160 is 20% below, 180 → 171 5%: mean 12.5%, the 10% target met in one of two seeds
+    assert ("| `s1` | `sync_groups` | +20.0% (seed 1: 160.0 vs 200.0), +5.0% (seed 2: 171.0 vs 180.0) | +12.5% | 1/2 |"
+            in text)
+    assert "| `s1` | `sync` | -2.0% (seed 1: 204.0 vs 200.0) | -2.0% | 0/1 |" in text
+    assert "| `s1` | `supervised_start` | +15.0% (seed 1: 170.0 vs 200.0) | +15.0% | 1/1 |" in text
+    assert "`all`" not in text                                                # no scratch under `all`: no line
+    assert target_table(_cells({("sync", "s1", 0): 190.0})) == "" and target_table({"transfer": {}}) == ""

@@ -118,7 +118,10 @@ class BenchmarkConfig:
         steps: pretraining steps of every method (but those in ``row_steps``).
         row_steps: rows (methods or variants) that pretrain for other steps, by name, e.g.
             ``{sync_groups: 16000}``: a recipe whose pretext keeps improving past ``steps`` (its
-            checkpoint and picture intervals follow: a quarter of its own steps).
+            checkpoint and picture intervals follow: a quarter of its own steps). By the row's own
+            name only: a variant does not take its method's entry (unlike ``pretrain_configs``), and
+            overriding ``steps`` leaves these rows alone (a quick try of a config: ``row_steps={}``
+            too). The ``supervised`` reference's default length stays ``steps + pose_steps``.
         pose_steps: pose-head steps of every cell.
         pose: :class:`~selfpose.pose.fit.PoseConfig` keys (a mapping) of every
             frozen-feature cell's head, e.g. ``{val_max_frames: 8000}``; the

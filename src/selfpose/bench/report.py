@@ -196,8 +196,10 @@ def tables(results: dict, names: list[str], shares: list[float]) -> str:
                    "|---|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n")
     if results.get("transfer"):
         out.append(transfer_table(results))
-        from selfpose.bench.protocol_room import protocol_room_table
+        from selfpose.bench.protocol_room import protocol_room_table, target_table
 
+        if against := target_table(results):
+            out.append(against)
         if room := protocol_room_table(results):
             out.append(room)
     from selfpose.bench.sync_orderings import sync_orderings_table
