@@ -350,6 +350,20 @@ def test_compute_table_names_each_rows_pretraining_steps():
     assert list(rows.values()) == ["8,000", "16,000", "—"]
 
 
+def test_compute_counts_the_fine_tuning_cells_and_shows_scratch():
+    """Fine-tuning cells cost time too: each row's per seed, scratch's own row (it has no frozen cell), the total."""
+    from selfpose.bench.report import cost_table
+
+    results = {"cells": {"sync_s0_0.1": {"name": "sync", "seed": 0, "share": 0.1, "seconds": 60.0}},
+               "transfer": {f"{n}_finetune_s1_s0": {"name": n, "seed": 0, "protocol": "s1", "seconds": s}
+                            for n, s in (("sync", 120.0), ("scratch", 180.0))},
+               "pretrain_seconds": {"sync_s0": 240.0}, "config": {"methods": ["sync"], "steps": 8000}}
+    text = cost_table(results, ["sync"])
+    assert "| multi-view synchronisation (Jenni & Favaro) | — | 8,000 | 240 | 60 | 120 | 1 |" in text
+    assert "| same network fine-tuned from scratch | — | — | — | — | 180 | 1 |" in text
+    assert "Total compute: 10 min" in text        # 240 + 60 + 120 + 180 s
+
+
 def test_persons_only_analysis_reads_the_people_without_the_kmeans_analysis(bench, tmp_path):
     cfg = {**BENCH, "methods": ["temporal"], "references": [], "shares": [1.0], "analysis": "persons",
            "data": {"train_dir": str(bench["work"] / "data" / "train"), "test_dir": str(bench["work"] / "data" / "test")}}

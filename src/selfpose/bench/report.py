@@ -318,6 +318,9 @@ def cost_table(results: dict, names: list[str]) -> str:
         steps = row_steps.get(n, cfg.get("steps"))
         return f"{steps:,}" if steps is not None else "—"
 
+    transfer = list((results.get("transfer") or {}).values())
+    # rows with fine-tuning cells only (scratch, the ceiling) follow the config's rows
+    names = [*names, *[r for r in TRANSFER_ROWS if r not in names and any(c["name"] == r for c in transfer)]]
     rows, total, counted = [], 0.0, set()
     for n in names:
         if n in SAME_AS:   # a row that shows another row's cells (the 100% supervised cell): count them once
@@ -326,25 +329,30 @@ def cost_table(results: dict, names: list[str]) -> str:
         else:
             cs = [c for c in results["cells"].values() if c["name"] == n]
         cs = [c for c in cs if (c["name"], c["seed"], c["share"]) not in counted]
-        if not cs:
+        ts = [c for c in transfer if c["name"] == n]
+        if not cs and not ts:
             continue
         counted.update((c["name"], c["seed"], c["share"]) for c in cs)
         ious = [c["box_iou"] for c in cs if c.get("box_iou") is not None]
-        runs = {f"{n}_s{c['seed']}" for c in cs}
+        runs = {f"{n}_s{c['seed']}" for c in (*cs, *ts)}
         p = [pre[r] for r in runs if pre.get(r) is not None]
         cell_s = sum(c.get("seconds") or 0.0 for c in cs)
-        total += sum(p) + cell_s
+        tune_s = sum(c.get("seconds") or 0.0 for c in ts)
+        total += sum(p) + cell_s + tune_s
+        per = max(len(runs), 1)
         rows.append(f"| {display_name(n)} | " + (f"{np.mean(ious):.3f}" if ious else "—") + f" | {steps_of(n)} | "
-                    + (f"{np.mean(p):.0f}" if p else "—") + f" | {cell_s / max(len(runs), 1):.0f} | {len(runs)} |")
+                    + (f"{np.mean(p):.0f}" if p else "—") + " | " + (f"{cell_s / per:.0f}" if cs else "—") + " | "
+                    + (f"{tune_s / per:.0f}" if ts else "—") + f" | {len(runs)} |")
     ana = sum(a.get("seconds") or 0.0 for part in ("analysis", "persons") for a in (results.get(part) or {}).values())
     rendered = [v for v in (results.get("data_seconds") or {}).values() if v is not None]
     data = sum(rendered)
     total += ana + data
     data_txt = f"data rendering {data:.0f} s" if rendered else "data rendering not recorded"
     return ("**Detection and compute**: mean box IoU with the true boxes on the test set; pretraining steps; wall "
-            "seconds per seed of pretraining and of the pose cells (feature extraction included)\n\n"
-            "| method | box IoU | pretraining steps | pretraining (s) | pose cells (s) | seeds |\n"
-            "|---|---:|---:|---:|---:|---:|\n"
+            "seconds per seed of pretraining, of the frozen-feature pose cells (feature extraction included) and of "
+            "the fine-tuning cells (every protocol)\n\n"
+            "| method | box IoU | pretraining steps | pretraining (s) | pose cells (s) | fine-tuning (s) | seeds |\n"
+            "|---|---:|---:|---:|---:|---:|---:|\n"
             + "\n".join(rows)
             + f"\n\nTotal compute: {total / 60:.0f} min ({data_txt}, analyses of the codes {ana:.0f} s).\n")
 
