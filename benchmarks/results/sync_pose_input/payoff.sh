@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # payoff.png of this folder from the committed probe copies: section 3's command of README.md with the starts of
-# sections 5-8. Each "as pretrained" start is compared with scratch read the same way on the machine it was read
+# sections 5-9. Each "as pretrained" start is compared with scratch read the same way on the machine it was read
 # on (--scratch; the seed-2 sixteen-groups start's file holds its own: the benchmark's cell). Run from anywhere:
 #   [PYTHON=.venv/bin/python] [OUT=other.png] benchmarks/results/sync_pose_input/payoff.sh   (default: payoff.png here)
 set -euo pipefail
@@ -26,10 +26,11 @@ zen4=187.679              # scratch at pose seed 1 on the AMD EPYC Zen 4 (bf16):
   --start "groups 16/step 8k s2, as pretrained=$S/pa_dense8_b16_8k_s2_pose1/results.json" \
   --start "groups 32/step 4k s1, as pretrained=$S/pa_dense8_b32_4k_pose1/results.json" \
   --start "groups 16/step 16k s1, as pretrained=$S/pa_dense8_b16_16k_pose1/results.json" \
+  --start "groups 16/step 16k s2, as pretrained=$S/pa_dense8_b16_16k_s2_pose1/results.json" \
   --scratch "pairs s1, as pretrained=$s1" --scratch "groups 8k s1, as pretrained=$s1" \
   --scratch "groups 8/step s1, as pretrained=$s1" --scratch "groups 24k s1, as pretrained=$s1" \
   --scratch "groups 8/step 12k s1, as pretrained=$s1" --scratch "groups 16/step 8k s1, as pretrained=$s1" \
   --scratch "pairs s2, as pretrained=$s2" --scratch "groups 8k s2, as pretrained=$s2" \
   --scratch "groups 32/step 4k s1, as pretrained=$zen4" \
-  --scratch "groups 16/step 16k s1, as pretrained=$s1" \
+  --scratch "groups 16/step 16k s1, as pretrained=$s1" --scratch "groups 16/step 16k s2, as pretrained=$s1" \
   "$@" --out "$OUT"
