@@ -110,7 +110,7 @@ def recipe(steps: int, overrides: list[str]):
 
 
 #: Keys that do not change what a run learns: its length (compared separately) and how often it saves.
-_NOT_RECIPE = ("train.steps", "train.checkpoint_every", "train.picture_every")
+_NOT_RECIPE = ("train.steps",)   # checkpoint/picture intervals are among the benchmark's _SPEED_KEYS
 
 
 def check_recipe(run: Path, cfg) -> None:

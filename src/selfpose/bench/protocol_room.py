@@ -27,13 +27,16 @@ def _by_seed(values: dict[tuple[str, int], float], name: str) -> dict[int, float
     return {seed: v for (n, seed), v in values.items() if n == name}
 
 
+def gains_by_seed(scratch: dict[int, float], other: dict[int, float]) -> dict[int, float]:
+    """``{seed: 100 · (scratch − other) / scratch}`` over the seeds both have: percent below scratch (positive:
+    ``other`` is better)."""
+    return {s: 100 * (scratch[s] - other[s]) / scratch[s] for s in sorted(set(scratch) & set(other))}
+
+
 def paired_gain(scratch: dict[int, float], other: dict[int, float]) -> tuple[float, int] | None:
-    """``(mean over shared seeds of 100 · (scratch − other) / scratch, number of seeds)``: percent below
-    scratch (positive: ``other`` is better); None when no seed has both."""
-    seeds = sorted(set(scratch) & set(other))
-    if not seeds:
-        return None
-    return sum(100 * (scratch[s] - other[s]) / scratch[s] for s in seeds) / len(seeds), len(seeds)
+    """``(mean, number of seeds)`` of :func:`gains_by_seed`; None when no seed has both."""
+    gain = gains_by_seed(scratch, other)
+    return (sum(gain.values()) / len(gain), len(gain)) if gain else None
 
 
 def labels_everyone(spec: dict | None) -> bool:
@@ -102,20 +105,16 @@ def target_table(results: dict, target: float = 10.0) -> str:
     specs = cfg.get("protocols") or {}
     protocols = list(specs) or sorted({c["protocol"] for c in (results.get("transfer") or {}).values()})
     by_reading = readings(results)
-    rows = [*(cfg.get("finetune_for") or []), "supervised_start"]
-    if not rows[:-1]:   # results without the config: every row that has cells, in name order
-        rows = sorted({n for v in by_reading.values() for n, _ in v} - {"scratch", "supervised_start"}) + rows
     body = ""
     for p in protocols:
         tuned = by_reading.get(f"fine-tuned MPJPE, {p}", {})
         scratch = _by_seed(tuned, "scratch")
-        for row in rows:
+        for row in [*(cfg.get("finetune_for") or []), "supervised_start"]:
             other = _by_seed(tuned, row)
-            seeds = sorted(set(scratch) & set(other))
-            if not seeds:
+            gain = gains_by_seed(scratch, other)
+            if not gain:
                 continue
-            gain = {s: 100 * (scratch[s] - other[s]) / scratch[s] for s in seeds}
-            per = ", ".join(f"{gain[s]:+.1f}% (seed {s}: {other[s]:.1f} vs {scratch[s]:.1f})" for s in seeds)
+            per = ", ".join(f"{g:+.1f}% (seed {s}: {other[s]:.1f} vs {scratch[s]:.1f})" for s, g in gain.items())
             body += (f"| `{p}` | `{row}` | {per} | {sum(gain.values()) / len(gain):+.1f}% | "
                      f"{sum(g >= target for g in gain.values())}/{len(gain)} |\n")
     if not body:
@@ -127,5 +126,5 @@ def target_table(results: dict, target: float = 10.0) -> str:
             "|---|---|---|---:|---:|\n" + body)
 
 
-__all__ = ("PAPER_SCRATCH_ALL", "PAPER_SCRATCH_S1", "labels_everyone", "paired_gain", "protocol_room",
-           "protocol_room_table", "target_table")
+__all__ = ("PAPER_SCRATCH_ALL", "PAPER_SCRATCH_S1", "gains_by_seed", "labels_everyone", "paired_gain",
+           "protocol_room", "protocol_room_table", "target_table")
